@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine (rustup, gcc, python3) for building iqa, idempotently:
+#   1. .venv with PyPI's torch==2.13.0, the libtorch that tch 0.26 is written against
+#      (download.pytorch.org is not needed; pip's wheel carries libtorch and its CUDA libraries);
+#   2. .cargo/config.toml pointing torch-sys at that libtorch, so that plain `cargo build|test|run` work.
+# With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark.
+# A second run is a no-op taking well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+TORCH_VERSION=2.13.0
+PYIQA_VERSION=0.1.16
+venv="$root/.venv"
+py="$venv/bin/python"
+
+want_dev=0
+[ "${1:-}" = "--dev" ] && want_dev=1
+
+if [ ! -x "$py" ]; then
+  echo "setup: creating $venv" >&2
+  python3 -m venv "$venv"
+  "$py" -m pip install -q --upgrade pip
+fi
+
+have_torch=$("$py" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true)
+if [ "${have_torch%%+*}" != "$TORCH_VERSION" ]; then
+  echo "setup: installing torch==$TORCH_VERSION from PyPI (about 5 GB with its CUDA libraries)" >&2
+  "$py" -m pip install -q "torch==$TORCH_VERSION"
+fi
+
+if [ "$want_dev" = 1 ]; then
+  have_pyiqa=$("$py" -c 'import importlib.metadata as m; print(m.version("pyiqa"))' 2>/dev/null || true)
+  if [ "$have_pyiqa" != "$PYIQA_VERSION" ]; then
+    echo "setup: installing pyiqa==$PYIQA_VERSION (reference implementation)" >&2
+    # Pin torch so that pip never swaps the libtorch iqa is built against.
+    "$py" -m pip install -q "pyiqa==$PYIQA_VERSION" "torch==$TORCH_VERSION"
+  fi
+fi
+
+torch_dir=$("$py" -c 'import importlib.util as u, os; print(os.path.dirname(u.find_spec("torch").origin))')
+mkdir -p .cargo
+config=".cargo/config.toml"
+new_config=$(cat <<CFG
+# Written by scripts/setup.sh for this machine; not committed.
+[env]
+LIBTORCH = "$torch_dir"
+CFG
+)
+if [ ! -f "$config" ] || [ "$(cat "$config")" != "$new_config" ]; then
+  printf '%s\n' "$new_config" > "$config"
+  echo "setup: wrote $config (LIBTORCH=$torch_dir)" >&2
+fi

@@ -1,0 +1,249 @@
+//! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
+use crate::error::{Error, Result};
+use crate::image::{decode_file, to_batch_tensor, Image};
+use crate::metrics::Model;
+use crate::registry::{self, Mode, ModelKey};
+use crate::runtime::{self, DeviceRequest, Precision};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use tch::{Device, Tensor};
+
+/// Options that select the model a handle uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    pub device: DeviceRequest,
+    /// `None`: `IQA_PRECISION`, else fp32.
+    pub precision: Option<Precision>,
+}
+
+/// Name, mode, direction and range of a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricInfo {
+    pub name: String,
+    pub mode: Mode,
+    pub lower_better: bool,
+    pub score_range: (f64, f64),
+}
+
+/// A metric handle: a strong reference to a shared model plus the options it was created with.
+/// `Send + Sync`: one handle may score from many threads at once.
+pub struct Metric {
+    info: MetricInfo,
+    key: ModelKey,
+    /// Always `Some` until dropped (taken in `Drop` to hand it back to the cache).
+    model: Option<Arc<dyn Model>>,
+}
+
+/// Names of every metric `create_metric` accepts.
+pub fn metric_names() -> Vec<String> {
+    registry::available_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+pub use registry::{cache_stats, CacheStats};
+
+/// Creates a handle for a pyiqa metric name, sharing the model with other handles of the same name and
+/// model-relevant options.
+pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
+    runtime::init()?;
+    let native = registry::find_native(name)?;
+    let device = runtime::resolve_device(options.device)
+        .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+    let precision = match options.precision {
+        Some(p) => p,
+        None => runtime::default_precision()?,
+    };
+    let key = ModelKey {
+        name: name.to_string(),
+        device,
+        precision,
+    };
+    let model = registry::acquire(&key, || native.build(&key))
+        .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+    let entry = native.entry;
+    registry::handle_opened();
+    Ok(Metric {
+        info: MetricInfo {
+            name: entry.name.to_string(),
+            mode: entry.mode,
+            lower_better: entry.lower_better,
+            score_range: entry.score_range,
+        },
+        key,
+        model: Some(model),
+    })
+}
+
+impl Drop for Metric {
+    fn drop(&mut self) {
+        if let Some(model) = self.model.take() {
+            registry::release(&self.key, model);
+        }
+        registry::handle_closed();
+    }
+}
+
+impl Metric {
+    pub fn info(&self) -> &MetricInfo {
+        &self.info
+    }
+
+    /// The device this handle's model runs on.
+    pub fn device(&self) -> Device {
+        self.key.device
+    }
+
+    fn model(&self) -> &dyn Model {
+        self.model.as_deref().expect("model present until drop")
+    }
+
+    fn in_context<T>(&self, r: Result<T>) -> Result<T> {
+        r.map_err(|e| e.context(format_args!("metric '{}'", self.info.name)))
+    }
+
+    /// Scores one image (and its reference for FR metrics).
+    pub fn score(&self, dist: &Image<'_>, reference: Option<&Image<'_>>) -> Result<f64> {
+        let refs = reference.map(std::slice::from_ref);
+        Ok(self.score_batch(std::slice::from_ref(dist), refs)?[0])
+    }
+
+    /// Scores many images; images of one size go through the model in one forward pass.
+    pub fn score_batch(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Result<Vec<f64>> {
+        self.in_context(self.score_batch_inner(dists, refs))
+    }
+
+    fn check_mode(&self, has_ref: bool) -> Result<()> {
+        match (self.info.mode, has_ref) {
+            (Mode::FullReference, false) => Err(Error::invalid(
+                "is full-reference: a reference image is required",
+            )),
+            (Mode::NoReference, true) => Err(Error::invalid(
+                "is no-reference: pass no reference image (NULL)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_size(&self, index: usize, width: i64, height: i64) -> Result<()> {
+        let (min_h, min_w) = self.model().min_size();
+        if height < min_h || width < min_w {
+            return Err(Error::shape(format!(
+                "image {index} is {width}x{height}; this metric needs at least {min_w}x{min_h} pixels"
+            )));
+        }
+        Ok(())
+    }
+
+    fn score_batch_inner(
+        &self,
+        dists: &[Image<'_>],
+        refs: Option<&[Image<'_>]>,
+    ) -> Result<Vec<f64>> {
+        if dists.is_empty() {
+            return Err(Error::invalid("no images to score (count is 0)"));
+        }
+        self.check_mode(refs.is_some())?;
+        if let Some(refs) = refs {
+            if refs.len() != dists.len() {
+                return Err(Error::invalid(format!(
+                    "{} distorted images but {} references",
+                    dists.len(),
+                    refs.len()
+                )));
+            }
+            for (i, (d, r)) in dists.iter().zip(refs).enumerate() {
+                if (d.width(), d.height()) != (r.width(), r.height()) {
+                    return Err(Error::shape(format!(
+                        "image {i}: distorted {}x{} and reference {}x{} differ in size",
+                        d.width(),
+                        d.height(),
+                        r.width(),
+                        r.height()
+                    )));
+                }
+            }
+        }
+        for (i, d) in dists.iter().enumerate() {
+            self.check_size(i, d.width() as i64, d.height() as i64)?;
+        }
+        // One forward pass per distinct size, in order of first appearance.
+        let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
+        for (i, d) in dists.iter().enumerate() {
+            groups.entry((d.width(), d.height())).or_default().push(i);
+        }
+        let _no_grad = tch::no_grad_guard();
+        let mut scores = vec![f64::NAN; dists.len()];
+        for indices in groups.values() {
+            let pick = |set: &[Image<'_>]| {
+                to_batch_tensor(
+                    &indices.iter().map(|&i| set[i]).collect::<Vec<_>>(),
+                    self.key.device,
+                )
+            };
+            let dist = pick(dists)?;
+            let reference = refs.map(pick).transpose()?;
+            let out = self.forward_checked(&dist, reference.as_ref())?;
+            for (&i, s) in indices.iter().zip(out) {
+                scores[i] = s;
+            }
+        }
+        Ok(scores)
+    }
+
+    fn forward_checked(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Vec<f64>> {
+        let n = dist.size()[0];
+        let out = self.model().forward(dist, reference)?;
+        let flat = out.f_reshape([-1])?;
+        if flat.size()[0] != n {
+            return Err(Error::new(
+                crate::error::ErrorKind::Runtime,
+                format!("model returned {:?} scores for a batch of {n}", out.size()),
+            ));
+        }
+        Ok(Vec::<f64>::try_from(&flat)?)
+    }
+
+    /// Scores N×3×H×W float tensors in [0,1] directly (tests and benchmarks that already hold tensors).
+    pub fn score_tensors(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Vec<f64>> {
+        self.in_context((|| {
+            self.check_mode(reference.is_some())?;
+            let size = dist.size();
+            if size.len() != 4 || size[1] != 3 {
+                return Err(Error::invalid(format!(
+                    "expected an N×3×H×W tensor, got {size:?}"
+                )));
+            }
+            if let Some(r) = reference {
+                if r.size() != size {
+                    return Err(Error::shape(format!(
+                        "distorted {size:?} and reference {:?} differ",
+                        r.size()
+                    )));
+                }
+            }
+            self.check_size(0, size[3], size[2])?;
+            let _no_grad = tch::no_grad_guard();
+            let dist = dist
+                .f_to_device(self.key.device)?
+                .f_to_kind(tch::Kind::Float)?;
+            let reference = reference
+                .map(|r| r.f_to_device(self.key.device)?.f_to_kind(tch::Kind::Float))
+                .transpose()?;
+            self.forward_checked(&dist, reference.as_ref())
+        })())
+    }
+
+    /// Decodes and scores image files (the reference only for FR metrics).
+    pub fn score_files(&self, dist: &Path, reference: Option<&Path>) -> Result<f64> {
+        self.in_context(self.check_mode(reference.is_some()))?;
+        let dist = decode_file(dist)?;
+        let reference = reference.map(decode_file).transpose()?;
+        self.score(
+            &dist.as_image(),
+            reference.as_ref().map(|r| r.as_image()).as_ref(),
+        )
+    }
+}

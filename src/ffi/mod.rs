@@ -1,0 +1,532 @@
+//! The C ABI: the only `extern "C"` and raw-pointer code. Each function checks its pointers and sizes,
+//! converts to the safe API in [`crate::api`], catches panics, and maps errors to a status plus the
+//! thread-local message returned by `iqa_last_error`.
+mod types;
+
+pub use types::*;
+
+use crate::api::{self, Metric, Options};
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::{Image, PixelFormat};
+use crate::registry::Mode;
+use crate::runtime::{self, DeviceRequest, Precision};
+use once_cell::sync::Lazy;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::mem::{align_of, size_of};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::ptr::addr_of;
+
+/// Opaque metric handle. Create with iqa_metric_create, free with iqa_metric_free.
+pub struct IqaMetric {
+    tag: u64,
+    metric: Metric,
+    name: CString,
+}
+
+/// Marks a live handle ("IQAMETRC"); overwritten when freed, so a freed or foreign pointer is refused where
+/// the memory still shows it rather than used blindly.
+const LIVE_TAG: u64 = 0x4951_414d_4554_5243;
+const FREED_TAG: u64 = 0xdead_dead_dead_dead;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+fn status_of(kind: ErrorKind) -> IqaStatus {
+    match kind {
+        ErrorKind::InvalidArgument => IqaStatus::IQA_ERR_INVALID_ARGUMENT,
+        ErrorKind::UnknownMetric => IqaStatus::IQA_ERR_UNKNOWN_METRIC,
+        ErrorKind::Io => IqaStatus::IQA_ERR_IO,
+        ErrorKind::Decode => IqaStatus::IQA_ERR_DECODE,
+        ErrorKind::ShapeMismatch => IqaStatus::IQA_ERR_SHAPE_MISMATCH,
+        ErrorKind::Weights => IqaStatus::IQA_ERR_WEIGHTS,
+        ErrorKind::Device => IqaStatus::IQA_ERR_DEVICE,
+        ErrorKind::Runtime => IqaStatus::IQA_ERR_RUNTIME,
+        ErrorKind::Panic => IqaStatus::IQA_ERR_PANIC,
+    }
+}
+
+/// Runs the body of a status-returning entry point: clears the last error, catches panics, maps errors.
+fn entry(body: impl FnOnce() -> Result<()>) -> IqaStatus {
+    set_last_error("");
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        Err(Error::new(
+            ErrorKind::Panic,
+            format!("internal error (please report it): {what}"),
+        ))
+    });
+    match outcome {
+        Ok(()) => IqaStatus::IQA_OK,
+        Err(e) => {
+            set_last_error(&e.message);
+            status_of(e.kind)
+        }
+    }
+}
+
+/// A reference to a caller's struct: non-NULL and aligned, else an error naming `what`.
+///
+/// # Safety
+/// A non-NULL `p` must point to a readable `T` for the duration of the call.
+unsafe fn checked_ref<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    if (p as usize) % align_of::<T>() != 0 {
+        return Err(Error::invalid(format!(
+            "{what} is not a properly aligned pointer"
+        )));
+    }
+    Ok(&*p)
+}
+
+fn checked_out<T>(p: *mut T, what: &str) -> Result<()> {
+    if p.is_null() {
+        Err(Error::invalid(format!("{what} is NULL")))
+    } else if (p as usize) % align_of::<T>() != 0 {
+        Err(Error::invalid(format!(
+            "{what} is not a properly aligned pointer"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// # Safety
+/// `p` must be NULL or a pointer the caller got from iqa_metric_create (possibly since freed).
+unsafe fn checked_handle<'a>(p: *const IqaMetric) -> Result<&'a IqaMetric> {
+    let handle = checked_ref(p, "metric handle")?;
+    if std::ptr::read_volatile(addr_of!(handle.tag)) != LIVE_TAG {
+        return Err(Error::invalid(
+            "metric handle is not a live IqaMetric (already freed, or a foreign pointer)",
+        ));
+    }
+    Ok(handle)
+}
+
+/// Reads a C enum field as its integer value, whatever the caller stored there.
+///
+/// # Safety
+/// `field` must point to a readable 4-byte C enum.
+unsafe fn read_enum<E>(field: *const E) -> u32 {
+    debug_assert_eq!(size_of::<E>(), 4);
+    field.cast::<u32>().read()
+}
+
+fn pixel_format(raw: u32) -> Result<PixelFormat> {
+    Ok(match raw {
+        0 => PixelFormat::Rgb8,
+        1 => PixelFormat::Rgba8,
+        2 => PixelFormat::Bgr8,
+        3 => PixelFormat::Bgra8,
+        4 => PixelFormat::Gray8,
+        5 => PixelFormat::Rgb16,
+        6 => PixelFormat::RgbF32,
+        7 => PixelFormat::RgbF16,
+        8 => PixelFormat::GrayF32,
+        _ => {
+            return Err(Error::invalid(format!(
+                "unknown pixel format {raw} (valid: 0..8, IQA_FORMAT_*)"
+            )))
+        }
+    })
+}
+
+/// Borrows a caller's `IqaImage` as a checked [`Image`].
+///
+/// # Safety
+/// `p` must be NULL or point to an `IqaImage` whose `data` covers `height` rows of `stride` bytes.
+unsafe fn image_from_c<'a>(p: *const IqaImage, what: &str) -> Result<Image<'a>> {
+    let img = checked_ref(p, what)?;
+    let format = pixel_format(read_enum(addr_of!(img.format))).map_err(|e| e.context(what))?;
+    let len = Image::required_len(img.width, img.height, img.stride, format)
+        .map_err(|e| e.context(what))?;
+    if img.data.is_null() {
+        return Err(Error::invalid(format!("{what}: pixel data is NULL")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid(format!(
+            "{what}: image of {len} bytes is larger than memory"
+        )));
+    }
+    let data = std::slice::from_raw_parts(img.data.cast::<u8>(), len);
+    Image::new(data, img.width, img.height, img.stride, format).map_err(|e| e.context(what))
+}
+
+/// # Safety
+/// `p` must be NULL or point to `count` `IqaImage`s (see `image_from_c`).
+unsafe fn images_from_c<'a>(
+    p: *const IqaImage,
+    count: usize,
+    what: &str,
+) -> Result<Vec<Image<'a>>> {
+    checked_ref(p, what)?;
+    if count
+        .checked_mul(size_of::<IqaImage>())
+        .is_none_or(|n| n > isize::MAX as usize)
+    {
+        return Err(Error::invalid(format!("count {count} is too large")));
+    }
+    (0..count)
+        .map(|i| image_from_c(p.add(i), &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+unsafe fn path_from_c(p: *const c_char, what: &str) -> Result<PathBuf> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    use std::os::unix::ffi::OsStrExt;
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
+        CStr::from_ptr(p).to_bytes(),
+    )))
+}
+
+/// The precision `iqa_options_default` and a NULL options pointer use: IQA_PRECISION, else FP32.
+fn env_precision() -> IqaPrecision {
+    match runtime::default_precision() {
+        Ok(Precision::Fp16) => IqaPrecision::IQA_PRECISION_FP16,
+        Ok(Precision::Bf16) => IqaPrecision::IQA_PRECISION_BF16,
+        _ => IqaPrecision::IQA_PRECISION_FP32,
+    }
+}
+
+/// # Safety
+/// `p` must be NULL or point to at least `struct_size` readable bytes of an `IqaOptions`.
+unsafe fn options_from_c(p: *const IqaOptions) -> Result<Options> {
+    if p.is_null() {
+        return Ok(Options::default());
+    }
+    let o = checked_ref(p, "options")?;
+    let size = o.struct_size as usize;
+    // Fields past what the caller's (older) struct holds keep their defaults.
+    let has = |end: usize| size >= end;
+    if !has(std::mem::offset_of!(IqaOptions, device) + 4) {
+        return Err(Error::invalid(format!(
+            "options->struct_size is {size}; set it to sizeof(IqaOptions) (or use iqa_options_default)"
+        )));
+    }
+    let index = if has(std::mem::offset_of!(IqaOptions, device_index) + 4) {
+        o.device_index
+    } else {
+        0
+    };
+    let device = match read_enum(addr_of!(o.device)) {
+        0 => DeviceRequest::Auto,
+        1 => DeviceRequest::Cpu,
+        2 if index >= 0 => DeviceRequest::Cuda(index as usize),
+        2 => {
+            return Err(Error::invalid(format!(
+                "options->device_index {index} is negative"
+            )))
+        }
+        raw => {
+            return Err(Error::invalid(format!(
+                "options->device {raw} is not an IqaDeviceKind (0..2)"
+            )))
+        }
+    };
+    let precision = if has(std::mem::offset_of!(IqaOptions, precision) + 4) {
+        Some(match read_enum(addr_of!(o.precision)) {
+            0 => Precision::Fp32,
+            1 => Precision::Fp16,
+            2 => Precision::Bf16,
+            raw => {
+                return Err(Error::invalid(format!(
+                    "options->precision {raw} is not an IqaPrecision (0..2)"
+                )))
+            }
+        })
+    } else {
+        None
+    };
+    Ok(Options { device, precision })
+}
+
+/// Returns IQA_ABI_VERSION of the library actually loaded; compare it with the header's IQA_ABI_VERSION.
+#[no_mangle]
+pub extern "C" fn iqa_abi_version() -> u32 {
+    IQA_ABI_VERSION
+}
+
+/// The library's version ("MAJOR.MINOR.PATCH"), a static string: never free it.
+#[no_mangle]
+pub extern "C" fn iqa_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// This thread's last error message, "" when the last status-returning call on this thread succeeded.
+/// Never NULL. Owned by the library: valid until the next iqa call on the same thread; copy it to keep it.
+#[no_mangle]
+pub extern "C" fn iqa_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Fills *out with the defaults: struct_size = sizeof(IqaOptions), device AUTO, index 0, precision from
+/// IQA_PRECISION (else FP32). NULL is a no-op.
+///
+/// # Safety
+/// `out` must be NULL or point to a writable IqaOptions.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_options_default(out: *mut IqaOptions) {
+    if checked_out(out, "out").is_ok() {
+        out.write(IqaOptions {
+            struct_size: size_of::<IqaOptions>() as u32,
+            device: IqaDeviceKind::IQA_DEVICE_AUTO,
+            device_index: 0,
+            precision: env_precision(),
+        });
+    }
+}
+
+static METRIC_NAMES: Lazy<Vec<CString>> = Lazy::new(|| {
+    api::metric_names()
+        .into_iter()
+        .map(|n| CString::new(n).expect("metric names have no NUL"))
+        .collect()
+});
+
+/// Number of metrics iqa_metric_create accepts. Thread-safe.
+#[no_mangle]
+pub extern "C" fn iqa_metric_count() -> usize {
+    METRIC_NAMES.len()
+}
+
+/// Name of metric `index` (0 ≤ index < iqa_metric_count()), as pyiqa names it ("psnr", "ssim", ...); NULL
+/// past the end. Static string: never free it.
+#[no_mangle]
+pub extern "C" fn iqa_metric_name(index: usize) -> *const c_char {
+    METRIC_NAMES
+        .get(index)
+        .map_or(std::ptr::null(), |n| n.as_ptr())
+}
+
+/// Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
+/// Handles of the same metric and model-relevant options share one loaded model.
+/// On success *out receives a handle to free with iqa_metric_free; on error *out is untouched.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL name/out, bad options), IQA_ERR_UNKNOWN_METRIC, IQA_ERR_DEVICE,
+/// IQA_ERR_WEIGHTS, IQA_ERR_RUNTIME.
+///
+/// # Safety
+/// `name` must be NULL or NUL-terminated; `options` NULL or valid for struct_size bytes; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_create(
+    name: *const c_char,
+    options: *const IqaOptions,
+    out: *mut *mut IqaMetric,
+) -> IqaStatus {
+    entry(|| {
+        checked_out(out, "out")?;
+        if name.is_null() {
+            return Err(Error::invalid("metric name is NULL"));
+        }
+        let name_c = CStr::from_ptr(name);
+        let name = name_c
+            .to_str()
+            .map_err(|_| Error::invalid("metric name is not valid UTF-8"))?;
+        let options = options_from_c(options)?;
+        let metric = api::create_metric(name, &options)?;
+        let handle = Box::new(IqaMetric {
+            tag: LIVE_TAG,
+            metric,
+            name: name_c.to_owned(),
+        });
+        out.write(Box::into_raw(handle));
+        Ok(())
+    })
+}
+
+/// Frees a handle (NULL is a no-op; a pointer that is not a live handle is ignored where detectable). The
+/// model is freed with the last handle that uses it unless IQA_CACHE_SIZE keeps it. Do not use the handle
+/// afterwards, nor free it while another thread is scoring with it.
+///
+/// # Safety
+/// `metric` must be NULL or a handle from iqa_metric_create not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_free(metric: *mut IqaMetric) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if metric.is_null() || checked_handle(metric).is_err() {
+            return;
+        }
+        std::ptr::write_volatile(&mut (*metric).tag, FREED_TAG);
+        drop(Box::from_raw(metric));
+    }));
+}
+
+/// Describes the metric of a handle. out->name is owned by the handle and valid while it lives.
+///
+/// # Safety
+/// `metric` must be NULL or a live handle; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_info(
+    metric: *const IqaMetric,
+    out: *mut IqaMetricInfo,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out, "out")?;
+        let info = handle.metric.info();
+        out.write(IqaMetricInfo {
+            name: handle.name.as_ptr(),
+            mode: match info.mode {
+                Mode::FullReference => IqaMode::IQA_MODE_FR,
+                Mode::NoReference => IqaMode::IQA_MODE_NR,
+            },
+            lower_better: info.lower_better,
+            score_min: info.score_range.0,
+            score_max: info.score_range.1,
+        });
+        Ok(())
+    })
+}
+
+/// The device a handle's model runs on (what AUTO resolved to): *kind is CPU or CUDA, *index the CUDA
+/// device index (0 for CPU). Either out pointer may be NULL.
+///
+/// # Safety
+/// `metric` must be NULL or a live handle; `kind`, `index` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_device(
+    metric: *const IqaMetric,
+    kind: *mut IqaDeviceKind,
+    index: *mut i32,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        let (k, i) = match handle.metric.device() {
+            tch::Device::Cuda(i) => (IqaDeviceKind::IQA_DEVICE_CUDA, i as i32),
+            _ => (IqaDeviceKind::IQA_DEVICE_CPU, 0),
+        };
+        if !kind.is_null() {
+            checked_out(kind, "kind")?;
+            kind.write(k);
+        }
+        if !index.is_null() {
+            checked_out(index, "index")?;
+            index.write(i);
+        }
+        Ok(())
+    })
+}
+
+/// Scores one image: `ref` is required for FR metrics and must be NULL for NR metrics. Pixel data is only
+/// read during the call. Thread-safe: many threads may score with one handle at once.
+/// On error *out_score is untouched. Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers, bad sizes, stride or
+/// format, NaN/Inf or out-of-range float pixels, ref given/missing), IQA_ERR_SHAPE_MISMATCH (pair sizes differ,
+/// image smaller than the metric's minimum), IQA_ERR_RUNTIME.
+///
+/// # Safety
+/// `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_score` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score(
+    metric: *mut IqaMetric,
+    dist: *const IqaImage,
+    r#ref: *const IqaImage,
+    out_score: *mut f64,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_score, "out_score")?;
+        let dist = image_from_c(dist, "dist")?;
+        let reference = if r#ref.is_null() {
+            None
+        } else {
+            Some(image_from_c(r#ref, "ref")?)
+        };
+        let score = handle.metric.score(&dist, reference.as_ref())?;
+        out_score.write(score);
+        Ok(())
+    })
+}
+
+/// Scores `count` images (`dists[i]` against `refs[i]`; `refs` NULL for NR metrics) into out_scores[0..count).
+/// Images of one size run through the model in one forward pass; scores equal those of iqa_score.
+/// On error no score is written.
+///
+/// # Safety
+/// `dists` (and `refs` unless NULL) must point to `count` images; `out_scores` to `count` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score_batch(
+    metric: *mut IqaMetric,
+    dists: *const IqaImage,
+    refs: *const IqaImage,
+    count: usize,
+    out_scores: *mut f64,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_scores, "out_scores")?;
+        if count == 0 {
+            return Err(Error::invalid("count is 0: nothing to score"));
+        }
+        let dists = images_from_c(dists, count, "dists")?;
+        let refs = if refs.is_null() {
+            None
+        } else {
+            Some(images_from_c(refs, count, "refs")?)
+        };
+        let scores = handle.metric.score_batch(&dists, refs.as_deref())?;
+        std::ptr::copy_nonoverlapping(scores.as_ptr(), out_scores, count);
+        Ok(())
+    })
+}
+
+/// Decodes and scores image files (PNG, JPEG, BMP, TIFF, WebP) as pyiqa reads them (RGB; gray replicated,
+/// alpha dropped; 16-bit files keep 16 bits). `ref_path` NULL for NR metrics.
+/// Errors as iqa_score, plus IQA_ERR_IO (missing/unreadable file, named in the message) and IQA_ERR_DECODE
+/// (corrupt, truncated, unsupported or over the decoding limits).
+///
+/// # Safety
+/// Paths NULL or NUL-terminated; `out_score` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score_files(
+    metric: *mut IqaMetric,
+    dist_path: *const c_char,
+    ref_path: *const c_char,
+    out_score: *mut f64,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_score, "out_score")?;
+        let dist = path_from_c(dist_path, "dist_path")?;
+        let reference = if ref_path.is_null() {
+            None
+        } else {
+            Some(path_from_c(ref_path, "ref_path")?)
+        };
+        let score = handle.metric.score_files(&dist, reference.as_deref())?;
+        out_score.write(score);
+        Ok(())
+    })
+}
+
+/// Counts of distinct loaded models and live handles, process-wide.
+///
+/// # Safety
+/// `out` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_cache_stats(out: *mut IqaCacheStats) -> IqaStatus {
+    entry(|| {
+        checked_out(out, "out")?;
+        let stats = api::cache_stats();
+        out.write(IqaCacheStats {
+            models_alive: stats.models_alive,
+            handles_alive: stats.handles_alive,
+        });
+        Ok(())
+    })
+}

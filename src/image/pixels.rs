@@ -1,0 +1,252 @@
+//! Raw pixel buffers and their conversion to a float tensor in one pass.
+use crate::error::{Error, Result};
+use half::f16;
+use tch::{Device, Kind, Tensor};
+
+/// Layout of one pixel in a caller's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    Rgb8,
+    Rgba8,
+    Bgr8,
+    Bgra8,
+    Gray8,
+    /// Native-endian u16 per channel, full range 0..65535.
+    Rgb16,
+    /// Interleaved f32 in [0,1].
+    RgbF32,
+    /// Interleaved IEEE half in [0,1].
+    RgbF16,
+    GrayF32,
+}
+
+impl PixelFormat {
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Gray8 => 1,
+            PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
+            PixelFormat::Rgba8 | PixelFormat::Bgra8 | PixelFormat::GrayF32 => 4,
+            PixelFormat::Rgb16 | PixelFormat::RgbF16 => 6,
+            PixelFormat::RgbF32 => 12,
+        }
+    }
+}
+
+/// A borrowed image: `height` rows of `width` pixels, each row starting `stride` bytes after the previous.
+#[derive(Debug, Clone, Copy)]
+pub struct Image<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    format: PixelFormat,
+}
+
+/// Pixel values of float formats may stray this far outside [0,1] (pyiqa's own input check uses 1e-6).
+const FLOAT_RANGE_SLACK: f32 = 1e-6;
+
+impl<'a> Image<'a> {
+    /// Bytes a buffer must hold for these dimensions (`stride` 0 = tightly packed), or why they are invalid.
+    pub fn required_len(
+        width: u32,
+        height: u32,
+        stride: usize,
+        format: PixelFormat,
+    ) -> Result<usize> {
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(format!(
+                "image size {width}x{height} is empty"
+            )));
+        }
+        let row = (width as usize)
+            .checked_mul(format.bytes_per_pixel())
+            .ok_or_else(|| Error::invalid(format!("image width {width} overflows a row size")))?;
+        let stride = if stride == 0 { row } else { stride };
+        if stride < row {
+            return Err(Error::invalid(format!(
+                "stride {stride} bytes is shorter than one row ({width} pixels of {format:?} = {row} bytes)"
+            )));
+        }
+        (height as usize - 1)
+            .checked_mul(stride)
+            .and_then(|n| n.checked_add(row))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "image of {width}x{height} with stride {stride} overflows memory"
+                ))
+            })
+    }
+
+    /// Checks sizes and stride against the buffer.
+    pub fn new(
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        stride: usize,
+        format: PixelFormat,
+    ) -> Result<Self> {
+        let needed = Self::required_len(width, height, stride, format)?;
+        if data.len() < needed {
+            return Err(Error::invalid(format!(
+                "pixel buffer of {} bytes is too small for a {width}x{height} {format:?} image (needs {needed})",
+                data.len()
+            )));
+        }
+        let stride = if stride == 0 {
+            width as usize * format.bytes_per_pixel()
+        } else {
+            stride
+        };
+        Ok(Image {
+            data,
+            width,
+            height,
+            stride,
+            format,
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+
+    fn row(&self, y: usize) -> &'a [u8] {
+        let start = y * self.stride;
+        &self.data[start..start + self.width as usize * self.format.bytes_per_pixel()]
+    }
+
+    /// Writes this image as three planes (R, G, B) of width×height f32 values in [0,1].
+    /// Gray is broadcast to three channels, as PIL's RGB conversion (which pyiqa uses) does.
+    fn write_planes(&self, planes: &mut [f32]) -> Result<()> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let plane = w * h;
+        let (r_plane, rest) = planes.split_at_mut(plane);
+        let (g_plane, b_plane) = rest.split_at_mut(plane);
+        // Division, not multiplication by 1/255: it is what torchvision's to_tensor does, bit for bit.
+        let u8_lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+        for y in 0..h {
+            let row = self.row(y);
+            let out = y * w..(y + 1) * w;
+            let (r, g, b) = (
+                &mut r_plane[out.clone()],
+                &mut g_plane[out.clone()],
+                &mut b_plane[out],
+            );
+            match self.format {
+                PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8 | PixelFormat::Bgra8 => {
+                    let step = self.format.bytes_per_pixel();
+                    let (ri, bi) = if matches!(self.format, PixelFormat::Bgr8 | PixelFormat::Bgra8)
+                    {
+                        (2, 0)
+                    } else {
+                        (0, 2)
+                    };
+                    for (x, px) in row.chunks_exact(step).enumerate() {
+                        r[x] = u8_lut[px[ri] as usize];
+                        g[x] = u8_lut[px[1] as usize];
+                        b[x] = u8_lut[px[bi] as usize];
+                    }
+                }
+                PixelFormat::Gray8 => {
+                    for (x, &v) in row.iter().enumerate() {
+                        let v = u8_lut[v as usize];
+                        (r[x], g[x], b[x]) = (v, v, v);
+                    }
+                }
+                PixelFormat::Rgb16 => {
+                    for (x, px) in row.chunks_exact(6).enumerate() {
+                        let c = |i: usize| {
+                            u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) as f32 / 65535.0
+                        };
+                        (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+                    }
+                }
+                PixelFormat::RgbF32 => {
+                    for (x, px) in row.chunks_exact(12).enumerate() {
+                        let c =
+                            |i: usize| f32::from_ne_bytes(px[4 * i..4 * i + 4].try_into().unwrap());
+                        (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+                    }
+                }
+                PixelFormat::RgbF16 => {
+                    for (x, px) in row.chunks_exact(6).enumerate() {
+                        let c = |i: usize| f16::from_ne_bytes([px[2 * i], px[2 * i + 1]]).to_f32();
+                        (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+                    }
+                }
+                PixelFormat::GrayF32 => {
+                    for (x, px) in row.chunks_exact(4).enumerate() {
+                        let v = f32::from_ne_bytes(px.try_into().unwrap());
+                        (r[x], g[x], b[x]) = (v, v, v);
+                    }
+                }
+            }
+            if matches!(
+                self.format,
+                PixelFormat::RgbF32 | PixelFormat::RgbF16 | PixelFormat::GrayF32
+            ) {
+                check_float_row(y, r, g, b)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_float_row(y: usize, r: &[f32], g: &[f32], b: &[f32]) -> Result<()> {
+    let ok = |v: f32| (-FLOAT_RANGE_SLACK..=1.0 + FLOAT_RANGE_SLACK).contains(&v);
+    for x in 0..r.len() {
+        for (name, v) in [("R", r[x]), ("G", g[x]), ("B", b[x])] {
+            if !ok(v) {
+                let what = if v.is_nan() {
+                    "NaN"
+                } else if v.is_infinite() {
+                    "infinite"
+                } else {
+                    "outside [0,1]"
+                };
+                return Err(Error::invalid(format!(
+                    "float pixel ({x}, {y}) channel {name} is {what} ({v})"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converts equally sized images into one N×3×H×W float32 tensor in [0,1] on `device`: a single pass over the
+/// pixels into the tensor's own memory (plus the host→device transfer when `device` is a GPU).
+pub fn to_batch_tensor(images: &[Image<'_>], device: Device) -> Result<Tensor> {
+    let first = images
+        .first()
+        .ok_or_else(|| Error::invalid("no images given"))?;
+    let (w, h) = (first.width, first.height);
+    if let Some(other) = images.iter().find(|i| (i.width, i.height) != (w, h)) {
+        return Err(Error::shape(format!(
+            "images in one batch must have one size: {w}x{h} and {}x{}",
+            other.width, other.height
+        )));
+    }
+    let per_image = 3 * w as usize * h as usize;
+    let mut host = Tensor::f_empty(
+        [images.len() as i64, 3, h as i64, w as i64],
+        (Kind::Float, Device::Cpu),
+    )?;
+    // SAFETY: `host` is a fresh contiguous CPU float tensor of exactly images.len() * per_image elements,
+    // owned here and not shared until this function returns it.
+    let all = unsafe {
+        std::slice::from_raw_parts_mut(host.data_ptr() as *mut f32, images.len() * per_image)
+    };
+    for (image, planes) in images.iter().zip(all.chunks_exact_mut(per_image)) {
+        image.write_planes(planes)?;
+    }
+    if device != Device::Cpu {
+        host = host.f_to_device(device)?;
+    }
+    Ok(host)
+}

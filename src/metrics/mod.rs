@@ -1,0 +1,25 @@
+//! Metric implementations: one file per family, each a `Model` over N×3×H×W float tensors in [0,1].
+pub mod psnr;
+pub mod ssim;
+
+use crate::error::Result;
+use tch::Tensor;
+
+/// A built metric, shared between handles and threads through the registry's cache.
+pub trait Model: Send + Sync {
+    /// Scores a batch: `dist` (and `reference` for FR metrics) are N×3×H×W float32 in [0,1] on the model's
+    /// device, of equal shapes. Returns N scores.
+    fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor>;
+
+    /// Smallest (height, width) the metric accepts; smaller images are a shape error naming this size.
+    fn min_size(&self) -> (i64, i64) {
+        (1, 1)
+    }
+}
+
+/// The reference tensor of an FR metric (presence is checked by the API before any model runs).
+pub(crate) fn require_ref(reference: Option<&Tensor>) -> Result<&Tensor> {
+    reference.ok_or_else(|| {
+        crate::error::Error::invalid("full-reference metric called without a reference")
+    })
+}

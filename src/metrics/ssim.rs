@@ -1,0 +1,159 @@
+//! SSIM (`ssim` on luma, `ssimc` on RGB) and MS-SSIM (`ms_ssim`) with pyiqa 0.1.16's defaults: inputs scaled
+//! to 0..255 and rounded like MATLAB's uint8 images, computed in float64, 11×11 Gaussian window (σ 1.5),
+//! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
+//! default `downsample=False`).
+use super::{require_ref, Model};
+use crate::error::Result;
+use crate::image::colour::preprocess;
+use crate::nn::filters::gaussian_window;
+use crate::runtime::FrozenTensor;
+use tch::{Device, Kind, Tensor};
+
+const DATA_RANGE: f64 = 255.0;
+const WINDOW: i64 = 11;
+const SIGMA: f64 = 1.5;
+/// MS-SSIM scale weights (Wang et al. 2003), stored as float32 by pyiqa.
+const MS_WEIGHTS: [f32; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
+
+/// Gaussian windows for a depthwise convolution over the five local statistics of `channels` channels.
+struct Windows {
+    channels: i64,
+    stats_window: FrozenTensor,
+}
+
+impl Windows {
+    fn new(channels: i64, device: Device) -> Result<Self> {
+        let w = gaussian_window(WINDOW as usize, SIGMA, 5 * channels, Kind::Double, device)?;
+        Ok(Windows {
+            channels,
+            stats_window: FrozenTensor::new(w),
+        })
+    }
+
+    /// Mean SSIM and mean contrast-structure per image of x and y (N×C×H×W float64, 0..255).
+    fn ssim_and_cs(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        let c1 = (0.01 * DATA_RANGE).powi(2);
+        let c2 = (0.03 * DATA_RANGE).powi(2);
+        // One grouped convolution filters x, y, x², y² and xy at once (5·C independent channels).
+        let stacked = Tensor::f_cat(&[x, y, &x.f_square()?, &y.f_square()?, &x.f_mul(y)?], 1)?;
+        let filtered = stacked.f_conv2d(
+            &*self.stats_window,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            5 * self.channels,
+        )?;
+        let parts = filtered.f_split(self.channels, 1)?;
+        let (mu1, mu2, xx, yy, xy) = (&parts[0], &parts[1], &parts[2], &parts[3], &parts[4]);
+        let mu1_sq = mu1.f_square()?;
+        let mu2_sq = mu2.f_square()?;
+        let mu1_mu2 = mu1.f_mul(mu2)?;
+        let sigma1_sq = xx.f_sub(&mu1_sq)?;
+        let sigma2_sq = yy.f_sub(&mu2_sq)?;
+        let sigma12 = xy.f_sub(&mu1_mu2)?;
+        let cs_map = sigma12
+            .f_mul_scalar(2.0)?
+            .f_add_scalar(c2)?
+            .f_div(&sigma1_sq.f_add(&sigma2_sq)?.f_add_scalar(c2)?)?
+            .f_relu()?;
+        let luminance = mu1_mu2
+            .f_mul_scalar(2.0)?
+            .f_add_scalar(c1)?
+            .f_div(&mu1_sq.f_add(&mu2_sq)?.f_add_scalar(c1)?)?;
+        let ssim_map = luminance.f_mul(&cs_map)?;
+        let dims = &[1i64, 2, 3][..];
+        Ok((
+            ssim_map.f_mean_dim(dims, false, None)?,
+            cs_map.f_mean_dim(dims, false, None)?,
+        ))
+    }
+}
+
+/// `ssim` (luma) and `ssimc` (RGB).
+pub struct Ssim {
+    luma_only: bool,
+    windows: Windows,
+}
+
+impl Ssim {
+    pub fn new(luma_only: bool, device: Device) -> Result<Self> {
+        Ok(Ssim {
+            luma_only,
+            windows: Windows::new(if luma_only { 1 } else { 3 }, device)?,
+        })
+    }
+}
+
+impl Model for Ssim {
+    fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
+        let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
+        let y = preprocess(
+            require_ref(reference)?,
+            self.luma_only,
+            DATA_RANGE,
+            Kind::Double,
+        )?;
+        Ok(self.windows.ssim_and_cs(&x, &y)?.0)
+    }
+
+    fn min_size(&self) -> (i64, i64) {
+        (WINDOW, WINDOW)
+    }
+}
+
+/// `ms_ssim`: five scales, product of contrast-structure terms at the first four and SSIM at the last.
+pub struct MsSsim {
+    windows: Windows,
+    weights: FrozenTensor,
+}
+
+impl MsSsim {
+    pub fn new(device: Device) -> Result<Self> {
+        let weights = Tensor::f_from_slice(&MS_WEIGHTS)?
+            .f_to_kind(Kind::Double)?
+            .f_to_device(device)?;
+        Ok(MsSsim {
+            windows: Windows::new(1, device)?,
+            weights: FrozenTensor::new(weights),
+        })
+    }
+}
+
+impl Model for MsSsim {
+    fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
+        let mut x = preprocess(dist, true, DATA_RANGE, Kind::Double)?;
+        let mut y = preprocess(require_ref(reference)?, true, DATA_RANGE, Kind::Double)?;
+        let levels = MS_WEIGHTS.len();
+        let mut cs_levels = Vec::with_capacity(levels);
+        let mut last_ssim = None;
+        for level in 0..levels {
+            let (ssim, cs) = self.windows.ssim_and_cs(&x, &y)?;
+            cs_levels.push(cs);
+            last_ssim = Some(ssim);
+            if level + 1 < levels {
+                // 2×2 average pooling; odd sides get one zero-padded row/column counted in the mean.
+                let (h, w) = (x.size()[2], x.size()[3]);
+                let pad = [h % 2, w % 2];
+                x = x.f_avg_pool2d([2, 2], [2, 2], pad, false, true, None)?;
+                y = y.f_avg_pool2d([2, 2], [2, 2], pad, false, true, None)?;
+            }
+        }
+        let cs = Tensor::f_stack(&cs_levels[..levels - 1], 0)?; // (levels-1)×N
+        let w = self
+            .weights
+            .f_narrow(0, 0, levels as i64 - 1)?
+            .f_unsqueeze(1)?;
+        let cs_term = cs.f_pow(&w)?.f_prod_dim_int(0, false, None::<Kind>)?;
+        let ssim_term = last_ssim
+            .expect("five levels")
+            .f_pow(&self.weights.f_get(levels as i64 - 1)?)?;
+        Ok(cs_term.f_mul(&ssim_term)?)
+    }
+
+    fn min_size(&self) -> (i64, i64) {
+        // Each of the four halvings rounds up; the fifth scale still needs one full window.
+        let side = (WINDOW - 1) * 16 + 1;
+        (side, side)
+    }
+}

@@ -1,0 +1,2 @@
+//! Building blocks shared by metrics: MATLAB-style filters (later: backbones, pyramids).
+pub mod filters;
