@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 fn main() {
     let lib_dir = PathBuf::from(
-        std::env::var("DEP_TCH_LIBTORCH_LIB")
-            .expect("torch-sys did not report the libtorch lib directory"),
+        std::env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys did not report the libtorch lib directory"),
     );
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     println!("cargo:rustc-env=IQA_LIBTORCH_LIB_DIR={}", lib_dir.display());

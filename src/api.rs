@@ -37,10 +37,7 @@ pub struct Metric {
 
 /// Names of every metric `create_metric` accepts.
 pub fn metric_names() -> Vec<String> {
-    registry::available_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    registry::available_names().iter().map(|s| s.to_string()).collect()
 }
 
 pub use registry::{cache_stats, CacheStats};
@@ -50,19 +47,14 @@ pub use registry::{cache_stats, CacheStats};
 pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
     runtime::init()?;
     let native = registry::find_native(name)?;
-    let device = runtime::resolve_device(options.device)
-        .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+    let device = runtime::resolve_device(options.device).map_err(|e| e.context(format_args!("metric '{name}'")))?;
     let precision = match options.precision {
         Some(p) => p,
         None => runtime::default_precision()?,
     };
-    let key = ModelKey {
-        name: name.to_string(),
-        device,
-        precision,
-    };
-    let model = registry::acquire(&key, || native.build(&key))
-        .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+    let key = ModelKey { name: name.to_string(), device, precision };
+    let model =
+        registry::acquire(&key, || native.build(&key)).map_err(|e| e.context(format_args!("metric '{name}'")))?;
     let entry = native.entry;
     registry::handle_opened();
     Ok(Metric {
@@ -117,12 +109,8 @@ impl Metric {
 
     fn check_mode(&self, has_ref: bool) -> Result<()> {
         match (self.info.mode, has_ref) {
-            (Mode::FullReference, false) => Err(Error::invalid(
-                "is full-reference: a reference image is required",
-            )),
-            (Mode::NoReference, true) => Err(Error::invalid(
-                "is no-reference: pass no reference image (NULL)",
-            )),
+            (Mode::FullReference, false) => Err(Error::invalid("is full-reference: a reference image is required")),
+            (Mode::NoReference, true) => Err(Error::invalid("is no-reference: pass no reference image (NULL)")),
             _ => Ok(()),
         }
     }
@@ -137,22 +125,14 @@ impl Metric {
         Ok(())
     }
 
-    fn score_batch_inner(
-        &self,
-        dists: &[Image<'_>],
-        refs: Option<&[Image<'_>]>,
-    ) -> Result<Vec<f64>> {
+    fn score_batch_inner(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Result<Vec<f64>> {
         if dists.is_empty() {
             return Err(Error::invalid("no images to score (count is 0)"));
         }
         self.check_mode(refs.is_some())?;
         if let Some(refs) = refs {
             if refs.len() != dists.len() {
-                return Err(Error::invalid(format!(
-                    "{} distorted images but {} references",
-                    dists.len(),
-                    refs.len()
-                )));
+                return Err(Error::invalid(format!("{} distorted images but {} references", dists.len(), refs.len())));
             }
             for (i, (d, r)) in dists.iter().zip(refs).enumerate() {
                 if (d.width(), d.height()) != (r.width(), r.height()) {
@@ -178,10 +158,7 @@ impl Metric {
         let mut scores = vec![f64::NAN; dists.len()];
         for indices in groups.values() {
             let pick = |set: &[Image<'_>]| {
-                to_batch_tensor(
-                    &indices.iter().map(|&i| set[i]).collect::<Vec<_>>(),
-                    self.key.device,
-                )
+                to_batch_tensor(&indices.iter().map(|&i| set[i]).collect::<Vec<_>>(), self.key.device)
             };
             let dist = pick(dists)?;
             let reference = refs.map(pick).transpose()?;
@@ -212,26 +189,18 @@ impl Metric {
             self.check_mode(reference.is_some())?;
             let size = dist.size();
             if size.len() != 4 || size[1] != 3 {
-                return Err(Error::invalid(format!(
-                    "expected an N×3×H×W tensor, got {size:?}"
-                )));
+                return Err(Error::invalid(format!("expected an N×3×H×W tensor, got {size:?}")));
             }
             if let Some(r) = reference {
                 if r.size() != size {
-                    return Err(Error::shape(format!(
-                        "distorted {size:?} and reference {:?} differ",
-                        r.size()
-                    )));
+                    return Err(Error::shape(format!("distorted {size:?} and reference {:?} differ", r.size())));
                 }
             }
             self.check_size(0, size[3], size[2])?;
             let _no_grad = tch::no_grad_guard();
-            let dist = dist
-                .f_to_device(self.key.device)?
-                .f_to_kind(tch::Kind::Float)?;
-            let reference = reference
-                .map(|r| r.f_to_device(self.key.device)?.f_to_kind(tch::Kind::Float))
-                .transpose()?;
+            let dist = dist.f_to_device(self.key.device)?.f_to_kind(tch::Kind::Float)?;
+            let reference =
+                reference.map(|r| r.f_to_device(self.key.device)?.f_to_kind(tch::Kind::Float)).transpose()?;
             self.forward_checked(&dist, reference.as_ref())
         })())
     }
@@ -241,9 +210,6 @@ impl Metric {
         self.in_context(self.check_mode(reference.is_some()))?;
         let dist = decode_file(dist)?;
         let reference = reference.map(decode_file).transpose()?;
-        self.score(
-            &dist.as_image(),
-            reference.as_ref().map(|r| r.as_image()).as_ref(),
-        )
+        self.score(&dist.as_image(), reference.as_ref().map(|r| r.as_image()).as_ref())
     }
 }

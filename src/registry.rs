@@ -77,10 +77,7 @@ pub fn find_native(name: &str) -> Result<NativeMetric> {
         )),
         (None, _) => Err(Error::new(
             ErrorKind::UnknownMetric,
-            format!(
-                "unknown metric '{name}'; available: {}",
-                available_names().join(", ")
-            ),
+            format!("unknown metric '{name}'; available: {}", available_names().join(", ")),
         )),
     }
 }
@@ -98,20 +95,13 @@ struct Cache {
     recently_freed: VecDeque<(ModelKey, Arc<dyn Model>)>,
 }
 
-static CACHE: Lazy<Mutex<Cache>> = Lazy::new(|| {
-    Mutex::new(Cache {
-        live: HashMap::new(),
-        recently_freed: VecDeque::new(),
-    })
-});
+static CACHE: Lazy<Mutex<Cache>> =
+    Lazy::new(|| Mutex::new(Cache { live: HashMap::new(), recently_freed: VecDeque::new() }));
 static HANDLES: AtomicUsize = AtomicUsize::new(0);
 
 /// The shared model for `key`, built by `build` only if no handle (and no recently freed entry) holds one.
 /// Builds run under the cache lock so that two threads never build the same model twice.
-pub fn acquire(
-    key: &ModelKey,
-    build: impl FnOnce() -> Result<Arc<dyn Model>>,
-) -> Result<Arc<dyn Model>> {
+pub fn acquire(key: &ModelKey, build: impl FnOnce() -> Result<Arc<dyn Model>>) -> Result<Arc<dyn Model>> {
     let mut cache = CACHE.lock();
     cache.recently_freed.retain(|(k, _)| k != key);
     if let Some(model) = cache.live.get(key).and_then(Weak::upgrade) {

@@ -45,10 +45,7 @@ pub fn parse_device(text: &str) -> Option<DeviceRequest> {
         "cpu" => Some(DeviceRequest::Cpu),
         "cuda" | "gpu" => Some(DeviceRequest::Cuda(0)),
         "auto" => Some(DeviceRequest::Auto),
-        _ => text
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(DeviceRequest::Cuda),
+        _ => text.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(DeviceRequest::Cuda),
     }
 }
 
@@ -56,11 +53,8 @@ pub fn parse_device(text: &str) -> Option<DeviceRequest> {
 pub fn default_precision() -> Result<Precision> {
     match env_nonempty("IQA_PRECISION") {
         None => Ok(Precision::Fp32),
-        Some(v) => Precision::parse(&v).ok_or_else(|| {
-            Error::invalid(format!(
-                "IQA_PRECISION={v:?} is not one of fp32, fp16, bf16"
-            ))
-        }),
+        Some(v) => Precision::parse(&v)
+            .ok_or_else(|| Error::invalid(format!("IQA_PRECISION={v:?} is not one of fp32, fp16, bf16"))),
     }
 }
 
@@ -68,13 +62,7 @@ pub fn default_precision() -> Result<Precision> {
 /// its backend is registered before this runs.
 pub fn cuda_device_count() -> usize {
     static COUNT: OnceCell<usize> = OnceCell::new();
-    *COUNT.get_or_init(|| {
-        if tch::Cuda::is_available() {
-            tch::Cuda::device_count().max(0) as usize
-        } else {
-            0
-        }
-    })
+    *COUNT.get_or_init(|| if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 })
 }
 
 /// Turns a request into a concrete device: AUTO → `IQA_DEVICE` if set → CUDA when usable → CPU.
@@ -82,19 +70,14 @@ pub fn resolve_device(request: DeviceRequest) -> Result<Device> {
     let request = match request {
         DeviceRequest::Auto => match env_nonempty("IQA_DEVICE") {
             None => DeviceRequest::Auto,
-            Some(v) => parse_device(&v).ok_or_else(|| {
-                Error::invalid(format!("IQA_DEVICE={v:?} is not one of cpu, cuda, cuda:N"))
-            })?,
+            Some(v) => parse_device(&v)
+                .ok_or_else(|| Error::invalid(format!("IQA_DEVICE={v:?} is not one of cpu, cuda, cuda:N")))?,
         },
         r => r,
     };
     match request {
         DeviceRequest::Cpu => Ok(Device::Cpu),
-        DeviceRequest::Auto => Ok(if cuda_device_count() > 0 {
-            Device::Cuda(0)
-        } else {
-            Device::Cpu
-        }),
+        DeviceRequest::Auto => Ok(if cuda_device_count() > 0 { Device::Cuda(0) } else { Device::Cpu }),
         DeviceRequest::Cuda(index) => {
             let count = cuda_device_count();
             if index < count {
@@ -119,9 +102,12 @@ pub fn init() -> Result<()> {
     static INIT: OnceCell<()> = OnceCell::new();
     INIT.get_or_try_init(|| {
         if let Some(v) = env_nonempty("IQA_NUM_THREADS") {
-            let n: i32 = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::invalid(format!("IQA_NUM_THREADS={v:?} is not a positive integer"))
-            })?;
+            let n: i32 = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::invalid(format!("IQA_NUM_THREADS={v:?} is not a positive integer")))?;
             tch::set_num_threads(n);
         }
         Ok(())
@@ -131,9 +117,7 @@ pub fn init() -> Result<()> {
 
 /// `IQA_CACHE_SIZE`: how many recently freed models stay loaded (default 0).
 pub fn cache_size() -> usize {
-    env_nonempty("IQA_CACHE_SIZE")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    env_nonempty("IQA_CACHE_SIZE").and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 /// A tensor that is only ever read after construction, shared between threads.

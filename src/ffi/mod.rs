@@ -62,10 +62,7 @@ fn entry(body: impl FnOnce() -> Result<()>) -> IqaStatus {
             .map(String::as_str)
             .or_else(|| panic.downcast_ref::<&str>().copied())
             .unwrap_or("unknown panic");
-        Err(Error::new(
-            ErrorKind::Panic,
-            format!("internal error (please report it): {what}"),
-        ))
+        Err(Error::new(ErrorKind::Panic, format!("internal error (please report it): {what}")))
     });
     match outcome {
         Ok(()) => IqaStatus::IQA_OK,
@@ -85,9 +82,7 @@ unsafe fn checked_ref<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
     if (p as usize) % align_of::<T>() != 0 {
-        return Err(Error::invalid(format!(
-            "{what} is not a properly aligned pointer"
-        )));
+        return Err(Error::invalid(format!("{what} is not a properly aligned pointer")));
     }
     Ok(&*p)
 }
@@ -96,9 +91,7 @@ fn checked_out<T>(p: *mut T, what: &str) -> Result<()> {
     if p.is_null() {
         Err(Error::invalid(format!("{what} is NULL")))
     } else if (p as usize) % align_of::<T>() != 0 {
-        Err(Error::invalid(format!(
-            "{what} is not a properly aligned pointer"
-        )))
+        Err(Error::invalid(format!("{what} is not a properly aligned pointer")))
     } else {
         Ok(())
     }
@@ -109,9 +102,7 @@ fn checked_out<T>(p: *mut T, what: &str) -> Result<()> {
 unsafe fn checked_handle<'a>(p: *const IqaMetric) -> Result<&'a IqaMetric> {
     let handle = checked_ref(p, "metric handle")?;
     if std::ptr::read_volatile(addr_of!(handle.tag)) != LIVE_TAG {
-        return Err(Error::invalid(
-            "metric handle is not a live IqaMetric (already freed, or a foreign pointer)",
-        ));
+        return Err(Error::invalid("metric handle is not a live IqaMetric (already freed, or a foreign pointer)"));
     }
     Ok(handle)
 }
@@ -136,11 +127,7 @@ fn pixel_format(raw: u32) -> Result<PixelFormat> {
         6 => PixelFormat::RgbF32,
         7 => PixelFormat::RgbF16,
         8 => PixelFormat::GrayF32,
-        _ => {
-            return Err(Error::invalid(format!(
-                "unknown pixel format {raw} (valid: 0..8, IQA_FORMAT_*)"
-            )))
-        }
+        _ => return Err(Error::invalid(format!("unknown pixel format {raw} (valid: 0..8, IQA_FORMAT_*)"))),
     })
 }
 
@@ -151,15 +138,12 @@ fn pixel_format(raw: u32) -> Result<PixelFormat> {
 unsafe fn image_from_c<'a>(p: *const IqaImage, what: &str) -> Result<Image<'a>> {
     let img = checked_ref(p, what)?;
     let format = pixel_format(read_enum(addr_of!(img.format))).map_err(|e| e.context(what))?;
-    let len = Image::required_len(img.width, img.height, img.stride, format)
-        .map_err(|e| e.context(what))?;
+    let len = Image::required_len(img.width, img.height, img.stride, format).map_err(|e| e.context(what))?;
     if img.data.is_null() {
         return Err(Error::invalid(format!("{what}: pixel data is NULL")));
     }
     if len > isize::MAX as usize {
-        return Err(Error::invalid(format!(
-            "{what}: image of {len} bytes is larger than memory"
-        )));
+        return Err(Error::invalid(format!("{what}: image of {len} bytes is larger than memory")));
     }
     let data = std::slice::from_raw_parts(img.data.cast::<u8>(), len);
     Image::new(data, img.width, img.height, img.stride, format).map_err(|e| e.context(what))
@@ -167,21 +151,12 @@ unsafe fn image_from_c<'a>(p: *const IqaImage, what: &str) -> Result<Image<'a>> 
 
 /// # Safety
 /// `p` must be NULL or point to `count` `IqaImage`s (see `image_from_c`).
-unsafe fn images_from_c<'a>(
-    p: *const IqaImage,
-    count: usize,
-    what: &str,
-) -> Result<Vec<Image<'a>>> {
+unsafe fn images_from_c<'a>(p: *const IqaImage, count: usize, what: &str) -> Result<Vec<Image<'a>>> {
     checked_ref(p, what)?;
-    if count
-        .checked_mul(size_of::<IqaImage>())
-        .is_none_or(|n| n > isize::MAX as usize)
-    {
+    if count.checked_mul(size_of::<IqaImage>()).is_none_or(|n| n > isize::MAX as usize) {
         return Err(Error::invalid(format!("count {count} is too large")));
     }
-    (0..count)
-        .map(|i| image_from_c(p.add(i), &format!("{what}[{i}]")))
-        .collect()
+    (0..count).map(|i| image_from_c(p.add(i), &format!("{what}[{i}]"))).collect()
 }
 
 /// # Safety
@@ -191,9 +166,7 @@ unsafe fn path_from_c(p: *const c_char, what: &str) -> Result<PathBuf> {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
     use std::os::unix::ffi::OsStrExt;
-    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(
-        CStr::from_ptr(p).to_bytes(),
-    )))
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(CStr::from_ptr(p).to_bytes())))
 }
 
 /// The precision `iqa_options_default` and a NULL options pointer use: IQA_PRECISION, else FP32.
@@ -220,36 +193,20 @@ unsafe fn options_from_c(p: *const IqaOptions) -> Result<Options> {
             "options->struct_size is {size}; set it to sizeof(IqaOptions) (or use iqa_options_default)"
         )));
     }
-    let index = if has(std::mem::offset_of!(IqaOptions, device_index) + 4) {
-        o.device_index
-    } else {
-        0
-    };
+    let index = if has(std::mem::offset_of!(IqaOptions, device_index) + 4) { o.device_index } else { 0 };
     let device = match read_enum(addr_of!(o.device)) {
         0 => DeviceRequest::Auto,
         1 => DeviceRequest::Cpu,
         2 if index >= 0 => DeviceRequest::Cuda(index as usize),
-        2 => {
-            return Err(Error::invalid(format!(
-                "options->device_index {index} is negative"
-            )))
-        }
-        raw => {
-            return Err(Error::invalid(format!(
-                "options->device {raw} is not an IqaDeviceKind (0..2)"
-            )))
-        }
+        2 => return Err(Error::invalid(format!("options->device_index {index} is negative"))),
+        raw => return Err(Error::invalid(format!("options->device {raw} is not an IqaDeviceKind (0..2)"))),
     };
     let precision = if has(std::mem::offset_of!(IqaOptions, precision) + 4) {
         Some(match read_enum(addr_of!(o.precision)) {
             0 => Precision::Fp32,
             1 => Precision::Fp16,
             2 => Precision::Bf16,
-            raw => {
-                return Err(Error::invalid(format!(
-                    "options->precision {raw} is not an IqaPrecision (0..2)"
-                )))
-            }
+            raw => return Err(Error::invalid(format!("options->precision {raw} is not an IqaPrecision (0..2)"))),
         })
     } else {
         None
@@ -293,12 +250,8 @@ pub unsafe extern "C" fn iqa_options_default(out: *mut IqaOptions) {
     }
 }
 
-static METRIC_NAMES: Lazy<Vec<CString>> = Lazy::new(|| {
-    api::metric_names()
-        .into_iter()
-        .map(|n| CString::new(n).expect("metric names have no NUL"))
-        .collect()
-});
+static METRIC_NAMES: Lazy<Vec<CString>> =
+    Lazy::new(|| api::metric_names().into_iter().map(|n| CString::new(n).expect("metric names have no NUL")).collect());
 
 /// Number of metrics iqa_metric_create accepts. Thread-safe.
 #[no_mangle]
@@ -310,9 +263,7 @@ pub extern "C" fn iqa_metric_count() -> usize {
 /// past the end. Static string: never free it.
 #[no_mangle]
 pub extern "C" fn iqa_metric_name(index: usize) -> *const c_char {
-    METRIC_NAMES
-        .get(index)
-        .map_or(std::ptr::null(), |n| n.as_ptr())
+    METRIC_NAMES.get(index).map_or(std::ptr::null(), |n| n.as_ptr())
 }
 
 /// Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
@@ -335,16 +286,10 @@ pub unsafe extern "C" fn iqa_metric_create(
             return Err(Error::invalid("metric name is NULL"));
         }
         let name_c = CStr::from_ptr(name);
-        let name = name_c
-            .to_str()
-            .map_err(|_| Error::invalid("metric name is not valid UTF-8"))?;
+        let name = name_c.to_str().map_err(|_| Error::invalid("metric name is not valid UTF-8"))?;
         let options = options_from_c(options)?;
         let metric = api::create_metric(name, &options)?;
-        let handle = Box::new(IqaMetric {
-            tag: LIVE_TAG,
-            metric,
-            name: name_c.to_owned(),
-        });
+        let handle = Box::new(IqaMetric { tag: LIVE_TAG, metric, name: name_c.to_owned() });
         out.write(Box::into_raw(handle));
         Ok(())
     })
@@ -372,10 +317,7 @@ pub unsafe extern "C" fn iqa_metric_free(metric: *mut IqaMetric) {
 /// # Safety
 /// `metric` must be NULL or a live handle; `out` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn iqa_metric_info(
-    metric: *const IqaMetric,
-    out: *mut IqaMetricInfo,
-) -> IqaStatus {
+pub unsafe extern "C" fn iqa_metric_info(metric: *const IqaMetric, out: *mut IqaMetricInfo) -> IqaStatus {
     entry(|| {
         let handle = checked_handle(metric)?;
         checked_out(out, "out")?;
@@ -442,11 +384,7 @@ pub unsafe extern "C" fn iqa_score(
         let handle = checked_handle(metric)?;
         checked_out(out_score, "out_score")?;
         let dist = image_from_c(dist, "dist")?;
-        let reference = if r#ref.is_null() {
-            None
-        } else {
-            Some(image_from_c(r#ref, "ref")?)
-        };
+        let reference = if r#ref.is_null() { None } else { Some(image_from_c(r#ref, "ref")?) };
         let score = handle.metric.score(&dist, reference.as_ref())?;
         out_score.write(score);
         Ok(())
@@ -474,11 +412,7 @@ pub unsafe extern "C" fn iqa_score_batch(
             return Err(Error::invalid("count is 0: nothing to score"));
         }
         let dists = images_from_c(dists, count, "dists")?;
-        let refs = if refs.is_null() {
-            None
-        } else {
-            Some(images_from_c(refs, count, "refs")?)
-        };
+        let refs = if refs.is_null() { None } else { Some(images_from_c(refs, count, "refs")?) };
         let scores = handle.metric.score_batch(&dists, refs.as_deref())?;
         std::ptr::copy_nonoverlapping(scores.as_ptr(), out_scores, count);
         Ok(())
@@ -503,11 +437,7 @@ pub unsafe extern "C" fn iqa_score_files(
         let handle = checked_handle(metric)?;
         checked_out(out_score, "out_score")?;
         let dist = path_from_c(dist_path, "dist_path")?;
-        let reference = if ref_path.is_null() {
-            None
-        } else {
-            Some(path_from_c(ref_path, "ref_path")?)
-        };
+        let reference = if ref_path.is_null() { None } else { Some(path_from_c(ref_path, "ref_path")?) };
         let score = handle.metric.score_files(&dist, reference.as_deref())?;
         out_score.write(score);
         Ok(())
@@ -523,10 +453,7 @@ pub unsafe extern "C" fn iqa_cache_stats(out: *mut IqaCacheStats) -> IqaStatus {
     entry(|| {
         checked_out(out, "out")?;
         let stats = api::cache_stats();
-        out.write(IqaCacheStats {
-            models_alive: stats.models_alive,
-            handles_alive: stats.handles_alive,
-        });
+        out.write(IqaCacheStats { models_alive: stats.models_alive, handles_alive: stats.handles_alive });
         Ok(())
     })
 }

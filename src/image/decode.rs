@@ -19,8 +19,7 @@ pub struct DecodedImage {
 
 impl DecodedImage {
     pub fn as_image(&self) -> Image<'_> {
-        Image::new(&self.bytes, self.width, self.height, 0, self.format)
-            .expect("decoded buffer matches its size")
+        Image::new(&self.bytes, self.width, self.height, 0, self.format).expect("decoded buffer matches its size")
     }
 }
 
@@ -28,18 +27,11 @@ impl DecodedImage {
 /// 16-bit files keep their 16 bits, where PIL would clip them to 8.
 pub fn decode_file(path: &Path) -> Result<DecodedImage> {
     let shown = path.display();
-    let reader = ImageReader::open(path).map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("cannot open image file '{shown}': {e}"),
-        )
-    })?;
-    let mut reader = reader.with_guessed_format().map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("cannot read image file '{shown}': {e}"),
-        )
-    })?;
+    let reader = ImageReader::open(path)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot open image file '{shown}': {e}")))?;
+    let mut reader = reader
+        .with_guessed_format()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read image file '{shown}': {e}")))?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(DECODE_LIMITS.0);
     limits.max_image_height = Some(DECODE_LIMITS.0);
@@ -51,9 +43,7 @@ pub fn decode_file(path: &Path) -> Result<DecodedImage> {
             format!("'{shown}' is not an image in a supported format (PNG, JPEG, BMP, TIFF, WebP)"),
         ));
     }
-    let decoded = reader
-        .decode()
-        .map_err(|e| decode_error(&shown.to_string(), e))?;
+    let decoded = reader.decode().map_err(|e| decode_error(&shown.to_string(), e))?;
     let (width, height) = (decoded.width(), decoded.height());
     let (bytes, format) = match decoded {
         DynamicImage::ImageLuma8(img) => (img.into_raw(), PixelFormat::Gray8),
@@ -62,26 +52,15 @@ pub fn decode_file(path: &Path) -> Result<DecodedImage> {
         | DynamicImage::ImageRgb16(_)
         | DynamicImage::ImageRgba16(_)) => {
             let raw = img.into_rgb16().into_raw();
-            (
-                raw.iter().flat_map(|v| v.to_ne_bytes()).collect(),
-                PixelFormat::Rgb16,
-            )
+            (raw.iter().flat_map(|v| v.to_ne_bytes()).collect(), PixelFormat::Rgb16)
         }
         img @ (DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_)) => {
             let raw = img.into_rgb32f().into_raw();
-            (
-                raw.iter().flat_map(|v| v.to_ne_bytes()).collect(),
-                PixelFormat::RgbF32,
-            )
+            (raw.iter().flat_map(|v| v.to_ne_bytes()).collect(), PixelFormat::RgbF32)
         }
         img => (img.into_rgb8().into_raw(), PixelFormat::Rgb8),
     };
-    Ok(DecodedImage {
-        bytes,
-        width,
-        height,
-        format,
-    })
+    Ok(DecodedImage { bytes, width, height, format })
 }
 
 fn decode_error(shown: &str, e: ImageError) -> Error {

@@ -47,16 +47,9 @@ const FLOAT_RANGE_SLACK: f32 = 1e-6;
 
 impl<'a> Image<'a> {
     /// Bytes a buffer must hold for these dimensions (`stride` 0 = tightly packed), or why they are invalid.
-    pub fn required_len(
-        width: u32,
-        height: u32,
-        stride: usize,
-        format: PixelFormat,
-    ) -> Result<usize> {
+    pub fn required_len(width: u32, height: u32, stride: usize, format: PixelFormat) -> Result<usize> {
         if width == 0 || height == 0 {
-            return Err(Error::invalid(format!(
-                "image size {width}x{height} is empty"
-            )));
+            return Err(Error::invalid(format!("image size {width}x{height} is empty")));
         }
         let row = (width as usize)
             .checked_mul(format.bytes_per_pixel())
@@ -70,21 +63,11 @@ impl<'a> Image<'a> {
         (height as usize - 1)
             .checked_mul(stride)
             .and_then(|n| n.checked_add(row))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "image of {width}x{height} with stride {stride} overflows memory"
-                ))
-            })
+            .ok_or_else(|| Error::invalid(format!("image of {width}x{height} with stride {stride} overflows memory")))
     }
 
     /// Checks sizes and stride against the buffer.
-    pub fn new(
-        data: &'a [u8],
-        width: u32,
-        height: u32,
-        stride: usize,
-        format: PixelFormat,
-    ) -> Result<Self> {
+    pub fn new(data: &'a [u8], width: u32, height: u32, stride: usize, format: PixelFormat) -> Result<Self> {
         let needed = Self::required_len(width, height, stride, format)?;
         if data.len() < needed {
             return Err(Error::invalid(format!(
@@ -92,18 +75,8 @@ impl<'a> Image<'a> {
                 data.len()
             )));
         }
-        let stride = if stride == 0 {
-            width as usize * format.bytes_per_pixel()
-        } else {
-            stride
-        };
-        Ok(Image {
-            data,
-            width,
-            height,
-            stride,
-            format,
-        })
+        let stride = if stride == 0 { width as usize * format.bytes_per_pixel() } else { stride };
+        Ok(Image { data, width, height, stride, format })
     }
 
     pub fn width(&self) -> u32 {
@@ -133,20 +106,12 @@ impl<'a> Image<'a> {
         for y in 0..h {
             let row = self.row(y);
             let out = y * w..(y + 1) * w;
-            let (r, g, b) = (
-                &mut r_plane[out.clone()],
-                &mut g_plane[out.clone()],
-                &mut b_plane[out],
-            );
+            let (r, g, b) = (&mut r_plane[out.clone()], &mut g_plane[out.clone()], &mut b_plane[out]);
             match self.format {
                 PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8 | PixelFormat::Bgra8 => {
                     let step = self.format.bytes_per_pixel();
-                    let (ri, bi) = if matches!(self.format, PixelFormat::Bgr8 | PixelFormat::Bgra8)
-                    {
-                        (2, 0)
-                    } else {
-                        (0, 2)
-                    };
+                    let (ri, bi) =
+                        if matches!(self.format, PixelFormat::Bgr8 | PixelFormat::Bgra8) { (2, 0) } else { (0, 2) };
                     for (x, px) in row.chunks_exact(step).enumerate() {
                         r[x] = u8_lut[px[ri] as usize];
                         g[x] = u8_lut[px[1] as usize];
@@ -161,16 +126,13 @@ impl<'a> Image<'a> {
                 }
                 PixelFormat::Rgb16 => {
                     for (x, px) in row.chunks_exact(6).enumerate() {
-                        let c = |i: usize| {
-                            u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) as f32 / 65535.0
-                        };
+                        let c = |i: usize| u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) as f32 / 65535.0;
                         (r[x], g[x], b[x]) = (c(0), c(1), c(2));
                     }
                 }
                 PixelFormat::RgbF32 => {
                     for (x, px) in row.chunks_exact(12).enumerate() {
-                        let c =
-                            |i: usize| f32::from_ne_bytes(px[4 * i..4 * i + 4].try_into().unwrap());
+                        let c = |i: usize| f32::from_ne_bytes(px[4 * i..4 * i + 4].try_into().unwrap());
                         (r[x], g[x], b[x]) = (c(0), c(1), c(2));
                     }
                 }
@@ -187,10 +149,7 @@ impl<'a> Image<'a> {
                     }
                 }
             }
-            if matches!(
-                self.format,
-                PixelFormat::RgbF32 | PixelFormat::RgbF16 | PixelFormat::GrayF32
-            ) {
+            if matches!(self.format, PixelFormat::RgbF32 | PixelFormat::RgbF16 | PixelFormat::GrayF32) {
                 check_float_row(y, r, g, b)?;
             }
         }
@@ -210,9 +169,7 @@ fn check_float_row(y: usize, r: &[f32], g: &[f32], b: &[f32]) -> Result<()> {
                 } else {
                     "outside [0,1]"
                 };
-                return Err(Error::invalid(format!(
-                    "float pixel ({x}, {y}) channel {name} is {what} ({v})"
-                )));
+                return Err(Error::invalid(format!("float pixel ({x}, {y}) channel {name} is {what} ({v})")));
             }
         }
     }
@@ -222,9 +179,7 @@ fn check_float_row(y: usize, r: &[f32], g: &[f32], b: &[f32]) -> Result<()> {
 /// Converts equally sized images into one N×3×H×W float32 tensor in [0,1] on `device`: a single pass over the
 /// pixels into the tensor's own memory (plus the host→device transfer when `device` is a GPU).
 pub fn to_batch_tensor(images: &[Image<'_>], device: Device) -> Result<Tensor> {
-    let first = images
-        .first()
-        .ok_or_else(|| Error::invalid("no images given"))?;
+    let first = images.first().ok_or_else(|| Error::invalid("no images given"))?;
     let (w, h) = (first.width, first.height);
     if let Some(other) = images.iter().find(|i| (i.width, i.height) != (w, h)) {
         return Err(Error::shape(format!(
@@ -233,15 +188,10 @@ pub fn to_batch_tensor(images: &[Image<'_>], device: Device) -> Result<Tensor> {
         )));
     }
     let per_image = 3 * w as usize * h as usize;
-    let mut host = Tensor::f_empty(
-        [images.len() as i64, 3, h as i64, w as i64],
-        (Kind::Float, Device::Cpu),
-    )?;
+    let mut host = Tensor::f_empty([images.len() as i64, 3, h as i64, w as i64], (Kind::Float, Device::Cpu))?;
     // SAFETY: `host` is a fresh contiguous CPU float tensor of exactly images.len() * per_image elements,
     // owned here and not shared until this function returns it.
-    let all = unsafe {
-        std::slice::from_raw_parts_mut(host.data_ptr() as *mut f32, images.len() * per_image)
-    };
+    let all = unsafe { std::slice::from_raw_parts_mut(host.data_ptr() as *mut f32, images.len() * per_image) };
     for (image, planes) in images.iter().zip(all.chunks_exact_mut(per_image)) {
         image.write_planes(planes)?;
     }

@@ -19,7 +19,5 @@ pub trait Model: Send + Sync {
 
 /// The reference tensor of an FR metric (presence is checked by the API before any model runs).
 pub(crate) fn require_ref(reference: Option<&Tensor>) -> Result<&Tensor> {
-    reference.ok_or_else(|| {
-        crate::error::Error::invalid("full-reference metric called without a reference")
-    })
+    reference.ok_or_else(|| crate::error::Error::invalid("full-reference metric called without a reference"))
 }

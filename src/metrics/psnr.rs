@@ -19,15 +19,8 @@ impl Model for Psnr {
         } else {
             (dist.shallow_clone(), reference.shallow_clone())
         };
-        let mse = x
-            .f_sub(&y)?
-            .f_square()?
-            .f_mean_dim(&[1i64, 2, 3][..], false, None)?;
+        let mse = x.f_sub(&y)?.f_square()?.f_mean_dim(&[1i64, 2, 3][..], false, None)?;
         // 10·log10(1 / (mse + eps)), data range 1
-        Ok(mse
-            .f_add_scalar(MSE_EPS)?
-            .f_reciprocal()?
-            .f_log10()?
-            .f_mul_scalar(10.0)?)
+        Ok(mse.f_add_scalar(MSE_EPS)?.f_reciprocal()?.f_log10()?.f_mul_scalar(10.0)?)
     }
 }

@@ -5,7 +5,7 @@
 use super::{require_ref, Model};
 use crate::error::Result;
 use crate::image::colour::preprocess;
-use crate::nn::filters::gaussian_window;
+use crate::nn::filters::{gaussian_taps, separable_valid};
 use crate::runtime::FrozenTensor;
 use tch::{Device, Kind, Tensor};
 
@@ -15,35 +15,25 @@ const SIGMA: f64 = 1.5;
 /// MS-SSIM scale weights (Wang et al. 2003), stored as float32 by pyiqa.
 const MS_WEIGHTS: [f32; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 
-/// Gaussian windows for a depthwise convolution over the five local statistics of `channels` channels.
+/// The Gaussian window, applied separably to the five local statistics of `channels` channels.
 struct Windows {
     channels: i64,
-    stats_window: FrozenTensor,
+    taps: FrozenTensor,
 }
 
 impl Windows {
     fn new(channels: i64, device: Device) -> Result<Self> {
-        let w = gaussian_window(WINDOW as usize, SIGMA, 5 * channels, Kind::Double, device)?;
-        Ok(Windows {
-            channels,
-            stats_window: FrozenTensor::new(w),
-        })
+        let taps = Tensor::f_from_slice(&gaussian_taps(WINDOW as usize, SIGMA))?.f_to_device(device)?;
+        Ok(Windows { channels, taps: FrozenTensor::new(taps) })
     }
 
     /// Mean SSIM and mean contrast-structure per image of x and y (N×C×H×W float64, 0..255).
     fn ssim_and_cs(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
         let c1 = (0.01 * DATA_RANGE).powi(2);
         let c2 = (0.03 * DATA_RANGE).powi(2);
-        // One grouped convolution filters x, y, x², y² and xy at once (5·C independent channels).
+        // One depthwise pass filters x, y, x², y² and xy at once (5·C independent channels).
         let stacked = Tensor::f_cat(&[x, y, &x.f_square()?, &y.f_square()?, &x.f_mul(y)?], 1)?;
-        let filtered = stacked.f_conv2d(
-            &*self.stats_window,
-            None::<Tensor>,
-            [1, 1],
-            [0, 0],
-            [1, 1],
-            5 * self.channels,
-        )?;
+        let filtered = separable_valid(&stacked, &self.taps)?;
         let parts = filtered.f_split(self.channels, 1)?;
         let (mu1, mu2, xx, yy, xy) = (&parts[0], &parts[1], &parts[2], &parts[3], &parts[4]);
         let mu1_sq = mu1.f_square()?;
@@ -57,16 +47,11 @@ impl Windows {
             .f_add_scalar(c2)?
             .f_div(&sigma1_sq.f_add(&sigma2_sq)?.f_add_scalar(c2)?)?
             .f_relu()?;
-        let luminance = mu1_mu2
-            .f_mul_scalar(2.0)?
-            .f_add_scalar(c1)?
-            .f_div(&mu1_sq.f_add(&mu2_sq)?.f_add_scalar(c1)?)?;
+        let luminance =
+            mu1_mu2.f_mul_scalar(2.0)?.f_add_scalar(c1)?.f_div(&mu1_sq.f_add(&mu2_sq)?.f_add_scalar(c1)?)?;
         let ssim_map = luminance.f_mul(&cs_map)?;
         let dims = &[1i64, 2, 3][..];
-        Ok((
-            ssim_map.f_mean_dim(dims, false, None)?,
-            cs_map.f_mean_dim(dims, false, None)?,
-        ))
+        Ok((ssim_map.f_mean_dim(dims, false, None)?, cs_map.f_mean_dim(dims, false, None)?))
     }
 }
 
@@ -78,22 +63,14 @@ pub struct Ssim {
 
 impl Ssim {
     pub fn new(luma_only: bool, device: Device) -> Result<Self> {
-        Ok(Ssim {
-            luma_only,
-            windows: Windows::new(if luma_only { 1 } else { 3 }, device)?,
-        })
+        Ok(Ssim { luma_only, windows: Windows::new(if luma_only { 1 } else { 3 }, device)? })
     }
 }
 
 impl Model for Ssim {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
-        let y = preprocess(
-            require_ref(reference)?,
-            self.luma_only,
-            DATA_RANGE,
-            Kind::Double,
-        )?;
+        let y = preprocess(require_ref(reference)?, self.luma_only, DATA_RANGE, Kind::Double)?;
         Ok(self.windows.ssim_and_cs(&x, &y)?.0)
     }
 
@@ -110,13 +87,8 @@ pub struct MsSsim {
 
 impl MsSsim {
     pub fn new(device: Device) -> Result<Self> {
-        let weights = Tensor::f_from_slice(&MS_WEIGHTS)?
-            .f_to_kind(Kind::Double)?
-            .f_to_device(device)?;
-        Ok(MsSsim {
-            windows: Windows::new(1, device)?,
-            weights: FrozenTensor::new(weights),
-        })
+        let weights = Tensor::f_from_slice(&MS_WEIGHTS)?.f_to_kind(Kind::Double)?.f_to_device(device)?;
+        Ok(MsSsim { windows: Windows::new(1, device)?, weights: FrozenTensor::new(weights) })
     }
 }
 
@@ -140,14 +112,9 @@ impl Model for MsSsim {
             }
         }
         let cs = Tensor::f_stack(&cs_levels[..levels - 1], 0)?; // (levels-1)×N
-        let w = self
-            .weights
-            .f_narrow(0, 0, levels as i64 - 1)?
-            .f_unsqueeze(1)?;
+        let w = self.weights.f_narrow(0, 0, levels as i64 - 1)?.f_unsqueeze(1)?;
         let cs_term = cs.f_pow(&w)?.f_prod_dim_int(0, false, None::<Kind>)?;
-        let ssim_term = last_ssim
-            .expect("five levels")
-            .f_pow(&self.weights.f_get(levels as i64 - 1)?)?;
+        let ssim_term = last_ssim.expect("five levels").f_pow(&self.weights.f_get(levels as i64 - 1)?)?;
         Ok(cs_term.f_mul(&ssim_term)?)
     }
 

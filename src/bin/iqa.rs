@@ -1,0 +1,78 @@
+//! Command-line front end over the safe API.
+//!   iqa demo [DIR]                 score DIR/dist/* against DIR/ref/* with every metric (default data/calibration)
+//!   iqa score METRIC DIST [REF]    print one score
+//!   iqa list                       metric names with mode and direction
+use iqa::{create_metric, metric_names, Mode, Options};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: iqa demo [DIR] | iqa score METRIC DIST [REF] | iqa list");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(Path::new(args.get(1).map(String::as_str).unwrap_or("data/calibration"))),
+        Some("score") if args.len() == 3 || args.len() == 4 => score(&args[1], &args[2], args.get(3)),
+        Some("list") => list(),
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iqa: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list() -> anyhow::Result<()> {
+    for name in metric_names() {
+        let m = create_metric(&name, &Options::default())?;
+        let info = m.info();
+        let mode = if info.mode == Mode::FullReference { "FR" } else { "NR" };
+        let dir = if info.lower_better { "lower is better" } else { "higher is better" };
+        println!("{name:<10} {mode}  {dir:<16}  range {:?}", info.score_range);
+    }
+    Ok(())
+}
+
+fn score(name: &str, dist: &str, reference: Option<&String>) -> anyhow::Result<()> {
+    let metric = create_metric(name, &Options::default())?;
+    let s = metric.score_files(Path::new(dist), reference.map(Path::new))?;
+    println!("{s}");
+    Ok(())
+}
+
+fn demo(dir: &Path) -> anyhow::Result<()> {
+    let mut images: Vec<PathBuf> = std::fs::read_dir(dir.join("dist"))
+        .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.join("dist").display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    images.sort();
+    let names = metric_names();
+    print!("{:<10}", "image");
+    for n in &names {
+        print!("{n:>12}");
+    }
+    println!();
+    let start = Instant::now();
+    let metrics = names.iter().map(|n| create_metric(n, &Options::default())).collect::<Result<Vec<_>, _>>()?;
+    for dist in &images {
+        let file = dist.file_name().unwrap_or_default();
+        let reference = dir.join("ref").join(file);
+        print!("{:<10}", file.to_string_lossy());
+        for m in &metrics {
+            let r = (m.info().mode == Mode::FullReference).then_some(reference.as_path());
+            print!("{:>12.6}", m.score_files(dist, r)?);
+        }
+        println!();
+    }
+    let dev = metrics.first().map(|m| format!("{:?}", m.device())).unwrap_or_default();
+    println!("{} images x {} metrics on {dev} in {:.2} s", images.len(), metrics.len(), start.elapsed().as_secs_f64());
+    Ok(())
+}
