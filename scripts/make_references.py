@@ -3,7 +3,7 @@
 
 For each metric and each calibration pair (data/calibration/{dist,ref}/I0x.bmp) it records
   - `file`: pyiqa scoring the two files (PIL decoding, RGB conversion), and
-  - `crop:X,Y,W,H`: pyiqa scoring the same crop of both decoded images (odd and small sizes; the Rust tests
+  - `crop X Y W H`: pyiqa scoring the same crop of both decoded images (odd and small sizes; the Rust tests
     build the crop from the full buffer with a stride, which exercises strided input too).
 Run with the dev venv:  .venv/bin/python scripts/make_references.py [metric ...]
 Writes tests/data/references.csv (metric,image,region,score).
@@ -50,7 +50,7 @@ def main():
                 except Exception as e:  # too small for this metric: recorded so that the test expects an error
                     s = float('nan')
                     print(f'{name} {img} crop {w}x{h}: {type(e).__name__}', file=sys.stderr)
-                rows.append({'metric': name, 'image': img, 'region': f'crop:{x},{y},{w},{h}', 'score': repr(s)})
+                rows.append({'metric': name, 'image': img, 'region': f'crop {x} {y} {w} {h}', 'score': repr(s)})
         print(name, [r['score'] for r in rows if r['metric'] == name and r['region'] == 'file'])
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open('w', newline='') as f:

@@ -18,6 +18,15 @@ pub struct DecodedImage {
 }
 
 impl DecodedImage {
+    /// The pixel bytes, rows tightly packed in `format`.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+
     pub fn as_image(&self) -> Image<'_> {
         Image::new(&self.bytes, self.width, self.height, 0, self.format).expect("decoded buffer matches its size")
     }

@@ -1,0 +1,139 @@
+//! Scores equal pyiqa 0.1.16's (tests/data/references.csv) within 1e-4 relative, on the calibration files
+//! and on odd/small crops taken from the decoded buffers with a stride; batches equal single scores.
+mod common;
+use common::*;
+use iqa::{create_metric, ErrorKind, Image, Options, PixelFormat};
+use std::collections::BTreeMap;
+
+const TOLERANCE: f64 = 1e-4;
+
+fn crop<'a>(img: &'a iqa::image::DecodedImage, (x, y, w, h): (usize, usize, u32, u32)) -> Image<'a> {
+    let full = img.as_image();
+    let stride = full.width() as usize * 3;
+    let bytes = img.bytes();
+    Image::new(&bytes[y * stride + x * 3..], w, h, stride, PixelFormat::Rgb8).unwrap()
+}
+
+#[test]
+fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
+    let mut worst: BTreeMap<String, f64> = BTreeMap::new();
+    let refs = references();
+    assert!(refs.len() >= 100, "references.csv has {} rows", refs.len());
+    for r in &refs {
+        let metric = create_metric(&r.metric, &Options::default()).unwrap();
+        let got = match r.crop {
+            None => metric.score_files(&calibration("dist", &r.image), Some(&calibration("ref", &r.image))),
+            Some(c) => {
+                let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
+                metric.score(&crop(&d, c), Some(&crop(&f, c)))
+            }
+        };
+        if r.score.is_nan() {
+            // pyiqa fails on this size: iqa must refuse it with a shape error naming the minimum.
+            let e = got.expect_err("pyiqa could not score this size");
+            assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{}", e.message);
+            assert!(e.message.contains("at least"), "{}", e.message);
+            continue;
+        }
+        let got = got.unwrap_or_else(|e| panic!("{} {} {:?}: {e}", r.metric, r.image, r.crop));
+        let err = rel_err(got, r.score);
+        assert!(err <= TOLERANCE, "{} {} {:?}: iqa {got} vs pyiqa {} (rel err {err:e})", r.metric, r.image, r.crop, r.score);
+        let w = worst.entry(r.metric.clone()).or_default();
+        *w = w.max(err);
+    }
+    for (m, e) in &worst {
+        println!("max relative error vs pyiqa: {m:<8} {e:.2e}");
+    }
+    for name in iqa::metric_names() {
+        assert!(worst.contains_key(&name), "no reference for available metric {name}");
+    }
+}
+
+#[test]
+fn batch_scores_equal_single_scores_including_mixed_sizes() {
+    let dists: Vec<_> = IMAGES.iter().map(|i| decoded("dist", i)).collect();
+    let refs: Vec<_> = IMAGES.iter().map(|i| decoded("ref", i)).collect();
+    for name in iqa::metric_names() {
+        let metric = create_metric(&name, &Options::default()).unwrap();
+        // Five full images (one forward pass) and two crops of another size in between.
+        let mut d: Vec<Image> = dists.iter().map(|x| x.as_image()).collect();
+        let mut r: Vec<Image> = refs.iter().map(|x| x.as_image()).collect();
+        let region = (3, 4, 171, 165);
+        d.insert(2, crop(&dists[0], region));
+        r.insert(2, crop(&refs[0], region));
+        d.push(crop(&dists[4], region));
+        r.push(crop(&refs[4], region));
+        let batch = metric.score_batch(&d, Some(&r)).unwrap();
+        assert_eq!(batch.len(), d.len());
+        for i in 0..d.len() {
+            let single = metric.score(&d[i], Some(&r[i])).unwrap();
+            assert!(rel_err(batch[i], single) <= 1e-12, "{name} image {i}: batch {} vs single {single}", batch[i]);
+        }
+    }
+}
+
+/// The same pixels in every format give the same score (exactly for the 8-bit layouts, within the
+/// quantisation of the format otherwise).
+#[test]
+fn pixel_formats_agree() {
+    let (d, r) = (decoded("dist", "I08.bmp"), decoded("ref", "I08.bmp"));
+    let (w, h) = (d.as_image().width(), d.as_image().height());
+    let metric = create_metric("ssim", &Options::default()).unwrap();
+    let base = metric.score(&d.as_image(), Some(&r.as_image())).unwrap();
+    type Conv = fn(&[u8]) -> (Vec<u8>, PixelFormat, f64);
+    let conversions: [(&str, Conv); 7] = [
+        ("rgba8", |p| (p.chunks(3).flat_map(|c| [c[0], c[1], c[2], 7]).collect(), PixelFormat::Rgba8, 0.0)),
+        ("bgr8", |p| (p.chunks(3).flat_map(|c| [c[2], c[1], c[0]]).collect(), PixelFormat::Bgr8, 0.0)),
+        ("bgra8", |p| (p.chunks(3).flat_map(|c| [c[2], c[1], c[0], 255]).collect(), PixelFormat::Bgra8, 0.0)),
+        ("rgb16", |p| (p.iter().flat_map(|&v| (v as u16 * 257).to_ne_bytes()).collect(), PixelFormat::Rgb16, 0.0)),
+        ("rgbf32", |p| (p.iter().flat_map(|&v| (v as f32 / 255.0).to_ne_bytes()).collect(), PixelFormat::RgbF32, 0.0)),
+        (
+            "rgbf16",
+            |p| (p.iter().flat_map(|&v| half::f16::from_f32(v as f32 / 255.0).to_ne_bytes()).collect(), PixelFormat::RgbF16, 1e-3),
+        ),
+        // Gray is compared below against the gray-converted RGB input.
+        ("rgb8-padded", |p| (p.to_vec(), PixelFormat::Rgb8, 0.0)),
+    ];
+    for (label, conv) in conversions {
+        let (dd, fmt, tol) = conv(d.bytes());
+        let (rr, _, _) = conv(r.bytes());
+        let s = metric
+            .score(&Image::new(&dd, w, h, 0, fmt).unwrap(), Some(&Image::new(&rr, w, h, 0, fmt).unwrap()))
+            .unwrap();
+        assert!(rel_err(s, base) <= tol.max(1e-12), "{label}: {s} vs {base}");
+    }
+    // Rows padded to a stride longer than the row.
+    let stride = w as usize * 3 + 13;
+    let pad = |src: &[u8]| -> Vec<u8> {
+        src.chunks(w as usize * 3).flat_map(|row| row.iter().copied().chain(std::iter::repeat_n(0xAB, 13))).collect()
+    };
+    let (dp, rp) = (pad(d.bytes()), pad(r.bytes()));
+    let s = metric
+        .score(
+            &Image::new(&dp, w, h, stride, PixelFormat::Rgb8).unwrap(),
+            Some(&Image::new(&rp, w, h, stride, PixelFormat::Rgb8).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(s, base, "padded stride");
+    // Gray8 and GrayF32 are broadcast to three channels: equal to the RGB image with R = G = B.
+    let gray = |src: &[u8]| -> Vec<u8> { src.chunks(3).map(|c| c[1]).collect() };
+    let (dg, rg) = (gray(d.bytes()), gray(r.bytes()));
+    let triple = |g: &[u8]| -> Vec<u8> { g.iter().flat_map(|&v| [v, v, v]).collect() };
+    let (dt, rt) = (triple(&dg), triple(&rg));
+    let want = metric
+        .score(&Image::new(&dt, w, h, 0, PixelFormat::Rgb8).unwrap(), Some(&Image::new(&rt, w, h, 0, PixelFormat::Rgb8).unwrap()))
+        .unwrap();
+    let got8 = metric
+        .score(&Image::new(&dg, w, h, 0, PixelFormat::Gray8).unwrap(), Some(&Image::new(&rg, w, h, 0, PixelFormat::Gray8).unwrap()))
+        .unwrap();
+    assert_eq!(got8, want, "gray8");
+    let f32s = |g: &[u8]| -> Vec<u8> { g.iter().flat_map(|&v| (v as f32 / 255.0).to_ne_bytes()).collect() };
+    let (df, rf) = (f32s(&dg), f32s(&rg));
+    let gotf = metric
+        .score(
+            &Image::new(&df, w, h, 0, PixelFormat::GrayF32).unwrap(),
+            Some(&Image::new(&rf, w, h, 0, PixelFormat::GrayF32).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(gotf, want, "grayf32");
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use iqa::image::{decode_file, DecodedImage};
+use std::path::{Path, PathBuf};
+
+pub const IMAGES: [&str; 5] = ["I03.bmp", "I04.bmp", "I06.bmp", "I08.bmp", "I19.bmp"];
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn calibration(kind: &str, image: &str) -> PathBuf {
+    root().join("data/calibration").join(kind).join(image)
+}
+
+pub fn decoded(kind: &str, image: &str) -> DecodedImage {
+    decode_file(&calibration(kind, image)).expect("calibration image decodes")
+}
+
+/// One row of tests/data/references.csv (scores by pyiqa 0.1.16, see scripts/make_references.py).
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub metric: String,
+    pub image: String,
+    /// None: the whole file; Some((x, y, w, h)): a crop of both decoded images.
+    pub crop: Option<(usize, usize, u32, u32)>,
+    pub score: f64,
+}
+
+pub fn references() -> Vec<Reference> {
+    let text = std::fs::read_to_string(root().join("tests/data/references.csv")).expect("references.csv");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let crop = f[2].strip_prefix("crop ").map(|c| {
+                let n: Vec<usize> = c.split(' ').map(|v| v.parse().unwrap()).collect();
+                (n[0], n[1], n[2] as u32, n[3] as u32)
+            });
+            let score = f[3];
+            Reference {
+                metric: f[0].to_string(),
+                image: f[1].to_string(),
+                crop,
+                score: score.parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+pub fn rel_err(got: f64, want: f64) -> f64 {
+    (got - want).abs() / want.abs().max(1e-12)
+}
