@@ -37,7 +37,14 @@ fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
         }
         let got = got.unwrap_or_else(|e| panic!("{} {} {:?}: {e}", r.metric, r.image, r.crop));
         let err = rel_err(got, r.score);
-        assert!(err <= TOLERANCE, "{} {} {:?}: iqa {got} vs pyiqa {} (rel err {err:e})", r.metric, r.image, r.crop, r.score);
+        assert!(
+            err <= TOLERANCE,
+            "{} {} {:?}: iqa {got} vs pyiqa {} (rel err {err:e})",
+            r.metric,
+            r.image,
+            r.crop,
+            r.score
+        );
         let w = worst.entry(r.metric.clone()).or_default();
         *w = w.max(err);
     }
@@ -87,10 +94,13 @@ fn pixel_formats_agree() {
         ("bgra8", |p| (p.chunks(3).flat_map(|c| [c[2], c[1], c[0], 255]).collect(), PixelFormat::Bgra8, 0.0)),
         ("rgb16", |p| (p.iter().flat_map(|&v| (v as u16 * 257).to_ne_bytes()).collect(), PixelFormat::Rgb16, 0.0)),
         ("rgbf32", |p| (p.iter().flat_map(|&v| (v as f32 / 255.0).to_ne_bytes()).collect(), PixelFormat::RgbF32, 0.0)),
-        (
-            "rgbf16",
-            |p| (p.iter().flat_map(|&v| half::f16::from_f32(v as f32 / 255.0).to_ne_bytes()).collect(), PixelFormat::RgbF16, 1e-3),
-        ),
+        ("rgbf16", |p| {
+            (
+                p.iter().flat_map(|&v| half::f16::from_f32(v as f32 / 255.0).to_ne_bytes()).collect(),
+                PixelFormat::RgbF16,
+                1e-3,
+            )
+        }),
         // Gray is compared below against the gray-converted RGB input.
         ("rgb8-padded", |p| (p.to_vec(), PixelFormat::Rgb8, 0.0)),
     ];
@@ -121,10 +131,16 @@ fn pixel_formats_agree() {
     let triple = |g: &[u8]| -> Vec<u8> { g.iter().flat_map(|&v| [v, v, v]).collect() };
     let (dt, rt) = (triple(&dg), triple(&rg));
     let want = metric
-        .score(&Image::new(&dt, w, h, 0, PixelFormat::Rgb8).unwrap(), Some(&Image::new(&rt, w, h, 0, PixelFormat::Rgb8).unwrap()))
+        .score(
+            &Image::new(&dt, w, h, 0, PixelFormat::Rgb8).unwrap(),
+            Some(&Image::new(&rt, w, h, 0, PixelFormat::Rgb8).unwrap()),
+        )
         .unwrap();
     let got8 = metric
-        .score(&Image::new(&dg, w, h, 0, PixelFormat::Gray8).unwrap(), Some(&Image::new(&rg, w, h, 0, PixelFormat::Gray8).unwrap()))
+        .score(
+            &Image::new(&dg, w, h, 0, PixelFormat::Gray8).unwrap(),
+            Some(&Image::new(&rg, w, h, 0, PixelFormat::Gray8).unwrap()),
+        )
         .unwrap();
     assert_eq!(got8, want, "gray8");
     let f32s = |g: &[u8]| -> Vec<u8> { g.iter().flat_map(|&v| (v as f32 / 255.0).to_ne_bytes()).collect() };

@@ -38,7 +38,12 @@ fn header_matches_the_rust_code() {
         for i in 0..a.len().max(b.len()) {
             let (x, y) = (a.get(i).copied(), b.get(i).copied());
             if x != y {
-                diff += &format!("line {}:\n  committed: {}\n  generated: {}\n", i + 1, x.unwrap_or("<none>"), y.unwrap_or("<none>"));
+                diff += &format!(
+                    "line {}:\n  committed: {}\n  generated: {}\n",
+                    i + 1,
+                    x.unwrap_or("<none>"),
+                    y.unwrap_or("<none>")
+                );
                 if diff.len() > 3000 {
                     break;
                 }

@@ -13,7 +13,7 @@ use crate::runtime::{self, DeviceRequest, Precision};
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
-use std::mem::{align_of, size_of};
+use std::mem::size_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::ptr::addr_of;
@@ -81,7 +81,7 @@ unsafe fn checked_ref<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
     if p.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
-    if (p as usize) % align_of::<T>() != 0 {
+    if !p.is_aligned() {
         return Err(Error::invalid(format!("{what} is not a properly aligned pointer")));
     }
     Ok(&*p)
@@ -90,7 +90,7 @@ unsafe fn checked_ref<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
 fn checked_out<T>(p: *mut T, what: &str) -> Result<()> {
     if p.is_null() {
         Err(Error::invalid(format!("{what} is NULL")))
-    } else if (p as usize) % align_of::<T>() != 0 {
+    } else if !p.is_aligned() {
         Err(Error::invalid(format!("{what} is not a properly aligned pointer")))
     } else {
         Ok(())

@@ -38,16 +38,39 @@ pub fn references() -> Vec<Reference> {
                 (n[0], n[1], n[2] as u32, n[3] as u32)
             });
             let score = f[3];
-            Reference {
-                metric: f[0].to_string(),
-                image: f[1].to_string(),
-                crop,
-                score: score.parse().unwrap(),
-            }
+            Reference { metric: f[0].to_string(), image: f[1].to_string(), crop, score: score.parse().unwrap() }
         })
         .collect()
 }
 
 pub fn rel_err(got: f64, want: f64) -> f64 {
     (got - want).abs() / want.abs().max(1e-12)
+}
+
+/// Directory of the cargo profile the tests were built with (target/debug or target/release).
+pub fn profile_dir() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// libiqa.so of this profile, (re)built first: `cargo test` builds the rlib the tests link, not the cdylib.
+pub fn libiqa() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let dir = profile_dir();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--lib", "--quiet"]).current_dir(root());
+        match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some(profile) => {
+                cmd.args(["--profile", profile]);
+            }
+            None => panic!("unexpected test binary location {}", dir.display()),
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "cargo build --lib failed");
+    });
+    let lib = dir.join("libiqa.so");
+    assert!(lib.exists(), "{} was not built", lib.display());
+    lib
 }

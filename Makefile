@@ -1,0 +1,30 @@
+# Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
+# Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
+.PHONY: setup setup-dev demo test lint header references
+
+setup:
+	@scripts/setup.sh
+
+# Dev extras: pyiqa 0.1.16, the reference implementation (reference scripts, benchmark).
+setup-dev:
+	@scripts/setup.sh --dev
+
+# The main job: score the bundled sample images with every metric and print a table.
+demo: setup
+	cargo run --release --quiet --bin iqa -- demo data/calibration
+
+# The whole test suite (Rust API, C ABI, C and Python clients, header drift, linking).
+test: setup
+	cargo test --release
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --release --all-targets -- -D warnings
+
+# Regenerate include/iqa.h after changing src/ffi.
+header: setup
+	IQA_UPDATE_HEADER=1 cargo test --release --test header
+
+# Regenerate tests/data/references.csv with pyiqa.
+references: setup-dev
+	.venv/bin/python scripts/make_references.py

@@ -1,0 +1,33 @@
+//! The weak-reference model cache. One test in its own binary: the counts are process-wide.
+use iqa::{cache_stats, create_metric, CacheStats, Options};
+
+#[test]
+fn handles_share_models_and_the_last_one_frees_them() {
+    assert_eq!(cache_stats(), CacheStats { models_alive: 0, handles_alive: 0 });
+    let a = create_metric("ssim", &Options::default()).unwrap();
+    let b = create_metric("ssim", &Options::default()).unwrap();
+    assert_eq!(cache_stats(), CacheStats { models_alive: 1, handles_alive: 2 });
+    // Different model-relevant options (precision) build another model.
+    let c = create_metric("ssim", &Options { precision: Some(iqa::Precision::Bf16), ..Default::default() }).unwrap();
+    let d = create_metric("psnr", &Options::default()).unwrap();
+    assert_eq!(cache_stats(), CacheStats { models_alive: 3, handles_alive: 4 });
+    drop(a);
+    assert_eq!(cache_stats(), CacheStats { models_alive: 3, handles_alive: 3 });
+    drop(b);
+    assert_eq!(cache_stats(), CacheStats { models_alive: 2, handles_alive: 2 });
+    drop((c, d));
+    assert_eq!(cache_stats(), CacheStats { models_alive: 0, handles_alive: 0 });
+
+    // IQA_CACHE_SIZE keeps the N most recently freed models alive (LRU). Set before any other thread reads it:
+    // this binary holds this single test.
+    std::env::set_var("IQA_CACHE_SIZE", "1");
+    drop(create_metric("ssim", &Options::default()).unwrap());
+    assert_eq!(cache_stats(), CacheStats { models_alive: 1, handles_alive: 0 });
+    drop(create_metric("psnr", &Options::default()).unwrap());
+    assert_eq!(cache_stats(), CacheStats { models_alive: 1, handles_alive: 0 }, "ssim evicted, psnr kept");
+    let again = create_metric("psnr", &Options::default()).unwrap();
+    assert_eq!(cache_stats(), CacheStats { models_alive: 1, handles_alive: 1 }, "psnr reused, not rebuilt");
+    std::env::set_var("IQA_CACHE_SIZE", "0");
+    drop(again);
+    assert_eq!(cache_stats(), CacheStats { models_alive: 0, handles_alive: 0 });
+}
