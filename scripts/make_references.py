@@ -22,7 +22,7 @@ OUT = ROOT / 'tests' / 'data' / 'references.csv'
 IMAGES = ['I03.bmp', 'I04.bmp', 'I06.bmp', 'I08.bmp', 'I19.bmp']
 # (x, y, w, h): odd sizes, a just-big-enough MS-SSIM size, a small one.
 CROPS = [(7, 5, 301, 257), (100, 50, 161, 163), (33, 21, 37, 29)]
-DEFAULT_METRICS = ['psnr', 'psnry', 'ssim', 'ssimc', 'ms_ssim']
+DEFAULT_METRICS = ['psnr', 'psnry', 'ssim', 'ssimc', 'ms_ssim', 'entropy']
 
 
 def main():

@@ -2,7 +2,7 @@
 //! cache of built models shared by every handle.
 use crate::catalogue::PYIQA_METRICS;
 use crate::error::{Error, ErrorKind, Result};
-use crate::metrics::{psnr::Psnr, ssim, Model};
+use crate::metrics::{entropy::Entropy, psnr::Psnr, ssim, Model};
 use crate::runtime::{self, Precision};
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
@@ -45,6 +45,7 @@ const NATIVE: &[(&str, Builder)] = &[
     ("ssim", |k| Ok(Arc::new(ssim::Ssim::new(true, k.device)?))),
     ("ssimc", |k| Ok(Arc::new(ssim::Ssim::new(false, k.device)?))),
     ("ms_ssim", |k| Ok(Arc::new(ssim::MsSsim::new(k.device)?))),
+    ("entropy", |_| Ok(Arc::new(Entropy))),
 ];
 
 /// Names of the metrics that can be created, in catalogue order.

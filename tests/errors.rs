@@ -99,6 +99,13 @@ fn scoring_errors_leave_the_handle_usable() {
         check_still_works();
     }
 
+    // An NR metric given a reference.
+    let nr = create_metric("entropy", &Options::default()).unwrap();
+    let e = nr.score(&ia, Some(&ib)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(e.message.contains("'entropy'") && e.message.contains("no-reference"), "{}", e.message);
+    assert!(nr.score(&ia, None).is_ok());
+
     // Empty batch, and a batch whose counts differ.
     assert_eq!(metric.score_batch(&[], None).unwrap_err().kind, ErrorKind::InvalidArgument);
     assert_eq!(metric.score_batch(&[ia, ia], Some(&[ib])).unwrap_err().kind, ErrorKind::InvalidArgument);

@@ -1,4 +1,5 @@
 //! Metric implementations: one file per family, each a `Model` over N×3×H×W float tensors in [0,1].
+pub mod entropy;
 pub mod psnr;
 pub mod ssim;
 
