@@ -1,7 +1,7 @@
 //! libiqa.so and every binary find libtorch by themselves, and libtorch_cuda stays linked so that CUDA is
 //! usable when present (on a CPU machine: the library is mapped into the process).
 mod common;
-use common::{libiqa, root};
+use common::libiqa;
 use std::process::Command;
 
 #[test]
@@ -41,24 +41,4 @@ fn auto_picks_cuda_exactly_when_libtorch_reports_it() {
     let m = iqa::create_metric("psnr", &iqa::Options::default()).unwrap();
     let want = if tch::Cuda::is_available() { tch::Device::Cuda(0) } else { tch::Device::Cpu };
     assert_eq!(m.device(), want);
-}
-
-#[test]
-fn iqa_device_env_is_honoured_by_the_cli() {
-    let cli = env!("CARGO_BIN_EXE_iqa");
-    let (d, r) = (root().join("data/calibration/dist/I03.bmp"), root().join("data/calibration/ref/I03.bmp"));
-    let run = |device: &str| {
-        Command::new(cli).arg("score").arg("psnr").arg(&d).arg(&r).env("IQA_DEVICE", device).output().unwrap()
-    };
-    let cpu = run("cpu");
-    assert!(cpu.status.success());
-    assert!(String::from_utf8_lossy(&cpu.stdout).starts_with("21.1136"));
-    let bogus = run("tpu");
-    assert!(!bogus.status.success());
-    assert!(String::from_utf8_lossy(&bogus.stderr).contains("IQA_DEVICE=\"tpu\""));
-    if !tch::Cuda::is_available() {
-        let cuda = run("cuda");
-        assert!(!cuda.status.success());
-        assert!(String::from_utf8_lossy(&cuda.stderr).contains("CUDA"), "{}", String::from_utf8_lossy(&cuda.stderr));
-    }
 }
