@@ -3,6 +3,8 @@
 
 For each metric and each calibration pair (data/calibration/{dist,ref}/I0x.bmp) it records
   - `file`: pyiqa scoring the two files (PIL decoding, RGB conversion), and
+  - `jpeg NAME`: pyiqa scoring tests/data/NAME (a JPEG that PIL wrote from the distorted image, created here
+    when missing) against the reference BMP: pins the JPEG decoding to PIL's, colour and grayscale;
   - `crop X Y W H`: pyiqa scoring the same crop of both decoded images (odd and small sizes; the Rust tests
     build the crop from the full buffer with a stride, which exercises strided input too).
 Run with the dev venv:  .venv/bin/python scripts/make_references.py [metric ...]
@@ -13,6 +15,7 @@ import pathlib
 import sys
 
 import torch
+from PIL import Image
 import pyiqa
 from pyiqa.utils.img_util import imread2tensor
 
@@ -22,6 +25,8 @@ OUT = ROOT / 'tests' / 'data' / 'references.csv'
 IMAGES = ['I03.bmp', 'I04.bmp', 'I06.bmp', 'I08.bmp', 'I19.bmp']
 # (x, y, w, h): odd sizes, a just-big-enough MS-SSIM size, a small one.
 CROPS = [(7, 5, 301, 257), (100, 50, 161, 163), (33, 21, 37, 29)]
+# (file name, PIL mode, quality): JPEGs of I19's distorted image.
+JPEGS = [('I19_q75.jpg', 'RGB', 75), ('I19_gray_q90.jpg', 'L', 90)]
 DEFAULT_METRICS = ['psnr', 'psnry', 'ssim', 'ssimc', 'ms_ssim', 'entropy']
 
 
@@ -40,6 +45,14 @@ def main():
             args = [str(dist)] + ([str(ref)] if metric.metric_mode == 'FR' else [])
             score = metric(*args).item()
             rows.append({'metric': name, 'image': img, 'region': 'file', 'score': repr(score)})
+            if img == 'I19.bmp':
+                for jpg, mode, quality in JPEGS:
+                    path = OUT.parent / jpg
+                    if not path.exists():
+                        Image.open(dist).convert(mode).save(path, quality=quality)
+                    args = [str(path)] + ([str(ref)] if metric.metric_mode == 'FR' else [])
+                    s = metric(*args).item()
+                    rows.append({'metric': name, 'image': img, 'region': f'jpeg {jpg}', 'score': repr(s)})
             d = imread2tensor(str(dist), rgb=True).unsqueeze(0)
             r = imread2tensor(str(ref), rgb=True).unsqueeze(0)
             for x, y, w, h in CROPS:

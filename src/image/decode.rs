@@ -1,7 +1,7 @@
 //! Image files (PNG, JPEG, BMP, TIFF, WebP) decoded with limits into pixels that `Image` borrows.
 use super::pixels::{Image, PixelFormat};
 use crate::error::{Error, ErrorKind, Result};
-use image::{DynamicImage, ImageError, ImageReader, Limits};
+use image::{DynamicImage, ImageError, ImageFormat, ImageReader, Limits};
 use std::path::Path;
 
 /// Largest image dimension accepted from a file, and the most memory a decoder may allocate. A file claiming
@@ -52,6 +52,11 @@ pub fn decode_file(path: &Path) -> Result<DecodedImage> {
             format!("'{shown}' is not an image in a supported format (PNG, JPEG, BMP, TIFF, WebP)"),
         ));
     }
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        if let Some(img) = decode_jpeg_like_pil(path)? {
+            return Ok(img);
+        }
+    }
     let decoded = reader.decode().map_err(|e| decode_error(&shown.to_string(), e))?;
     let (width, height) = (decoded.width(), decoded.height());
     let (bytes, format) = match decoded {
@@ -86,4 +91,45 @@ fn decode_error(shown: &str, e: ImageError) -> Error {
         _ => format!("'{shown}' is corrupt or truncated: {e}"),
     };
     Error::new(ErrorKind::Decode, what)
+}
+
+/// Decodes a YCbCr or grayscale JPEG with libjpeg-turbo's decoder and PIL's settings (accurate integer IDCT,
+/// fancy upsampling), giving exactly PIL's pixels. `None` for other colour spaces (CMYK, YCCK), which the
+/// image crate decodes instead.
+fn decode_jpeg_like_pil(path: &Path) -> Result<Option<DecodedImage>> {
+    let shown = path.display().to_string();
+    let data =
+        std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io, format!("cannot read image file '{shown}': {e}")))?;
+    let corrupt = |what: String| Error::new(ErrorKind::Decode, format!("'{shown}' is corrupt or truncated: {what}"));
+    // libjpeg reports errors by unwinding out of its error handler (mozjpeg's "unwinding" error manager).
+    let decoded = std::panic::catch_unwind(|| -> Result<Option<DecodedImage>> {
+        let mut jpeg = mozjpeg::Decompress::new_mem(&data).map_err(|e| corrupt(e.to_string()))?;
+        let (width, height) = (jpeg.width() as u64, jpeg.height() as u64);
+        if width > DECODE_LIMITS.0 as u64 || height > DECODE_LIMITS.0 as u64 || width * height * 3 > DECODE_LIMITS.1 {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "'{shown}' ({width}x{height}) exceeds the decoding limits ({0}x{0} pixels, {1} MiB)",
+                    DECODE_LIMITS.0,
+                    DECODE_LIMITS.1 >> 20
+                ),
+            ));
+        }
+        let gray = match jpeg.color_space() {
+            mozjpeg::ColorSpace::JCS_GRAYSCALE => true,
+            mozjpeg::ColorSpace::JCS_YCbCr | mozjpeg::ColorSpace::JCS_RGB => false,
+            _ => return Ok(None),
+        };
+        jpeg.dct_method(mozjpeg::DctMethod::IntegerSlow);
+        jpeg.do_fancy_upsampling(true);
+        let mut started = if gray { jpeg.grayscale() } else { jpeg.rgb() }.map_err(|e| corrupt(e.to_string()))?;
+        let bytes = started.read_scanlines::<u8>().map_err(|e| corrupt(e.to_string()))?;
+        started.finish().map_err(|e| corrupt(e.to_string()))?;
+        let format = if gray { PixelFormat::Gray8 } else { PixelFormat::Rgb8 };
+        Ok(Some(DecodedImage { bytes, width: width as u32, height: height as u32, format }))
+    });
+    decoded.unwrap_or_else(|panic| {
+        let msg = panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "libjpeg error".into());
+        Err(corrupt(msg))
+    })
 }

@@ -24,6 +24,8 @@ pub struct Reference {
     pub image: String,
     /// None: the whole file; Some((x, y, w, h)): a crop of both decoded images.
     pub crop: Option<(usize, usize, u32, u32)>,
+    /// Some(file in tests/data): this JPEG as the distorted image instead of the calibration BMP.
+    pub jpeg: Option<String>,
     pub score: f64,
 }
 
@@ -37,8 +39,8 @@ pub fn references() -> Vec<Reference> {
                 let n: Vec<usize> = c.split(' ').map(|v| v.parse().unwrap()).collect();
                 (n[0], n[1], n[2] as u32, n[3] as u32)
             });
-            let score = f[3];
-            Reference { metric: f[0].to_string(), image: f[1].to_string(), crop, score: score.parse().unwrap() }
+            let jpeg = f[2].strip_prefix("jpeg ").map(str::to_string);
+            Reference { metric: f[0].to_string(), image: f[1].to_string(), crop, jpeg, score: f[3].parse().unwrap() }
         })
         .collect()
 }

@@ -1,0 +1,128 @@
+//! The library as C and Python clients see it: examples/score.c and tests/c/contract.c are compiled with `cc`
+//! against include/iqa.h and the libiqa.so of the current cargo profile, and run; examples/score.py is run
+//! through python3's ctypes.
+//! libiqa.so of the test profile is built first (tests/common).
+mod common;
+use common::{calibration, libiqa, root as repo};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lib_dir() -> PathBuf {
+    libiqa().parent().unwrap().to_path_buf()
+}
+
+fn lib_path() -> PathBuf {
+    libiqa()
+}
+
+/// A fresh directory for one test of this process.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iqa_c_clients_{}_{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+fn describe(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run(what: &str, cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"))
+}
+
+/// Compiles one C file into `dir` and returns the executable.
+fn compile(source: &str, dir: &Path) -> PathBuf {
+    let src = repo().join(source);
+    let exe = dir.join(src.file_stem().unwrap());
+    let lib = lib_dir();
+    let out = run(
+        "cc",
+        Command::new("cc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pthread"])
+            .arg(format!("-I{}", repo().join("include").display()))
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .arg(format!("-L{}", lib.display()))
+            .arg("-liqa")
+            .arg(format!("-Wl,-rpath,{}", lib.display())),
+    );
+    assert!(out.status.success(), "{}", describe(&format!("compiling {source}"), &out));
+    exe
+}
+
+#[test]
+fn score_c_example_scores_and_reports_errors() {
+    let dir = temp_dir("score_c");
+    let exe = compile("examples/score.c", &dir);
+
+    let (dist, reference) = (calibration("dist", "I03.bmp"), calibration("ref", "I03.bmp"));
+    let out = run("score", Command::new(&exe).arg("psnr").arg(&dist).arg(&reference));
+    let text = describe("score psnr I03", &out);
+    assert!(out.status.success(), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l == "score psnr 21.113628"), "{text}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("score ")).count(), 1, "{text}");
+    println!("{text}");
+
+    let out = run("score", Command::new(&exe).args(["no_such_metric", "a", "b"]));
+    let text = describe("score no_such_metric", &out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no_such_metric"), "{text}");
+    assert!(stderr.starts_with("error: 2: "), "{text}");
+    println!("{text}");
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn contract_c_passes() {
+    let dir = temp_dir("contract_c");
+    let exe = compile("tests/c/contract.c", &dir);
+    let out = run("contract", Command::new(&exe).arg(repo().join("data/calibration")));
+    let text = describe("tests/c/contract.c", &out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(out.status.success(), "{}\n--- failed checks ---\n{}", text, failures.join("\n"));
+    let last = stdout.lines().last().unwrap_or("");
+    let passed = last
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("last line {last:?} is not `N passed, 0 failed`\n{text}"));
+    assert!(passed > 0, "{text}");
+    println!("tests/c/contract.c: {last}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn score_py_example_scores_files_and_buffers() {
+    let (dist, reference) = (calibration("dist", "I03.bmp"), calibration("ref", "I03.bmp"));
+    let out = run(
+        "python3",
+        Command::new("python3")
+            .arg(repo().join("examples/score.py"))
+            .arg("psnr")
+            .arg(&dist)
+            .arg(&reference)
+            .env("IQA_LIBRARY", lib_path())
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+    );
+    let text = describe("python3 examples/score.py psnr I03", &out);
+    assert!(out.status.success(), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l == "score psnr 21.113628"), "{text}");
+    let buffer = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("buffer psnr "))
+        .unwrap_or_else(|| panic!("no `buffer psnr` line\n{text}"));
+    let value: f64 = buffer.parse().unwrap_or_else(|_| panic!("`buffer psnr {buffer}` is not a number\n{text}"));
+    assert!(value.is_finite() && value > 0.0, "{text}");
+    println!("{text}");
+}
