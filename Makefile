@@ -2,6 +2,10 @@
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
 .PHONY: setup setup-dev demo test lint header references
 
+# Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
+IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
+export IQA_WEIGHTS_DIR
+
 setup:
 	@scripts/setup.sh
 
@@ -25,6 +29,7 @@ lint: setup
 header: setup
 	IQA_UPDATE_HEADER=1 cargo test --release --test header
 
-# Regenerate tests/data/references.csv with pyiqa.
+# Regenerate the pyiqa references under tests/data.
 references: setup-dev
 	.venv/bin/python scripts/make_references.py
+	.venv/bin/python scripts/make_deep_references.py

@@ -205,6 +205,31 @@ impl Metric {
         })())
     }
 
+    /// A per-pixel distance map of one pair, height×width values in row-major order (larger = more different),
+    /// for metrics that define one: the LPIPS family (its spatial map: each layer's distance upsampled to the
+    /// image size and summed). Other metrics are `InvalidArgument`.
+    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<Vec<f32>> {
+        self.in_context((|| {
+            let lpips =
+                self.model().as_lpips().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
+            if (dist.width(), dist.height()) != (reference.width(), reference.height()) {
+                return Err(Error::shape(format!(
+                    "distorted {}x{} and reference {}x{} differ in size",
+                    dist.width(),
+                    dist.height(),
+                    reference.width(),
+                    reference.height()
+                )));
+            }
+            self.check_size(0, dist.width() as i64, dist.height() as i64)?;
+            let _no_grad = tch::no_grad_guard();
+            let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;
+            let r = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
+            let map = lpips.distance_map(&d, &r)?.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
+            Ok(Vec::<f32>::try_from(&map)?)
+        })())
+    }
+
     /// Decodes and scores image files (the reference only for FR metrics).
     pub fn score_files(&self, dist: &Path, reference: Option<&Path>) -> Result<f64> {
         self.in_context(self.check_mode(reference.is_some()))?;

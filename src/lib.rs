@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod nn;
 pub mod registry;
 pub mod runtime;
+pub mod weights;
 
 pub use api::{cache_stats, create_metric, metric_names, CacheStats, Metric, MetricInfo, Options};
 pub use error::{Error, ErrorKind, Result};

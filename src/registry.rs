@@ -2,10 +2,12 @@
 //! cache of built models shared by every handle.
 use crate::catalogue::PYIQA_METRICS;
 use crate::error::{Error, ErrorKind, Result};
-use crate::metrics::{entropy::Entropy, psnr::Psnr, ssim, Model};
+use crate::metrics::{dists, entropy::Entropy, lpips, psnr::Psnr, ssim, Model};
 use crate::runtime::{self, Precision};
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
+use parking_lot::ReentrantMutex;
+use std::any::Any;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -46,6 +48,18 @@ const NATIVE: &[(&str, Builder)] = &[
     ("ssimc", |k| Ok(Arc::new(ssim::Ssim::new(false, k.device)?))),
     ("ms_ssim", |k| Ok(Arc::new(ssim::MsSsim::new(k.device)?))),
     ("entropy", |_| Ok(Arc::new(Entropy))),
+    ("lpips", |k| lpips::build(k, "alex", false)),
+    ("lpips-vgg", |k| lpips::build(k, "vgg", false)),
+    ("lpips+", |k| lpips::build(k, "alex", true)),
+    ("lpips-vgg+", |k| lpips::build(k, "vgg", true)),
+    ("lpips-squeeze", |k| lpips::build(k, "squeeze", false)),
+    ("dists", dists::build),
+];
+
+/// Metrics iqa adds to pyiqa's catalogue (same conventions).
+const IQA_EXTRAS: &[CatalogueEntry] = &[
+    // LPIPS over SqueezeNet 1.1: pyiqa builds it with create_metric('lpips', net='squeeze') but has no name for it.
+    CatalogueEntry { name: "lpips-squeeze", mode: Mode::FullReference, lower_better: true, score_range: (0.0, 1.0) },
 ];
 
 /// Names of the metrics that can be created, in catalogue order.
@@ -55,7 +69,7 @@ pub fn available_names() -> &'static [&'static str] {
 }
 
 fn catalogue_entry(name: &str) -> Option<&'static CatalogueEntry> {
-    PYIQA_METRICS.iter().find(|e| e.name == name)
+    PYIQA_METRICS.iter().chain(IQA_EXTRAS).find(|e| e.name == name)
 }
 
 /// A metric that can be built: its pyiqa metadata and builder.
@@ -89,36 +103,79 @@ impl NativeMetric {
     }
 }
 
+/// A weak reference to anything shared through the cache (metric models, backbones), type-erased.
+trait CacheEntry: Send + Sync {
+    fn alive(&self) -> bool;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: ?Sized + Send + Sync + 'static> CacheEntry for Weak<T> {
+    fn alive(&self) -> bool {
+        self.strong_count() > 0
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 struct Cache {
-    /// Every model built and possibly still alive.
-    live: HashMap<ModelKey, Weak<dyn Model>>,
-    /// Recently released models kept alive (front = most recent), at most `runtime::cache_size()`.
+    /// Everything built and possibly still alive. Metric models are keyed by their metric name; shared parts
+    /// (backbones) by a name of their own, and are not counted as models.
+    live: HashMap<ModelKey, (Box<dyn CacheEntry>, bool)>,
+    /// Recently released metric models kept alive (front = most recent), at most `runtime::cache_size()`.
     recently_freed: VecDeque<(ModelKey, Arc<dyn Model>)>,
 }
 
-static CACHE: Lazy<Mutex<Cache>> =
-    Lazy::new(|| Mutex::new(Cache { live: HashMap::new(), recently_freed: VecDeque::new() }));
+/// Re-entrant: a model build (under the lock, so that nothing is built twice) acquires its shared parts.
+/// The RefCell is never borrowed across a build.
+static CACHE: Lazy<ReentrantMutex<RefCell<Cache>>> =
+    Lazy::new(|| ReentrantMutex::new(RefCell::new(Cache { live: HashMap::new(), recently_freed: VecDeque::new() })));
 static HANDLES: AtomicUsize = AtomicUsize::new(0);
 
-/// The shared model for `key`, built by `build` only if no handle (and no recently freed entry) holds one.
-/// Builds run under the cache lock so that two threads never build the same model twice.
+impl Cache {
+    fn get<T: ?Sized + Send + Sync + 'static>(&self, key: &ModelKey) -> Option<Arc<T>> {
+        self.live.get(key)?.0.as_any().downcast_ref::<Weak<T>>()?.upgrade()
+    }
+
+    fn insert<T: ?Sized + Send + Sync + 'static>(&mut self, key: &ModelKey, value: &Arc<T>, counted: bool) {
+        self.live.retain(|_, (w, _)| w.alive());
+        self.live.insert(key.clone(), (Box::new(Arc::downgrade(value)), counted));
+    }
+}
+
+/// The shared metric model for `key`, built by `build` only if no handle (and no recently freed entry) holds
+/// one. Builds run under the cache lock so that two threads never build the same model twice.
 pub fn acquire(key: &ModelKey, build: impl FnOnce() -> Result<Arc<dyn Model>>) -> Result<Arc<dyn Model>> {
-    let mut cache = CACHE.lock();
-    cache.recently_freed.retain(|(k, _)| k != key);
-    if let Some(model) = cache.live.get(key).and_then(Weak::upgrade) {
-        return Ok(model);
+    let guard = CACHE.lock();
+    {
+        let mut cache = guard.borrow_mut();
+        cache.recently_freed.retain(|(k, _)| k != key);
+        if let Some(model) = cache.get::<dyn Model>(key) {
+            return Ok(model);
+        }
     }
     let model = build()?;
-    cache.live.retain(|_, w| w.strong_count() > 0);
-    cache.live.insert(key.clone(), Arc::downgrade(&model));
+    guard.borrow_mut().insert(key, &model, true);
     Ok(model)
+}
+
+/// A part shared between metric models (a backbone), built once per key while any model holds it.
+pub fn acquire_shared<T: Send + Sync + 'static>(key: &ModelKey, build: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+    let guard = CACHE.lock();
+    if let Some(part) = guard.borrow().get::<T>(key) {
+        return Ok(part);
+    }
+    let part = Arc::new(build()?);
+    guard.borrow_mut().insert(key, &part, false);
+    Ok(part)
 }
 
 /// Called when a handle lets go of its model: keeps it among the recently freed when it was the last user and
 /// `IQA_CACHE_SIZE` allows, so that re-creating it is instant.
 pub fn release(key: &ModelKey, model: Arc<dyn Model>) {
     let keep = runtime::cache_size();
-    let mut cache = CACHE.lock();
+    let guard = CACHE.lock();
+    let mut cache = guard.borrow_mut();
     if keep > 0 && Arc::strong_count(&model) == 1 {
         cache.recently_freed.retain(|(k, _)| k != key);
         cache.recently_freed.push_front((key.clone(), model));
@@ -126,7 +183,14 @@ pub fn release(key: &ModelKey, model: Arc<dyn Model>) {
     } else {
         drop(model);
     }
-    cache.live.retain(|_, w| w.strong_count() > 0);
+    cache.live.retain(|_, (w, _)| w.alive());
+}
+
+/// How many live shared parts (e.g. "backbone/vgg") are loaded, over all devices and precisions.
+pub fn shared_part_count(name: &str) -> usize {
+    let guard = CACHE.lock();
+    let cache = guard.borrow();
+    cache.live.iter().filter(|(k, (w, counted))| !*counted && k.name == name && w.alive()).count()
 }
 
 pub(crate) fn handle_opened() {
@@ -145,9 +209,10 @@ pub struct CacheStats {
 }
 
 pub fn cache_stats() -> CacheStats {
-    let cache = CACHE.lock();
+    let guard = CACHE.lock();
+    let cache = guard.borrow();
     CacheStats {
-        models_alive: cache.live.values().filter(|w| w.strong_count() > 0).count(),
+        models_alive: cache.live.values().filter(|(w, counted)| *counted && w.alive()).count(),
         handles_alive: HANDLES.load(Ordering::SeqCst),
     }
 }

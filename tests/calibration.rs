@@ -7,11 +7,8 @@ use std::collections::BTreeMap;
 
 const TOLERANCE: f64 = 1e-4;
 
-fn crop<'a>(img: &'a iqa::image::DecodedImage, (x, y, w, h): (usize, usize, u32, u32)) -> Image<'a> {
-    let full = img.as_image();
-    let stride = full.width() as usize * 3;
-    let bytes = img.bytes();
-    Image::new(&bytes[y * stride + x * 3..], w, h, stride, PixelFormat::Rgb8).unwrap()
+fn crop<'a>(img: &'a iqa::image::DecodedImage, c: (usize, usize, u32, u32)) -> Image<'a> {
+    strided_crop(img, c)
 }
 
 #[test]
@@ -22,19 +19,20 @@ fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
     for r in &refs {
         let metric = create_metric(&r.metric, &Options::default()).unwrap();
         let fr = metric.info().mode == Mode::FullReference;
-        let got = match r.crop {
-            None => {
+        let got = match &r.region {
+            Region::File | Region::Jpeg(_) => {
                 let reference = calibration("ref", &r.image);
-                let dist = match &r.jpeg {
-                    Some(file) => root().join("tests/data").join(file),
-                    None => calibration("dist", &r.image),
+                let dist = match &r.region {
+                    Region::Jpeg(file) => root().join("tests/data").join(file),
+                    _ => calibration("dist", &r.image),
                 };
                 metric.score_files(&dist, fr.then_some(reference.as_path()))
             }
-            Some(c) => {
+            &Region::Crop(x, y, w, h) => {
                 let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
-                metric.score(&crop(&d, c), fr.then_some(&crop(&f, c)))
+                metric.score(&crop(&d, (x, y, w, h)), fr.then_some(&crop(&f, (x, y, w, h))))
             }
+            Region::Tile(..) => unreachable!("no tiles in references.csv"),
         };
         if r.score.is_nan() {
             // pyiqa fails on this size: iqa must refuse it with a shape error naming the minimum.
@@ -43,14 +41,14 @@ fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
             assert!(e.message.contains("at least"), "{}", e.message);
             continue;
         }
-        let got = got.unwrap_or_else(|e| panic!("{} {} {:?}: {e}", r.metric, r.image, r.crop));
+        let got = got.unwrap_or_else(|e| panic!("{} {} {:?}: {e}", r.metric, r.image, r.region));
         let err = rel_err(got, r.score);
         assert!(
             err <= TOLERANCE,
             "{} {} {:?}: iqa {got} vs pyiqa {} (rel err {err:e})",
             r.metric,
             r.image,
-            r.crop,
+            r.region,
             r.score
         );
         let w = worst.entry(r.metric.clone()).or_default();
@@ -59,8 +57,14 @@ fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
     for (m, e) in &worst {
         println!("max relative error vs pyiqa: {m:<8} {e:.2e}");
     }
+}
+
+#[test]
+fn every_available_metric_has_pyiqa_references() {
+    let mut covered: Vec<String> = references().into_iter().map(|r| r.metric).collect();
+    covered.extend(references_from("deep_references.csv").into_iter().map(|r| r.metric));
     for name in iqa::metric_names() {
-        assert!(worst.contains_key(&name), "no reference for available metric {name}");
+        assert!(covered.contains(&name), "no pyiqa reference for available metric {name}");
     }
 }
 
@@ -68,7 +72,9 @@ fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
 fn batch_scores_equal_single_scores_including_mixed_sizes() {
     let dists: Vec<_> = IMAGES.iter().map(|i| decoded("dist", i)).collect();
     let refs: Vec<_> = IMAGES.iter().map(|i| decoded("ref", i)).collect();
-    for name in iqa::metric_names() {
+    let mut names: Vec<String> = references().into_iter().map(|r| r.metric).collect();
+    names.dedup();
+    for name in names {
         let metric = create_metric(&name, &Options::default()).unwrap();
         // Five full images (one forward pass) and two crops of another size in between.
         let mut d: Vec<Image> = dists.iter().map(|x| x.as_image()).collect();

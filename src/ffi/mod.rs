@@ -444,6 +444,41 @@ pub unsafe extern "C" fn iqa_score_files(
     })
 }
 
+/// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
+/// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
+/// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
+/// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
+/// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+///
+/// # Safety
+/// `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score_map(
+    metric: *mut IqaMetric,
+    dist: *const IqaImage,
+    r#ref: *const IqaImage,
+    out_map: *mut f32,
+    out_len: usize,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_map, "out_map")?;
+        let dist = image_from_c(dist, "dist")?;
+        let reference = image_from_c(r#ref, "ref")?;
+        let needed = dist.width() as usize * dist.height() as usize;
+        if out_len < needed {
+            return Err(Error::invalid(format!(
+                "out_len {out_len} is smaller than the {}x{} map ({needed} floats)",
+                dist.width(),
+                dist.height()
+            )));
+        }
+        let map = handle.metric.score_map(&dist, &reference)?;
+        std::ptr::copy_nonoverlapping(map.as_ptr(), out_map, map.len());
+        Ok(())
+    })
+}
+
 /// Counts of distinct loaded models and live handles, process-wide.
 ///
 /// # Safety

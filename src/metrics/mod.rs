@@ -1,5 +1,7 @@
 //! Metric implementations: one file per family, each a `Model` over N×3×H×W float tensors in [0,1].
+pub mod dists;
 pub mod entropy;
+pub mod lpips;
 pub mod psnr;
 pub mod ssim;
 
@@ -15,6 +17,11 @@ pub trait Model: Send + Sync {
     /// Smallest (height, width) the metric accepts; smaller images are a shape error naming this size.
     fn min_size(&self) -> (i64, i64) {
         (1, 1)
+    }
+
+    /// The LPIPS model behind this metric, for its spatial distance map.
+    fn as_lpips(&self) -> Option<&lpips::Lpips> {
+        None
     }
 }
 

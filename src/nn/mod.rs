@@ -1,2 +1,3 @@
-//! Building blocks shared by metrics: MATLAB-style filters (later: backbones, pyramids).
+//! Building blocks shared by metrics: MATLAB-style filters and ImageNet backbones.
+pub mod backbones;
 pub mod filters;

@@ -17,32 +17,108 @@ pub fn decoded(kind: &str, image: &str) -> DecodedImage {
     decode_file(&calibration(kind, image)).expect("calibration image decodes")
 }
 
-/// One row of tests/data/references.csv (scores by pyiqa 0.1.16, see scripts/make_references.py).
+/// Which pixels a reference row scored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Region {
+    /// The calibration files themselves.
+    File,
+    /// A crop (x, y, w, h) of both decoded images.
+    Crop(usize, usize, u32, u32),
+    /// Both images tiled nx × ny.
+    Tile(u32, u32),
+    /// This JPEG (in tests/data) as the distorted image.
+    Jpeg(String),
+}
+
+/// One row of a reference CSV under tests/data (scores by pyiqa 0.1.16; scripts/make_*references.py).
 #[derive(Debug, Clone)]
 pub struct Reference {
     pub metric: String,
     pub image: String,
-    /// None: the whole file; Some((x, y, w, h)): a crop of both decoded images.
-    pub crop: Option<(usize, usize, u32, u32)>,
-    /// Some(file in tests/data): this JPEG as the distorted image instead of the calibration BMP.
-    pub jpeg: Option<String>,
+    pub region: Region,
+    /// NaN where pyiqa refused the size.
     pub score: f64,
 }
 
-pub fn references() -> Vec<Reference> {
-    let text = std::fs::read_to_string(root().join("tests/data/references.csv")).expect("references.csv");
+pub fn references_from(file: &str) -> Vec<Reference> {
+    let path = root().join("tests/data").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .skip(1)
         .map(|line| {
             let f: Vec<&str> = line.split(',').collect();
-            let crop = f[2].strip_prefix("crop ").map(|c| {
-                let n: Vec<usize> = c.split(' ').map(|v| v.parse().unwrap()).collect();
-                (n[0], n[1], n[2] as u32, n[3] as u32)
-            });
-            let jpeg = f[2].strip_prefix("jpeg ").map(str::to_string);
-            Reference { metric: f[0].to_string(), image: f[1].to_string(), crop, jpeg, score: f[3].parse().unwrap() }
+            let words: Vec<&str> = f[2].split(' ').collect();
+            let n = |i: usize| words[i].parse::<usize>().unwrap();
+            let region = match words[0] {
+                "file" => Region::File,
+                "crop" => Region::Crop(n(1), n(2), n(3) as u32, n(4) as u32),
+                "tile" => Region::Tile(n(1) as u32, n(2) as u32),
+                "jpeg" => Region::Jpeg(words[1].to_string()),
+                other => panic!("unknown region {other} in {file}"),
+            };
+            Reference { metric: f[0].to_string(), image: f[1].to_string(), region, score: f[3].parse().unwrap() }
         })
         .collect()
+}
+
+pub fn references() -> Vec<Reference> {
+    references_from("references.csv")
+}
+
+/// An owned RGB8 image.
+pub struct Pixels {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Pixels {
+    pub fn image(&self) -> iqa::Image<'_> {
+        iqa::Image::new(&self.bytes, self.width, self.height, 0, iqa::PixelFormat::Rgb8).unwrap()
+    }
+}
+
+/// The pixels a reference row scored, for one side ("dist" or "ref"), as a borrowed crop of `full` (strided)
+/// or a new tiled buffer. `None` for `File` and `Jpeg` rows, which are scored from files.
+pub fn region_pixels(full: &DecodedImage, region: &Region) -> Option<Pixels> {
+    let img = full.as_image();
+    let (w, h) = (img.width(), img.height());
+    let row = w as usize * 3;
+    match *region {
+        Region::Crop(x, y, cw, ch) => Some(Pixels {
+            bytes: (0..ch as usize)
+                .flat_map(|r| full.bytes()[(y + r) * row + x * 3..][..cw as usize * 3].to_vec())
+                .collect(),
+            width: cw,
+            height: ch,
+        }),
+        Region::Tile(nx, ny) => Some(Pixels {
+            bytes: (0..h * ny)
+                .flat_map(|r| {
+                    let line = &full.bytes()[(r % h) as usize * row..][..row];
+                    (0..nx).flat_map(move |_| line.iter().copied())
+                })
+                .collect(),
+            width: w * nx,
+            height: h * ny,
+        }),
+        _ => None,
+    }
+}
+
+/// A crop of a decoded image borrowed with a stride (no copy).
+pub fn strided_crop<'a>(img: &'a DecodedImage, (x, y, w, h): (usize, usize, u32, u32)) -> iqa::Image<'a> {
+    let stride = img.as_image().width() as usize * 3;
+    iqa::Image::new(&img.bytes()[y * stride + x * 3..], w, h, stride, iqa::PixelFormat::Rgb8).unwrap()
+}
+
+/// IQA_WEIGHTS_DIR, required by the tests of metrics with pretrained weights: they fail, loudly, without it.
+pub fn require_weights_dir() -> PathBuf {
+    let dir = std::env::var_os("IQA_WEIGHTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("IQA_WEIGHTS_DIR is not set: these tests need the real pretrained files (e.g. IQA_WEIGHTS_DIR=../shared/weights)")
+    });
+    assert!(dir.join("PROVENANCE.md").exists() || dir.is_dir(), "IQA_WEIGHTS_DIR={} is not a directory", dir.display());
+    dir
 }
 
 pub fn rel_err(got: f64, want: f64) -> f64 {

@@ -1,0 +1,248 @@
+//! ImageNet backbones (torchvision's `features`), built once from state dicts with torchvision key names
+//! (`features.N.weight`) and shared between metrics through the registry's cache: LPIPS-vgg and DISTS hold
+//! one VGG16. Each exposes the activations the metrics tap.
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::{self, ModelKey};
+use crate::runtime::{FrozenTensor, Precision};
+use crate::weights;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+/// A convolution with bias, weights frozen.
+pub struct Conv {
+    weight: FrozenTensor,
+    bias: FrozenTensor,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv {
+    /// `features.{index}` (or another prefix) from a state dict, checked against the expected shape.
+    fn load(
+        sd: &HashMap<String, Tensor>,
+        prefix: &str,
+        shape: [i64; 4],
+        stride: i64,
+        padding: i64,
+        device: Device,
+    ) -> Result<Self> {
+        let get = |suffix: &str, want: &[i64]| -> Result<FrozenTensor> {
+            let key = format!("{prefix}.{suffix}");
+            let t = sd.get(&key).ok_or_else(|| {
+                Error::new(ErrorKind::Weights, format!("backbone weights lack '{key}' (expected shape {want:?})"))
+            })?;
+            if t.size() != want {
+                return Err(Error::new(
+                    ErrorKind::Weights,
+                    format!("backbone weight '{key}' has shape {:?}, expected {want:?}", t.size()),
+                ));
+            }
+            Ok(FrozenTensor::new(t.f_to_kind(Kind::Float)?.f_to_device(device)?))
+        };
+        Ok(Conv { weight: get("weight", &shape)?, bias: get("bias", &shape[..1])?, stride, padding })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (s, p) = (self.stride, self.padding);
+        Ok(x.f_conv2d(&self.weight, Some(&*self.bias), [s, s], [p, p], [1, 1], 1)?)
+    }
+
+    fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(x)?.f_relu()?)
+    }
+}
+
+fn max_pool(x: &Tensor, kernel: i64, stride: i64, ceil_mode: bool) -> Result<Tensor> {
+    Ok(x.f_max_pool2d([kernel, kernel], [stride, stride], [0, 0], [1, 1], ceil_mode)?)
+}
+
+/// AlexNet features: five conv+ReLU layers, max-pooling after the first two.
+pub struct AlexNet {
+    convs: Vec<Conv>,
+}
+
+impl AlexNet {
+    /// Channels of the five ReLU outputs.
+    pub const CHANNELS: [i64; 5] = [64, 192, 384, 256, 256];
+
+    pub fn from_state_dict(sd: &HashMap<String, Tensor>, device: Device) -> Result<Self> {
+        let layers = [(0, [64, 3, 11, 11], 4, 2), (3, [192, 64, 5, 5], 1, 2), (6, [384, 192, 3, 3], 1, 1)];
+        let more = [(8, [256, 384, 3, 3], 1, 1), (10, [256, 256, 3, 3], 1, 1)];
+        let convs = layers
+            .iter()
+            .chain(&more)
+            .map(|&(i, shape, s, p)| Conv::load(sd, &format!("features.{i}"), shape, s, p, device))
+            .collect::<Result<_>>()?;
+        Ok(AlexNet { convs })
+    }
+
+    /// The ReLU outputs of the five convolutions (LPIPS' relu1..relu5).
+    pub fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(5);
+        let mut h = self.convs[0].forward_relu(x)?;
+        out.push(h.shallow_clone());
+        h = self.convs[1].forward_relu(&max_pool(&h, 3, 2, false)?)?;
+        out.push(h.shallow_clone());
+        h = max_pool(&h, 3, 2, false)?;
+        for conv in &self.convs[2..] {
+            h = conv.forward_relu(&h)?;
+            out.push(h.shallow_clone());
+        }
+        Ok(out)
+    }
+
+    /// Smallest input side with a non-empty output at every tap.
+    pub const MIN_SIDE: i64 = 31;
+}
+
+/// VGG16 features: five stages of 3×3 conv+ReLU layers separated by 2×2 pooling.
+pub struct Vgg16 {
+    stages: Vec<Vec<Conv>>,
+}
+
+impl Vgg16 {
+    /// Channels of the last ReLU of each stage (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
+    pub const CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
+
+    pub fn from_state_dict(sd: &HashMap<String, Tensor>, device: Device) -> Result<Self> {
+        // (torchvision index, in, out) per stage; the pools sit at 4, 9, 16, 23.
+        let plan: [&[(i64, i64, i64)]; 5] = [
+            &[(0, 3, 64), (2, 64, 64)],
+            &[(5, 64, 128), (7, 128, 128)],
+            &[(10, 128, 256), (12, 256, 256), (14, 256, 256)],
+            &[(17, 256, 512), (19, 512, 512), (21, 512, 512)],
+            &[(24, 512, 512), (26, 512, 512), (28, 512, 512)],
+        ];
+        let stages = plan
+            .iter()
+            .map(|convs| {
+                convs
+                    .iter()
+                    .map(|&(i, cin, cout)| Conv::load(sd, &format!("features.{i}"), [cout, cin, 3, 3], 1, 1, device))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        Ok(Vgg16 { stages })
+    }
+
+    /// The last ReLU output of each stage; `pool(h, stage)` downsamples between stages (max-pooling for
+    /// LPIPS, L2 pooling for DISTS), called before stages 1..4.
+    pub fn taps(&self, x: &Tensor, pool: impl Fn(&Tensor, usize) -> Result<Tensor>) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(5);
+        let mut h = x.shallow_clone();
+        for (i, stage) in self.stages.iter().enumerate() {
+            if i > 0 {
+                h = pool(&h, i)?;
+            }
+            for conv in stage {
+                h = conv.forward_relu(&h)?;
+            }
+            out.push(h.shallow_clone());
+        }
+        Ok(out)
+    }
+
+    /// torchvision's 2×2 max-pooling between stages.
+    pub fn max_pool(h: &Tensor, _stage: usize) -> Result<Tensor> {
+        max_pool(h, 2, 2, false)
+    }
+}
+
+/// A SqueezeNet Fire module: squeeze 1×1, then expand 1×1 and 3×3 concatenated, each with ReLU.
+struct Fire {
+    squeeze: Conv,
+    expand1: Conv,
+    expand3: Conv,
+}
+
+impl Fire {
+    fn load(
+        sd: &HashMap<String, Tensor>,
+        index: i64,
+        cin: i64,
+        squeeze: i64,
+        expand: i64,
+        device: Device,
+    ) -> Result<Self> {
+        let p = format!("features.{index}");
+        Ok(Fire {
+            squeeze: Conv::load(sd, &format!("{p}.squeeze"), [squeeze, cin, 1, 1], 1, 0, device)?,
+            expand1: Conv::load(sd, &format!("{p}.expand1x1"), [expand, squeeze, 1, 1], 1, 0, device)?,
+            expand3: Conv::load(sd, &format!("{p}.expand3x3"), [expand, squeeze, 3, 3], 1, 1, device)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = self.squeeze.forward_relu(x)?;
+        Ok(Tensor::f_cat(&[self.expand1.forward_relu(&s)?, self.expand3.forward_relu(&s)?], 1)?)
+    }
+}
+
+/// SqueezeNet 1.1 features.
+pub struct SqueezeNet11 {
+    conv0: Conv,
+    fires: Vec<Fire>,
+}
+
+impl SqueezeNet11 {
+    /// Channels of LPIPS' seven taps.
+    pub const CHANNELS: [i64; 7] = [64, 128, 256, 384, 384, 512, 512];
+
+    pub fn from_state_dict(sd: &HashMap<String, Tensor>, device: Device) -> Result<Self> {
+        let plan = [(3, 64, 16, 64), (4, 128, 16, 64), (6, 128, 32, 128), (7, 256, 32, 128)];
+        let more = [(9, 256, 48, 192), (10, 384, 48, 192), (11, 384, 64, 256), (12, 512, 64, 256)];
+        Ok(SqueezeNet11 {
+            conv0: Conv::load(sd, "features.0", [64, 3, 3, 3], 2, 0, device)?,
+            fires: plan
+                .iter()
+                .chain(&more)
+                .map(|&(i, cin, s, e)| Fire::load(sd, i, cin, s, e, device))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// LPIPS' seven taps: relu of conv0, then after fires 4, 7, 9, 10, 11, 12 (ceil-mode 3×3/2 max-pools
+    /// before fires 3, 6 and 9).
+    pub fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut out = Vec::with_capacity(7);
+        let mut h = self.conv0.forward_relu(x)?;
+        out.push(h.shallow_clone());
+        let f = &self.fires;
+        h = f[1].forward(&f[0].forward(&max_pool(&h, 3, 2, true)?)?)?;
+        out.push(h.shallow_clone());
+        h = f[3].forward(&f[2].forward(&max_pool(&h, 3, 2, true)?)?)?;
+        out.push(h.shallow_clone());
+        h = f[4].forward(&max_pool(&h, 3, 2, true)?)?;
+        out.push(h.shallow_clone());
+        for fire in &f[5..] {
+            h = fire.forward(&h)?;
+            out.push(h.shallow_clone());
+        }
+        Ok(out)
+    }
+}
+
+/// The backbone `net` ("alex", "vgg", "squeeze") on `device`, loaded once and shared by every metric that
+/// uses it while any of them is alive.
+fn shared<T: Send + Sync + 'static>(
+    net: &str,
+    device: Device,
+    build: impl FnOnce(&HashMap<String, Tensor>, Device) -> Result<T>,
+) -> Result<Arc<T>> {
+    let file = weights::files::backbone(net).expect("known backbone");
+    let key = ModelKey { name: format!("backbone/{net}"), device, precision: Precision::Fp32 };
+    registry::acquire_shared(&key, || build(&weights::load(file, &[])?, device))
+}
+
+pub fn shared_alexnet(device: Device) -> Result<Arc<AlexNet>> {
+    shared("alex", device, AlexNet::from_state_dict)
+}
+
+pub fn shared_vgg16(device: Device) -> Result<Arc<Vgg16>> {
+    shared("vgg", device, Vgg16::from_state_dict)
+}
+
+pub fn shared_squeezenet(device: Device) -> Result<Arc<SqueezeNet11>> {
+    shared("squeeze", device, SqueezeNet11::from_state_dict)
+}

@@ -1,0 +1,210 @@
+//! Every pretrained file iqa knows, with where to download it and its checksum.
+//!
+//! Sources and checksums: /work/shared/weights/PROVENANCE.md (the shared folder's `.pth`/`.pt` copies are
+//! byte-identical to pyiqa's release assets, whose full sha256 are listed there) and pyiqa 0.1.16's
+//! `archs/{lpips,dists,niqe,brisque}_arch.py` for the official names. The alternative names are the files of the
+//! shared folder; with `IQA_WEIGHTS_DIR` pointing at it (as it is: lpips/, backbones/, dists/, ...) every entry
+//! resolves without a download.
+//!
+//! Key names, so callers know what [`super::load`] returns:
+//! - LPIPS: `lin{k}.model.1.weight`, (1, C_k, 1, 1), no bias.
+//! - DISTS: `alpha`, `beta`, (1, 1475, 1, 1).
+//! - Torchvision backbones: `features.N.{weight,bias}` (the official files also hold `classifier.*`; the shared
+//!   AlexNet/VGG16 copies hold the features only, the SqueezeNet copy also `classifier.1.*`).
+//! - NIQE, BRISQUE, IL-NIQE: the official files and the shared copies differ in format and key names, see each
+//!   entry.
+use super::WeightFile;
+
+/// pyiqa's release assets (the `github` store of pyiqa's `get_url_from_name`).
+macro_rules! pyiqa_release {
+    ($name:literal) => {
+        concat!("https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/", $name)
+    };
+}
+
+/// pyiqa 0.1.16's default store (`hf_hub_url(repo_id='chaofengc/IQA-PyTorch-Weights', filename=name)`).
+macro_rules! pyiqa_hf {
+    ($name:literal) => {
+        concat!("https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/", $name)
+    };
+}
+
+macro_rules! lpips_file {
+    ($ident:ident, $ver:literal, $net:literal, $sha8:literal, $sha:literal) => {
+        #[doc = concat!("LPIPS v", $ver, " ", $net, " linear layers (`lin{k}.model.1.weight`, (1, C_k, 1, 1)).")]
+        pub const $ident: WeightFile = WeightFile {
+            official_name: concat!("LPIPS_v", $ver, "_", $net, "-", $sha8, ".pth"),
+            alternative_names: &[
+                concat!("lpips_v", $ver, "_", $net, "_lin.safetensors"),
+                concat!("lpips_v", $ver, "_", $net, "_lin.pth"),
+            ],
+            url: concat!(
+                "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/LPIPS_v",
+                $ver,
+                "_",
+                $net,
+                "-",
+                $sha8,
+                ".pth"
+            ),
+            sha256: $sha,
+        };
+    };
+}
+
+lpips_file!(
+    LPIPS_V0_0_ALEX,
+    "0.0",
+    "alex",
+    "18720f55",
+    "18720f55913d0af89042f13faa7e536a6ce1444a0914e6db9461355ece1e8cd5"
+);
+lpips_file!(
+    LPIPS_V0_0_VGG,
+    "0.0",
+    "vgg",
+    "b9e42362",
+    "b9e4236260c3dd988fc79d2a48d645d885afcbb21f9fd595e6744cf7419b582c"
+);
+lpips_file!(
+    LPIPS_V0_0_SQUEEZE,
+    "0.0",
+    "squeeze",
+    "c27abd3a",
+    "c27abd3a0145541baa50990817df58d3759c3f8154949f42af3b59b4e042d0bf"
+);
+lpips_file!(
+    LPIPS_V0_1_ALEX,
+    "0.1",
+    "alex",
+    "df73285e",
+    "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"
+);
+lpips_file!(
+    LPIPS_V0_1_VGG,
+    "0.1",
+    "vgg",
+    "a78928a0",
+    "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868"
+);
+lpips_file!(
+    LPIPS_V0_1_SQUEEZE,
+    "0.1",
+    "squeeze",
+    "4a5350f2",
+    "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76"
+);
+
+/// DISTS `alpha`, `beta`, each (1, 1475, 1, 1) float32 (dingkeyan93/DISTS `weights.pt`).
+pub const DISTS_ALPHA_BETA: WeightFile = WeightFile {
+    official_name: "DISTS_weights-f5e65c96.pth",
+    alternative_names: &["dists_alpha_beta.safetensors", "dists_alpha_beta.pt"],
+    url: pyiqa_release!("DISTS_weights-f5e65c96.pth"),
+    sha256: "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
+};
+
+/// Torchvision AlexNet IMAGENET1K_V1 (LPIPS-alex backbone): `features.{0,3,6,8,10}.{weight,bias}`.
+pub const ALEXNET: WeightFile = WeightFile {
+    official_name: "alexnet-owt-7be5be79.pth",
+    alternative_names: &["alexnet_features_torchvision.safetensors"],
+    url: "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    sha256: "7be5be79",
+};
+
+/// Torchvision VGG16 IMAGENET1K_V1 (LPIPS-vgg and DISTS backbone): `features.{0,2,5,...,28}.{weight,bias}`.
+pub const VGG16: WeightFile = WeightFile {
+    official_name: "vgg16-397923af.pth",
+    alternative_names: &["vgg16_features_torchvision.safetensors"],
+    url: "https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256: "397923af",
+};
+
+/// Torchvision SqueezeNet 1.1 IMAGENET1K_V1 (LPIPS-squeeze backbone). The shared copy
+/// (`squeezenet1_1_torchvision_fp16rounded.safetensors`) has its conv weights rounded to fp16 (PROVENANCE.md);
+/// it is the only copy that was found, so it is the alternative.
+pub const SQUEEZENET1_1: WeightFile = WeightFile {
+    official_name: "squeezenet1_1-b8a52dc0.pth",
+    alternative_names: &["squeezenet1_1_torchvision_fp16rounded.safetensors"],
+    url: "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+    sha256: "b8a52dc0",
+};
+
+/// NIQE pristine model (LIVE `modelparameters.mat`), pyiqa's `niqe` (version 'original').
+///
+/// The official file is a MATLAB `.mat` (keys `mu_prisparam` (1, 36), `cov_prisparam` (36, 36)), which
+/// [`super::load_state_dict`] does not read; [`super::load`] therefore takes the shared
+/// `niqe_pris_params.safetensors` (F64 `mu_pris_param` (36,), `cov_pris_param` (36, 36), `gaussian_window` (7, 7)).
+/// No checksum of pyiqa's asset is published or verified, so it is never downloaded (`sha256` is empty).
+pub const NIQE_PARAMS: WeightFile = WeightFile {
+    official_name: "niqe_modelparameters.mat",
+    alternative_names: &["niqe_pris_params.safetensors"],
+    url: pyiqa_hf!("niqe_modelparameters.mat"),
+    sha256: "",
+};
+
+/// BRISQUE LIVE SVR model, pyiqa's `brisque` (version 'original').
+///
+/// The official file is `torch.save((sv_coef, sv))`, a tuple, which loads as keys `0` (sv_coef) and `1` (sv).
+/// The shared `brisque_live_svm.safetensors` has F64 `sv_coef` (774), `sv` (774, 36), `feature_min`,
+/// `feature_max` (36), `scale_lower_upper`, `gamma`, `rho`. No checksum of pyiqa's asset is published or
+/// verified, so it is never downloaded (`sha256` is empty).
+pub const BRISQUE_SVM: WeightFile = WeightFile {
+    official_name: "brisque_svm_weights.pth",
+    alternative_names: &["brisque_live_svm.safetensors"],
+    url: pyiqa_hf!("brisque_svm_weights.pth"),
+    sha256: "",
+};
+
+/// IL-NIQE template model (official 2014 `templateModel.mat`), pyiqa's `ilniqe`.
+///
+/// The official `.mat` (a 1×4 cell `templateModel`) sits in the shared folder under its official name, so
+/// [`super::resolve`] returns it; [`super::load`] skips it (no `.mat` reader) and takes
+/// `ILNIQE_templateModel.safetensors`: F64 `mu_pris_param` (430,), `cov_pris_param` (430, 430),
+/// `mean_of_sample_data` (468,), `principle_vectors` (468, 430). No checksum of pyiqa's asset is published or
+/// verified, so it is never downloaded (`sha256` is empty).
+pub const ILNIQE_TEMPLATE: WeightFile = WeightFile {
+    official_name: "ILNIQE_templateModel.mat",
+    alternative_names: &["ILNIQE_templateModel.safetensors"],
+    url: pyiqa_hf!("ILNIQE_templateModel.mat"),
+    sha256: "",
+};
+
+/// Every entry above.
+pub const ALL: &[&WeightFile] = &[
+    &LPIPS_V0_0_ALEX,
+    &LPIPS_V0_0_VGG,
+    &LPIPS_V0_0_SQUEEZE,
+    &LPIPS_V0_1_ALEX,
+    &LPIPS_V0_1_VGG,
+    &LPIPS_V0_1_SQUEEZE,
+    &DISTS_ALPHA_BETA,
+    &ALEXNET,
+    &VGG16,
+    &SQUEEZENET1_1,
+    &NIQE_PARAMS,
+    &BRISQUE_SVM,
+    &ILNIQE_TEMPLATE,
+];
+
+/// The LPIPS linear layers for a version ("0.0", "0.1") and net ("alex", "vgg", "squeeze").
+pub fn lpips(version: &str, net: &str) -> Option<&'static WeightFile> {
+    Some(match (version, net) {
+        ("0.0", "alex") => &LPIPS_V0_0_ALEX,
+        ("0.0", "vgg") => &LPIPS_V0_0_VGG,
+        ("0.0", "squeeze") => &LPIPS_V0_0_SQUEEZE,
+        ("0.1", "alex") => &LPIPS_V0_1_ALEX,
+        ("0.1", "vgg") => &LPIPS_V0_1_VGG,
+        ("0.1", "squeeze") => &LPIPS_V0_1_SQUEEZE,
+        _ => return None,
+    })
+}
+
+/// The torchvision backbone of an LPIPS net ("alex", "vgg", "squeeze").
+pub fn backbone(net: &str) -> Option<&'static WeightFile> {
+    Some(match net {
+        "alex" => &ALEXNET,
+        "vgg" => &VGG16,
+        "squeeze" => &SQUEEZENET1_1,
+        _ => return None,
+    })
+}
