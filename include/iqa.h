@@ -223,6 +223,20 @@ enum IqaStatus iqa_score_files(struct IqaMetric *metric,
                                const char *ref_path,
                                double *out_score);
 
+// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
+// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
+// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
+// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
+// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+//
+// # Safety
+// `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
+enum IqaStatus iqa_score_map(struct IqaMetric *metric,
+                             const struct IqaImage *dist,
+                             const struct IqaImage *ref,
+                             float *out_map,
+                             size_t out_len);
+
 // Counts of distinct loaded models and live handles, process-wide.
 //
 // # Safety

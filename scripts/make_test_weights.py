@@ -43,6 +43,15 @@ def main():
     # A top-level tuple (pyiqa's brisque_svm_weights.pth is one): keys "0", "1".
     pair = (torch.tensor([1.0, -1.0], dtype=torch.float64), torch.tensor([[0.5, 0.25]], dtype=torch.float64))
     torch.save(pair, OUT / "tuple_legacy.pt", _use_new_zipfile_serialization=False)
+    # {"state_dict": ...} with pickle protocol 1 (no PROTO opcode): keys "state_dict.<key>".
+    plain = OrderedDict((k, v) for k, v in sd.items() if isinstance(v, (torch.Tensor, dict)))
+    torch.save({"state_dict": plain}, OUT / "nested_protocol1_legacy.pth", pickle_protocol=1,
+               _use_new_zipfile_serialization=False)
+    # A real module's state_dict(): an OrderedDict carrying `_metadata` (pickled with BUILD) and BatchNorm's int64
+    # num_batches_tracked.
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.BatchNorm2d(2))
+    torch.save(module.state_dict(), OUT / "module_state_dict.pth")
     for f in sorted(OUT.iterdir()):
         print(f.name, f.stat().st_size)
     for name in ("zip_format.pth", "legacy_format.pth"):

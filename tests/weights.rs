@@ -217,6 +217,42 @@ fn top_level_tuple_is_flattened_by_index() {
 }
 
 #[test]
+fn nested_state_dict_with_pickle_protocol_1_is_flattened_with_dots() {
+    let nested = load_state_dict(&data_dir().join("nested_protocol1_legacy.pth")).unwrap();
+    let flat = load_state_dict(&data_dir().join("zip_format.pth")).unwrap();
+    let unprefixed: HashMap<String, Tensor> = nested
+        .iter()
+        .map(|(k, t)| {
+            (k.strip_prefix("state_dict.").unwrap_or_else(|| panic!("key {k}")).to_string(), t.shallow_clone())
+        })
+        .collect();
+    assert_same(&unprefixed, &flat, "{\"state_dict\": ...} vs flat");
+}
+
+#[test]
+fn a_modules_state_dict_with_metadata_loads() {
+    // nn.Sequential(Conv2d(3, 2, 1), BatchNorm2d(2)).state_dict() after torch.manual_seed(0).
+    let sd = load_state_dict(&data_dir().join("module_state_dict.pth")).unwrap();
+    assert_eq!(sd.len(), 7);
+    assert_eq!(sd["0.weight"].size(), [2, 3, 1, 1]);
+    assert_eq!(
+        values_f64(&sd["0.weight"]),
+        [
+            -0.004322517663240433,
+            0.3097158372402191,
+            -0.4751853346824646,
+            -0.4248946011066437,
+            -0.2223689705133438,
+            0.15482072532176971
+        ]
+    );
+    assert_eq!(values_f64(&sd["0.bias"]), [-0.011439144611358643, 0.45777493715286255]);
+    assert_eq!(values_f64(&sd["1.running_var"]), [1.0, 1.0]);
+    assert_eq!(sd["1.num_batches_tracked"].kind(), Kind::Int64);
+    assert_eq!(sd["1.num_batches_tracked"].size(), Vec::<i64>::new());
+}
+
+#[test]
 fn safetensors_round_trip() {
     let tmp = TempDir::new("st");
     let p = tmp.path().join("x.safetensors");

@@ -35,12 +35,6 @@ pub(crate) fn read(path: &Path) -> Res<Vec<(String, Tensor)>> {
     if head.len() >= 262 && &head[257..262] == b"ustar" {
         return Err("this is the tar-based torch.save format of PyTorch < 0.1.10, which is not supported".into());
     }
-    if head[0] != 0x80 {
-        return Err(format!(
-            "not a PyTorch file: it starts with byte 0x{:02x}, neither a zip archive nor a pickle",
-            head[0]
-        ));
-    }
     let data = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     read_legacy(&data)
 }
@@ -311,7 +305,13 @@ fn read_legacy(data: &[u8]) -> Res<Vec<(String, Tensor)>> {
         pos += used;
         Ok(pk)
     };
-    let magic = next("legacy header")?;
+    // Protocol 2+ pickles start with PROTO (0x80); protocol 1 (which torch.save can write) has no marker.
+    let magic = next("legacy header").map_err(|e| {
+        format!(
+            "not a PyTorch file: neither a zip archive nor a torch.save pickle (first byte 0x{:02x}: {e})",
+            data.first().copied().unwrap_or(0)
+        )
+    })?;
     if !matches!(magic.root, Value::Int(LEGACY_MAGIC)) {
         return Err("not a PyTorch file: the legacy format's magic number is missing".into());
     }
