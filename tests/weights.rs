@@ -309,7 +309,13 @@ fn garbage_and_empty_files_are_weights_errors() {
 #[test]
 fn every_truncation_of_the_test_files_is_a_weights_error() {
     let tmp = TempDir::new("trunc");
-    for (name, step) in [("legacy_format.pth", 1), ("tuple_legacy.pt", 1), ("zip_format.pth", 7)] {
+    for (name, step) in [
+        ("legacy_format.pth", 1),
+        ("tuple_legacy.pt", 1),
+        ("nested_protocol1_legacy.pth", 1),
+        ("zip_format.pth", 7),
+        ("module_state_dict.pth", 5),
+    ] {
         let bytes = std::fs::read(data_dir().join(name)).unwrap();
         let p = tmp.path().join(name);
         for cut in (0..bytes.len()).step_by(step) {

@@ -65,7 +65,7 @@ impl Model for Dists {
         let reference = require_ref(reference)?;
         let n = dist.size()[0];
         let x = Tensor::f_cat(&[dist, reference], 0)?;
-        let h = x.f_sub(&*self.mean)?.f_div(&*self.std)?;
+        let h = x.f_sub(&self.mean)?.f_div(&self.std)?;
         let mut feats = vec![x];
         feats.extend(self.vgg.taps(&h, |t, _| self.l2_pool(t))?);
         let dims = &[2i64, 3][..];

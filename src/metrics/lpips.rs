@@ -91,7 +91,7 @@ impl Lpips {
             let unit = tap.f_div(&norm)?;
             let (r, d) = (unit.f_narrow(0, 0, n)?, unit.f_narrow(0, n, n)?);
             let diff = r.f_sub(&d)?.f_square()?;
-            distances.push(diff.f_conv2d(&**lin, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?);
+            distances.push(diff.f_conv2d(lin, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?);
             ref_taps.push(tap.f_narrow(0, 0, n)?);
         }
         Ok((distances, ref_taps))
