@@ -69,6 +69,19 @@ pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
     })
 }
 
+fn check_same_size(index: usize, dist: &Image<'_>, reference: &Image<'_>) -> Result<()> {
+    if (dist.width(), dist.height()) != (reference.width(), reference.height()) {
+        return Err(Error::shape(format!(
+            "image {index}: distorted {}x{} and reference {}x{} differ in size",
+            dist.width(),
+            dist.height(),
+            reference.width(),
+            reference.height()
+        )));
+    }
+    Ok(())
+}
+
 impl Drop for Metric {
     fn drop(&mut self) {
         if let Some(model) = self.model.take() {
@@ -135,15 +148,7 @@ impl Metric {
                 return Err(Error::invalid(format!("{} distorted images but {} references", dists.len(), refs.len())));
             }
             for (i, (d, r)) in dists.iter().zip(refs).enumerate() {
-                if (d.width(), d.height()) != (r.width(), r.height()) {
-                    return Err(Error::shape(format!(
-                        "image {i}: distorted {}x{} and reference {}x{} differ in size",
-                        d.width(),
-                        d.height(),
-                        r.width(),
-                        r.height()
-                    )));
-                }
+                check_same_size(i, d, r)?;
             }
         }
         for (i, d) in dists.iter().enumerate() {
@@ -212,15 +217,7 @@ impl Metric {
         self.in_context((|| {
             let lpips =
                 self.model().as_lpips().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
-            if (dist.width(), dist.height()) != (reference.width(), reference.height()) {
-                return Err(Error::shape(format!(
-                    "distorted {}x{} and reference {}x{} differ in size",
-                    dist.width(),
-                    dist.height(),
-                    reference.width(),
-                    reference.height()
-                )));
-            }
+            check_same_size(0, dist, reference)?;
             self.check_size(0, dist.width() as i64, dist.height() as i64)?;
             let _no_grad = tch::no_grad_guard();
             let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;

@@ -152,3 +152,48 @@ pub fn libiqa() -> PathBuf {
     assert!(lib.exists(), "{} was not built", lib.display());
     lib
 }
+
+/// Scores what a reference row describes: the calibration files (or a JPEG in tests/data), a strided crop of
+/// the decoded images, or a tiled copy; the reference image only for FR metrics.
+pub fn score_reference(metric: &iqa::Metric, r: &Reference) -> iqa::Result<f64> {
+    let fr = metric.info().mode == iqa::Mode::FullReference;
+    let reference_file = calibration("ref", &r.image);
+    match &r.region {
+        Region::File => metric.score_files(&calibration("dist", &r.image), fr.then_some(reference_file.as_path())),
+        Region::Jpeg(file) => {
+            metric.score_files(&root().join("tests/data").join(file), fr.then_some(reference_file.as_path()))
+        }
+        &Region::Crop(x, y, w, h) => {
+            let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
+            metric.score(&strided_crop(&d, (x, y, w, h)), fr.then_some(&strided_crop(&f, (x, y, w, h))))
+        }
+        region @ Region::Tile(..) => {
+            let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
+            let (dp, fp) = (region_pixels(&d, region).unwrap(), region_pixels(&f, region).unwrap());
+            metric.score(&dp.image(), fr.then_some(&fp.image()))
+        }
+    }
+}
+
+/// Checks a score against its reference row and returns its error (relative or absolute). A NaN reference
+/// means pyiqa refused that size: iqa must then give a shape error naming the minimum size.
+pub fn check_reference(r: &Reference, got: iqa::Result<f64>, tolerance: f64, relative: bool) -> Option<f64> {
+    if r.score.is_nan() {
+        let e = got.expect_err("pyiqa could not score this size");
+        assert_eq!(e.kind, iqa::ErrorKind::ShapeMismatch, "{} {:?}: {}", r.metric, r.region, e.message);
+        assert!(e.message.contains("at least"), "{}", e.message);
+        return None;
+    }
+    let got = got.unwrap_or_else(|e| panic!("{} {} {:?}: {e}", r.metric, r.image, r.region));
+    let err = if relative { rel_err(got, r.score) } else { (got - r.score).abs() };
+    assert!(
+        err <= tolerance,
+        "{} {} {:?}: iqa {got} vs pyiqa {} ({} error {err:e})",
+        r.metric,
+        r.image,
+        r.region,
+        r.score,
+        if relative { "relative" } else { "absolute" }
+    );
+    Some(err)
+}
