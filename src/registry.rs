@@ -2,7 +2,10 @@
 //! cache of built models shared by every handle.
 use crate::catalogue::PYIQA_METRICS;
 use crate::error::{Error, ErrorKind, Result};
-use crate::metrics::{dists, entropy::Entropy, lpips, psnr::Psnr, ssim, Model};
+use crate::metrics::{
+    brisque, cw_ssim::CwSsim, dists, entropy::Entropy, fsim::Fsim, gmsd::Gmsd, lpips, niqe, nlpd::Nlpd, piqe::Piqe,
+    psnr::Psnr, ssim, vif::Vif, vsi::Vsi, Model,
+};
 use crate::runtime::{self, Precision};
 use once_cell::sync::Lazy;
 use parking_lot::ReentrantMutex;
@@ -54,6 +57,15 @@ const NATIVE: &[(&str, Builder)] = &[
     ("lpips-vgg+", |k| lpips::build(k, "vgg", true)),
     ("lpips-squeeze", |k| lpips::build(k, "squeeze", false)),
     ("dists", dists::build),
+    ("cw_ssim", |k| Ok(Arc::new(CwSsim::new(k.device)?))),
+    ("fsim", |_| Ok(Arc::new(Fsim::default()))),
+    ("vsi", |_| Ok(Arc::new(Vsi))),
+    ("niqe", niqe::build),
+    ("brisque", brisque::build),
+    ("piqe", |k| Ok(Arc::new(Piqe::new(k.device)?))),
+    ("gmsd", |k| Ok(Arc::new(Gmsd::new(k.device)?))),
+    ("vif", |k| Ok(Arc::new(Vif::new(k.device)?))),
+    ("nlpd", |k| Ok(Arc::new(Nlpd::new(k.device)?))),
 ];
 
 /// Metrics iqa adds to pyiqa's catalogue (same conventions).

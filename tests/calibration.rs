@@ -32,6 +32,9 @@ fn every_metric_matches_pyiqa_on_calibration_files_and_crops() {
 fn every_available_metric_has_pyiqa_references() {
     let mut covered: Vec<String> = references().into_iter().map(|r| r.metric).collect();
     covered.extend(references_from("deep_references.csv").into_iter().map(|r| r.metric));
+    covered.extend(references_from("fr_references.csv").into_iter().map(|r| r.metric));
+    covered.extend(references_from("frequency_references.csv").into_iter().map(|r| r.metric));
+    covered.extend(references_from("nr_references.csv").into_iter().map(|r| r.metric));
     for name in iqa::metric_names() {
         assert!(covered.contains(&name), "no pyiqa reference for available metric {name}");
     }

@@ -1,9 +1,18 @@
 //! Metric implementations: one file per family, each a `Model` over N×3×H×W float tensors in [0,1].
+pub mod brisque;
+pub mod cw_ssim;
 pub mod dists;
 pub mod entropy;
+pub mod fsim;
+pub mod gmsd;
 pub mod lpips;
+pub mod niqe;
+pub mod nlpd;
+pub mod piqe;
 pub mod psnr;
 pub mod ssim;
+pub mod vif;
+pub mod vsi;
 
 use crate::error::Result;
 use tch::Tensor;

@@ -28,6 +28,8 @@ pub enum Region {
     Tile(u32, u32),
     /// This JPEG (in tests/data) as the distorted image.
     Jpeg(String),
+    /// The distorted image converted to gray by PIL's `convert('L')`, given as a one-channel image.
+    Gray,
 }
 
 /// One row of a reference CSV under tests/data (scores by pyiqa 0.1.16; scripts/make_*references.py).
@@ -54,6 +56,7 @@ pub fn references_from(file: &str) -> Vec<Reference> {
                 "crop" => Region::Crop(n(1), n(2), n(3) as u32, n(4) as u32),
                 "tile" => Region::Tile(n(1) as u32, n(2) as u32),
                 "jpeg" => Region::Jpeg(words[1].to_string()),
+                "gray" => Region::Gray,
                 other => panic!("unknown region {other} in {file}"),
             };
             Reference { metric: f[0].to_string(), image: f[1].to_string(), region, score: f[3].parse().unwrap() }
@@ -104,6 +107,13 @@ pub fn region_pixels(full: &DecodedImage, region: &Region) -> Option<Pixels> {
         }),
         _ => None,
     }
+}
+
+/// PIL's `convert('L')` of packed RGB8 pixels: (19595·R + 38470·G + 7471·B + 2¹⁵) >> 16.
+pub fn pil_gray(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks(3)
+        .map(|c| ((c[0] as u32 * 19595 + c[1] as u32 * 38470 + c[2] as u32 * 7471 + 0x8000) >> 16) as u8)
+        .collect()
 }
 
 /// A crop of a decoded image borrowed with a stride (no copy).
@@ -166,6 +176,15 @@ pub fn score_reference(metric: &iqa::Metric, r: &Reference) -> iqa::Result<f64> 
         &Region::Crop(x, y, w, h) => {
             let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
             metric.score(&strided_crop(&d, (x, y, w, h)), fr.then_some(&strided_crop(&f, (x, y, w, h))))
+        }
+        Region::Gray => {
+            let d = decoded("dist", &r.image);
+            let g = pil_gray(d.bytes());
+            let (w, h) = (d.as_image().width(), d.as_image().height());
+            let gray = iqa::Image::new(&g, w, h, 0, iqa::PixelFormat::Gray8).unwrap();
+            let rg = fr.then(|| pil_gray(decoded("ref", &r.image).bytes()));
+            let rgray = rg.as_ref().map(|g| iqa::Image::new(g, w, h, 0, iqa::PixelFormat::Gray8).unwrap());
+            metric.score(&gray, rgray.as_ref())
         }
         region @ Region::Tile(..) => {
             let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));

@@ -1,0 +1,282 @@
+//! VIF, visual information fidelity in the steerable-pyramid domain (Sheikh & Bovik 2006), as pyiqa 0.1.16
+//! computes it: the Y of YIQ rounded to 0..255, a steerable pyramid of four levels and six orientations
+//! (matlabPyrTools' sp5 filters, reflected borders), then for eight subbands — orientations 0 and 3 of every
+//! level, which is what pyiqa's subband indices select — the Gaussian-scale-mixture model of the reference
+//! (3×3 neighbourhoods: their covariance, its eigenvalues and each neighbourhood's multiplier through the
+//! pseudo-inverse) and the gain/noise of the distortion channel estimated in boxes of 3, 5, 9, 17 samples
+//! (coarse to fine) sampled every 3 samples; the score is Σ log2(1 + g²·s·λ/(σv² + σn²)) over
+//! Σ log2(1 + s·λ/σn²), σn² = 0.4. Higher is better.
+//!
+//! Only the two orientations and the levels that are used are computed (pyiqa builds all 26 subbands), and
+//! the box statistics are average poolings computed at the kept samples only (their rounding, unlike the
+//! covariance's, does not move the score: 1e-7). Everything up to the per-subband sums runs in float32 like
+//! pyiqa; the neighbourhood covariance, whose rounding moves pyiqa's scores, with pyiqa's shapes and
+//! operations one instance at a time (see `reference_model`); the sums of logarithms are accumulated in
+//! float64. A batch equals single scores. At 1080p on this project's 2-core CPU iqa takes about 1.6 s where
+//! pyiqa takes 2.2 s; a pair that pyiqa scores NaN costs about 3 s more (its float64 reference model).
+//!
+//! Where pyiqa's score is NaN (its float32 neighbourhood covariance not positive semi-definite, so that it
+//! takes logarithms of negative numbers: smooth content such as every bicubic-upscaled 1080p calibration pair
+//! tried), iqa does not return NaN: it scores that pair again with the reference model (covariance,
+//! pseudo-inverse, eigenvalues) in float64, where the covariance is sound; that is pyiqa's formula in exact
+//! arithmetic up to float32 filtering (1e-6 from pyiqa run wholly in float64 on the test's smooth 480×270
+//! pair, 1.6e-4 on bicubic-upscaled 1080p I03). Elsewhere iqa equals pyiqa's float32 scores (within 1e-6),
+//! which are up to 2.3e-3 relative from the float64 value.
+//!
+//! pyiqa's scores differ from the official MATLAB vifvec scores (data/calibration/official_scores.csv, four
+//! digits) by up to 2.4e-3 relative (I19: 0.17492 vs 0.1745); pyiqa in float64 gives 0.17451, so the gap is
+//! mostly pyiqa's float32 covariance. iqa follows pyiqa.
+//!
+//! Minimum size 33×33: pyiqa builds a fourth downsampled level whose reflected padding needs more than four
+//! samples, and fails below that; iqa refuses those sizes with a shape error.
+use super::{require_ref, Model};
+use crate::error::Result;
+use crate::image::colour::rgb_to_y;
+use crate::nn::matlab::{box_mean_dn, corr_dn, kernel};
+use crate::runtime::FrozenTensor;
+use tch::{Device, Kind, Tensor};
+
+/// Pyramid levels, and the neighbourhood side of the scale-mixture model.
+const LEVELS: usize = 4;
+const M: i64 = 3;
+const SIGMA_NSQ: f64 = 0.4;
+const TOL: f64 = 1e-12;
+/// Smallest side pyiqa accepts (its fourth downsampling pads by 4 and needs at least 5 samples).
+const MIN_SIDE: i64 = 33;
+
+/// sp5 filters (matlabPyrTools `sp5Filters`) by their symmetric quarters. lo0filt: 5×5, symmetric in both axes.
+const LO0_QUARTER: [[f64; 3]; 3] = [
+    [0.00341614, -0.01551246, -0.03848215],
+    [-0.01551246, 0.05586982, 0.15925570],
+    [-0.03848215, 0.15925570, 0.40304148],
+];
+/// lofilt / 2: 9×9, symmetric in both axes.
+const LO_QUARTER: [[f64; 5]; 5] = [
+    [0.00085404, -0.00244917, -0.00387812, -0.00944432, -0.00962054],
+    [-0.00244917, -0.00523281, -0.00661117, 0.00410600, 0.01002988],
+    [-0.00387812, -0.00661117, 0.01396746, 0.03277038, 0.03981393],
+    [-0.00944432, 0.00410600, 0.03277038, 0.06426333, 0.08169618],
+    [-0.00962054, 0.01002988, 0.03981393, 0.08169618, 0.10096540],
+];
+/// Band filter of orientation 0 (7×7): symmetric up-down, antisymmetric left-right (zero middle column);
+/// orientation 3 is minus its transpose.
+const BAND0_QUARTER: [[f64; 3]; 4] = [
+    [0.00277643, -0.00986904, -0.01021852],
+    [0.00496194, -0.00893064, -0.03075356],
+    [0.01026699, 0.01189859, -0.08226445],
+    [0.01455399, 0.02755155, -0.11732297],
+];
+
+/// Mirror index: distance from the nearer edge of a side of `n` samples.
+fn fold(i: usize, n: usize) -> usize {
+    i.min(n - 1 - i)
+}
+
+fn symmetric_filter<const Q: usize>(quarter: &[[f64; Q]], scale: f64) -> Vec<f64> {
+    let n = 2 * Q - 1;
+    (0..n * n).map(|p| scale * quarter[fold(p / n, n)][fold(p % n, n)]).collect()
+}
+
+fn band_filters() -> Vec<f64> {
+    let b0 = |i: usize, j: usize| -> f64 {
+        let r = fold(i, 7);
+        match j {
+            0..=2 => BAND0_QUARTER[r][j],
+            3 => 0.0,
+            _ => -BAND0_QUARTER[r][6 - j],
+        }
+    };
+    let first = (0..49).map(|p| b0(p / 7, p % 7));
+    let fourth = (0..49).map(|p| -b0(p % 7, p / 7));
+    first.chain(fourth).collect()
+}
+
+pub struct Vif {
+    lo0: FrozenTensor,
+    lo: FrozenTensor,
+    /// 2×1×7×7: orientations 0 and 3.
+    bands: FrozenTensor,
+}
+
+/// Box side of the distortion-channel estimate at `level` (0 = finest): 2^(4−level) + 1.
+fn box_side(level: usize) -> i64 {
+    (1 << (LEVELS - level)) + 1
+}
+
+impl Vif {
+    pub fn new(device: Device) -> Result<Self> {
+        let f = Kind::Float;
+        let lo0 = kernel(&symmetric_filter(&LO0_QUARTER, 1.0), f)?.f_to_device(device)?;
+        let lo = kernel(&symmetric_filter(&LO_QUARTER, 2.0), f)?.f_to_device(device)?;
+        let bands = Tensor::f_from_slice(&band_filters())?.f_to_kind(f)?.f_view([2, 1, 7, 7])?.f_to_device(device)?;
+        Ok(Vif { lo0: FrozenTensor::new(lo0), lo: FrozenTensor::new(lo), bands: FrozenTensor::new(bands) })
+    }
+
+    /// Orientations 0 and 3 of every level of the pyramid of `y` (B×1×H×W): per level (fine to coarse)
+    /// a B×2×h×w tensor.
+    fn pyramid(&self, y: &Tensor) -> Result<Vec<Tensor>> {
+        let mut lo = corr_dn(y, &self.lo0, 1, 1, (0, 0))?;
+        let mut out = Vec::with_capacity(LEVELS);
+        for level in 0..LEVELS {
+            out.push(corr_dn(&lo, &self.bands, 1, 1, (0, 0))?);
+            if level + 1 < LEVELS {
+                lo = corr_dn(&lo, &self.lo, 1, 2, (0, 0))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gain g and noise variance vv of the distortion channel, per box of `w`×`w` reference (`r`) and
+    /// distorted (`d`) samples (B×1×H×W, sides multiples of 3), at every third sample from (1, 1).
+    fn channel(&self, r: &Tensor, d: &Tensor, level: usize) -> Result<(Tensor, Tensor)> {
+        let w2 = (box_side(level) * box_side(level)) as f64;
+        let stacked = Tensor::f_cat(&[r, d, &r.f_mul(d)?, &r.f_square()?, &d.f_square()?], 1)?;
+        let s = box_mean_dn(&stacked, box_side(level), M, (1, 1))?;
+        let part = |i: i64| s.f_narrow(1, i, 1);
+        let (mean_x, mean_y) = (part(0)?, part(1)?);
+        // Box sums as w² × box means.
+        let sum = |i: i64| part(i)?.f_mul_scalar(w2);
+        let cov = sum(2)?.f_sub(&mean_x.f_mul_scalar(w2)?.f_mul(&mean_y)?)?;
+        let ss_x = sum(3)?.f_sub(&mean_x.f_square()?.f_mul_scalar(w2)?)?.f_relu()?;
+        let ss_y = sum(4)?.f_sub(&mean_y.f_square()?.f_mul_scalar(w2)?)?.f_relu()?;
+        let mut g = cov.f_div(&ss_x.f_add_scalar(TOL)?)?;
+        let mut vv = ss_y.f_sub(&g.f_mul(&cov)?)?.f_div_scalar(w2)?;
+        let zero = Tensor::f_zeros_like(&g)?;
+        // Flat reference box: no gain, all of the distorted variance is noise.
+        let flat_x = ss_x.f_lt(TOL)?;
+        g = g.f_where_self(&flat_x.f_logical_not()?, &zero)?;
+        vv = ss_y.f_where_self(&flat_x, &vv)?;
+        // Flat distorted box: no gain, no noise.
+        let flat_y = ss_y.f_lt(TOL)?;
+        g = zero.f_where_self(&flat_y, &g)?;
+        vv = zero.f_where_self(&flat_y, &vv)?;
+        // Negative gain: clipped to 0, the distorted variance is noise.
+        vv = ss_y.f_where_self(&g.f_lt(0.0)?, &vv)?;
+        g = g.f_relu()?;
+        vv = vv.f_clamp_min(TOL)?;
+        Ok((g, vv))
+    }
+
+    /// Scale-mixture model of the reference subband `r` (B×1×H×W, sides multiples of 3): the multiplier s of
+    /// every 3×3 block (B×1×H/3×W/3) and the eigenvalues of the neighbourhood covariance (B×9).
+    ///
+    /// The float32 covariance of millions of neighbourhoods is ill-conditioned enough that its rounding moves
+    /// pyiqa's scores by up to 2e-3 relative from the exact (float64) value, so it is computed one instance at
+    /// a time with pyiqa's shapes and operations (1×1×P×9 neighbourhoods, the same reductions and matmuls of
+    /// the same libtorch), which reproduces pyiqa's rounding and keeps a batch equal to single scores.
+    fn reference_model(r: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (b, h, w) = (r.size()[0], r.size()[2], r.size()[3]);
+        let mut multipliers = Vec::with_capacity(b as usize);
+        let mut eigenvalues = Vec::with_capacity(b as usize);
+        for i in 0..b {
+            let r = r.f_narrow(0, i, 1)?;
+            // All overlapping 3×3 neighbourhoods (column offset major, as pyiqa stacks them): 1×1×P×9; and
+            // the non-overlapping blocks: 1×1×9×Q.
+            let mut shifts = Vec::with_capacity(9);
+            let mut blocks = Vec::with_capacity(9);
+            for j in 0..M {
+                for k in 0..M {
+                    let win = r.f_narrow(2, k, h - M + 1)?.f_narrow(3, j, w - M + 1)?;
+                    shifts.push(win.f_reshape([1, 1, -1])?);
+                    blocks.push(r.f_slice(2, k, h, M)?.f_slice(3, j, w, M)?.f_reshape([1, 1, -1])?);
+                }
+            }
+            let temp = Tensor::f_stack(&shifts, 3)?;
+            let p = temp.size()[2];
+            let mean = temp.f_mean_dim(&[2i64][..], false, None::<Kind>)?.f_unsqueeze(2)?;
+            let centred = temp.f_sub(&mean)?;
+            let cu = centred.f_permute([0, 1, 3, 2])?.f_matmul(&centred)?.f_div_scalar(p as f64)?;
+            let blocks = Tensor::f_stack(&blocks, 2)?;
+            let ss = cu.f_pinverse(1e-15)?.f_matmul(&blocks)?;
+            let ss = ss.f_mul(&blocks)?.f_sum_dim_intlist(&[2i64][..], false, None::<Kind>)?;
+            multipliers.push(ss.f_div_scalar((M * M) as f64)?.f_reshape([1, 1, h / M, w / M])?);
+            eigenvalues.push(cu.f_linalg_eigh("U")?.0.f_reshape([1, 9])?);
+        }
+        Ok((Tensor::f_cat(&multipliers, 0)?, Tensor::f_cat(&eigenvalues, 0)?))
+    }
+}
+
+impl Vif {
+    /// Information sums (numerator, denominator; float64, one per image) of one level's subbands from the
+    /// channel estimates `g`, `vv` (cropped), the reference model `ss` (uncropped) and `eig`: 2 instances
+    /// (orientations) per image.
+    fn level_sums(g: &Tensor, vv: &Tensor, ss: &Tensor, eig: &Tensor, offset: i64) -> Result<(Tensor, Tensor)> {
+        let instances = g.size()[0];
+        let ss = crop(ss, offset)?;
+        let lambda = eig.f_view([instances, 9, 1, 1])?;
+        let gain = g.f_mul(g)?.f_mul(&ss)?.f_mul(&lambda)?.f_div(&vv.f_add_scalar(SIGMA_NSQ)?)?;
+        let reference_info = ss.f_mul(&lambda)?.f_div_scalar(SIGMA_NSQ)?;
+        let total = |t: Tensor| -> Result<Tensor> {
+            let per_instance =
+                t.f_add_scalar(1.0)?.f_log2()?.f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?;
+            Ok(per_instance.f_view([instances / 2, 2])?.f_sum_dim_intlist(&[1i64][..], false, None::<Kind>)?)
+        };
+        Ok((total(gain)?, total(reference_info)?))
+    }
+
+    /// Scores of the pairs (`y` reference, `x` distorted: N×1×H×W float32 luma).
+    fn scores(&self, y: &Tensor, x: &Tensor) -> Result<Tensor> {
+        let n = x.size()[0];
+        // Reference and distorted images through one pyramid pass.
+        let levels = self.pyramid(&Tensor::f_cat(&[y, x], 0)?)?;
+        let mut num = Tensor::f_zeros([n], (Kind::Double, x.device()))?;
+        let mut den = num.f_zeros_like()?;
+        // Per level: the reference subbands, the cropped channel estimates and the crop, for a second pass.
+        let mut kept = Vec::with_capacity(LEVELS);
+        for (level, bands) in levels.iter().enumerate() {
+            let (h, w) = (bands.size()[2] / M * M, bands.size()[3] / M * M);
+            let bands = bands.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
+            // Each (image, orientation) is one instance: B = 2n, image i's are 2i and 2i + 1.
+            let r = bands.f_narrow(0, 0, n)?.f_reshape([2 * n, 1, h, w])?;
+            let d = bands.f_narrow(0, n, n)?.f_reshape([2 * n, 1, h, w])?;
+            let (g, vv) = self.channel(&r, &d, level)?;
+            // Border blocks whose boxes reach past the subband are left out.
+            let offset = ((box_side(level) - 1) / 2 + M - 1) / M;
+            let (g, vv) = (crop(&g, offset)?, crop(&vv, offset)?);
+            let (ss, eig) = Self::reference_model(&r)?;
+            let (a, b) = Self::level_sums(&g, &vv, &ss, &eig, offset)?;
+            num = num.f_add(&a)?;
+            den = den.f_add(&b)?;
+            kept.push((r, g, vv, offset));
+        }
+        let scores = num.f_div(&den.f_add_scalar(1e-12)?)?;
+        // Where pyiqa's float32 covariance of a subband is not positive semi-definite (its rounding exceeds the
+        // smallest eigenvalues: smooth content, e.g. upscaled 1080p), logarithms of negative numbers make
+        // pyiqa's score NaN. iqa scores those pairs again with the reference model in float64, where the
+        // covariance is sound: the score pyiqa's formula gives in exact arithmetic (tests: pyiqa run in float64).
+        let failed = scores.f_isnan()?;
+        if i64::try_from(failed.f_sum(Kind::Int64)?)? > 0 {
+            for i in Vec::<i64>::try_from(failed.f_nonzero()?.f_flatten(0, -1)?.f_to_device(Device::Cpu)?)? {
+                let (mut num, mut den) = (0f64, 0f64);
+                for (r, g, vv, offset) in &kept {
+                    let one = |t: &Tensor| t.f_narrow(0, 2 * i, 2);
+                    let (ss, eig) = Self::reference_model(&one(r)?.f_to_kind(Kind::Double)?)?;
+                    let (a, b) = Self::level_sums(&one(g)?, &one(vv)?, &ss, &eig, *offset)?;
+                    num += f64::try_from(a)?;
+                    den += f64::try_from(b)?;
+                }
+                // In place: the narrowed view shares the scores' storage.
+                let _ = scores.f_narrow(0, i, 1)?.f_fill_(num / (den + 1e-12))?;
+            }
+        }
+        Ok(scores)
+    }
+}
+
+/// `t` without `offset` samples on each side of its last two dimensions (empty when nothing is left).
+fn crop(t: &Tensor, offset: i64) -> Result<Tensor> {
+    let (h, w) = (t.size()[2], t.size()[3]);
+    Ok(t.f_narrow(2, offset, (h - 2 * offset).max(0))?.f_narrow(3, offset, (w - 2 * offset).max(0))?)
+}
+
+impl Model for Vif {
+    fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
+        let x = rgb_to_y(dist, 255.0)?;
+        let y = rgb_to_y(require_ref(reference)?, 255.0)?;
+        self.scores(&y, &x)
+    }
+
+    fn min_size(&self) -> (i64, i64) {
+        (MIN_SIDE, MIN_SIDE)
+    }
+}

@@ -1,0 +1,248 @@
+//! Natural-scene-statistics pieces shared by NIQE, BRISQUE and PIQE, as pyiqa 0.1.16 computes them: the MSCN
+//! normalisation with a Gaussian window, and the moment-matching estimates of generalised Gaussian (GGD) and
+//! asymmetric generalised Gaussian (AGGD) parameters by table look-up over shapes 0.2:0.001:10.
+//!
+//! The op sequence mirrors pyiqa's (including `2.0 / t` being `reciprocal(t) · 2` in PyTorch) so that the
+//! arg-min over the look-up table picks the same entry: a neighbouring entry would move a feature by 0.001.
+use crate::error::Result;
+use crate::runtime::FrozenTensor;
+use tch::{Device, Kind, Tensor};
+
+/// numpy's pairwise summation of a contiguous array (8 accumulators below 128 elements, halving above), so that
+/// a kernel normalised the way numpy normalises it rounds identically.
+fn numpy_sum(v: &[f64]) -> f64 {
+    if v.len() < 8 {
+        return v.iter().fold(0.0, |a, b| a + b);
+    }
+    if v.len() <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&v[..8]);
+        let mut i = 8;
+        while i + 8 <= v.len() {
+            for (j, acc) in r.iter_mut().enumerate() {
+                *acc += v[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &v[i..] {
+            res += x;
+        }
+        return res;
+    }
+    let half = (v.len() / 2) / 8 * 8;
+    numpy_sum(&v[..half]) + numpy_sum(&v[half..])
+}
+
+/// pyiqa's `fspecial(size, sigma)`: MATLAB's normalised `size`×`size` Gaussian (taps below eps·max zeroed),
+/// computed in float64 and stored as float32 (pyiqa returns `.float()`); row-major.
+pub fn fspecial_gaussian_f32(size: usize, sigma: f64) -> Vec<f32> {
+    let m = (size as f64 - 1.0) / 2.0;
+    let mut h: Vec<f64> = (0..size * size)
+        .map(|i| {
+            let (y, x) = ((i / size) as f64 - m, (i % size) as f64 - m);
+            (-(x * x + y * y) / (2.0 * sigma * sigma)).exp()
+        })
+        .collect();
+    let max = h.iter().cloned().fold(f64::MIN, f64::max);
+    for v in h.iter_mut() {
+        if *v < f64::EPSILON * max {
+            *v = 0.0;
+        }
+    }
+    let sum = numpy_sum(&h);
+    h.into_iter().map(|v| (v / sum) as f32).collect()
+}
+
+/// How the MSCN filter treats the border: pyiqa's 'same' (zeros) or 'replicate'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    Zeros,
+    Replicate,
+}
+
+/// pyiqa's `normalize_img_with_gauss` (C = 1): (x − μ) / (σ + 1) with μ and σ the local mean and standard
+/// deviation under `window` (1×1×k×k, x's dtype), σ = sqrt(|E[x²] − μ²| + eps of the dtype). `x` is N×1×H×W.
+pub fn mscn(x: &Tensor, window: &Tensor, border: Border) -> Result<Tensor> {
+    let k = window.size()[2];
+    let (before, after) = ((k - 1) / 2, k - 1 - (k - 1) / 2);
+    let pad = [before, after, before, after];
+    let filter = |t: &Tensor| -> Result<Tensor> {
+        let padded = match border {
+            Border::Zeros => t.f_constant_pad_nd(pad)?,
+            Border::Replicate => t.f_pad(pad, "replicate", None)?,
+        };
+        Ok(padded.f_conv2d(window, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
+    };
+    let mu = filter(x)?;
+    let second = filter(&x.f_pow_tensor_scalar(2)?)?;
+    let eps = if x.kind() == Kind::Double { f64::EPSILON } else { f32::EPSILON as f64 };
+    let sigma = second.f_sub(&mu.f_pow_tensor_scalar(2)?)?.f_abs()?.f_add_scalar(eps)?.f_sqrt()?;
+    Ok(x.f_sub(&mu)?.f_div(&sigma.f_add_scalar(1.0)?)?)
+}
+
+/// PyTorch's `at::internal::GRAIN_SIZE`: reductions over fewer elements always run on one thread.
+const SERIAL_REDUCTION: i64 = 32768;
+
+/// Mean (or sum) over the last `k` dimensions in the tensor's dtype, as pyiqa computes it, with PyTorch's
+/// single-threaded summation order whatever the number of threads or the batch size. PyTorch splits a reduction
+/// to one value over more than its grain size (32768 elements) between its threads, which changes the last bits
+/// with the thread count (and would make one image differ from the same image in a batch); with two or more
+/// values to reduce it gives each to one thread, in the serial order. A lone value is therefore reduced next to
+/// a zero one. This is pyiqa's result when it runs on one thread, and what BRISQUE needs: its float32 SVR sum
+/// cancels so much that a last-bit change in a moment moves the score by up to 5e-3. `x` has at least `k + 1`
+/// dimensions (the first one is never reduced).
+pub fn serial_reduce(x: &Tensor, k: usize, mean: bool) -> Result<Tensor> {
+    let size = x.size();
+    let dims: Vec<i64> = (1..=k as i64).map(|d| -d).collect();
+    let reduced: i64 = size[size.len() - k..].iter().product();
+    let lone = x.numel() as i64 == reduced;
+    let input = if lone && reduced > SERIAL_REDUCTION {
+        Tensor::f_cat(&[x, &x.f_zeros_like()?], 0)?
+    } else {
+        x.shallow_clone()
+    };
+    let r = if mean {
+        input.f_mean_dim(dims.as_slice(), false, None::<Kind>)?
+    } else {
+        input.f_sum_dim_intlist(dims.as_slice(), false, None::<Kind>)?
+    };
+    Ok(if input.size()[0] != size[0] { r.f_narrow(0, 0, size[0])? } else { r })
+}
+
+fn reduce(x: &Tensor, mean: bool) -> Result<Tensor> {
+    serial_reduce(x, 2, mean)
+}
+
+/// `2.0 / t`, as PyTorch evaluates a Python scalar divided by a tensor.
+fn rdiv(numerator: f64, t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_reciprocal()?.f_mul_scalar(numerator)?)
+}
+
+/// The look-up tables: candidate shapes 0.2:0.001:10 (a float32 `arange`, as pyiqa builds it, then in the
+/// dtype of the data it is used on) and the moment ratio each gives in that dtype, for the GGD and the AGGD,
+/// built on the CPU so that every device uses the same entries.
+pub struct ShapeTables {
+    gamma: FrozenTensor,
+    /// Γ(1/γ)Γ(3/γ)/Γ(2/γ)², pyiqa's `estimate_ggd_param` table.
+    ggd_ratio: FrozenTensor,
+    /// Γ(2/γ)²/(Γ(1/γ)Γ(3/γ)), pyiqa's `estimate_aggd_param` table.
+    aggd_ratio: FrozenTensor,
+}
+
+impl ShapeTables {
+    /// Tables for data of `kind` (Float or Double) on `device`.
+    pub fn new(kind: Kind, device: Device) -> Result<Self> {
+        let gamma =
+            Tensor::f_arange_start_step(0.2, 10.0 + 0.001, 0.001, (Kind::Float, Device::Cpu))?.f_to_kind(kind)?;
+        let lg = |num: f64| -> Result<Tensor> { Ok(rdiv(num, &gamma)?.f_lgamma()?) };
+        let ggd = lg(1.0)?.f_add(&lg(3.0)?)?.f_sub(&lg(2.0)?.f_mul_scalar(2.0)?)?.f_exp()?;
+        let aggd = lg(2.0)?.f_mul_scalar(2.0)?.f_sub(&lg(1.0)?.f_add(&lg(3.0)?)?)?.f_exp()?;
+        Ok(ShapeTables {
+            gamma: FrozenTensor::new(gamma.f_to_device(device)?),
+            ggd_ratio: FrozenTensor::new(ggd.f_unsqueeze(0)?.f_to_device(device)?),
+            aggd_ratio: FrozenTensor::new(aggd.f_unsqueeze(0)?.f_to_device(device)?),
+        })
+    }
+
+    /// The table entry whose ratio is nearest `ratio` (B×1), as B shapes.
+    fn nearest(&self, table: &Tensor, ratio: &Tensor) -> Result<Tensor> {
+        let index = table.f_sub(ratio)?.f_abs()?.f_argmin(-1, false)?;
+        Ok(self.gamma.f_index_select(0, &index)?)
+    }
+
+    /// GGD fit of each B×1×h×w block (pyiqa's `estimate_ggd_param`): (shape, σ), each of B values.
+    pub fn ggd(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let sigma_sq = reduce(&x.f_pow_tensor_scalar(2)?, true)?;
+        let sigma = sigma_sq.f_sqrt()?.f_squeeze_dim(-1)?;
+        let e = reduce(&x.f_abs()?, true)?;
+        let rho = sigma_sq.f_div(&e.f_pow_tensor_scalar(2)?)?;
+        Ok((self.nearest(&self.ggd_ratio, &rho)?, sigma))
+    }
+
+    /// AGGD fit of each B×1×h×w block (pyiqa's `estimate_aggd_param`): (shape, left σ, right σ), each of B
+    /// values. A block without negative (or positive) values gives NaN, as in pyiqa.
+    pub fn aggd(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let dims = [-1i64, -2].as_slice();
+        let side_std = |mask: Tensor| -> Result<Tensor> {
+            let count = mask.f_sum_dim_intlist(dims, false, Kind::Float)?;
+            let energy = reduce(&x.f_mul(&mask)?.f_pow_tensor_scalar(2)?, false)?;
+            Ok(energy.f_div(&count)?.f_sqrt()?)
+        };
+        let left = side_std(x.f_lt(0.0)?)?;
+        let right = side_std(x.f_gt(0.0)?)?;
+        let gammahat = left.f_div(&right)?;
+        let rhat =
+            reduce(&x.f_abs()?, true)?.f_pow_tensor_scalar(2)?.f_div(&reduce(&x.f_pow_tensor_scalar(2)?, true)?)?;
+        let rhatnorm = rhat
+            .f_mul(&gammahat.f_pow_tensor_scalar(3)?.f_add_scalar(1.0)?)?
+            .f_mul(&gammahat.f_add_scalar(1.0)?)?
+            .f_div(&gammahat.f_pow_tensor_scalar(2)?.f_add_scalar(1.0)?.f_pow_tensor_scalar(2)?)?;
+        let alpha = self.nearest(&self.aggd_ratio, &rhatnorm)?;
+        Ok((alpha, left.f_squeeze_dim(-1)?, right.f_squeeze_dim(-1)?))
+    }
+}
+
+/// sqrt(Γ(1/α)/Γ(3/α)): multiplies an AGGD side σ into pyiqa's β.
+pub fn aggd_beta_factor(alpha: &Tensor) -> Result<Tensor> {
+    Ok(rdiv(1.0, alpha)?.f_lgamma()?.f_sub(&rdiv(3.0, alpha)?.f_lgamma()?)?.f_exp()?.f_sqrt()?)
+}
+
+/// lgamma(numerator/α), with the division as PyTorch evaluates it.
+pub fn lgamma_of(numerator: f64, alpha: &Tensor) -> Result<Tensor> {
+    Ok(rdiv(numerator, alpha)?.f_lgamma()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaussian_window_is_normalised_and_symmetric() {
+        let w = fspecial_gaussian_f32(7, 7.0 / 6.0);
+        let sum: f64 = w.iter().map(|&v| v as f64).sum();
+        assert!((sum - 1.0).abs() < 1e-6, "{sum}");
+        for i in 0..7 {
+            for j in 0..7 {
+                assert_eq!(w[i * 7 + j], w[j * 7 + i]);
+                assert_eq!(w[i * 7 + j], w[(6 - i) * 7 + (6 - j)]);
+            }
+        }
+    }
+
+    #[test]
+    fn shape_fits_recover_known_distributions() {
+        let tables = ShapeTables::new(Kind::Double, Device::Cpu).unwrap();
+        tch::manual_seed(7);
+        // Gaussian samples: GGD shape 2; symmetric, so the AGGD sides agree.
+        let x = Tensor::f_randn([2, 1, 300, 300], (Kind::Double, Device::Cpu)).unwrap();
+        let (shape, sigma) = tables.ggd(&x).unwrap();
+        let (shape, sigma) = (Vec::<f64>::try_from(&shape).unwrap(), Vec::<f64>::try_from(&sigma).unwrap());
+        for (a, s) in shape.iter().zip(&sigma) {
+            assert!((a - 2.0).abs() < 0.05 && (s - 1.0).abs() < 0.01, "shape {a}, sigma {s}");
+        }
+        let (alpha, left, right) = tables.aggd(&x).unwrap();
+        let (left, right) = (Vec::<f64>::try_from(&left).unwrap(), Vec::<f64>::try_from(&right).unwrap());
+        assert!(Vec::<f64>::try_from(&alpha).unwrap().iter().all(|a| (a - 2.0).abs() < 0.05));
+        assert!(left.iter().zip(&right).all(|(l, r)| (l - r).abs() < 0.01));
+        // Laplacian samples (−ln U · random sign): shape 1.
+        let u = Tensor::f_rand([1, 1, 300, 300], (Kind::Double, Device::Cpu)).unwrap();
+        let sign = Tensor::f_rand([1, 1, 300, 300], (Kind::Double, Device::Cpu)).unwrap().gt(0.5).to_kind(Kind::Double)
+            * 2.0
+            - 1.0;
+        let laplace = u.log().neg() * sign;
+        let (shape, _) = tables.ggd(&laplace).unwrap();
+        assert!((shape.double_value(&[0]) - 1.0).abs() < 0.05);
+    }
+
+    /// A lone large plane and the same plane in a batch reduce to identical bits.
+    #[test]
+    fn serial_reduce_is_batch_independent() {
+        let x = Tensor::f_rand([3, 1, 300, 200], (Kind::Float, Device::Cpu)).unwrap();
+        let batch = serial_reduce(&x, 2, true).unwrap();
+        for i in 0..3 {
+            let single = serial_reduce(&x.narrow(0, i, 1), 2, true).unwrap();
+            assert!(single.equal(&batch.narrow(0, i, 1)));
+        }
+    }
+}
