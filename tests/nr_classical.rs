@@ -5,8 +5,7 @@
 //! real parameter files: IQA_WEIGHTS_DIR must be set.
 mod common;
 use common::*;
-use iqa::{create_metric, DeviceRequest, ErrorKind, Image, Options};
-use std::collections::BTreeMap;
+use iqa::{create_metric, ErrorKind, Options};
 
 const TOLERANCE: f64 = 1e-4;
 /// pyiqa's BRISQUE runs in float32 and its score is a sum of ±1024-weighted SVR terms that cancels to a few
@@ -23,50 +22,16 @@ fn needs_weights(name: &str) {
     }
 }
 
-fn region_kind(region: &Region) -> &'static str {
-    match region {
-        Region::File => "file",
-        Region::Crop(..) => "crop",
-        Region::Tile(..) => "tile",
-        Region::Gray => "gray",
-        Region::Jpeg(_) => "jpeg",
-    }
-}
-
 /// Every reference row of `name` within TOLERANCE relative, or within `floor` absolute where pyiqa's own score
-/// is not reproducible to TOLERANCE (BRISQUE); prints the worst errors per region kind.
+/// is not reproducible to TOLERANCE (BRISQUE).
 fn matches_pyiqa(name: &str, floor: f64) {
     needs_weights(name);
-    let rows: Vec<Reference> = references_from("nr_references.csv").into_iter().filter(|r| r.metric == name).collect();
-    assert!(rows.len() >= 30, "{name}: only {} reference rows", rows.len());
-    assert!(rows.iter().any(|r| r.score.is_nan()), "{name}: no row below the minimum size");
-    let metric = create_metric(name, &Options::default()).unwrap();
-    let mut worst: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    for r in &rows {
-        let tolerance = (TOLERANCE * r.score.abs()).max(floor);
-        if let Some(err) = check_reference(r, score_reference(&metric, r), tolerance, false) {
-            let w = worst.entry(region_kind(&r.region)).or_default();
-            *w = (w.0.max(err / r.score.abs().max(1e-12)), w.1.max(err));
-        }
-    }
-    for (kind, (rel, abs)) in &worst {
-        println!("{name} max error vs pyiqa on {kind}: {rel:.2e} relative, {abs:.2e} absolute");
-    }
+    assert_matches_pyiqa("nr_references.csv", name, TOLERANCE, floor);
 }
 
-/// Five full images in one forward pass, with two crops of another size in between, equal single scores.
 fn batch_equals_single(name: &str) {
     needs_weights(name);
-    let metric = create_metric(name, &Options::default()).unwrap();
-    let dists: Vec<_> = IMAGES.iter().map(|i| decoded("dist", i)).collect();
-    let mut images: Vec<Image> = dists.iter().map(|d| d.as_image()).collect();
-    images.insert(2, strided_crop(&dists[0], (3, 4, 171, 165)));
-    images.push(strided_crop(&dists[4], (3, 4, 171, 165)));
-    let batch = metric.score_batch(&images, None).unwrap();
-    for (i, image) in images.iter().enumerate() {
-        let single = metric.score(image, None).unwrap();
-        assert!(rel_err(batch[i], single) <= 1e-9, "{name} image {i}: batch {} vs single {single}", batch[i]);
-    }
+    assert_batch_equals_single(name);
 }
 
 /// Below the minimum size: a shape error saying how large an image must be.
@@ -82,23 +47,9 @@ fn refuses_small_images(name: &str, (min_h, min_w): (u32, u32)) {
     }
 }
 
-/// On CUDA (when present) the scores equal the CPU's within TOLERANCE.
 fn cuda_equals_cpu(name: &str) {
     needs_weights(name);
-    if !tch::Cuda::is_available() {
-        println!("{name}: no CUDA device, CPU only");
-        return;
-    }
-    let cpu = create_metric(name, &Options { device: DeviceRequest::Cpu, ..Options::default() }).unwrap();
-    let gpu = create_metric(name, &Options { device: DeviceRequest::Cuda(0), ..Options::default() }).unwrap();
-    let dists: Vec<_> = IMAGES.iter().map(|i| decoded("dist", i)).collect();
-    let images: Vec<Image> = dists.iter().map(|d| d.as_image()).collect();
-    let (a, b) = (cpu.score_batch(&images, None).unwrap(), gpu.score_batch(&images, None).unwrap());
-    for i in 0..images.len() {
-        let err = rel_err(b[i], a[i]);
-        println!("{name} {}: cpu {} cuda {} ({err:.2e})", IMAGES[i], a[i], b[i]);
-        assert!(err <= TOLERANCE, "{name} {}: cuda {} vs cpu {}", IMAGES[i], b[i], a[i]);
-    }
+    assert_cuda_equals_cpu(name, TOLERANCE);
 }
 
 #[test]

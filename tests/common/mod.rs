@@ -216,3 +216,95 @@ pub fn check_reference(r: &Reference, got: iqa::Result<f64>, tolerance: f64, rel
     );
     Some(err)
 }
+
+impl Region {
+    /// The kind of region, for per-kind error summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Region::File => "file",
+            Region::Crop(..) => "crop",
+            Region::Tile(..) => "tile",
+            Region::Gray => "gray",
+            Region::Jpeg(_) => "jpeg",
+        }
+    }
+}
+
+/// Every row of `csv` (under tests/data) for metric `name` within `relative` of pyiqa's score, or within
+/// `floor` absolute where that is larger; sizes pyiqa refused must be refused with a shape error. Prints the
+/// worst errors per region kind.
+pub fn assert_matches_pyiqa(csv: &str, name: &str, relative: f64, floor: f64) {
+    let rows: Vec<Reference> = references_from(csv).into_iter().filter(|r| r.metric == name).collect();
+    assert!(rows.len() >= 30, "{name}: only {} reference rows in {csv}", rows.len());
+    let metric = iqa::create_metric(name, &iqa::Options::default()).unwrap();
+    let mut worst: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    for r in &rows {
+        let tolerance = (relative * r.score.abs()).max(floor);
+        if let Some(err) = check_reference(r, score_reference(&metric, r), tolerance, false) {
+            let w = worst.entry(r.region.kind()).or_default();
+            *w = (w.0.max(err / r.score.abs().max(1e-12)), w.1.max(err));
+        }
+    }
+    for (kind, (rel, abs)) in &worst {
+        println!("{name} max error vs pyiqa on {kind}: {rel:.2e} relative, {abs:.2e} absolute");
+    }
+}
+
+fn is_fr(metric: &iqa::Metric) -> bool {
+    metric.info().mode == iqa::Mode::FullReference
+}
+
+/// Five full calibration images (one forward pass) with two crops of another size among them: each batch
+/// score equals the single score (the reference images only for FR metrics).
+pub fn assert_batch_equals_single(name: &str) {
+    let metric = iqa::create_metric(name, &iqa::Options::default()).unwrap();
+    let pairs: Vec<_> = IMAGES.iter().map(|i| (decoded("dist", i), decoded("ref", i))).collect();
+    let region = (3, 4, 171, 165);
+    let mut d: Vec<iqa::Image> = pairs.iter().map(|p| p.0.as_image()).collect();
+    let mut r: Vec<iqa::Image> = pairs.iter().map(|p| p.1.as_image()).collect();
+    d.insert(2, strided_crop(&pairs[0].0, region));
+    r.insert(2, strided_crop(&pairs[0].1, region));
+    d.push(strided_crop(&pairs[4].0, region));
+    r.push(strided_crop(&pairs[4].1, region));
+    let fr = is_fr(&metric);
+    let batch = metric.score_batch(&d, fr.then_some(&r[..])).unwrap();
+    assert_eq!(batch.len(), d.len());
+    for i in 0..d.len() {
+        let single = metric.score(&d[i], fr.then_some(&r[i])).unwrap();
+        assert!(rel_err(batch[i], single) <= 1e-9, "{name} image {i}: batch {} vs single {single}", batch[i]);
+    }
+}
+
+/// On CUDA (when this machine has it) the calibration scores equal the CPU's within `relative`.
+pub fn assert_cuda_equals_cpu(name: &str, relative: f64) {
+    if !tch::Cuda::is_available() {
+        println!("{name}: no CUDA device, checked on the CPU only");
+        return;
+    }
+    let on = |device| iqa::create_metric(name, &iqa::Options { device, ..Default::default() }).unwrap();
+    let (cpu, gpu) = (on(iqa::DeviceRequest::Cpu), on(iqa::DeviceRequest::Cuda(0)));
+    for image in IMAGES {
+        let (d, r) = (calibration("dist", image), calibration("ref", image));
+        let r = is_fr(&cpu).then_some(r.as_path());
+        let (a, b) = (cpu.score_files(&d, r).unwrap(), gpu.score_files(&d, r).unwrap());
+        assert!(rel_err(b, a) <= relative, "{name} {image}: cuda {b} vs cpu {a}");
+    }
+}
+
+/// Largest relative distance between iqa's scores of the calibration files and the official ones
+/// (data/calibration/official_scores.csv); printed.
+pub fn distance_to_official(name: &str) -> f64 {
+    let text = std::fs::read_to_string(root().join("data/calibration/official_scores.csv")).unwrap();
+    let line = text.lines().find(|l| l.split(',').next() == Some(name)).expect("metric has official scores");
+    let official: Vec<f64> = line.split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+    let metric = iqa::create_metric(name, &iqa::Options::default()).unwrap();
+    let mut worst = 0f64;
+    for (image, want) in IMAGES.iter().zip(official) {
+        let reference = calibration("ref", image);
+        let got =
+            metric.score_files(&calibration("dist", image), is_fr(&metric).then_some(reference.as_path())).unwrap();
+        worst = worst.max(rel_err(got, want));
+    }
+    println!("max relative distance to the official scores: {name} {worst:.2e}");
+    worst
+}
