@@ -25,6 +25,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 import pyiqa
 from pyiqa.utils.img_util import imread2tensor
+from reference_csv import write_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CAL = ROOT / 'data' / 'calibration'
@@ -132,18 +133,10 @@ def main():
                 {'metric': name, 'image': 'smooth', 'region': f'smooth {w} {h}', 'score': repr(score(metric, sd, sr))},
                 {'metric': name, 'image': 'smooth', 'region': f'smooth {w} {h} float64', 'score': repr(vif_float64(sd, sr))},
             ]
-            with NAN_OUT.open('w', newline='') as f:
-                wr = csv.DictWriter(f, fieldnames=['metric', 'image', 'region', 'score'], lineterminator='\n')
-                wr.writeheader()
-                wr.writerows(nan_rows)
+            write_rows(NAN_OUT, nan_rows)
         rows += [{'metric': name, 'image': i, 'region': g, 'score': repr(s)} for i, g, s in new]
         print(name, f'{time.time() - t0:.1f}s', [s for _, g, s in new if g == 'file'])
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open('w', newline='') as f:
-        wr = csv.DictWriter(f, fieldnames=['metric', 'image', 'region', 'score'], lineterminator='\n')
-        wr.writeheader()
-        wr.writerows(rows)
-    print(f'wrote {len(rows)} rows to {OUT}')
+    write_rows(OUT, rows)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 import pyiqa
 from pyiqa.utils.img_util import imread2tensor
+from reference_csv import write_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CAL = ROOT / 'data' / 'calibration'
@@ -66,12 +67,7 @@ def main():
             rg = TF.to_tensor(Image.open(ref).convert('L').convert('RGB')).unsqueeze(0)
             rows.append({'metric': name, 'image': img, 'region': 'gray', 'score': repr(score(metric, dg, rg))})
         print(name, [r['score'] for r in rows if r['metric'] == name and r['region'] == 'file'])
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open('w', newline='') as f:
-        wr = csv.DictWriter(f, fieldnames=['metric', 'image', 'region', 'score'], lineterminator='\n')
-        wr.writeheader()
-        wr.writerows(rows)
-    print(f'wrote {len(rows)} rows to {OUT}')
+    write_rows(OUT, rows)
 
 
 if __name__ == '__main__':

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 import pyiqa
 from pyiqa.utils.img_util import imread2tensor
+from reference_csv import write_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CAL = ROOT / 'data' / 'calibration'
@@ -109,12 +110,7 @@ def main():
                 g = torch.from_numpy(gray.copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
                 add('gray', score(metric, g))
             print(name, [r['score'] for r in rows if r['metric'] == name and r['region'] == 'file'])
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open('w', newline='') as f:
-        wr = csv.DictWriter(f, fieldnames=['metric', 'image', 'region', 'score'], lineterminator='\n')
-        wr.writeheader()
-        wr.writerows(rows)
-    print(f'wrote {len(rows)} rows to {OUT}')
+    write_rows(OUT, rows)
 
 
 if __name__ == '__main__':
