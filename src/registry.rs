@@ -3,8 +3,8 @@
 use crate::catalogue::PYIQA_METRICS;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
-    brisque, cw_ssim::CwSsim, dists, entropy::Entropy, fsim::Fsim, gmsd::Gmsd, lpips, niqe, nlpd::Nlpd, piqe::Piqe,
-    psnr::Psnr, ssim, vif::Vif, vsi::Vsi, Model,
+    brisque, cw_ssim::CwSsim, dists, entropy::Entropy, fsim::Fsim, gmsd::Gmsd, ilniqe, lpips, mad::Mad, niqe,
+    nlpd::Nlpd, piqe::Piqe, psnr::Psnr, ssim, vif::Vif, vsi::Vsi, Model,
 };
 use crate::runtime::{self, Precision};
 use once_cell::sync::Lazy;
@@ -61,11 +61,13 @@ const NATIVE: &[(&str, Builder)] = &[
     ("fsim", |_| Ok(Arc::new(Fsim::default()))),
     ("vsi", |_| Ok(Arc::new(Vsi))),
     ("niqe", niqe::build),
+    ("ilniqe", ilniqe::build),
     ("brisque", brisque::build),
     ("piqe", |k| Ok(Arc::new(Piqe::new(k.device)?))),
     ("gmsd", |k| Ok(Arc::new(Gmsd::new(k.device)?))),
     ("vif", |k| Ok(Arc::new(Vif::new(k.device)?))),
     ("nlpd", |k| Ok(Arc::new(Nlpd::new(k.device)?))),
+    ("mad", |_| Ok(Arc::new(Mad::default()))),
 ];
 
 /// Metrics iqa adds to pyiqa's catalogue (same conventions).

@@ -35,6 +35,8 @@ fn every_available_metric_has_pyiqa_references() {
     covered.extend(references_from("fr_references.csv").into_iter().map(|r| r.metric));
     covered.extend(references_from("frequency_references.csv").into_iter().map(|r| r.metric));
     covered.extend(references_from("nr_references.csv").into_iter().map(|r| r.metric));
+    covered.extend(references_from("ilniqe_references.csv").into_iter().map(|r| r.metric));
+    covered.extend(references_from("mad_references.csv").into_iter().map(|r| r.metric));
     for name in iqa::metric_names() {
         assert!(covered.contains(&name), "no pyiqa reference for available metric {name}");
     }

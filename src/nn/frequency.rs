@@ -266,12 +266,19 @@ impl FilterBank {
 impl PhaseCongruency {
     /// The filter bank for rows×cols, as 1×(orientations·scales)×rows×cols float32 on the CPU.
     fn filters(&self, rows: i64, cols: i64) -> Result<Tensor> {
+        self.log_gabor_bank(rows, cols, true)
+    }
+
+    /// The bank for rows×cols (1×(orientations·scales)×rows×cols float32 on the CPU, index o·scales + s), with
+    /// or without the Butterworth low-pass (pyiqa's `_construct_filters(use_lowpass_filter=…)`; IL-NIQE builds
+    /// it without).
+    pub fn log_gabor_bank(&self, rows: i64, cols: i64, lowpass: bool) -> Result<Tensor> {
         let theta_sigma = PI / (self.orientations as f64 * self.delta_theta);
         let (gx, gy) = centred_grid(rows, cols)?;
         let radius = gx.f_square()?.f_add(&gy.f_square()?)?.f_sqrt()?;
         let theta = ifftshift2(&gy.f_neg()?.f_atan2(&gx)?)?;
         // Butterworth low-pass 1 / (1 + (r/0.45)^30), keeping the log-Gabors off the spectrum's corners.
-        let lowpass =
+        let lowpass_filter =
             ifftshift2(&radius.f_div_scalar(0.45)?.f_pow_tensor_scalar(30i64)?.f_add_scalar(1.0)?.f_reciprocal()?)?;
         // Radius with the zero frequency (now at [0, 0]) set to 1 so that its log is finite.
         let radius = ifftshift2(&radius)?;
@@ -281,7 +288,7 @@ impl PhaseCongruency {
         for s in 0..self.scales {
             let omega0 = 1.0 / (self.min_length * self.mult.powi(s as i32));
             let lg = radius.f_div_scalar(omega0)?.f_log()?.f_square()?.f_neg()?.f_div_scalar(log_sigma2)?.f_exp()?;
-            let lg = lg.f_mul(&lowpass)?;
+            let lg = if lowpass { lg.f_mul(&lowpass_filter)? } else { lg };
             let _ = lg.f_get(0)?.f_get(0)?.f_fill_(0.0)?;
             radial.push(lg);
         }

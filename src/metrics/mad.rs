@@ -1,0 +1,327 @@
+//! MAD, most apparent distortion (Larson & Chandler 2010), as pyiqa 0.1.16 computes it by default (its port
+//! of IQA_pytorch's MAD.py: RGB channels scaled to 0..255, no luma conversion). Lower is better.
+//!
+//! - High-quality index (detection): luminance through k·L^(2.2/3), filtered by the contrast sensitivity
+//!   function (float32 FFTs), local means and standard deviations over 16×16 patches with stride 4, the
+//!   reference deviation min-pooled over 2×2 and halved, log contrasts compared, weighted by the local MSE of
+//!   the 0..255 pixels (16×16 box, stride 4), pooled by an L2 norm.
+//! - Low-quality index (appearance): a log-Gabor bank (5 scales, 4 orientations) applied to float32 spectra
+//!   promoted to complex128 (pyiqa multiplies them by float64 numpy filters), magnitudes, then the standard
+//!   deviation, skewness and kurtosis of every 16×16 patch (stride 4) in float64, differences weighted per
+//!   orientation, pooled by an L2 norm.
+//! - MAD = LO^(1−σ)·HI^σ with σ = 1/(1 + β₁·HI^β₂), averaged over the three channels.
+//!
+//! pyiqa quirks kept because its scores have them: the per-patch statistics are reshaped from
+//! (patch, channel) order into N×C×h×w, which mixes channels and positions (the statistics of a "channel" map
+//! belong to all three channels in turn; gray input is unaffected), and the CSF array is built transposed
+//! and then reshaped (not transposed) to H×W, which on non-square images is a different filter from the
+//! paper's. The dtypes are pyiqa's: float32 for the HI path, float64 from the Gabor products on.
+//!
+//! The images of a batch are scored one pair at a time (the distorted and reference images together): the
+//! float32 patch reductions round differently in a bigger batch, and batches must equal single scores.
+//!
+//! The official scores (data/calibration/official_scores.csv, `mad` row, four decimals) are pyiqa's within
+//! their rounding: iqa is within 1e-6 relative of them on the five calibration pairs (tests/fr_mad.rs). There
+//! is no official MATLAB code for this port (pyiqa's note); where pyiqa departs from the paper, iqa follows pyiqa.
+//!
+//! Minimum size: 16×16, one patch (pyiqa fails to reshape its statistics below that).
+use super::{require_ref, Model};
+use crate::error::{Error, Result};
+use crate::nn::frequency::ifftshift2;
+use crate::runtime::FrozenTensor;
+use parking_lot::Mutex;
+use std::f64::consts::PI;
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+/// Patch side and stride of every local statistic.
+const PATCH: i64 = 16;
+const STEP: i64 = 4;
+/// Gabor bank: scales (wavelength 3·3^s), orientations, radial bandwidth, angular spacing over spread.
+const SCALES: usize = 5;
+const ORIENTATIONS: usize = 4;
+const MIN_WAVELENGTH: f64 = 3.0;
+const MULT: f64 = 3.0;
+const SIGMA_ON_F: f64 = 0.55;
+const D_THETA_ON_SIGMA: f64 = 1.5;
+/// Weights of the statistic differences, indexed by orientation as pyiqa indexes them.
+const ORIENTATION_WEIGHTS: [f64; ORIENTATIONS] = [0.5 / 13.25, 0.75 / 13.25, 1.0 / 13.25, 5.0 / 13.25];
+
+/// Filters depending only on the image size, on one device: the CSF (float32, zero frequency at the
+/// corner) and the 20 Gabor filters (float64, orientation-major).
+struct Filters {
+    size: (i64, i64),
+    device: Device,
+    csf: FrozenTensor,
+    gabor: FrozenTensor,
+}
+
+/// The metric, keeping the filters of the last image size (consecutive images of one size reuse them).
+#[derive(Default)]
+pub struct Mad {
+    last: Mutex<Option<Arc<Filters>>>,
+}
+
+/// pyiqa's `make_csf(rows, cols, 32)`, transposed to cols×rows and read row-major as rows×cols (what its
+/// `reshape` does), row-major f64.
+fn csf_values(rows: i64, cols: i64) -> Vec<f64> {
+    const NFREQ: f64 = 32.0;
+    const W: f64 = 0.7;
+    let (r, c) = (rows as usize, cols as usize);
+    let mut grid = vec![0f64; r * c];
+    for i in 0..r {
+        let y = -(rows as f64 - 1.0) / 2.0 + i as f64;
+        for j in 0..c {
+            let x = -(cols as f64 - 1.0) / 2.0 + j as f64;
+            let (px, py) = (x / cols as f64 * 2.0 * NFREQ, y / cols as f64 * 2.0 * NFREQ);
+            let s = (1.0 - W) / 2.0 * (4.0 * py.atan2(px)).cos() + (1.0 + W) / 2.0;
+            let f = px.hypot(py) / s;
+            grid[i * c + j] =
+                if f < 7.8909 { 0.9809 } else { 2.6 * (0.0192 + 0.114 * f) * (-(0.114 * f).powf(1.1)).exp() };
+        }
+    }
+    // Transposed (cols×rows) in row-major order: element (j, i) = grid[i][j].
+    (0..c).flat_map(|j| (0..r).map(move |i| (i, j))).map(|(i, j)| grid[i * c + j]).collect()
+}
+
+/// pyiqa's MAD log-Gabor bank for rows×cols, each filter `fftshift`ed, orientation-major, row-major f64.
+fn gabor_values(rows: i64, cols: i64) -> Vec<f64> {
+    let (r, c) = (rows as usize, cols as usize);
+    let (half_r, half_c) = (rows as f64 / 2.0, cols as f64 / 2.0);
+    let inv_half_r = 1.0 / half_r;
+    let mut log_radius = vec![0f64; r * c];
+    let (mut sin, mut cos) = (vec![0f64; r * c], vec![0f64; r * c]);
+    for i in 0..r {
+        let y = (i as f64 - half_r) * inv_half_r;
+        for j in 0..c {
+            let x = (j as f64 - half_c) / half_c;
+            let theta = (-y).atan2(x);
+            sin[i * c + j] = theta.sin();
+            cos[i * c + j] = theta.cos();
+            log_radius[i * c + j] = (x * x + y * y).sqrt();
+        }
+    }
+    // pyiqa replaces the radius one sample off the centre (not the zero at the centre) by 1, then takes logs.
+    let off = ((half_r + 1.0).round_ties_even() as usize, (half_c + 1.0).round_ties_even() as usize);
+    log_radius[off.0 * c + off.1] = 1.0;
+    log_radius.iter_mut().for_each(|v| *v = (*v + 1e-12).ln());
+    let centre = half_r.round_ties_even() as usize * c + half_c.round_ties_even() as usize;
+    let denom = -(2.0 * SIGMA_ON_F.ln().powi(2));
+    let radial: Vec<Vec<f64>> = (0..SCALES)
+        .map(|s| {
+            let rfo = 1.0 / (MIN_WAVELENGTH * MULT.powi(s as i32)) / 0.5;
+            let mut g: Vec<f64> = log_radius.iter().map(|lr| ((lr - rfo.ln()).powi(2) / denom).exp()).collect();
+            g[centre] = 0.0;
+            g
+        })
+        .collect();
+    let theta_sigma = PI / ORIENTATIONS as f64 / D_THETA_ON_SIGMA;
+    let mut out = Vec::with_capacity(ORIENTATIONS * SCALES * r * c);
+    let (shift_r, shift_c) = (r / 2, c / 2);
+    for o in 0..ORIENTATIONS {
+        let angle = o as f64 * PI / ORIENTATIONS as f64;
+        let spread: Vec<f64> = (0..r * c)
+            .map(|k| {
+                let ds = sin[k] * angle.cos() - cos[k] * angle.sin();
+                let dc = cos[k] * angle.cos() + sin[k] * angle.sin();
+                let dtheta = ds.atan2(dc).abs();
+                (-(dtheta * dtheta) / (2.0 * theta_sigma * theta_sigma)).exp()
+            })
+            .collect();
+        for g in &radial {
+            // numpy's fftshift: output (i, j) takes input ((i − r/2) mod r, (j − c/2) mod c).
+            for i in 0..r {
+                let si = (i + r - shift_r) % r;
+                for j in 0..c {
+                    let k = si * c + (j + c - shift_c) % c;
+                    out.push(g[k] * spread[k]);
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Mad {
+    fn filters(&self, rows: i64, cols: i64, device: Device) -> Result<Arc<Filters>> {
+        let mut last = self.last.lock();
+        if let Some(f) = last.as_ref().filter(|f| f.size == (rows, cols) && f.device == device) {
+            return Ok(f.clone());
+        }
+        // pyiqa multiplies the spectrum, shifted to the centre, by the float32 CSF and shifts back: the same
+        // as multiplying by the inverse-shifted CSF.
+        let csf = Tensor::f_from_slice(&csf_values(rows, cols))?.f_view([rows, cols])?.f_to_kind(Kind::Float)?;
+        let csf = ifftshift2(&csf)?.f_to_device(device)?;
+        let n = (ORIENTATIONS * SCALES) as i64;
+        let gabor =
+            Tensor::f_from_slice(&gabor_values(rows, cols))?.f_view([n, 1, 1, rows, cols])?.f_to_device(device)?;
+        let f = Arc::new(Filters {
+            size: (rows, cols),
+            device,
+            csf: FrozenTensor::new(csf),
+            gabor: FrozenTensor::new(gabor),
+        });
+        *last = Some(f.clone());
+        Ok(f)
+    }
+}
+
+/// Every 16×16 patch (stride 4) of N×C×H×W as an N×C×h×w×16×16 view (no copy).
+fn patches(x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_unfold(2, PATCH, STEP)?.f_unfold(3, PATCH, STEP)?)
+}
+
+/// pyiqa's reshape of per-patch statistics stored in (patch, channel) order into N×C×h×w: the statistics
+/// computed here in N×C×h×w order are laid out as N×h×w×C and that memory read as N×C×h×w.
+fn as_pyiqa_layout(stat: &Tensor) -> Result<Tensor> {
+    let s = stat.size();
+    Ok(stat.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_view([s[0], s[1], s[2], s[3]])?)
+}
+
+const PATCH_DIMS: [i64; 2] = [-2, -1];
+
+/// Mean and standard deviation (population, √(var + 1e-12)) of every patch, in pyiqa's layout.
+fn patch_mean_std(x: &Tensor) -> Result<(Tensor, Tensor)> {
+    let p = patches(x)?;
+    let mean = p.f_mean_dim(&PATCH_DIMS[..], true, None::<Kind>)?;
+    let var = p.f_sub(&mean)?.f_square()?.f_mean_dim(&PATCH_DIMS[..], false, None::<Kind>)?;
+    let std = var.f_add_scalar(1e-12)?.f_sqrt()?;
+    let mean = mean.f_squeeze_dim(-1)?.f_squeeze_dim(-1)?;
+    Ok((as_pyiqa_layout(&mean)?, as_pyiqa_layout(&std)?))
+}
+
+/// Standard deviation, skewness and excess kurtosis of every patch, in pyiqa's layout. The third and fourth
+/// central moments are divided by std³ and std⁴ once per patch instead of standardising every sample first
+/// (pyiqa's order): the same values in float64 up to rounding, with two fewer patch-sized temporaries.
+fn patch_stats(x: &Tensor) -> Result<[Tensor; 3]> {
+    let p = patches(x)?;
+    let dims = &PATCH_DIMS[..];
+    let mean = p.f_mean_dim(dims, true, None::<Kind>)?;
+    let diffs = p.f_sub(&mean)?;
+    let d2 = diffs.f_square()?;
+    let var = d2.f_mean_dim(dims, false, None::<Kind>)?;
+    let m3 = d2.f_mul(&diffs)?.f_mean_dim(dims, false, None::<Kind>)?;
+    let m4 = d2.f_square()?.f_mean_dim(dims, false, None::<Kind>)?;
+    let std = var.f_add_scalar(1e-12)?.f_sqrt()?;
+    let std2 = std.f_square()?;
+    let skew = m3.f_div(&std2.f_mul(&std)?)?;
+    let kurt = m4.f_div(&std2.f_square()?)?.f_sub_scalar(3.0)?;
+    Ok([as_pyiqa_layout(&std)?, as_pyiqa_layout(&skew)?, as_pyiqa_layout(&kurt)?])
+}
+
+/// L2 norm of each N×C map over its positions, divided by √(positions).
+fn pooled(map: &Tensor) -> Result<Tensor> {
+    let s = map.size();
+    let norm = map.f_reshape([s[0], s[1], -1])?.f_norm_scalaropt_dim(2, &[2i64][..], false)?;
+    Ok(norm.f_div_scalar(((s[2] * s[3]) as f64).sqrt())?)
+}
+
+/// The high-quality (detection) index of one pair (1×C×H×W float32 in 0..255 each), 1×C float32.
+fn hi_index(reference: &Tensor, dist: &Tensor, csf: &Tensor) -> Result<Tensor> {
+    const K: f64 = 0.02874;
+    const G: f64 = 0.5;
+    const THRESHOLD: f64 = -5.0;
+    const EPS: f64 = 1e-12;
+    let gamma = 2.2 / 3.0;
+    let r = reference.f_add_scalar(1e-12)?.f_pow_tensor_scalar(gamma)?.f_mul_scalar(K)?;
+    let d = dist.f_abs()?.f_add_scalar(1e-12)?.f_pow_tensor_scalar(gamma)?.f_mul_scalar(K)?;
+    let both = Tensor::f_cat(&[r, d], 0)?;
+    let dims = [-2i64, -1];
+    let filtered = both
+        .f_fft_fft2(None::<&[i64]>, dims, "backward")?
+        .f_mul(csf)?
+        .f_fft_ifft2(None::<&[i64]>, dims, "backward")?
+        .f_real()?;
+    let (r, d) = (filtered.f_narrow(0, 0, 1)?, filtered.f_narrow(0, 1, 1)?);
+    let (mean_r, std_r) = patch_mean_std(&r)?;
+    let (h1, w1) = (std_r.size()[2], std_r.size()[3]);
+    // Min over the 2×2 neighbourhood ending at each position (pyiqa: −maxpool(−x) padded by 1, cropped), halved.
+    let std_r = std_r
+        .f_neg()?
+        .f_max_pool2d([2, 2], [1, 1], [1, 1], [1, 1], false)?
+        .f_neg()?
+        .f_div_scalar(2.0)?
+        .f_narrow(2, 0, h1)?
+        .f_narrow(3, 0, w1)?;
+    let (_, std_e) = patch_mean_std(&d.f_sub(&r)?)?;
+    let denom = mean_r.f_add_scalar(EPS)?;
+    let ci_ref = std_r.f_add_scalar(EPS)?.f_div(&denom)?.f_abs()?.f_log()?;
+    let ci_dst = std_e.f_add_scalar(EPS)?.f_div(&denom)?.f_abs()?.f_log()?;
+    let ci_dst = ci_dst.f_masked_fill(&mean_r.f_lt(G)?, -1000.0)?;
+    // pyiqa's threshold line, slope 1: (Ci_ref − T)·1 + T, rounded as it rounds it.
+    let line = ci_ref.f_sub_scalar(THRESHOLD)?.f_add_scalar(THRESHOLD)?;
+    let above = ci_ref.f_gt(THRESHOLD)?.f_logical_and(&ci_dst.f_gt_tensor(&line)?)?;
+    let below = ci_ref.f_le(THRESHOLD)?.f_logical_and(&ci_dst.f_gt(THRESHOLD)?)?;
+    let zero = ci_ref.f_zeros_like()?;
+    let mask =
+        ci_dst.f_sub(&line)?.f_where_self(&above, &ci_dst.f_sub_scalar(THRESHOLD)?.f_where_self(&below, &zero)?)?;
+    // Local MSE of the 0..255 pixels over 16×16 boxes, stride 4 (pyiqa's depthwise convolution).
+    let channels = reference.size()[1];
+    let window =
+        Tensor::f_full([channels, 1, PATCH, PATCH], 1.0 / (PATCH * PATCH) as f64, (Kind::Float, reference.device()))?;
+    let lmse = reference.f_sub(dist)?.f_square()?.f_conv2d(
+        &window,
+        None::<&Tensor>,
+        [STEP, STEP],
+        [0, 0],
+        [1, 1],
+        channels,
+    )?;
+    Ok(pooled(&mask.f_mul(&lmse)?)?.f_mul_scalar(200.0)?)
+}
+
+/// The low-quality (appearance) index of one pair (1×C×H×W float32 in 0..255 each), 1×C float64.
+fn lo_index(reference: &Tensor, dist: &Tensor, gabor: &Tensor) -> Result<Tensor> {
+    let both = Tensor::f_cat(&[reference, dist], 0)?;
+    let dims = [-2i64, -1];
+    // float32 spectrum; pyiqa's product with float64 filters promotes it to complex128.
+    let spectrum = both.f_fft_fft2(None::<&[i64]>, dims, "backward")?.f_to_kind(Kind::ComplexDouble)?;
+    let mut total: Option<Tensor> = None;
+    for (o, weight) in ORIENTATION_WEIGHTS.iter().enumerate() {
+        for s in 0..SCALES {
+            let filter = gabor.f_get((o * SCALES + s) as i64)?;
+            let response = spectrum.f_mul(&filter)?.f_fft_ifft2(None::<&[i64]>, dims, "backward")?;
+            let magnitude =
+                response.f_real()?.f_square()?.f_add(&response.f_imag()?.f_square()?)?.f_add_scalar(1e-12)?.f_sqrt()?;
+            let [std, skew, kurt] = patch_stats(&magnitude)?;
+            let diff =
+                |t: &Tensor| -> Result<Tensor> { Ok(t.f_narrow(0, 0, 1)?.f_sub(&t.f_narrow(0, 1, 1)?)?.f_abs()?) };
+            let term =
+                diff(&std)?.f_add(&diff(&skew)?.f_mul_scalar(2.0)?)?.f_add(&diff(&kurt)?)?.f_mul_scalar(*weight)?;
+            total = Some(match total {
+                None => term,
+                Some(t) => t.f_add(&term)?,
+            });
+        }
+    }
+    pooled(&total.expect("the bank has filters"))
+}
+
+impl Model for Mad {
+    fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
+        let reference = require_ref(reference)?;
+        let size = dist.size();
+        let (n, h, w) = (size[0], size[2], size[3]);
+        if h < PATCH || w < PATCH {
+            return Err(Error::shape(format!("image is {w}x{h}; mad needs at least {PATCH}x{PATCH} pixels")));
+        }
+        let filters = self.filters(h, w, dist.device())?;
+        let b1 = (-2.55f64 / 3.35).exp();
+        let b2 = 1.0 / (10f64.ln() * 3.35);
+        let mut scores = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let r = reference.f_narrow(0, i, 1)?.f_to_kind(Kind::Float)?.f_mul_scalar(255.0)?;
+            let d = dist.f_narrow(0, i, 1)?.f_to_kind(Kind::Float)?.f_mul_scalar(255.0)?;
+            let hi = hi_index(&r, &d, &filters.csf)?;
+            let lo = lo_index(&r, &d, &filters.gabor)?;
+            let sig = hi.f_pow_tensor_scalar(b2)?.f_mul_scalar(b1)?.f_add_scalar(1.0)?.f_reciprocal()?;
+            let mad = lo.f_pow(&sig.f_neg()?.f_add_scalar(1.0)?)?.f_mul(&hi.f_pow(&sig)?)?;
+            scores.push(mad.f_mean_dim(&[1i64][..], false, None::<Kind>)?);
+        }
+        Ok(Tensor::f_cat(&scores, 0)?)
+    }
+
+    fn min_size(&self) -> (i64, i64) {
+        (PATCH, PATCH)
+    }
+}
