@@ -25,7 +25,7 @@
 use super::Model;
 use crate::error::{Error, Result};
 use crate::nn::frequency::PhaseCongruency;
-use crate::nn::nss::{aggd_beta_factor, fspecial_gaussian_f32, lgamma_of, mscn, Border, ShapeTables};
+use crate::nn::nss::{aggd_beta_factor, fspecial_gaussian_f32, mscn, niqe_block_features, Border, ShapeTables};
 use crate::nn::resize::imresize_to;
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
@@ -156,23 +156,6 @@ impl Ilniqe {
         })
     }
 
-    /// NIQE's 18 AGGD features of each B×1×h×w block (pyiqa's `compute_feature`), B×18.
-    fn aggd_features(&self, block: &Tensor) -> Result<Tensor> {
-        let (alpha, left, right) = self.tables.aggd(block)?;
-        let beta = aggd_beta_factor(&alpha)?;
-        let mut feat = vec![alpha, left.f_mul(&beta)?.f_add(&right.f_mul(&beta)?)?.f_div_scalar(2.0)?];
-        for shift in [[0i64, 1], [1, 0], [1, 1], [1, -1]] {
-            let product = block.f_mul(&block.f_roll(shift, [2i64, 3])?)?;
-            let (alpha, left, right) = self.tables.aggd(&product)?;
-            let beta = aggd_beta_factor(&alpha)?;
-            let (beta_l, beta_r) = (left.f_mul(&beta)?, right.f_mul(&beta)?);
-            let mean =
-                beta_r.f_sub(&beta_l)?.f_mul(&lgamma_of(2.0, &alpha)?.f_sub(&lgamma_of(1.0, &alpha)?)?.f_exp()?)?;
-            feat.extend([alpha, mean, beta_l, beta_r]);
-        }
-        Ok(Tensor::f_stack(&feat, 1)?)
-    }
-
     /// AGGD shape and mean width ((β_l + β_r)/2) of each map: `maps` is B×C×h×w, the result B×2C (interleaved).
     fn aggd_shape_width(&self, maps: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = maps.size4()?;
@@ -194,7 +177,7 @@ impl Ilniqe {
             .f_contiguous()?
             .f_view([n * nb, c, side, side])?;
         let pixels = side * side;
-        let aggd = self.aggd_features(&blocks.f_narrow(1, 0, 1)?)?;
+        let aggd = niqe_block_features(&self.tables, &blocks.f_narrow(1, 0, 1)?)?;
         let gm = weibull(&blocks.f_narrow(1, 1, 3)?.f_reshape([n, nb * 3, pixels])?)?.f_reshape([n * nb, 6])?;
         let colour = blocks.f_narrow(1, 4, 3)?;
         let dims = [2i64, 3].as_slice();

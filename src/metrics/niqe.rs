@@ -16,7 +16,7 @@
 use super::Model;
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
-use crate::nn::nss::{aggd_beta_factor, fspecial_gaussian_f32, lgamma_of, mscn, Border, ShapeTables};
+use crate::nn::nss::{fspecial_gaussian_f32, mscn, niqe_block_features, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
@@ -58,23 +58,6 @@ impl Niqe {
         })
     }
 
-    /// The 18 features of each B×1×h×w block of MSCN coefficients, B×18 (pyiqa's `compute_feature`).
-    fn block_features(&self, block: &Tensor) -> Result<Tensor> {
-        let (alpha, left, right) = self.tables.aggd(block)?;
-        let beta = aggd_beta_factor(&alpha)?;
-        let mut feat = vec![alpha, left.f_mul(&beta)?.f_add(&right.f_mul(&beta)?)?.f_div_scalar(2.0)?];
-        for shift in [[0i64, 1], [1, 0], [1, 1], [1, -1]] {
-            let product = block.f_mul(&block.f_roll(shift, [2i64, 3])?)?;
-            let (alpha, left, right) = self.tables.aggd(&product)?;
-            let beta = aggd_beta_factor(&alpha)?;
-            let (beta_l, beta_r) = (left.f_mul(&beta)?, right.f_mul(&beta)?);
-            let mean =
-                beta_r.f_sub(&beta_l)?.f_mul(&lgamma_of(2.0, &alpha)?.f_sub(&lgamma_of(1.0, &alpha)?)?.f_exp()?)?;
-            feat.extend([alpha, mean, beta_l, beta_r]);
-        }
-        Ok(Tensor::f_stack(&feat, 1)?)
-    }
-
     /// Features of every `side`×`side` block of N×1×H×W coefficients (H, W multiples of `side`): N×blocks×18,
     /// blocks in pyiqa's column-major order.
     fn image_features(&self, coeffs: &Tensor, side: i64) -> Result<Tensor> {
@@ -86,7 +69,7 @@ impl Niqe {
             side,
             side,
         ])?;
-        Ok(self.block_features(&blocks)?.f_view([n, nw * nh, 18])?)
+        Ok(niqe_block_features(&self.tables, &blocks)?.f_view([n, nw * nh, 18])?)
     }
 }
 

@@ -193,6 +193,24 @@ pub fn lgamma_of(numerator: f64, alpha: &Tensor) -> Result<Tensor> {
     Ok(rdiv(numerator, alpha)?.f_lgamma()?)
 }
 
+/// NIQE's 18 features of each B×1×h×w block of MSCN coefficients (pyiqa's `compute_feature`), B×18: the AGGD
+/// shape and mean width of the coefficients, then shape, mean and both widths of their products with the four
+/// neighbours (right, below, the two diagonals). IL-NIQE uses the same features.
+pub fn niqe_block_features(tables: &ShapeTables, block: &Tensor) -> Result<Tensor> {
+    let (alpha, left, right) = tables.aggd(block)?;
+    let beta = aggd_beta_factor(&alpha)?;
+    let mut feat = vec![alpha, left.f_mul(&beta)?.f_add(&right.f_mul(&beta)?)?.f_div_scalar(2.0)?];
+    for shift in [[0i64, 1], [1, 0], [1, 1], [1, -1]] {
+        let product = block.f_mul(&block.f_roll(shift, [2i64, 3])?)?;
+        let (alpha, left, right) = tables.aggd(&product)?;
+        let beta = aggd_beta_factor(&alpha)?;
+        let (beta_l, beta_r) = (left.f_mul(&beta)?, right.f_mul(&beta)?);
+        let mean = beta_r.f_sub(&beta_l)?.f_mul(&lgamma_of(2.0, &alpha)?.f_sub(&lgamma_of(1.0, &alpha)?)?.f_exp()?)?;
+        feat.extend([alpha, mean, beta_l, beta_r]);
+    }
+    Ok(Tensor::f_stack(&feat, 1)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
