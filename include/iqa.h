@@ -96,6 +96,20 @@ typedef struct IqaOptions {
   enum IqaPrecision precision;
 } IqaOptions;
 
+// Describes a TorchScript module for iqa_metric_create_torchscript.
+typedef struct IqaTorchScriptSpec {
+  // sizeof(IqaTorchScriptSpec) as the caller compiled it.
+  uint32_t struct_size;
+  // What iqa_metric_info reports (copied; NULL = the file name without extension).
+  const char *name;
+  // FR: forward(dist, ref); NR: forward(dist).
+  enum IqaMode mode;
+  bool lower_better;
+  // Rough score range; NAN where unknown.
+  double score_min;
+  double score_max;
+} IqaTorchScriptSpec;
+
 typedef struct IqaMetricInfo {
   // Owned by the library; valid while the handle lives.
   const char *name;
@@ -162,6 +176,23 @@ const char *iqa_metric_name(size_t index);
 enum IqaStatus iqa_metric_create(const char *name,
                                  const struct IqaOptions *options,
                                  struct IqaMetric **out);
+
+// Creates a handle for the TorchScript module at `path`. Its `forward` takes float32 N×3×H×W tensors in
+// [0,1] on the chosen device (dist, and ref for FR) and returns N scores (shape [N] or [N,1]). `spec` says
+// what it is; NULL = read the sidecar next to the file (`NAME.json` for `NAME.pt`:
+// {"mode": "FR" | "NR", "lower_better": false, "score_range": [0.0, 1.0]}). Handles of the same file and
+// model-relevant options share one loaded module.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL path/out, bad spec or options), IQA_ERR_IO (file or sidecar
+// missing), IQA_ERR_WEIGHTS (not a TorchScript archive, forward takes the wrong number of images for the
+// mode, bad sidecar), IQA_ERR_DEVICE, IQA_ERR_RUNTIME.
+//
+// # Safety
+// `path` must be NULL or NUL-terminated; `spec` NULL or valid for struct_size bytes with `name` NULL or
+// NUL-terminated; `options` NULL or valid for struct_size bytes; `out` NULL or writable.
+enum IqaStatus iqa_metric_create_torchscript(const char *path,
+                                             const struct IqaTorchScriptSpec *spec,
+                                             const struct IqaOptions *options,
+                                             struct IqaMetric **out);
 
 // Frees a handle (NULL is a no-op; a pointer that is not a live handle is ignored where detectable). The
 // model is freed with the last handle that uses it unless IQA_CACHE_SIZE keeps it. Do not use the handle

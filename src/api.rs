@@ -1,6 +1,7 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
 use crate::error::{Error, Result};
 use crate::image::{decode_file, to_batch_tensor, Image};
+use crate::metrics::torchscript::{self, TorchScriptSpec};
 use crate::metrics::Model;
 use crate::registry::{self, Mode, ModelKey};
 use crate::runtime::{self, DeviceRequest, Precision};
@@ -37,36 +38,74 @@ pub struct Metric {
 
 /// Names of every metric `create_metric` accepts.
 pub fn metric_names() -> Vec<String> {
-    registry::available_names().iter().map(|s| s.to_string()).collect()
+    registry::available_names()
 }
 
 pub use registry::{cache_stats, CacheStats};
 
 /// Creates a handle for a pyiqa metric name, sharing the model with other handles of the same name and
-/// model-relevant options.
+/// model-relevant options. Built-in metrics come first; other names are looked up as TorchScript modules
+/// (`NAME.pt` + `NAME.json`) in `IQA_WEIGHTS_DIR`.
 pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
     runtime::init()?;
-    let native = registry::find_native(name)?;
-    let device = runtime::resolve_device(options.device).map_err(|e| e.context(format_args!("metric '{name}'")))?;
+    match registry::find_native(name) {
+        Ok(native) => {
+            let entry = native.entry;
+            let info = MetricInfo {
+                name: entry.name.to_string(),
+                mode: entry.mode,
+                lower_better: entry.lower_better,
+                score_range: entry.score_range,
+            };
+            open(info, name.to_string(), options, |key| native.build(key))
+        }
+        Err(not_native) => {
+            let found = registry::torchscript_dir().and_then(|dir| torchscript::find_in(&dir, name));
+            let Some((module, sidecar)) = found else { return Err(not_native) };
+            let spec = TorchScriptSpec::from_sidecar(name, &sidecar)
+                .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+            create_torchscript(&module, &spec, options)
+        }
+    }
+}
+
+/// Creates a handle for the TorchScript module at `path` (see [`crate::metrics::torchscript`]), described by
+/// `spec`. Handles of the same file and model-relevant options share one loaded module.
+pub fn create_torchscript(path: &Path, spec: &TorchScriptSpec, options: &Options) -> Result<Metric> {
+    runtime::init()?;
+    let info = MetricInfo {
+        name: spec.name.clone(),
+        mode: spec.mode,
+        lower_better: spec.lower_better,
+        score_range: spec.score_range,
+    };
+    // One file, one model, whatever names handles give it.
+    let file = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mode = spec.mode;
+    open(info, format!("torchscript:{}", file.display()), options, |key| {
+        Ok(Arc::new(torchscript::load(&file, mode, key.device, key.precision)?) as Arc<dyn Model>)
+    })
+}
+
+/// Resolves the options into a cache key, acquires the shared model (built by `build` if none is alive) and
+/// wraps it in a handle.
+fn open(
+    info: MetricInfo,
+    model_name: String,
+    options: &Options,
+    build: impl FnOnce(&ModelKey) -> Result<Arc<dyn Model>>,
+) -> Result<Metric> {
+    let name = info.name.clone();
+    let in_context = |e: Error| e.context(format_args!("metric '{name}'"));
+    let device = runtime::resolve_device(options.device).map_err(in_context)?;
     let precision = match options.precision {
         Some(p) => p,
         None => runtime::default_precision()?,
     };
-    let key = ModelKey { name: name.to_string(), device, precision };
-    let model =
-        registry::acquire(&key, || native.build(&key)).map_err(|e| e.context(format_args!("metric '{name}'")))?;
-    let entry = native.entry;
+    let key = ModelKey { name: model_name, device, precision };
+    let model = registry::acquire(&key, || build(&key)).map_err(in_context)?;
     registry::handle_opened();
-    Ok(Metric {
-        info: MetricInfo {
-            name: entry.name.to_string(),
-            mode: entry.mode,
-            lower_better: entry.lower_better,
-            score_range: entry.score_range,
-        },
-        key,
-        model: Some(model),
-    })
+    Ok(Metric { info, key, model: Some(model) })
 }
 
 fn check_same_size(index: usize, dist: &Image<'_>, reference: &Image<'_>) -> Result<()> {
@@ -99,6 +138,14 @@ impl Metric {
     /// The device this handle's model runs on.
     pub fn device(&self) -> Device {
         self.key.device
+    }
+
+    /// Whether two handles use one loaded model (same metric or module file and model-relevant options).
+    pub fn shares_model_with(&self, other: &Metric) -> bool {
+        match (&self.model, &other.model) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
     fn model(&self) -> &dyn Model {

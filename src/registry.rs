@@ -2,6 +2,7 @@
 //! cache of built models shared by every handle.
 use crate::catalogue::PYIQA_METRICS;
 use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::torchscript;
 use crate::metrics::{
     brisque, cw_ssim::CwSsim, dists, entropy::Entropy, fsim::Fsim, gmsd::Gmsd, ilniqe, lpips, mad::Mad, niqe,
     nlpd::Nlpd, piqe::Piqe, psnr::Psnr, ssim, vif::Vif, vsi::Vsi, Model,
@@ -12,6 +13,7 @@ use parking_lot::ReentrantMutex;
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use tch::Device;
@@ -76,10 +78,26 @@ const IQA_EXTRAS: &[CatalogueEntry] = &[
     CatalogueEntry { name: "lpips-squeeze", mode: Mode::FullReference, lower_better: true, score_range: (0.0, 1.0) },
 ];
 
-/// Names of the metrics that can be created, in catalogue order.
-pub fn available_names() -> &'static [&'static str] {
+/// Names of the metrics built into iqa, in catalogue order.
+pub fn native_names() -> &'static [&'static str] {
     static NAMES: Lazy<Vec<&'static str>> = Lazy::new(|| NATIVE.iter().map(|(n, _)| *n).collect());
     &NAMES
+}
+
+/// The directory searched for TorchScript modules (`NAME.pt` + `NAME.json`): `IQA_WEIGHTS_DIR`.
+pub fn torchscript_dir() -> Option<PathBuf> {
+    std::env::var_os("IQA_WEIGHTS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// Every metric name `create_metric` accepts now: the built-in ones, then the TorchScript modules found in
+/// `IQA_WEIGHTS_DIR` (sorted) whose names are not built in.
+pub fn available_names() -> Vec<String> {
+    let mut names: Vec<String> = native_names().iter().map(|n| n.to_string()).collect();
+    if let Some(dir) = torchscript_dir() {
+        let found = torchscript::discover(&dir);
+        names.extend(found.into_iter().filter(|n| !native_names().contains(&n.as_str())));
+    }
+    names
 }
 
 fn catalogue_entry(name: &str) -> Option<&'static CatalogueEntry> {

@@ -1,9 +1,9 @@
-//! The library as C and Python clients see it: examples/score.c and tests/c/contract.c are compiled with `cc`
-//! against include/iqa.h and the libiqa.so of the current cargo profile, and run; examples/score.py is run
-//! through python3's ctypes.
+//! The library as C and Python clients see it: examples/score.c, tests/c/contract.c and tests/c/torchscript.c
+//! are compiled with `cc` against include/iqa.h and the libiqa.so of the current cargo profile, and run;
+//! examples/score.py is run through python3's ctypes.
 //! libiqa.so of the test profile is built first (tests/common).
 mod common;
-use common::{calibration, libiqa, root as repo};
+use common::{calibration, libiqa, root as repo, torchscript_fixtures};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -82,12 +82,9 @@ fn score_c_example_scores_and_reports_errors() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn contract_c_passes() {
-    let dir = temp_dir("contract_c");
-    let exe = compile("tests/c/contract.c", &dir);
-    let out = run("contract", Command::new(&exe).arg(repo().join("data/calibration")));
-    let text = describe("tests/c/contract.c", &out);
+/// Runs a check program of tests/c (one line per check, last "N passed, 0 failed").
+fn assert_checks_pass(source: &str, out: &Output) {
+    let text = describe(source, out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(out.status.success(), "{}\n--- failed checks ---\n{}", text, failures.join("\n"));
@@ -97,7 +94,25 @@ fn contract_c_passes() {
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or_else(|| panic!("last line {last:?} is not `N passed, 0 failed`\n{text}"));
     assert!(passed > 0, "{text}");
-    println!("tests/c/contract.c: {last}");
+    println!("{source}: {last}");
+}
+
+#[test]
+fn contract_c_passes() {
+    let dir = temp_dir("contract_c");
+    let exe = compile("tests/c/contract.c", &dir);
+    let out = run("contract", Command::new(&exe).arg(repo().join("data/calibration")));
+    assert_checks_pass("tests/c/contract.c", &out);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn torchscript_c_passes() {
+    let dir = temp_dir("torchscript_c");
+    let exe = compile("tests/c/torchscript.c", &dir);
+    let fixtures = torchscript_fixtures();
+    let out = run("torchscript", Command::new(&exe).arg(&fixtures).env("IQA_WEIGHTS_DIR", &fixtures));
+    assert_checks_pass("tests/c/torchscript.c", &out);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

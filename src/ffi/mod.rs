@@ -8,6 +8,7 @@ pub use types::*;
 use crate::api::{self, Metric, Options};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::{Image, PixelFormat};
+use crate::metrics::torchscript::TorchScriptSpec;
 use crate::registry::Mode;
 use crate::runtime::{self, DeviceRequest, Precision};
 use once_cell::sync::Lazy;
@@ -293,6 +294,71 @@ pub unsafe extern "C" fn iqa_metric_create(
         out.write(Box::into_raw(handle));
         Ok(())
     })
+}
+
+/// Creates a handle for the TorchScript module at `path`. Its `forward` takes float32 N×3×H×W tensors in
+/// [0,1] on the chosen device (dist, and ref for FR) and returns N scores (shape [N] or [N,1]). `spec` says
+/// what it is; NULL = read the sidecar next to the file (`NAME.json` for `NAME.pt`:
+/// {"mode": "FR" | "NR", "lower_better": false, "score_range": [0.0, 1.0]}). Handles of the same file and
+/// model-relevant options share one loaded module.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL path/out, bad spec or options), IQA_ERR_IO (file or sidecar
+/// missing), IQA_ERR_WEIGHTS (not a TorchScript archive, forward takes the wrong number of images for the
+/// mode, bad sidecar), IQA_ERR_DEVICE, IQA_ERR_RUNTIME.
+///
+/// # Safety
+/// `path` must be NULL or NUL-terminated; `spec` NULL or valid for struct_size bytes with `name` NULL or
+/// NUL-terminated; `options` NULL or valid for struct_size bytes; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_create_torchscript(
+    path: *const c_char,
+    spec: *const IqaTorchScriptSpec,
+    options: *const IqaOptions,
+    out: *mut *mut IqaMetric,
+) -> IqaStatus {
+    entry(|| {
+        checked_out(out, "out")?;
+        let path = path_from_c(path, "path")?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("torchscript").to_string();
+        let spec = if spec.is_null() {
+            TorchScriptSpec::from_sidecar(&stem, &path.with_extension("json"))?
+        } else {
+            torchscript_spec_from_c(spec, &stem)?
+        };
+        let options = options_from_c(options)?;
+        let metric = api::create_torchscript(&path, &spec, &options)?;
+        let name = CString::new(spec.name).map_err(|_| Error::invalid("spec->name contains NUL"))?;
+        out.write(Box::into_raw(Box::new(IqaMetric { tag: LIVE_TAG, metric, name })));
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `p` must be non-NULL and valid for its struct_size bytes; `name` NULL or NUL-terminated.
+unsafe fn torchscript_spec_from_c(p: *const IqaTorchScriptSpec, default_name: &str) -> Result<TorchScriptSpec> {
+    let s = checked_ref(p, "spec")?;
+    if (s.struct_size as usize) < size_of::<IqaTorchScriptSpec>() {
+        return Err(Error::invalid(format!(
+            "spec->struct_size is {}; set it to sizeof(IqaTorchScriptSpec) ({})",
+            s.struct_size,
+            size_of::<IqaTorchScriptSpec>()
+        )));
+    }
+    let name = if s.name.is_null() {
+        default_name.to_string()
+    } else {
+        CStr::from_ptr(s.name).to_str().map_err(|_| Error::invalid("spec->name is not valid UTF-8"))?.to_string()
+    };
+    if name.is_empty() {
+        return Err(Error::invalid("spec->name is empty"));
+    }
+    let mode = match read_enum(addr_of!(s.mode)) {
+        0 => Mode::FullReference,
+        1 => Mode::NoReference,
+        raw => return Err(Error::invalid(format!("spec->mode {raw} is not an IqaMode (0..1)"))),
+    };
+    // A C bool that is neither 0 nor 1 is read as a byte, not trusted as a Rust bool.
+    let lower_better = std::ptr::read(addr_of!(s.lower_better).cast::<u8>()) != 0;
+    Ok(TorchScriptSpec { name, mode, lower_better, score_range: (s.score_min, s.score_max) })
 }
 
 /// Frees a handle (NULL is a no-op; a pointer that is not a live handle is ignored where detectable). The

@@ -95,6 +95,21 @@ pub enum IqaMode {
     IQA_MODE_NR = 1,
 }
 
+/// Describes a TorchScript module for iqa_metric_create_torchscript.
+#[repr(C)]
+pub struct IqaTorchScriptSpec {
+    /// sizeof(IqaTorchScriptSpec) as the caller compiled it.
+    pub struct_size: u32,
+    /// What iqa_metric_info reports (copied; NULL = the file name without extension).
+    pub name: *const c_char,
+    /// FR: forward(dist, ref); NR: forward(dist).
+    pub mode: IqaMode,
+    pub lower_better: bool,
+    /// Rough score range; NAN where unknown.
+    pub score_min: f64,
+    pub score_max: f64,
+}
+
 #[repr(C)]
 pub struct IqaMetricInfo {
     /// Owned by the library; valid while the handle lives.

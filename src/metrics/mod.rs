@@ -13,6 +13,7 @@ pub mod nlpd;
 pub mod piqe;
 pub mod psnr;
 pub mod ssim;
+pub mod torchscript;
 pub mod vif;
 pub mod vsi;
 

@@ -308,3 +308,28 @@ pub fn distance_to_official(name: &str) -> f64 {
     println!("max relative distance to the official scores: {name} {worst:.2e}");
     worst
 }
+
+/// The project's Python (scripts/setup.sh makes it: torch 2.13.0, and pyiqa with `--dev`). Tests that
+/// generate TorchScript modules need it and fail loudly without it.
+pub fn venv_python() -> PathBuf {
+    let python = root().join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/setup.sh --dev first", python.display());
+    python
+}
+
+/// The tiny TorchScript modules of tests/python/make_torchscript_fixtures.py, generated once per test process
+/// into a fresh directory of the cargo profile.
+pub fn torchscript_fixtures() -> PathBuf {
+    static MADE: std::sync::Once = std::sync::Once::new();
+    let dir = profile_dir().join(format!("torchscript-fixtures-{}", std::process::id()));
+    MADE.call_once(|| {
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = std::process::Command::new(venv_python())
+            .arg(root().join("tests/python/make_torchscript_fixtures.py"))
+            .arg(&dir)
+            .output()
+            .expect("python runs");
+        assert!(out.status.success(), "making TorchScript fixtures failed: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    dir
+}
