@@ -158,6 +158,18 @@ const char *iqa_last_error(void);
 // `out` must be NULL or point to a writable IqaOptions.
 void iqa_options_default(struct IqaOptions *out);
 
+// Switches the process to a preset: "accuracy" (the default: fp32, every core, whole batches, no model kept
+// after its last handle), "speed" (as accuracy, plus bf16 for the metrics whose scores it moves by less
+// than 1e-3, and the 4 most recently freed models kept loaded) or "memory" (fp32, one image per forward pass,
+// freed memory returned to the system at once). Sets the default precision, CPU threads, model cache size,
+// batch policy and allocator behaviour; IQA_PRECISION, IQA_NUM_THREADS and IQA_CACHE_SIZE, when set, still
+// win. Handles already created keep their precision. IQA_PRESET selects one at start-up.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or unknown name).
+//
+// # Safety
+// `name` must be NULL or NUL-terminated.
+enum IqaStatus iqa_set_preset(const char *name);
+
 // Number of metrics iqa_metric_create accepts. Thread-safe.
 size_t iqa_metric_count(void);
 

@@ -43,6 +43,12 @@ pub fn metric_names() -> Vec<String> {
 
 pub use registry::{cache_stats, CacheStats};
 
+/// Switches the process to a preset (see [`runtime::Preset`]); environment variables set explicitly still win.
+pub fn set_preset(preset: runtime::Preset) -> Result<()> {
+    runtime::init()?;
+    runtime::apply_preset(preset)
+}
+
 /// Creates a handle for a pyiqa metric name, sharing the model with other handles of the same name and
 /// model-relevant options. Built-in metrics come first; other names are looked up as TorchScript modules
 /// (`NAME.pt` + `NAME.json`) in `IQA_WEIGHTS_DIR`.
@@ -57,7 +63,8 @@ pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
                 lower_better: entry.lower_better,
                 score_range: entry.score_range,
             };
-            open(info, name.to_string(), options, |key| native.build(key))
+            let precision = |device, requested| registry::effective_precision(name, device, requested);
+            open(info, name.to_string(), options, precision, |key| native.build(key))
         }
         Err(not_native) => {
             let found = registry::torchscript_dir().and_then(|dir| torchscript::find_in(&dir, name));
@@ -82,26 +89,33 @@ pub fn create_torchscript(path: &Path, spec: &TorchScriptSpec, options: &Options
     // One file, one model, whatever names handles give it.
     let file = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let mode = spec.mode;
-    open(info, format!("torchscript:{}", file.display()), options, |key| {
-        Ok(Arc::new(torchscript::load(&file, mode, key.device, key.precision)?) as Arc<dyn Model>)
-    })
+    // The module is the user's: the precision asked for is the precision it runs in.
+    open(
+        info,
+        format!("torchscript:{}", file.display()),
+        options,
+        |_, p| p,
+        |key| Ok(Arc::new(torchscript::load(&file, mode, key.device, key.precision)?) as Arc<dyn Model>),
+    )
 }
 
-/// Resolves the options into a cache key, acquires the shared model (built by `build` if none is alive) and
+/// Resolves the options into a cache key (with the precision the model really runs in), acquires the shared model (built by `build` if none is alive) and
 /// wraps it in a handle.
 fn open(
     info: MetricInfo,
     model_name: String,
     options: &Options,
+    precision: impl FnOnce(Device, Precision) -> Precision,
     build: impl FnOnce(&ModelKey) -> Result<Arc<dyn Model>>,
 ) -> Result<Metric> {
     let name = info.name.clone();
     let in_context = |e: Error| e.context(format_args!("metric '{name}'"));
     let device = runtime::resolve_device(options.device).map_err(in_context)?;
-    let precision = match options.precision {
+    let requested = match options.precision {
         Some(p) => p,
         None => runtime::default_precision()?,
     };
+    let precision = precision(device, requested);
     let key = ModelKey { name: model_name, device, precision };
     let model = registry::acquire(&key, || build(&key)).map_err(in_context)?;
     registry::handle_opened();
@@ -138,6 +152,11 @@ impl Metric {
     /// The device this handle's model runs on.
     pub fn device(&self) -> Device {
         self.key.device
+    }
+
+    /// The precision this handle's model runs in (fp32 for metrics that do not honour reduced precision).
+    pub fn precision(&self) -> Precision {
+        self.key.precision
     }
 
     /// Whether two handles use one loaded model (same metric or module file and model-relevant options).
@@ -201,14 +220,15 @@ impl Metric {
         for (i, d) in dists.iter().enumerate() {
             self.check_size(i, d.width() as i64, d.height() as i64)?;
         }
-        // One forward pass per distinct size, in order of first appearance.
+        // One forward pass per distinct size (in chunks of the preset's batch limit).
         let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
         for (i, d) in dists.iter().enumerate() {
             groups.entry((d.width(), d.height())).or_default().push(i);
         }
         let _no_grad = tch::no_grad_guard();
         let mut scores = vec![f64::NAN; dists.len()];
-        for indices in groups.values() {
+        let limit = runtime::settings().batch_limit.unwrap_or(usize::MAX);
+        for indices in groups.values().flat_map(|group| group.chunks(limit)) {
             let pick = |set: &[Image<'_>]| {
                 to_batch_tensor(&indices.iter().map(|&i| set[i]).collect::<Vec<_>>(), self.key.device)
             };

@@ -14,12 +14,14 @@ pub mod registry;
 pub mod runtime;
 pub mod weights;
 
-pub use api::{cache_stats, create_metric, create_torchscript, metric_names, CacheStats, Metric, MetricInfo, Options};
+pub use api::{
+    cache_stats, create_metric, create_torchscript, metric_names, set_preset, CacheStats, Metric, MetricInfo, Options,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Image, PixelFormat};
 pub use metrics::torchscript::TorchScriptSpec;
 pub use registry::Mode;
-pub use runtime::{DeviceRequest, Precision};
+pub use runtime::{DeviceRequest, Precision, Preset};
 
 /// The crate version ("0.1.0").
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

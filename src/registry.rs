@@ -72,6 +72,23 @@ const NATIVE: &[(&str, Builder)] = &[
     ("mad", |_| Ok(Arc::new(Mad::default()))),
 ];
 
+/// Metrics that honour fp16/bf16: those whose scores reduced precision moves by less than 1e-3 (measured by
+/// scripts/benchmark.py --precision-check; BENCHMARKS.md). Every other metric runs in its own precision
+/// (fp32/fp64) whatever is asked, and shares the fp32 model.
+const REDUCED_PRECISION_OK: &[&str] = &["lpips", "lpips-vgg", "lpips+", "lpips-vgg+", "lpips-squeeze", "dists"];
+
+/// The precision a metric really runs in on `device` when `requested`: fp32 where reduced precision would
+/// move its scores by 1e-3 or more, and fp16 on the CPU (no faster than fp32 there) as fp32.
+pub fn effective_precision(name: &str, device: Device, requested: Precision) -> Precision {
+    if !REDUCED_PRECISION_OK.contains(&name) {
+        return Precision::Fp32;
+    }
+    match (requested, device) {
+        (Precision::Fp16, Device::Cpu) => Precision::Fp32,
+        (p, _) => p,
+    }
+}
+
 /// Metrics iqa adds to pyiqa's catalogue (same conventions).
 const IQA_EXTRAS: &[CatalogueEntry] = &[
     // LPIPS over SqueezeNet 1.1: pyiqa builds it with create_metric('lpips', net='squeeze') but has no name for it.

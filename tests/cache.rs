@@ -7,14 +7,16 @@ fn handles_share_models_and_the_last_one_frees_them() {
     let a = create_metric("ssim", &Options::default()).unwrap();
     let b = create_metric("ssim", &Options::default()).unwrap();
     assert_eq!(cache_stats(), CacheStats { models_alive: 1, handles_alive: 2 });
-    // Different model-relevant options (precision) build another model.
+    // ssim does not honour bf16 (it would move its scores): a bf16 handle runs, and shares, the fp32 model.
     let c = create_metric("ssim", &Options { precision: Some(iqa::Precision::Bf16), ..Default::default() }).unwrap();
+    assert_eq!(c.precision(), iqa::Precision::Fp32);
+    assert!(c.shares_model_with(&a));
     let d = create_metric("psnr", &Options::default()).unwrap();
-    assert_eq!(cache_stats(), CacheStats { models_alive: 3, handles_alive: 4 });
+    assert_eq!(cache_stats(), CacheStats { models_alive: 2, handles_alive: 4 });
     drop(a);
-    assert_eq!(cache_stats(), CacheStats { models_alive: 3, handles_alive: 3 });
+    assert_eq!(cache_stats(), CacheStats { models_alive: 2, handles_alive: 3 });
     drop(b);
-    assert_eq!(cache_stats(), CacheStats { models_alive: 2, handles_alive: 2 });
+    assert_eq!(cache_stats(), CacheStats { models_alive: 2, handles_alive: 2 }, "c still holds ssim");
     drop((c, d));
     assert_eq!(cache_stats(), CacheStats { models_alive: 0, handles_alive: 0 });
 

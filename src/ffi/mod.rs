@@ -170,8 +170,9 @@ unsafe fn path_from_c(p: *const c_char, what: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(std::ffi::OsStr::from_bytes(CStr::from_ptr(p).to_bytes())))
 }
 
-/// The precision `iqa_options_default` and a NULL options pointer use: IQA_PRECISION, else FP32.
+/// The precision `iqa_options_default` and a NULL options pointer use: IQA_PRECISION, else the preset's.
 fn env_precision() -> IqaPrecision {
+    let _ = runtime::init();
     match runtime::default_precision() {
         Ok(Precision::Fp16) => IqaPrecision::IQA_PRECISION_FP16,
         Ok(Precision::Bf16) => IqaPrecision::IQA_PRECISION_BF16,
@@ -249,6 +250,29 @@ pub unsafe extern "C" fn iqa_options_default(out: *mut IqaOptions) {
             precision: env_precision(),
         });
     }
+}
+
+/// Switches the process to a preset: "accuracy" (the default: fp32, every core, whole batches, no model kept
+/// after its last handle), "speed" (as accuracy, plus bf16 for the metrics whose scores it moves by less
+/// than 1e-3, and the 4 most recently freed models kept loaded) or "memory" (fp32, one image per forward pass,
+/// freed memory returned to the system at once). Sets the default precision, CPU threads, model cache size,
+/// batch policy and allocator behaviour; IQA_PRECISION, IQA_NUM_THREADS and IQA_CACHE_SIZE, when set, still
+/// win. Handles already created keep their precision. IQA_PRESET selects one at start-up.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or unknown name).
+///
+/// # Safety
+/// `name` must be NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_set_preset(name: *const c_char) -> IqaStatus {
+    entry(|| {
+        if name.is_null() {
+            return Err(Error::invalid("preset name is NULL"));
+        }
+        let text = CStr::from_ptr(name).to_string_lossy();
+        let preset = runtime::Preset::parse(&text)
+            .ok_or_else(|| Error::invalid(format!("unknown preset {text:?}; one of speed, memory, accuracy")))?;
+        api::set_preset(preset)
+    })
 }
 
 static METRIC_NAMES: Lazy<Vec<CString>> =

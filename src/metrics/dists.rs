@@ -53,6 +53,8 @@ impl Dists {
     }
 
     fn l2_pool(&self, h: &Tensor) -> Result<Tensor> {
+        // Pooled in float32 even when the backbone runs in reduced precision.
+        let h = h.f_to_kind(Kind::Float)?;
         let c = h.size()[1];
         let window = self.hann.f_expand([c, 1, 3, 3], false)?;
         let pooled = h.f_square()?.f_conv2d(&window, None::<Tensor>, [2, 2], [1, 1], [1, 1], c)?;
@@ -103,5 +105,9 @@ pub fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
     let shape = [1, total, 1, 1];
     let state = weights::load(&weights::files::DISTS_ALPHA_BETA, &[("alpha", &shape), ("beta", &shape)])?;
     let on_device = |k: &str| -> Result<Tensor> { Ok(state[k].f_to_kind(Kind::Float)?.f_to_device(key.device)?) };
-    Ok(Arc::new(Dists::new(backbones::shared_vgg16(key.device)?, &on_device("alpha")?, &on_device("beta")?)?))
+    Ok(Arc::new(Dists::new(
+        backbones::shared_vgg16(key.device, key.precision)?,
+        &on_device("alpha")?,
+        &on_device("beta")?,
+    )?))
 }

@@ -154,9 +154,9 @@ impl Model for Lpips {
 pub fn build(key: &ModelKey, net: &str, semantic: bool) -> Result<Arc<dyn Model>> {
     let device = key.device;
     let backbone = match net {
-        "alex" => LpipsNet::Alex(backbones::shared_alexnet(device)?),
-        "vgg" => LpipsNet::Vgg(backbones::shared_vgg16(device)?),
-        _ => LpipsNet::Squeeze(backbones::shared_squeezenet(device)?),
+        "alex" => LpipsNet::Alex(backbones::shared_alexnet(device, key.precision)?),
+        "vgg" => LpipsNet::Vgg(backbones::shared_vgg16(device, key.precision)?),
+        _ => LpipsNet::Squeeze(backbones::shared_squeezenet(device, key.precision)?),
     };
     let names: Vec<(String, [i64; 4])> = backbone
         .channels()

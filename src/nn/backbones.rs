@@ -9,6 +9,30 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
+/// Where a backbone runs: its device and the dtype of its weights and activations (float32, or bfloat16 /
+/// float16 for reduced precision). Its taps are always handed out as float32.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub device: Device,
+    pub kind: Kind,
+}
+
+impl Placement {
+    pub fn new(device: Device, precision: Precision) -> Self {
+        let kind = match precision {
+            Precision::Fp32 => Kind::Float,
+            Precision::Fp16 => Kind::Half,
+            Precision::Bf16 => Kind::BFloat16,
+        };
+        Placement { device, kind }
+    }
+}
+
+/// A float32 view of a tap (no copy when the backbone runs in float32).
+fn tap(h: &Tensor) -> Result<Tensor> {
+    Ok(if h.kind() == Kind::Float { h.shallow_clone() } else { h.f_to_kind(Kind::Float)? })
+}
+
 /// A convolution with bias, weights frozen.
 pub struct Conv {
     weight: FrozenTensor,
@@ -25,7 +49,7 @@ impl Conv {
         shape: [i64; 4],
         stride: i64,
         padding: i64,
-        device: Device,
+        place: Placement,
     ) -> Result<Self> {
         let get = |suffix: &str, want: &[i64]| -> Result<FrozenTensor> {
             let key = format!("{prefix}.{suffix}");
@@ -38,13 +62,14 @@ impl Conv {
                     format!("backbone weight '{key}' has shape {:?}, expected {want:?}", t.size()),
                 ));
             }
-            Ok(FrozenTensor::new(t.f_to_kind(Kind::Float)?.f_to_device(device)?))
+            Ok(FrozenTensor::new(t.f_to_kind(place.kind)?.f_to_device(place.device)?))
         };
         Ok(Conv { weight: get("weight", &shape)?, bias: get("bias", &shape[..1])?, stride, padding })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (s, p) = (self.stride, self.padding);
+        let x = if x.kind() == self.weight.kind() { x.shallow_clone() } else { x.f_to_kind(self.weight.kind())? };
         Ok(x.f_conv2d(&self.weight, Some(&*self.bias), [s, s], [p, p], [1, 1], 1)?)
     }
 
@@ -66,13 +91,13 @@ impl AlexNet {
     /// Channels of the five ReLU outputs.
     pub const CHANNELS: [i64; 5] = [64, 192, 384, 256, 256];
 
-    pub fn from_state_dict(sd: &HashMap<String, Tensor>, device: Device) -> Result<Self> {
+    pub fn from_state_dict(sd: &HashMap<String, Tensor>, place: Placement) -> Result<Self> {
         let layers = [(0, [64, 3, 11, 11], 4, 2), (3, [192, 64, 5, 5], 1, 2), (6, [384, 192, 3, 3], 1, 1)];
         let more = [(8, [256, 384, 3, 3], 1, 1), (10, [256, 256, 3, 3], 1, 1)];
         let convs = layers
             .iter()
             .chain(&more)
-            .map(|&(i, shape, s, p)| Conv::load(sd, &format!("features.{i}"), shape, s, p, device))
+            .map(|&(i, shape, s, p)| Conv::load(sd, &format!("features.{i}"), shape, s, p, place))
             .collect::<Result<_>>()?;
         Ok(AlexNet { convs })
     }
@@ -81,13 +106,13 @@ impl AlexNet {
     pub fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(5);
         let mut h = self.convs[0].forward_relu(x)?;
-        out.push(h.shallow_clone());
+        out.push(tap(&h)?);
         h = self.convs[1].forward_relu(&max_pool(&h, 3, 2, false)?)?;
-        out.push(h.shallow_clone());
+        out.push(tap(&h)?);
         h = max_pool(&h, 3, 2, false)?;
         for conv in &self.convs[2..] {
             h = conv.forward_relu(&h)?;
-            out.push(h.shallow_clone());
+            out.push(tap(&h)?);
         }
         Ok(out)
     }
@@ -105,7 +130,7 @@ impl Vgg16 {
     /// Channels of the last ReLU of each stage (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
     pub const CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
-    pub fn from_state_dict(sd: &HashMap<String, Tensor>, device: Device) -> Result<Self> {
+    pub fn from_state_dict(sd: &HashMap<String, Tensor>, place: Placement) -> Result<Self> {
         // (torchvision index, in, out) per stage; the pools sit at 4, 9, 16, 23.
         let plan: [&[(i64, i64, i64)]; 5] = [
             &[(0, 3, 64), (2, 64, 64)],
@@ -119,7 +144,7 @@ impl Vgg16 {
             .map(|convs| {
                 convs
                     .iter()
-                    .map(|&(i, cin, cout)| Conv::load(sd, &format!("features.{i}"), [cout, cin, 3, 3], 1, 1, device))
+                    .map(|&(i, cin, cout)| Conv::load(sd, &format!("features.{i}"), [cout, cin, 3, 3], 1, 1, place))
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<_>>()?;
@@ -138,7 +163,7 @@ impl Vgg16 {
             for conv in stage {
                 h = conv.forward_relu(&h)?;
             }
-            out.push(h.shallow_clone());
+            out.push(tap(&h)?);
         }
         Ok(out)
     }
@@ -163,13 +188,13 @@ impl Fire {
         cin: i64,
         squeeze: i64,
         expand: i64,
-        device: Device,
+        place: Placement,
     ) -> Result<Self> {
         let p = format!("features.{index}");
         Ok(Fire {
-            squeeze: Conv::load(sd, &format!("{p}.squeeze"), [squeeze, cin, 1, 1], 1, 0, device)?,
-            expand1: Conv::load(sd, &format!("{p}.expand1x1"), [expand, squeeze, 1, 1], 1, 0, device)?,
-            expand3: Conv::load(sd, &format!("{p}.expand3x3"), [expand, squeeze, 3, 3], 1, 1, device)?,
+            squeeze: Conv::load(sd, &format!("{p}.squeeze"), [squeeze, cin, 1, 1], 1, 0, place)?,
+            expand1: Conv::load(sd, &format!("{p}.expand1x1"), [expand, squeeze, 1, 1], 1, 0, place)?,
+            expand3: Conv::load(sd, &format!("{p}.expand3x3"), [expand, squeeze, 3, 3], 1, 1, place)?,
         })
     }
 
@@ -189,15 +214,15 @@ impl SqueezeNet11 {
     /// Channels of LPIPS' seven taps.
     pub const CHANNELS: [i64; 7] = [64, 128, 256, 384, 384, 512, 512];
 
-    pub fn from_state_dict(sd: &HashMap<String, Tensor>, device: Device) -> Result<Self> {
+    pub fn from_state_dict(sd: &HashMap<String, Tensor>, place: Placement) -> Result<Self> {
         let plan = [(3, 64, 16, 64), (4, 128, 16, 64), (6, 128, 32, 128), (7, 256, 32, 128)];
         let more = [(9, 256, 48, 192), (10, 384, 48, 192), (11, 384, 64, 256), (12, 512, 64, 256)];
         Ok(SqueezeNet11 {
-            conv0: Conv::load(sd, "features.0", [64, 3, 3, 3], 2, 0, device)?,
+            conv0: Conv::load(sd, "features.0", [64, 3, 3, 3], 2, 0, place)?,
             fires: plan
                 .iter()
                 .chain(&more)
-                .map(|&(i, cin, s, e)| Fire::load(sd, i, cin, s, e, device))
+                .map(|&(i, cin, s, e)| Fire::load(sd, i, cin, s, e, place))
                 .collect::<Result<_>>()?,
         })
     }
@@ -207,42 +232,43 @@ impl SqueezeNet11 {
     pub fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(7);
         let mut h = self.conv0.forward_relu(x)?;
-        out.push(h.shallow_clone());
+        out.push(tap(&h)?);
         let f = &self.fires;
         h = f[1].forward(&f[0].forward(&max_pool(&h, 3, 2, true)?)?)?;
-        out.push(h.shallow_clone());
+        out.push(tap(&h)?);
         h = f[3].forward(&f[2].forward(&max_pool(&h, 3, 2, true)?)?)?;
-        out.push(h.shallow_clone());
+        out.push(tap(&h)?);
         h = f[4].forward(&max_pool(&h, 3, 2, true)?)?;
-        out.push(h.shallow_clone());
+        out.push(tap(&h)?);
         for fire in &f[5..] {
             h = fire.forward(&h)?;
-            out.push(h.shallow_clone());
+            out.push(tap(&h)?);
         }
         Ok(out)
     }
 }
 
-/// The backbone `net` ("alex", "vgg", "squeeze") on `device`, loaded once and shared by every metric that
+/// The backbone `net` ("alex", "vgg", "squeeze") on `place`, loaded once and shared by every metric that
 /// uses it while any of them is alive.
 fn shared<T: Send + Sync + 'static>(
     net: &str,
     device: Device,
-    build: impl FnOnce(&HashMap<String, Tensor>, Device) -> Result<T>,
+    precision: Precision,
+    build: impl FnOnce(&HashMap<String, Tensor>, Placement) -> Result<T>,
 ) -> Result<Arc<T>> {
     let file = weights::files::backbone(net).expect("known backbone");
-    let key = ModelKey { name: format!("backbone/{net}"), device, precision: Precision::Fp32 };
-    registry::acquire_shared(&key, || build(&weights::load(file, &[])?, device))
+    let key = ModelKey { name: format!("backbone/{net}"), device, precision };
+    registry::acquire_shared(&key, || build(&weights::load(file, &[])?, Placement::new(device, precision)))
 }
 
-pub fn shared_alexnet(device: Device) -> Result<Arc<AlexNet>> {
-    shared("alex", device, AlexNet::from_state_dict)
+pub fn shared_alexnet(device: Device, precision: Precision) -> Result<Arc<AlexNet>> {
+    shared("alex", device, precision, AlexNet::from_state_dict)
 }
 
-pub fn shared_vgg16(device: Device) -> Result<Arc<Vgg16>> {
-    shared("vgg", device, Vgg16::from_state_dict)
+pub fn shared_vgg16(device: Device, precision: Precision) -> Result<Arc<Vgg16>> {
+    shared("vgg", device, precision, Vgg16::from_state_dict)
 }
 
-pub fn shared_squeezenet(device: Device) -> Result<Arc<SqueezeNet11>> {
-    shared("squeeze", device, SqueezeNet11::from_state_dict)
+pub fn shared_squeezenet(device: Device, precision: Precision) -> Result<Arc<SqueezeNet11>> {
+    shared("squeeze", device, precision, SqueezeNet11::from_state_dict)
 }
