@@ -58,11 +58,65 @@ pub fn default_precision() -> Result<Precision> {
     }
 }
 
-/// Number of CUDA devices libtorch can use. libtorch_cuda is linked with --no-as-needed (see build.rs), so
-/// its backend is registered before this runs.
+/// Whether libtorch's CUDA backend (libtorch_cuda.so) is loaded, and why not where it is not.
+///
+/// It is loaded on first need, and only where a CUDA driver (libcuda.so.1) can be loaded too: linking it
+/// unconditionally cost every process ~130 ms at start-up on machines without a GPU. `IQA_CUDA=0` never loads
+/// it; `IQA_CUDA=force` loads it even without a driver (tests use this to check that it registers).
+pub fn load_cuda_backend() -> std::result::Result<(), String> {
+    static LOADED: OnceCell<std::result::Result<(), String>> = OnceCell::new();
+    LOADED
+        .get_or_init(|| {
+            let setting = env_nonempty("IQA_CUDA").map(|v| v.trim().to_ascii_lowercase());
+            match setting.as_deref() {
+                Some("0" | "off" | "no" | "false") => return Err("IQA_CUDA turns CUDA off".into()),
+                Some("force") => {}
+                _ => {
+                    if let Err(e) = dlopen("libcuda.so.1", libc::RTLD_LAZY | libc::RTLD_LOCAL) {
+                        return Err(format!("no CUDA driver ({e})"));
+                    }
+                }
+            }
+            // Found through libiqa's RUNPATH (the libtorch it was built against), else next to that libtorch.
+            let fallback = concat!(env!("IQA_LIBTORCH_LIB_DIR"), "/libtorch_cuda.so");
+            dlopen("libtorch_cuda.so", libc::RTLD_NOW | libc::RTLD_GLOBAL)
+                .or_else(|_| dlopen(fallback, libc::RTLD_NOW | libc::RTLD_GLOBAL))
+                .map_err(|e| format!("libtorch_cuda.so could not be loaded ({e})"))
+        })
+        .clone()
+}
+
+/// Loads a shared library for the life of the process.
+fn dlopen(name: &str, flags: libc::c_int) -> std::result::Result<(), String> {
+    let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+    // SAFETY: a valid NUL-terminated name; the handle is deliberately never closed.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), flags) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns NULL or a valid C string owned by libc.
+        let err = unsafe { libc::dlerror() };
+        let text = if err.is_null() {
+            "unknown error".to_string()
+        } else {
+            unsafe { std::ffi::CStr::from_ptr(err) }.to_string_lossy().into_owned()
+        };
+        return Err(text);
+    }
+    Ok(())
+}
+
+/// Number of CUDA devices libtorch can use (0 where its CUDA backend cannot be loaded).
 pub fn cuda_device_count() -> usize {
     static COUNT: OnceCell<usize> = OnceCell::new();
-    *COUNT.get_or_init(|| if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 })
+    *COUNT.get_or_init(|| {
+        if load_cuda_backend().is_err() {
+            return 0;
+        }
+        if tch::Cuda::is_available() {
+            tch::Cuda::device_count().max(0) as usize
+        } else {
+            0
+        }
+    })
 }
 
 /// Turns a request into a concrete device: AUTO → `IQA_DEVICE` if set → CUDA when usable → CPU.
@@ -83,9 +137,10 @@ pub fn resolve_device(request: DeviceRequest) -> Result<Device> {
             if index < count {
                 Ok(Device::Cuda(index))
             } else if count == 0 {
+                let why = load_cuda_backend().err().unwrap_or_else(|| "libtorch found no GPU".into());
                 Err(Error::new(
                     ErrorKind::Device,
-                    format!("CUDA device {index} requested, but CUDA is not available in this process (no NVIDIA driver or GPU found by libtorch)"),
+                    format!("CUDA device {index} requested, but CUDA is not available in this process: {why}"),
                 ))
             } else {
                 Err(Error::new(
