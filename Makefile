@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev demo test lint header references
+.PHONY: setup setup-dev demo test lint header references bench
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -17,8 +17,9 @@ setup-dev:
 demo: setup
 	cargo run --release --quiet --bin iqa -- demo data/calibration
 
-# The whole test suite (Rust API, C ABI, C and Python clients, header drift, linking).
-test: setup
+# The whole test suite (Rust API, C ABI, C and Python clients, header drift, linking, TorchScript exports
+# checked against pyiqa: hence setup-dev).
+test: setup-dev
 	cargo test --release
 
 lint: setup
@@ -33,3 +34,9 @@ header: setup
 references: setup-dev
 	.venv/bin/python scripts/make_references.py
 	.venv/bin/python scripts/make_deep_references.py
+
+# pyiqa 0.1.16 against iqa on the same images and threads (cold start, s/image at 512x384 and 1920x1080, batch,
+# peak RSS, bf16, ratios); writes BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.
+bench: setup-dev
+	cargo build --release --lib --quiet
+	.venv/bin/python scripts/benchmark.py --precision-check --markdown BENCHMARKS.md --json target/benchmark.json

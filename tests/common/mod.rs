@@ -43,8 +43,13 @@ pub struct Reference {
 }
 
 pub fn references_from(file: &str) -> Vec<Reference> {
-    let path = root().join("tests/data").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    references_at(&root().join("tests/data").join(file))
+}
+
+/// A reference CSV anywhere (e.g. one written by scripts/export_torchscript.py during the test run).
+pub fn references_at(path: &Path) -> Vec<Reference> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{file}: {e}"));
     text.lines()
         .skip(1)
         .map(|line| {
