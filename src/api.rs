@@ -201,6 +201,16 @@ impl Metric {
                 "image {index} is {width}x{height}; this metric needs at least {min_w}x{min_h} pixels"
             )));
         }
+        if let Some((max, why)) = self.model().max_pixels() {
+            if width * height > max {
+                return Err(Error::shape(format!(
+                    "image {index} is {width}x{height} ({:.1} MP); this metric scores at most {:.1} MP: {why}; \
+                     downscale or crop it",
+                    (width * height) as f64 / 1e6,
+                    max as f64 / 1e6
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -97,6 +97,13 @@ impl Model for Dists {
         }
         Ok(similarity.expect("six feature sets").f_neg()?.f_add_scalar(1.0)?)
     }
+
+    fn max_pixels(&self) -> Option<(i64, &'static str)> {
+        Some((
+            crate::metrics::lpips::TILE_ABOVE_PIXELS,
+            "its statistics span whole VGG16 feature maps (~1.5 KB per pixel at once), so it is not scored in tiles",
+        ))
+    }
 }
 
 /// Builds DISTS with the official alpha/beta over the shared VGG16.

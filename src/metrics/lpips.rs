@@ -37,6 +37,26 @@ impl LpipsNet {
         }
     }
 
+    /// Total stride of each tap (input pixels per feature).
+    fn tap_strides(&self) -> &'static [i64] {
+        match self {
+            LpipsNet::Alex(_) => &[4, 8, 16, 16, 16],
+            LpipsNet::Vgg(_) => &[1, 2, 4, 8, 16],
+            LpipsNet::Squeeze(_) => &[2, 4, 8, 16, 16, 16, 16],
+        }
+    }
+
+    /// Tiling geometry for images too large for one forward pass: (core, halo) in pixels, both multiples of
+    /// [`TILE_ALIGN`]. The halo exceeds the receptive field of the deepest tap (AlexNet conv5 195 px, VGG16
+    /// relu5_3 212 px, SqueezeNet's last fire 223 px), so the features of a tile's core equal those of the
+    /// whole image; the core is sized for a peak of a few GB per forward pass.
+    fn tiling(&self) -> (i64, i64) {
+        match self {
+            LpipsNet::Vgg(_) => (1024, 256),
+            LpipsNet::Alex(_) | LpipsNet::Squeeze(_) => (2048, 256),
+        }
+    }
+
     fn min_side(&self) -> i64 {
         match self {
             LpipsNet::Alex(_) => AlexNet::MIN_SIDE,
@@ -47,6 +67,13 @@ impl LpipsNet {
         }
     }
 }
+
+/// Images above this many pixels are scored tile by tile (plain LPIPS) or refused (the `+` variants, whose
+/// semantic weights are resized over the whole image). 8000×6000 through VGG16 in one pass would need ~70 GB.
+pub const TILE_ABOVE_PIXELS: i64 = 4_000_000;
+/// Tiles start on multiples of the deepest tap's total stride (16), rounded up to 32: each tap's feature grid
+/// then splits between tiles exactly where the image does.
+const TILE_ALIGN: i64 = 32;
 
 /// pyiqa's ScalingLayer constants (v0.1).
 const SHIFT: [f32; 3] = [-0.030, -0.088, -0.188];
@@ -114,9 +141,72 @@ impl Lpips {
     }
 }
 
+impl Lpips {
+    /// The score of images above [`TILE_ABOVE_PIXELS`]: each tap's distance map summed over the cores of
+    /// overlapping tiles (computed with a halo beyond the receptive field, which is then cut off in feature
+    /// space), divided by the size of the whole map. Equals the untiled score up to summation order.
+    fn forward_tiled(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        self.score_in_tiles(dist, reference, self.net.tiling().0)
+    }
+
+    /// [`Self::forward_tiled`] with tile cores of `core` pixels (rounded up to a multiple of 32); public so that
+    /// tests can check tiling against one pass on images of moderate size.
+    pub fn score_in_tiles(&self, dist: &Tensor, reference: &Tensor, core: i64) -> Result<Tensor> {
+        let size = dist.size();
+        let (n, h, w) = (size[0], size[2], size[3]);
+        let core = (core.max(1) + TILE_ALIGN - 1) / TILE_ALIGN * TILE_ALIGN;
+        let halo = self.net.tiling().1;
+        let starts = |len: i64| (0..len).step_by(core as usize).collect::<Vec<_>>();
+        let layers = self.lins.len();
+        let mut sums: Vec<Option<Tensor>> = (0..layers).map(|_| None).collect();
+        let mut counts = vec![(0i64, 0i64); layers]; // (rows, cols) of each tap's whole map
+        for &y0 in &starts(h) {
+            for &x0 in &starts(w) {
+                let (y1, x1) = ((y0 + core).min(h), (x0 + core).min(w));
+                let (ty0, tx0) = ((y0 - halo).max(0), (x0 - halo).max(0));
+                let (ty1, tx1) = ((y1 + halo).min(h), (x1 + halo).min(w));
+                let crop =
+                    |t: &Tensor| -> Result<Tensor> { Ok(t.f_narrow(2, ty0, ty1 - ty0)?.f_narrow(3, tx0, tx1 - tx0)?) };
+                let (distances, _) = self.layer_distances(&crop(dist)?, &crop(reference)?)?;
+                for (k, d) in distances.iter().enumerate() {
+                    let (fh, fw) = (d.size()[2], d.size()[3]);
+                    let s = self.net.tap_strides()[k];
+                    // The core's rows/cols in this tile's feature grid; the last tile takes the rest.
+                    let r0 = (y0 - ty0) / s;
+                    let r1 = if y1 == h { fh } else { (y1 - ty0) / s };
+                    let c0 = (x0 - tx0) / s;
+                    let c1 = if x1 == w { fw } else { (x1 - tx0) / s };
+                    let part = d.f_narrow(2, r0, r1 - r0)?.f_narrow(3, c0, c1 - c0)?;
+                    let sum = part.f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?;
+                    sums[k] = Some(match sums[k].take() {
+                        None => sum,
+                        Some(t) => t.f_add(&sum)?,
+                    });
+                    if x0 == 0 {
+                        counts[k].0 += r1 - r0;
+                    }
+                    if y0 == 0 {
+                        counts[k].1 += c1 - c0;
+                    }
+                }
+            }
+        }
+        let mut total = Tensor::f_zeros([n], (Kind::Double, dist.device()))?;
+        for (sum, (rows, cols)) in sums.into_iter().zip(counts) {
+            total = total.f_add(&sum.expect("every tap").f_div_scalar((rows * cols) as f64)?)?;
+        }
+        Ok(total.f_to_kind(Kind::Float)?)
+    }
+}
+
 impl Model for Lpips {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
-        let (distances, ref_taps) = self.layer_distances(dist, require_ref(reference)?)?;
+        let reference = require_ref(reference)?;
+        let size = dist.size();
+        if size[2] * size[3] > TILE_ABOVE_PIXELS && !self.semantic_weighting {
+            return self.forward_tiled(dist, reference);
+        }
+        let (distances, ref_taps) = self.layer_distances(dist, reference)?;
         let mut total: Option<Tensor> = None;
         for d in &distances {
             let layer = if self.semantic_weighting {
@@ -142,6 +232,13 @@ impl Model for Lpips {
     fn min_size(&self) -> (i64, i64) {
         let s = self.net.min_side();
         (s, s)
+    }
+
+    fn max_pixels(&self) -> Option<(i64, &'static str)> {
+        self.semantic_weighting.then_some((
+            TILE_ABOVE_PIXELS,
+            "its semantic weights are resized over the whole image, so it is not scored in tiles",
+        ))
     }
 
     fn as_lpips(&self) -> Option<&Lpips> {

@@ -31,6 +31,12 @@ pub trait Model: Send + Sync {
         (1, 1)
     }
 
+    /// Largest image (pixels) the metric scores, and why, for metrics whose peak memory would otherwise grow
+    /// without bound (deep metrics that cannot be tiled). Larger images are a shape error naming the limit.
+    fn max_pixels(&self) -> Option<(i64, &'static str)> {
+        None
+    }
+
     /// The LPIPS model behind this metric, for its spatial distance map.
     fn as_lpips(&self) -> Option<&lpips::Lpips> {
         None
