@@ -229,6 +229,14 @@ enum IqaStatus iqa_metric_device(const struct IqaMetric *metric,
                                  enum IqaDeviceKind *kind,
                                  int32_t *index);
 
+// The precision a handle's model really runs in: what was asked for where the metric honours it (lpips*,
+// dists, TorchScript modules; fp16 on the CPU runs fp32), else FP32.
+//
+// # Safety
+// `metric` must be NULL or a live handle; `out` NULL or writable.
+enum IqaStatus iqa_metric_precision(const struct IqaMetric *metric,
+                                    enum IqaPrecision *out);
+
 // Scores one image: `ref` is required for FR metrics and must be NULL for NR metrics. Pixel data is only
 // read during the call. Thread-safe: many threads may score with one handle at once.
 // On error *out_score is untouched. Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers, bad sizes, stride or

@@ -26,6 +26,20 @@ fn presets_set_precision_and_batch_policy_and_unknown_names_are_refused() {
     assert!((got - want).abs() < 1e-3 && got != want, "bf16 {got} vs fp32 {want}");
     let ssim = create_metric("ssim", &Options::default()).unwrap();
     assert_eq!(ssim.precision(), Precision::Fp32);
+    // The same through C.
+    unsafe {
+        use iqa::ffi::{iqa_metric_create, iqa_metric_free, iqa_metric_precision, IqaPrecision};
+        for (name, want) in [("lpips", IqaPrecision::IQA_PRECISION_BF16), ("ssim", IqaPrecision::IQA_PRECISION_FP32)] {
+            let c_name = CString::new(name).unwrap();
+            let mut handle = std::ptr::null_mut();
+            assert_eq!(iqa_metric_create(c_name.as_ptr(), std::ptr::null(), &mut handle), IqaStatus::IQA_OK);
+            let mut got = IqaPrecision::IQA_PRECISION_FP16;
+            assert_eq!(iqa_metric_precision(handle, &mut got), IqaStatus::IQA_OK);
+            assert_eq!(got, want, "{name}");
+            assert_eq!(iqa_metric_precision(handle, std::ptr::null_mut()), IqaStatus::IQA_ERR_INVALID_ARGUMENT);
+            iqa_metric_free(handle);
+        }
+    }
 
     // memory: one image per forward pass, same scores as a whole batch.
     let images = ["I03.bmp", "I04.bmp", "I06.bmp"];

@@ -455,6 +455,25 @@ pub unsafe extern "C" fn iqa_metric_device(
     })
 }
 
+/// The precision a handle's model really runs in: what was asked for where the metric honours it (lpips*,
+/// dists, TorchScript modules; fp16 on the CPU runs fp32), else FP32.
+///
+/// # Safety
+/// `metric` must be NULL or a live handle; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_precision(metric: *const IqaMetric, out: *mut IqaPrecision) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out, "out")?;
+        out.write(match handle.metric.precision() {
+            Precision::Fp32 => IqaPrecision::IQA_PRECISION_FP32,
+            Precision::Fp16 => IqaPrecision::IQA_PRECISION_FP16,
+            Precision::Bf16 => IqaPrecision::IQA_PRECISION_BF16,
+        });
+        Ok(())
+    })
+}
+
 /// Scores one image: `ref` is required for FR metrics and must be NULL for NR metrics. Pixel data is only
 /// read during the call. Thread-safe: many threads may score with one handle at once.
 /// On error *out_score is untouched. Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers, bad sizes, stride or
