@@ -25,7 +25,9 @@
 use super::Model;
 use crate::error::{Error, Result};
 use crate::nn::frequency::PhaseCongruency;
-use crate::nn::nss::{aggd_beta_factor, fspecial_gaussian_f32, mscn, niqe_block_features, Border, ShapeTables};
+use crate::nn::nss::{
+    aggd_beta_factor, fspecial_gaussian_f32, mscn, nan_mean_cov, niqe_block_features, Border, NanStats, ShapeTables,
+};
 use crate::nn::resize::imresize_to;
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
@@ -292,30 +294,17 @@ impl Model for Ilniqe {
         let raw = raw.f_where_self(&raw.f_gt(INF_CONST)?.f_logical_not()?, &raw.f_full_like(INF_CONST)?)?;
         let features = raw.f_sub(&self.mean_sample)?.f_matmul(&self.principal)?; // N×blocks×430
 
-        // pyiqa's nancov (over the blocks without NaN, unbiased unless one block is left) and nanmean, which
-        // also replaces the NaN features.
-        let nan = features.f_isnan()?;
-        let zeroed = features.f_masked_fill(&nan, 0.0)?;
-        let defined = nan.f_logical_not()?.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)?;
-        let mu = zeroed.f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?.f_div(&defined)?;
-        let complete = nan.f_any_dim(2, true)?.f_logical_not()?.f_to_kind(Kind::Double)?; // N×blocks×1
-        let rows = complete.f_sum_dim_intlist([1i64, 2].as_slice(), false, None::<Kind>)?;
+        // pyiqa's nancov and nanmean, which also replaces the NaN features.
+        let NanStats { nan, mean: mu, cov, complete_blocks } = nan_mean_cov(&features)?;
         // With no block left the fitted covariance is undefined and pyiqa's pseudo-inverse fails (tiny images,
         // whose upsampled maps are too smooth for some AGGD side): refused the same way.
-        if f64::try_from(rows.f_min()?)? < 1.0 {
+        if f64::try_from(complete_blocks.f_min()?)? < 1.0 {
             return Err(Error::shape(
                 "ilniqe: every block of the image has an undefined (NaN) feature, as with images of a few pixels \
                  (pyiqa fails on it too); it needs at least one block with positive and negative values in every \
                  signed map",
             ));
         }
-        let row_mean = zeroed
-            .f_mul(&complete)?
-            .f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?
-            .f_div(&rows.f_view([-1, 1, 1])?)?;
-        let centred = zeroed.f_sub(&row_mean)?.f_mul(&complete)?;
-        let denominator = rows.f_sub_scalar(1.0)?.f_clamp_min(1.0)?.f_view([-1, 1, 1])?;
-        let cov = centred.f_transpose(1, 2)?.f_matmul(&centred)?.f_div(&denominator)?;
         let filled = features.f_where_self(&nan.f_logical_not()?, &mu)?;
 
         let inv = self.cov_pris.f_add(&cov)?.f_div_scalar(2.0)?.f_linalg_pinv_atol_rtol_float(None, None, false)?;

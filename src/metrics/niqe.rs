@@ -16,7 +16,7 @@
 use super::Model;
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
-use crate::nn::nss::{fspecial_gaussian_f32, mscn, niqe_block_features, Border, ShapeTables};
+use crate::nn::nss::{fspecial_gaussian_f32, mscn, nan_mean_cov, niqe_block_features, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
@@ -89,21 +89,8 @@ impl Model for Niqe {
         }
         let features = Tensor::f_cat(&features, 2)?; // N×blocks×36
 
-        // pyiqa's nanmean (per feature, over the blocks where it is defined) and nancov (over the blocks
-        // without any NaN, unbiased unless only one block is left).
-        let nan = features.f_isnan()?;
-        let zeroed = features.f_masked_fill(&nan, 0.0)?;
-        let defined = nan.f_logical_not()?.f_sum_dim_intlist([1i64].as_slice(), false, Kind::Float)?;
-        let mu = zeroed.f_sum_dim_intlist([1i64].as_slice(), false, None::<Kind>)?.f_div(&defined)?;
-        let complete = nan.f_any_dim(2, true)?.f_logical_not()?.f_to_kind(Kind::Double)?; // N×blocks×1
-        let rows = complete.f_sum_dim_intlist([1i64, 2].as_slice(), false, None::<Kind>)?; // N
-        let row_mean = zeroed
-            .f_mul(&complete)?
-            .f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?
-            .f_div(&rows.f_view([-1, 1, 1])?)?;
-        let centred = zeroed.f_sub(&row_mean)?.f_mul(&complete)?;
-        let denominator = rows.f_sub_scalar(1.0)?.f_clamp_min(1.0)?.f_view([-1, 1, 1])?;
-        let cov = centred.f_transpose(1, 2)?.f_matmul(&centred)?.f_div(&denominator)?;
+        let stats = nan_mean_cov(&features)?;
+        let (mu, cov) = (stats.mean.f_squeeze_dim(1)?, stats.cov);
 
         // A pseudo-inverse with PyTorch's default tolerance, as pyiqa takes it: with few blocks (a 96×96 image
         // has one) the fitted covariance is singular or zero.

@@ -264,3 +264,33 @@ mod tests {
         }
     }
 }
+
+/// pyiqa's `nanmean` and `nancov` of block features (N×blocks×F, NaN where a feature is undefined), shared by
+/// NIQE and IL-NIQE.
+pub struct NanStats {
+    /// Where the features are NaN (N×blocks×F).
+    pub nan: Tensor,
+    /// Mean of each feature over the blocks where it is defined (N×1×F).
+    pub mean: Tensor,
+    /// Covariance over the blocks without any NaN, unbiased unless only one block is left (N×F×F).
+    pub cov: Tensor,
+    /// How many blocks had no NaN (N).
+    pub complete_blocks: Tensor,
+}
+
+pub fn nan_mean_cov(features: &Tensor) -> Result<NanStats> {
+    let nan = features.f_isnan()?;
+    let zeroed = features.f_masked_fill(&nan, 0.0)?;
+    let defined = nan.f_logical_not()?.f_sum_dim_intlist([1i64].as_slice(), true, Kind::Float)?;
+    let mean = zeroed.f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?.f_div(&defined)?;
+    let complete = nan.f_any_dim(2, true)?.f_logical_not()?.f_to_kind(Kind::Double)?; // N×blocks×1
+    let rows = complete.f_sum_dim_intlist([1i64, 2].as_slice(), false, None::<Kind>)?; // N
+    let row_mean = zeroed
+        .f_mul(&complete)?
+        .f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?
+        .f_div(&rows.f_view([-1, 1, 1])?)?;
+    let centred = zeroed.f_sub(&row_mean)?.f_mul(&complete)?;
+    let denominator = rows.f_sub_scalar(1.0)?.f_clamp_min(1.0)?.f_view([-1, 1, 1])?;
+    let cov = centred.f_transpose(1, 2)?.f_matmul(&centred)?.f_div(&denominator)?;
+    Ok(NanStats { nan, mean, cov, complete_blocks: rows })
+}
