@@ -230,6 +230,11 @@ impl Metric {
         for (i, d) in dists.iter().enumerate() {
             self.check_size(i, d.width() as i64, d.height() as i64)?;
         }
+        if self.key.device == Device::Cpu {
+            if let Some(scores) = self.model().score_pixels(dists, refs) {
+                return scores;
+            }
+        }
         // One forward pass per distinct size (in chunks of the preset's batch limit).
         let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
         for (i, d) in dists.iter().enumerate() {

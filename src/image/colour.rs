@@ -4,6 +4,8 @@ use tch::{Kind, Tensor};
 
 /// RGB → YIQ matrix (rows: Y, I, Q), the conversion pyiqa's `to_y_channel` uses by default.
 const RGB_TO_YIQ: [f32; 9] = [0.299, 0.587, 0.114, 0.5959, -0.2746, -0.3213, 0.2115, -0.5227, 0.3112];
+/// Its Y row, for code that computes luma pixel by pixel.
+pub const Y_OF_RGB: [f32; 3] = [RGB_TO_YIQ[0], RGB_TO_YIQ[1], RGB_TO_YIQ[2]];
 
 /// Luma (the Y of YIQ) of an RGB batch, as N×1×H×W, scaled to `out_range`; rounded to integers when
 /// `out_range >= 255`, which makes the values those of a MATLAB uint8 image.

@@ -89,7 +89,21 @@ impl<'a> Image<'a> {
         self.format
     }
 
-    fn row(&self, y: usize) -> &'a [u8] {
+    /// For 8-bit formats: bytes per pixel and the offsets of R, G and B within a pixel (gray: all 0), for
+    /// metrics that read such buffers directly.
+    pub fn rgb8_layout(&self) -> Option<(usize, [usize; 3])> {
+        match self.format {
+            PixelFormat::Rgb8 => Some((3, [0, 1, 2])),
+            PixelFormat::Rgba8 => Some((4, [0, 1, 2])),
+            PixelFormat::Bgr8 => Some((3, [2, 1, 0])),
+            PixelFormat::Bgra8 => Some((4, [2, 1, 0])),
+            PixelFormat::Gray8 => Some((1, [0, 0, 0])),
+            _ => None,
+        }
+    }
+
+    /// Row `y`'s bytes (width × bytes per pixel, no padding).
+    pub fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.width as usize * self.format.bytes_per_pixel()]
     }

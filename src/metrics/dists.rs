@@ -65,15 +65,18 @@ impl Dists {
 impl Model for Dists {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let reference = require_ref(reference)?;
-        let n = dist.size()[0];
-        let x = Tensor::f_cat(&[dist, reference], 0)?;
-        let h = x.f_sub(&self.mean)?.f_div(&self.std)?;
-        let mut feats = vec![x];
-        feats.extend(self.vgg.taps(&h, |t, _| self.l2_pool(t))?);
+        // The two images go through VGG16 one after the other, as in pyiqa: a batch of both would double the
+        // peak (4.35 GB against pyiqa's 3.75 GB for a 1080p pair).
+        let features = |x: &Tensor| -> Result<Vec<Tensor>> {
+            let h = x.f_sub(&self.mean)?.f_div(&self.std)?;
+            let mut feats = vec![x.shallow_clone()];
+            feats.extend(self.vgg.taps(&h, |t, _| self.l2_pool(t))?);
+            Ok(feats)
+        };
+        let (feats_x, feats_y) = (features(dist)?, features(reference)?);
         let dims = &[2i64, 3][..];
         let mut similarity: Option<Tensor> = None;
-        for (k, f) in feats.iter().enumerate() {
-            let (fx, fy) = (f.f_narrow(0, 0, n)?, f.f_narrow(0, n, n)?);
+        for (k, (fx, fy)) in feats_x.iter().zip(&feats_y).enumerate() {
             let mx = fx.f_mean_dim(dims, true, None::<Kind>)?;
             let my = fy.f_mean_dim(dims, true, None::<Kind>)?;
             let s1 = mx
@@ -83,7 +86,7 @@ impl Model for Dists {
                 .f_div(&mx.f_square()?.f_add(&my.f_square()?)?.f_add_scalar(C1)?)?;
             let vx = fx.f_sub(&mx)?.f_square()?.f_mean_dim(dims, true, None::<Kind>)?;
             let vy = fy.f_sub(&my)?.f_square()?.f_mean_dim(dims, true, None::<Kind>)?;
-            let cov = fx.f_mul(&fy)?.f_mean_dim(dims, true, None::<Kind>)?.f_sub(&mx.f_mul(&my)?)?;
+            let cov = fx.f_mul(fy)?.f_mean_dim(dims, true, None::<Kind>)?.f_sub(&mx.f_mul(&my)?)?;
             let s2 = cov.f_mul_scalar(2.0)?.f_add_scalar(C2)?.f_div(&vx.f_add(&vy)?.f_add_scalar(C2)?)?;
             let term = self.alpha[k].f_mul(&s1)?.f_add(&self.beta[k].f_mul(&s2)?)?.f_sum_dim_intlist(
                 &[1i64, 2, 3][..],

@@ -117,7 +117,8 @@ impl Lpips {
             let norm = tap.f_square()?.f_sum_dim_intlist(1, true, None::<Kind>)?.f_sqrt()?.f_add_scalar(NORM_EPS)?;
             let unit = tap.f_div(&norm)?;
             let (r, d) = (unit.f_narrow(0, 0, n)?, unit.f_narrow(0, n, n)?);
-            let diff = r.f_sub(&d)?.f_square()?;
+            let mut diff = r.f_sub(&d)?;
+            let _ = diff.f_square_()?;
             distances.push(diff.f_conv2d(lin, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?);
             ref_taps.push(tap.f_narrow(0, 0, n)?);
         }

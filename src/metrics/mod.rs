@@ -18,6 +18,7 @@ pub mod vif;
 pub mod vsi;
 
 use crate::error::Result;
+use crate::image::Image;
 use tch::Tensor;
 
 /// A built metric, shared between handles and threads through the registry's cache.
@@ -25,6 +26,12 @@ pub trait Model: Send + Sync {
     /// Scores a batch: `dist` (and `reference` for FR metrics) are N×3×H×W float32 in [0,1] on the model's
     /// device, of equal shapes. Returns N scores.
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor>;
+
+    /// Scores 8-bit buffers directly on the CPU where that is cheaper than building tensors (PSNR: the
+    /// conversion cost more than the metric). `None`: not supported for these images; `forward` is used.
+    fn score_pixels(&self, _dists: &[Image<'_>], _refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        None
+    }
 
     /// Smallest (height, width) the metric accepts; smaller images are a shape error naming this size.
     fn min_size(&self) -> (i64, i64) {

@@ -1,7 +1,8 @@
 //! PSNR over RGB (`psnr`) or over luma (`psnry`), data range 1, as pyiqa computes it.
 use super::{require_ref, Model};
 use crate::error::Result;
-use crate::image::colour::rgb_to_y;
+use crate::image::colour::{rgb_to_y, Y_OF_RGB};
+use crate::image::Image;
 use tch::{Kind, Tensor};
 
 /// pyiqa adds this to the MSE so that identical images give a finite score (80 dB).
@@ -11,7 +12,55 @@ pub struct Psnr {
     pub luma_only: bool,
 }
 
+/// 10·log10(1 / (mse + eps)), data range 1.
+fn psnr_of_mse(mse: f64) -> f64 {
+    10.0 * (1.0 / (mse + MSE_EPS)).log10()
+}
+
+impl Psnr {
+    /// Mean squared error of one 8-bit pair in [0,1] units: exact integer sums for RGB; for luma, the Y of
+    /// YIQ in float32 as pyiqa computes it, differences accumulated in float64.
+    fn mse_u8(&self, d: &Image<'_>, r: &Image<'_>) -> Option<f64> {
+        let ((dstep, [dr, dg, db]), (rstep, [rr, rg, rb])) = (d.rgb8_layout()?, r.rgb8_layout()?);
+        let (w, h) = (d.width() as usize, d.height() as usize);
+        let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+        let mut sum = 0f64;
+        for y in 0..h {
+            let (drow, rrow) = (d.row(y), r.row(y));
+            let pixels = drow.chunks_exact(dstep).zip(rrow.chunks_exact(rstep));
+            if self.luma_only {
+                let luma = |p: &[u8], (ri, gi, bi): (usize, usize, usize)| {
+                    let [kr, kg, kb] = Y_OF_RGB;
+                    kr * lut[p[ri] as usize] + kg * lut[p[gi] as usize] + kb * lut[p[bi] as usize]
+                };
+                let mut row_sum = 0f64;
+                for (a, b) in pixels {
+                    let diff = (luma(a, (dr, dg, db)) - luma(b, (rr, rg, rb))) as f64;
+                    row_sum += diff * diff;
+                }
+                sum += row_sum;
+            } else {
+                let mut row_sum = 0u64;
+                for (a, b) in pixels {
+                    for (i, j) in [(dr, rr), (dg, rg), (db, rb)] {
+                        let diff = a[i] as i32 - b[j] as i32;
+                        row_sum += (diff * diff) as u64;
+                    }
+                }
+                sum += row_sum as f64 / (255.0 * 255.0);
+            }
+        }
+        let values = (w * h * if self.luma_only { 1 } else { 3 }) as f64;
+        Some(sum / values)
+    }
+}
+
 impl Model for Psnr {
+    fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        let refs = refs?;
+        dists.iter().zip(refs).map(|(d, r)| self.mse_u8(d, r).map(|mse| Ok(psnr_of_mse(mse)))).collect()
+    }
+
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let reference = require_ref(reference)?;
         let (x, y) = if self.luma_only {

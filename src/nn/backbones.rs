@@ -74,7 +74,11 @@ impl Conv {
     }
 
     fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.forward(x)?.f_relu()?)
+        // In place: the convolution's output is fresh, and a second activation-sized buffer is a pass over
+        // memory for nothing.
+        let mut y = self.forward(x)?;
+        let _ = y.f_relu_()?;
+        Ok(y)
     }
 }
 
