@@ -26,7 +26,7 @@
 use super::Model;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::colour::rgb_to_y;
-use crate::nn::nss::{fspecial_gaussian_f32, lgamma_of, mscn, Border, ShapeTables};
+use crate::nn::nss::{fspecial_gaussian_f32, lgamma_of, mscn, neighbour_product, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
@@ -134,7 +134,7 @@ impl Brisque {
         let (alpha, sigma) = self.tables.ggd(&coeffs)?;
         let mut feat = vec![alpha, sigma.f_pow_tensor_scalar(2)?];
         for shift in [[0i64, 1], [1, 0], [1, 1], [-1, 1]] {
-            let product = coeffs.f_mul(&coeffs.f_roll(shift, [-2i64, -1])?)?;
+            let product = neighbour_product(&coeffs, shift)?;
             let (alpha, left, right) = self.tables.aggd(&product)?;
             let log_ratio = lgamma_of(2.0, &alpha)?
                 .f_sub(&lgamma_of(1.0, &alpha)?.f_add(&lgamma_of(3.0, &alpha)?)?.f_div_scalar(2.0)?)?;

@@ -13,6 +13,7 @@
 //! pyiqa.
 use super::{require_ref, Model};
 use crate::error::Result;
+use crate::nn::filters::scaled_block_mean;
 use crate::nn::frequency::{scharr_magnitude, similarity_map, FilterBank, PhaseCongruency};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -70,10 +71,7 @@ impl Model for Fsim {
         let k = pooling_factor(h, w);
         // Scaled to 0..255 then block-averaged, as pyiqa does (its x / 1.0 is exact and left out); the two
         // images of every pair then go through one pass as 2N small images.
-        let pool = |x: &Tensor| -> Result<Tensor> {
-            let x = x.f_to_kind(Kind::Float)?.f_mul_scalar(255.0)?;
-            Ok(x.f_avg_pool2d([k, k], [k, k], [0, 0], false, true, None)?)
-        };
+        let pool = |x: &Tensor| scaled_block_mean(&x.f_to_kind(Kind::Float)?, 255.0, k);
         let pooled = Tensor::f_cat(&[pool(dist)?, pool(reference)?], 0)?;
         let yiq = rgb_to_yiq(&pooled)?;
         let luma = yiq.f_narrow(1, 0, 1)?;

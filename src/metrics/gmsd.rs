@@ -17,6 +17,7 @@
 use super::{require_ref, Model};
 use crate::error::{Error, Result};
 use crate::image::colour::rgb_to_y;
+use crate::nn::filters::scaled_block_mean;
 use crate::nn::matlab::kernel;
 use crate::runtime::FrozenTensor;
 use tch::{Device, Kind, Tensor};
@@ -44,7 +45,7 @@ impl Gmsd {
     fn magnitude(&self, rgb: &Tensor) -> Result<Tensor> {
         let y = rgb_to_y(rgb, 255.0)?;
         // Exact in float32: sums of four integers, divided by 4.
-        let y = y.f_avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)?;
+        let y = scaled_block_mean(&y, 1.0, 2)?;
         let none = None::<&Tensor>;
         let ix = y.f_conv2d(&self.dx, none, [1, 1], [1, 1], [1, 1], 1)?;
         let iy = y.f_conv2d(&self.dy, none, [1, 1], [1, 1], [1, 1], 1)?;
