@@ -3,7 +3,7 @@
 //! input and five stages' activations, weighted by the learned alpha/beta.
 use super::{require_ref, Model};
 use crate::error::Result;
-use crate::nn::backbones::{self, Vgg16};
+use crate::nn::backbones::{self, channels_last, Vgg16};
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
 use crate::weights;
@@ -68,7 +68,7 @@ impl Model for Dists {
         // The two images go through VGG16 one after the other, as in pyiqa: a batch of both would double the
         // peak (4.35 GB against pyiqa's 3.75 GB for a 1080p pair).
         let features = |x: &Tensor| -> Result<Vec<Tensor>> {
-            let h = x.f_sub(&self.mean)?.f_div(&self.std)?;
+            let h = channels_last(&x.f_sub(&self.mean)?.f_div(&self.std)?)?;
             let mut feats = vec![x.shallow_clone()];
             feats.extend(self.vgg.taps(&h, |t, _| self.l2_pool(t))?);
             Ok(feats)

@@ -5,7 +5,7 @@
 //! bilinearly resized to that layer.
 use super::{require_ref, Model};
 use crate::error::Result;
-use crate::nn::backbones::{self, AlexNet, SqueezeNet11, Vgg16};
+use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg16};
 use crate::registry::ModelKey;
 use crate::runtime::FrozenTensor;
 use crate::weights;
@@ -110,7 +110,7 @@ impl Lpips {
         if let Some((shift, scale)) = &self.scaling {
             x = x.f_sub(shift)?.f_div(scale)?;
         }
-        let taps = self.net.taps(&x)?;
+        let taps = self.net.taps(&channels_last(&x)?)?;
         let mut distances = Vec::with_capacity(taps.len());
         let mut ref_taps = Vec::with_capacity(taps.len());
         for (tap, lin) in taps.iter().zip(&self.lins) {
