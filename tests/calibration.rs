@@ -70,8 +70,9 @@ fn batch_scores_equal_single_scores_including_mixed_sizes() {
 
 /// The same pixels in every format give the same score (exactly for the 8-bit layouts, within the
 /// quantisation of the format otherwise).
-/// Every pixel format gives the score of the RGB8 image. psnr and psnry read 8-bit buffers directly
-/// (Model::score_pixels) and other formats through tensors: those two paths agree within 1e-7 relative.
+/// Every pixel format gives the score of the RGB8 image. psnr and psnry read 8-bit and float32 buffers directly
+/// (Model::score_pixels, integer or float arithmetic) and other formats through tensors: those paths agree
+/// within 1e-7 relative.
 #[test]
 fn pixel_formats_agree() {
     for name in ["ssim", "psnr", "psnry"] {
@@ -107,7 +108,7 @@ fn pixel_formats_agree_for(name: &str, path_tol: f64) {
         let s = metric
             .score(&Image::new(&dd, w, h, 0, fmt).unwrap(), Some(&Image::new(&rr, w, h, 0, fmt).unwrap()))
             .unwrap();
-        // tol -1: a format that goes through tensors, not through the 8-bit reader.
+        // tol -1: a format that psnr does not read with its 8-bit reader.
         let tol = if tol < 0.0 { path_tol } else { tol };
         assert!(rel_err(s, base) <= tol.max(1e-12), "{name} {label}: {s} vs {base}");
     }

@@ -97,6 +97,18 @@ fn scoring_errors_leave_the_handle_usable() {
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(e.message.contains(word) && e.message.contains("(7, 5)"), "{}", e.message);
         check_still_works();
+        // psnr and psnry read two float buffers directly (not through tensors): the same error, either side.
+        let good: Vec<u8> = a.iter().flat_map(|&v| (v as f32 / 255.0).to_ne_bytes()).collect();
+        let fine = Image::new(&good, 64, 64, 0, PixelFormat::RgbF32).unwrap();
+        for name in ["psnr", "psnry"] {
+            let direct = create_metric(name, &Options::default()).unwrap();
+            for (d, r) in [(&img, &fine), (&fine, &img)] {
+                let e = direct.score(d, Some(r)).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::InvalidArgument, "{name}");
+                assert!(e.message.contains(word) && e.message.contains("(7, 5)"), "{name}: {}", e.message);
+            }
+            assert!(direct.score(&fine, Some(&fine)).unwrap() > 79.9, "{name}: identical images give 80 dB");
+        }
     }
 
     // An NR metric given a reference.

@@ -102,6 +102,26 @@ impl<'a> Image<'a> {
         }
     }
 
+    /// For float32 formats (RGB, gray): row `y`'s pixels as [R, G, B] (gray repeated), unchecked, for metrics
+    /// that read such buffers directly. `None` for other formats.
+    pub fn rgb_f32_row(&self, y: usize) -> Option<impl Iterator<Item = [f32; 3]> + '_> {
+        let step = match self.format {
+            PixelFormat::RgbF32 => 12,
+            PixelFormat::GrayF32 => 4,
+            _ => return None,
+        };
+        let channel =
+            |px: &[u8], i: usize| f32::from_ne_bytes([px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3]]);
+        Some(self.row(y).chunks_exact(step).map(move |px| {
+            if step == 12 {
+                [channel(px, 0), channel(px, 1), channel(px, 2)]
+            } else {
+                let v = channel(px, 0);
+                [v, v, v]
+            }
+        }))
+    }
+
     /// Row `y`'s bytes (width × bytes per pixel, no padding).
     pub fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
@@ -172,22 +192,27 @@ impl<'a> Image<'a> {
 }
 
 fn check_float_row(y: usize, r: &[f32], g: &[f32], b: &[f32]) -> Result<()> {
-    let ok = |v: f32| (-FLOAT_RANGE_SLACK..=1.0 + FLOAT_RANGE_SLACK).contains(&v);
     for x in 0..r.len() {
-        for (name, v) in [("R", r[x]), ("G", g[x]), ("B", b[x])] {
-            if !ok(v) {
-                let what = if v.is_nan() {
-                    "NaN"
-                } else if v.is_infinite() {
-                    "infinite"
-                } else {
-                    "outside [0,1]"
-                };
-                return Err(Error::invalid(format!("float pixel ({x}, {y}) channel {name} is {what} ({v})")));
-            }
-        }
+        check_float_pixel(x, y, [r[x], g[x], b[x]])?;
     }
     Ok(())
+}
+
+/// A float pixel's channels must be finite and within [0,1] (give or take rounding): the error names the pixel.
+pub fn check_float_pixel(x: usize, y: usize, rgb: [f32; 3]) -> Result<()> {
+    let ok = |v: f32| (-FLOAT_RANGE_SLACK..=1.0 + FLOAT_RANGE_SLACK).contains(&v);
+    if rgb.iter().all(|&v| ok(v)) {
+        return Ok(());
+    }
+    let (name, v) = ["R", "G", "B"].into_iter().zip(rgb).find(|&(_, v)| !ok(v)).expect("one is out of range");
+    let what = if v.is_nan() {
+        "NaN"
+    } else if v.is_infinite() {
+        "infinite"
+    } else {
+        "outside [0,1]"
+    };
+    Err(Error::invalid(format!("float pixel ({x}, {y}) channel {name} is {what} ({v})")))
 }
 
 /// Converts equally sized images into one N×3×H×W float32 tensor in [0,1] on `device`: a single pass over the
