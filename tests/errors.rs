@@ -108,6 +108,23 @@ fn scoring_errors_leave_the_handle_usable() {
                 assert!(e.message.contains(word) && e.message.contains("(7, 5)"), "{name}: {}", e.message);
             }
             assert!(direct.score(&fine, Some(&fine)).unwrap() > 79.9, "{name}: identical images give 80 dB");
+            // Gray float against RGB float: as if the gray image had R = G = B.
+            let gray: Vec<f32> = (0..64 * 64).map(|i| ((i * 7) % 256) as f32 / 255.0).collect();
+            let gray_bytes: Vec<u8> = gray.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            let rgb_bytes: Vec<u8> = gray.iter().flat_map(|v| [*v; 3]).flat_map(|v| v.to_ne_bytes()).collect();
+            let as_gray = Image::new(&gray_bytes, 64, 64, 0, PixelFormat::GrayF32).unwrap();
+            let as_rgb = Image::new(&rgb_bytes, 64, 64, 0, PixelFormat::RgbF32).unwrap();
+            let want = direct.score(&fine, Some(&as_rgb)).unwrap();
+            assert_eq!(direct.score(&fine, Some(&as_gray)).unwrap(), want, "{name}: RGB vs gray");
+            // Gray against gray (one difference per pixel stands for three).
+            let other: Vec<f32> = (0..64 * 64).map(|i| ((i * 11) % 256) as f32 / 255.0).collect();
+            let other_gray: Vec<u8> = other.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            let other_rgb: Vec<u8> = other.iter().flat_map(|v| [*v; 3]).flat_map(|v| v.to_ne_bytes()).collect();
+            let other_as_gray = Image::new(&other_gray, 64, 64, 0, PixelFormat::GrayF32).unwrap();
+            let other_as_rgb = Image::new(&other_rgb, 64, 64, 0, PixelFormat::RgbF32).unwrap();
+            let gray_score = direct.score(&as_gray, Some(&other_as_gray)).unwrap();
+            let rgb_score = direct.score(&as_rgb, Some(&other_as_rgb)).unwrap();
+            assert!((gray_score - rgb_score).abs() <= 1e-12 * rgb_score, "{name}: {gray_score} vs {rgb_score}");
         }
     }
 

@@ -5,4 +5,4 @@ mod decode;
 mod pixels;
 
 pub use decode::{decode_file, DecodedImage, DECODE_LIMITS};
-pub use pixels::{check_float_pixel, to_batch_tensor, Image, PixelFormat};
+pub use pixels::{to_batch_tensor, Image, PixelFormat};

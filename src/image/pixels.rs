@@ -102,24 +102,27 @@ impl<'a> Image<'a> {
         }
     }
 
-    /// For float32 formats (RGB, gray): row `y`'s pixels as [R, G, B] (gray repeated), unchecked, for metrics
-    /// that read such buffers directly. `None` for other formats.
-    pub fn rgb_f32_row(&self, y: usize) -> Option<impl Iterator<Item = [f32; 3]> + '_> {
-        let step = match self.format {
-            PixelFormat::RgbF32 => 12,
-            PixelFormat::GrayF32 => 4,
+    /// For float32 formats: row `y`'s channel values (3 per pixel for RGB, 1 for gray) into `values`, checked as
+    /// the conversion to tensors checks them, and the channels per pixel. `None` for other formats.
+    pub fn float_row(&self, y: usize, values: &mut Vec<f32>) -> Option<Result<usize>> {
+        let channels = match self.format {
+            PixelFormat::RgbF32 => 3,
+            PixelFormat::GrayF32 => 1,
             _ => return None,
         };
-        let channel =
-            |px: &[u8], i: usize| f32::from_ne_bytes([px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3]]);
-        Some(self.row(y).chunks_exact(step).map(move |px| {
-            if step == 12 {
-                [channel(px, 0), channel(px, 1), channel(px, 2)]
-            } else {
-                let v = channel(px, 0);
-                [v, v, v]
+        values.clear();
+        values.extend(self.row(y).chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+        // One branch-free pass (NaN fails both comparisons); the pixel is looked up only on failure.
+        let (lo, hi) = (-FLOAT_RANGE_SLACK, 1.0 + FLOAT_RANGE_SLACK);
+        if values.iter().fold(false, |bad, &v| bad | !(v >= lo && v <= hi)) {
+            for (x, px) in values.chunks_exact(channels).enumerate() {
+                let rgb = if channels == 3 { [px[0], px[1], px[2]] } else { [px[0]; 3] };
+                if let Err(e) = check_float_pixel(x, y, rgb) {
+                    return Some(Err(e));
+                }
             }
-        }))
+        }
+        Some(Ok(channels))
     }
 
     /// Row `y`'s bytes (width × bytes per pixel, no padding).
