@@ -108,6 +108,15 @@ fn scoring_errors_leave_the_handle_usable() {
                 assert!(e.message.contains(word) && e.message.contains("(7, 5)"), "{name}: {}", e.message);
             }
             assert!(direct.score(&fine, Some(&fine)).unwrap() > 79.9, "{name}: identical images give 80 dB");
+            // A float buffer that is not aligned for f32 is read through a copy: same score.
+            let shifted: Vec<u8> = std::iter::once(0u8).chain(good.iter().copied()).collect();
+            let unaligned = Image::new(&shifted[1..], 64, 64, 0, PixelFormat::RgbF32).unwrap();
+            assert_eq!(direct.score(&unaligned, Some(&img)).unwrap_err().kind, ErrorKind::InvalidArgument);
+            let as_rgb8 = Image::new(&a, 64, 64, 0, PixelFormat::Rgb8).unwrap();
+            let aligned_score = direct.score(&fine, Some(&as_rgb8)).unwrap();
+            let other_f32 = direct.score(&unaligned, Some(&fine)).unwrap();
+            assert!(other_f32 > 79.9, "{name}: unaligned copy of the same pixels: {other_f32}");
+            assert!(aligned_score > 79.9, "{name}: float vs 8-bit of the same pixels: {aligned_score}");
             // Gray float against RGB float: as if the gray image had R = G = B.
             let gray: Vec<f32> = (0..64 * 64).map(|i| ((i * 7) % 256) as f32 / 255.0).collect();
             let gray_bytes: Vec<u8> = gray.iter().flat_map(|v| v.to_ne_bytes()).collect();

@@ -102,16 +102,25 @@ impl<'a> Image<'a> {
         }
     }
 
-    /// For float32 formats: row `y`'s channel values (3 per pixel for RGB, 1 for gray) into `values`, checked as
-    /// the conversion to tensors checks them, and the channels per pixel. `None` for other formats.
-    pub fn float_row(&self, y: usize, values: &mut Vec<f32>) -> Option<Result<usize>> {
+    /// For float32 formats: row `y`'s channel values (3 per pixel for RGB, 1 for gray), checked as the
+    /// conversion to tensors checks them, and the channels per pixel. The values are the buffer itself when it
+    /// is aligned for f32, else copied into `scratch`. `None` for other formats.
+    pub fn float_row<'s>(&'s self, y: usize, scratch: &'s mut Vec<f32>) -> Option<Result<(&'s [f32], usize)>> {
         let channels = match self.format {
             PixelFormat::RgbF32 => 3,
             PixelFormat::GrayF32 => 1,
             _ => return None,
         };
-        values.clear();
-        values.extend(self.row(y).chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+        let bytes = self.row(y);
+        // SAFETY: every bit pattern is a valid f32; align_to only yields the aligned middle part.
+        let values: &[f32] = match unsafe { bytes.align_to::<f32>() } {
+            ([], aligned, []) => aligned,
+            _ => {
+                scratch.clear();
+                scratch.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+                scratch
+            }
+        };
         // One branch-free pass (NaN fails both comparisons); the pixel is looked up only on failure.
         let (lo, hi) = (-FLOAT_RANGE_SLACK, 1.0 + FLOAT_RANGE_SLACK);
         if values.iter().fold(false, |bad, &v| bad | !(v >= lo && v <= hi)) {
@@ -122,7 +131,7 @@ impl<'a> Image<'a> {
                 }
             }
         }
-        Some(Ok(channels))
+        Some(Ok((values, channels)))
     }
 
     /// Row `y`'s bytes (width × bytes per pixel, no padding).

@@ -66,15 +66,46 @@ impl Psnr {
             return None;
         }
         let (w, h) = (d.width() as usize, d.height() as usize);
-        let [kr, kg, kb] = Y_OF_RGB;
         // Gray against gray: each difference stands for three equal channel differences.
         let gray = |i: &Image<'_>| i.format() == PixelFormat::GrayF32;
         let repeat = if !self.luma_only && gray(d) && gray(r) { 3.0 } else { 1.0 };
-        let (mut a, mut b, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
+        // Bands of rows on libtorch's threads (reading the buffers is the whole cost); each band's lanes are
+        // added in band order, and the first bad pixel in row order is the one reported.
+        let threads = if w * h >= 1 << 16 { (tch::get_num_threads().max(1) as usize).min(64) } else { 1 };
+        let band = h.div_ceil(threads).max(1);
+        let bands: Vec<Option<Result<[f64; 8]>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..h)
+                .step_by(band)
+                .map(|first| scope.spawn(move || self.squared_differences(d, r, first..(first + band).min(h))))
+                .collect();
+            workers.into_iter().map(|worker| worker.join().expect("psnr band panicked")).collect()
+        });
         let mut lanes = [0f64; 8];
-        for y in 0..h {
-            let (da, db) = match (d.float_row(y, &mut a)?, r.float_row(y, &mut b)?) {
-                (Ok(da), Ok(db)) => (da, db),
+        for band in bands {
+            match band? {
+                Ok(partial) => lanes.iter_mut().zip(partial).for_each(|(lane, p)| *lane += p),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let values = (w * h * if self.luma_only { 1 } else { 3 }) as f64;
+        Some(Ok(repeat * lanes.iter().sum::<f64>() / values))
+    }
+}
+
+impl Psnr {
+    /// The squared differences of rows `rows` of a float32 pair (see [`Psnr::mse_f32`]) in 8 partial sums.
+    fn squared_differences(
+        &self,
+        d: &Image<'_>,
+        r: &Image<'_>,
+        rows: std::ops::Range<usize>,
+    ) -> Option<Result<[f64; 8]>> {
+        let [kr, kg, kb] = Y_OF_RGB;
+        let (mut scratch_a, mut scratch_b, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut lanes = [0f64; 8];
+        for y in rows {
+            let ((a, da), (b, db)) = match (d.float_row(y, &mut scratch_a)?, r.float_row(y, &mut scratch_b)?) {
+                (Ok(a), Ok(b)) => (a, b),
                 (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
             };
             // Gray is R = G = B.
@@ -83,33 +114,48 @@ impl Psnr {
                 let [r, g, b] = rgb(p);
                 r * kr + g * kg + b * kb
             };
+            if !self.luma_only && da == db {
+                accumulate_differences(&mut lanes, a, b);
+                continue;
+            }
             diffs.clear();
             let pixels = a.chunks_exact(da).zip(b.chunks_exact(db));
-            match (self.luma_only, da == db) {
-                (true, _) => diffs.extend(pixels.map(|(p, q)| luma(p) - luma(q))),
-                (false, true) => diffs.extend(a.iter().zip(&b).map(|(p, q)| p - q)),
-                (false, false) => diffs.extend(pixels.flat_map(|(p, q)| {
+            if self.luma_only {
+                diffs.extend(pixels.map(|(p, q)| luma(p) - luma(q)));
+            } else {
+                diffs.extend(pixels.flat_map(|(p, q)| {
                     let (p, q) = (rgb(p), rgb(q));
                     [p[0] - q[0], p[1] - q[1], p[2] - q[2]]
-                })),
+                }));
             }
-            accumulate(&mut lanes, &diffs);
+            accumulate_differences(&mut lanes, &diffs, &[]);
         }
-        let values = (w * h * if self.luma_only { 1 } else { 3 }) as f64;
-        Some(Ok(repeat * lanes.iter().sum::<f64>() / values))
+        Some(Ok(lanes))
     }
 }
 
-/// Adds the squared differences into 8 float64 partial sums: one accumulator would be a chain of dependent
-/// additions, several times slower.
-fn accumulate(lanes: &mut [f64; 8], diffs: &[f32]) {
-    let chunks = diffs.chunks_exact(8);
-    for (lane, &diff) in lanes.iter_mut().zip(chunks.remainder()) {
-        *lane += (diff * diff) as f64;
-    }
-    for chunk in chunks {
-        for (lane, &diff) in lanes.iter_mut().zip(chunk) {
+/// Adds the squared differences a − b (b empty: a holds the differences) into 8 float64 partial sums: one
+/// accumulator would be a chain of dependent additions, several times slower.
+fn accumulate_differences(lanes: &mut [f64; 8], a: &[f32], b: &[f32]) {
+    if b.is_empty() {
+        let chunks = a.chunks_exact(8);
+        for (lane, &diff) in lanes.iter_mut().zip(chunks.remainder()) {
             *lane += (diff * diff) as f64;
+        }
+        for chunk in chunks {
+            for (lane, &diff) in lanes.iter_mut().zip(chunk) {
+                *lane += (diff * diff) as f64;
+            }
+        }
+    } else {
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        for (lane, (&x, &y)) in lanes.iter_mut().zip(ca.remainder().iter().zip(cb.remainder())) {
+            *lane += ((x - y) * (x - y)) as f64;
+        }
+        for (x, y) in ca.zip(cb) {
+            for (lane, (&x, &y)) in lanes.iter_mut().zip(x.iter().zip(y)) {
+                *lane += ((x - y) * (x - y)) as f64;
+            }
         }
     }
 }
