@@ -38,14 +38,47 @@ pub fn separable_valid(x: &Tensor, taps: &Tensor) -> Result<Tensor> {
 /// filters a band of output rows of one plane, horizontally into a scratch band, then vertically. The sum
 /// order per output pixel is fixed (taps in order), so results do not depend on the thread count.
 pub fn separable_valid_cpu(x: &Tensor, taps: &[f64]) -> Result<Tensor> {
+    let k = taps.len();
+    valid_filter_cpu(x, k, |src, w, first_row, rows, ow, scratch| {
+        filter_band(src, w, taps, first_row, rows, ow, scratch)
+    })
+}
+
+/// 'valid' 2-D cross-correlation (what conv2d computes) of every plane of an N×C×H×W float64 CPU tensor with
+/// one k×k kernel (`kernel`, row-major), in plain loops like [`separable_valid_cpu`]. libtorch convolves
+/// float64 through im2col: a k²×H×W buffer (77 MB for NIQE's 7×7 window on 512×384) allocated, and faulted
+/// in page by page, on every call.
+pub fn correlate_valid_cpu(x: &Tensor, kernel: &[f64], k: usize) -> Result<Tensor> {
+    assert_eq!(kernel.len(), k * k, "a k×k kernel");
+    valid_filter_cpu(x, k, |src, w, first_row, rows, ow, _| {
+        for (r, line) in rows.chunks_mut(ow).enumerate() {
+            line.fill(0.0);
+            for (ky, taps) in kernel.chunks_exact(k).enumerate() {
+                let input = &src[(first_row + r + ky) * w..(first_row + r + ky + 1) * w];
+                for (kx, &tap) in taps.iter().enumerate() {
+                    for (o, &v) in line.iter_mut().zip(&input[kx..kx + ow]) {
+                        *o += tap * v;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Runs `band(plane input, width, first output row, output rows, output width, scratch)` over bands of output
+/// rows of every plane of a float64 CPU tensor, on libtorch's thread count, for a k×k 'valid' filter.
+fn valid_filter_cpu<F>(x: &Tensor, k: usize, band: F) -> Result<Tensor>
+where
+    F: Fn(&[f64], usize, usize, &mut [f64], usize, &mut Vec<f64>) + Sync,
+{
     let size = x.size();
     let (n, c, h, w) = (size[0], size[1], size[2] as usize, size[3] as usize);
-    let k = taps.len();
     if h < k || w < k {
         return Err(crate::error::Error::shape(format!("{w}x{h} is smaller than the {k}x{k} window")));
     }
     let (oh, ow) = (h - k + 1, w - k + 1);
     let x = x.f_contiguous()?;
+    // SAFETY: contiguous CPU float64 tensors: `x` alive here, `out` fresh and not shared until returned.
     let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f64, (n * c) as usize * h * w) };
     let out = Tensor::f_empty([n, c, oh as i64, ow as i64], (Kind::Double, Device::Cpu))?;
     let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, (n * c) as usize * oh * ow) };
@@ -55,11 +88,12 @@ pub fn separable_valid_cpu(x: &Tensor, taps: &[f64]) -> Result<Tensor> {
     let band_rows = oh.div_ceil(threads.div_ceil((n * c) as usize).max(1)).max(16);
     let mut tasks: Vec<(usize, usize, &mut [f64])> = Vec::new();
     for (plane, out_plane) in output.chunks_mut(oh * ow).enumerate() {
-        for (band, rows) in out_plane.chunks_mut(band_rows * ow).enumerate() {
-            tasks.push((plane, band * band_rows, rows));
+        for (i, rows) in out_plane.chunks_mut(band_rows * ow).enumerate() {
+            tasks.push((plane, i * band_rows, rows));
         }
     }
     let per_thread = tasks.len().div_ceil(threads);
+    let band = &band;
     std::thread::scope(|scope| {
         let mut rest = tasks;
         while !rest.is_empty() {
@@ -68,7 +102,7 @@ pub fn separable_valid_cpu(x: &Tensor, taps: &[f64]) -> Result<Tensor> {
                 let mut scratch = Vec::new();
                 for (plane, first_row, rows) in mine {
                     let src = &input[plane * h * w..(plane + 1) * h * w];
-                    filter_band(src, w, taps, first_row, rows, ow, &mut scratch);
+                    band(src, w, first_row, rows, ow, &mut scratch);
                 }
             });
         }

@@ -5,6 +5,7 @@
 //! The op sequence mirrors pyiqa's (including `2.0 / t` being `reciprocal(t) · 2` in PyTorch) so that the
 //! arg-min over the look-up table picks the same entry: a neighbouring entry would move a feature by 0.001.
 use crate::error::Result;
+use crate::nn::filters::correlate_valid_cpu;
 use crate::runtime::FrozenTensor;
 use tch::{Device, Kind, Tensor};
 
@@ -72,6 +73,10 @@ pub fn mscn(x: &Tensor, window: &Tensor, border: Border) -> Result<Tensor> {
             Border::Zeros => t.f_constant_pad_nd(pad)?,
             Border::Replicate => t.f_pad(pad, "replicate", None)?,
         };
+        if padded.device() == Device::Cpu && padded.kind() == Kind::Double {
+            let taps = Vec::<f64>::try_from(&window.f_to_kind(Kind::Double)?.f_flatten(0, -1)?)?;
+            return correlate_valid_cpu(&padded, &taps, k as usize);
+        }
         Ok(padded.f_conv2d(window, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
     };
     let mu = filter(x)?;
@@ -448,6 +453,30 @@ mod tests {
                 Vec::<f64>::try_from(slow.positive_count.to_kind(Kind::Double).flatten(0, -1)).unwrap()[1],
                 0.0 + (9 * 11) as f64
             );
+        }
+    }
+
+    /// MSCN in float64 on the CPU (plain-loop correlation) equals libtorch's conv2d within float64 rounding.
+    #[test]
+    fn cpu_float64_mscn_equals_conv2d() {
+        tch::manual_seed(2);
+        let x = (Tensor::rand([2, 1, 40, 33], (Kind::Double, Device::Cpu)) * 255.0).round();
+        let taps = fspecial_gaussian_f32(7, 7.0 / 6.0);
+        let window = Tensor::from_slice(&taps).view([1, 1, 7, 7]).to_kind(Kind::Double);
+        for border in [Border::Zeros, Border::Replicate] {
+            let fast = mscn(&x, &window, border).unwrap();
+            // The same formula with libtorch's convolution (float32 goes through it; compare in float64).
+            let pad = [3i64, 3, 3, 3];
+            let filter = |t: &Tensor| {
+                let p = if border == Border::Zeros { t.constant_pad_nd(pad) } else { t.pad(pad, "replicate", None) };
+                p.conv2d(&window, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+            };
+            let mu = filter(&x);
+            let sigma = (filter(&x.square()) - mu.square()).abs().g_add_scalar(f64::EPSILON).sqrt();
+            let slow = (&x - &mu) / (sigma + 1.0);
+            assert_eq!(fast.size(), slow.size());
+            let err = f64::try_from((fast - &slow).abs().max()).unwrap();
+            assert!(err < 1e-12, "{border:?}: {err}");
         }
     }
 
