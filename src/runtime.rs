@@ -233,18 +233,18 @@ pub fn apply_preset(preset: Preset) -> Result<()> {
 
 /// glibc returns every freed block above 128 KiB to the system and maps fresh zeroed pages for the next one:
 /// with tensors of megabytes, page faults were half of the classical metrics' time (ssim at 1080p: 200 ms →
-/// 105 ms, vif 1.8 s → 0.95 s). Raising the mmap threshold to 64 MiB (trim 256 MiB) lets the heap reuse them;
-/// at 1 GiB the retained blocks raised peaks above pyiqa's (niqe 1.77 GB, dists 4.6 GB at 1080p; now 1.04 and
-/// 3.53 GB). The memory preset restores glibc's defaults (each call then starts from fresh pages).
+/// 105 ms, vif 1.8 s → 0.95 s). Blocks up to 480 MiB are reused from the heap: at 64 MiB MAD and IL-NIQE
+/// faulted in 11 GB and 1.8 GB per 512×384 image (their float64 temporaries are hundreds of MB); above it
+/// (VGG16's first-stage activations at 1080p, 530 MB) blocks are mapped and unmapped, so that retained memory
+/// does not raise deep metrics' peaks. The memory preset restores glibc's defaults (each call then starts from
+/// fresh pages).
 fn tune_allocator(keep_freed: bool) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         const M_TRIM_THRESHOLD: libc::c_int = -1;
         const M_MMAP_THRESHOLD: libc::c_int = -3;
-        // Blocks up to 64 MiB (a 1080p float64 plane is 16.6 MB) are reused from the heap; larger ones (deep
-        // activations) are still mapped and unmapped, so that retained memory does not raise the peak.
-        const MMAP_ABOVE: libc::c_int = 64 << 20;
-        const TRIM_ABOVE: libc::c_int = 256 << 20;
+        const MMAP_ABOVE: libc::c_int = 480 << 20;
+        const TRIM_ABOVE: libc::c_int = 1 << 30;
         let (mmap, trim) = if keep_freed { (MMAP_ABOVE, TRIM_ABOVE) } else { (128 * 1024, 128 * 1024) };
         // SAFETY: mallopt only changes allocator parameters; it is safe to call at any time.
         unsafe {
