@@ -256,6 +256,12 @@ fn tune_allocator(keep_freed: bool) {
     let _ = keep_freed;
 }
 
+/// Threads for iqa's own CPU loops: libtorch's intra-op thread count (what IQA_NUM_THREADS and the presets set),
+/// so that they use the cores a forward pass would.
+pub fn worker_threads() -> usize {
+    (tch::get_num_threads().max(1) as usize).min(64)
+}
+
 /// One-time process set-up before the first metric: `IQA_PRESET` (default accuracy), then `IQA_NUM_THREADS`.
 pub fn init() -> Result<()> {
     static INIT: OnceCell<()> = OnceCell::new();

@@ -117,20 +117,23 @@ fn scoring_errors_leave_the_handle_usable() {
             let other_f32 = direct.score(&unaligned, Some(&fine)).unwrap();
             assert!(other_f32 > 79.9, "{name}: unaligned copy of the same pixels: {other_f32}");
             assert!(aligned_score > 79.9, "{name}: float vs 8-bit of the same pixels: {aligned_score}");
+            // A gray float pattern as GrayF32 bytes and as RgbF32 bytes with R = G = B.
+            let gray_and_rgb = |step: usize| -> (Vec<u8>, Vec<u8>) {
+                let gray: Vec<f32> = (0..64 * 64).map(|i| ((i * step) % 256) as f32 / 255.0).collect();
+                let rgb = gray.iter().flat_map(|v| [*v; 3]).flat_map(|v| v.to_ne_bytes()).collect();
+                (gray.iter().flat_map(|v| v.to_ne_bytes()).collect(), rgb)
+            };
+            let ((gray_bytes, rgb_bytes), (other_gray, other_rgb)) = (gray_and_rgb(7), gray_and_rgb(11));
+            fn image(bytes: &[u8], format: PixelFormat) -> Image<'_> {
+                Image::new(bytes, 64, 64, 0, format).unwrap()
+            }
+            let (as_gray, as_rgb) = (image(&gray_bytes, PixelFormat::GrayF32), image(&rgb_bytes, PixelFormat::RgbF32));
             // Gray float against RGB float: as if the gray image had R = G = B.
-            let gray: Vec<f32> = (0..64 * 64).map(|i| ((i * 7) % 256) as f32 / 255.0).collect();
-            let gray_bytes: Vec<u8> = gray.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            let rgb_bytes: Vec<u8> = gray.iter().flat_map(|v| [*v; 3]).flat_map(|v| v.to_ne_bytes()).collect();
-            let as_gray = Image::new(&gray_bytes, 64, 64, 0, PixelFormat::GrayF32).unwrap();
-            let as_rgb = Image::new(&rgb_bytes, 64, 64, 0, PixelFormat::RgbF32).unwrap();
             let want = direct.score(&fine, Some(&as_rgb)).unwrap();
             assert_eq!(direct.score(&fine, Some(&as_gray)).unwrap(), want, "{name}: RGB vs gray");
             // Gray against gray (one difference per pixel stands for three).
-            let other: Vec<f32> = (0..64 * 64).map(|i| ((i * 11) % 256) as f32 / 255.0).collect();
-            let other_gray: Vec<u8> = other.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            let other_rgb: Vec<u8> = other.iter().flat_map(|v| [*v; 3]).flat_map(|v| v.to_ne_bytes()).collect();
-            let other_as_gray = Image::new(&other_gray, 64, 64, 0, PixelFormat::GrayF32).unwrap();
-            let other_as_rgb = Image::new(&other_rgb, 64, 64, 0, PixelFormat::RgbF32).unwrap();
+            let other_as_gray = image(&other_gray, PixelFormat::GrayF32);
+            let other_as_rgb = image(&other_rgb, PixelFormat::RgbF32);
             let gray_score = direct.score(&as_gray, Some(&other_as_gray)).unwrap();
             let rgb_score = direct.score(&as_rgb, Some(&other_as_rgb)).unwrap();
             assert!((gray_score - rgb_score).abs() <= 1e-12 * rgb_score, "{name}: {gray_score} vs {rgb_score}");

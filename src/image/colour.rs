@@ -4,8 +4,14 @@ use tch::{Device, Kind, Tensor};
 
 /// RGB → YIQ matrix (rows: Y, I, Q), the conversion pyiqa's `to_y_channel` uses by default.
 const RGB_TO_YIQ: [f32; 9] = [0.299, 0.587, 0.114, 0.5959, -0.2746, -0.3213, 0.2115, -0.5227, 0.3112];
-/// Its Y row, for code that computes luma pixel by pixel.
-pub const Y_OF_RGB: [f32; 3] = [RGB_TO_YIQ[0], RGB_TO_YIQ[1], RGB_TO_YIQ[2]];
+
+/// One pixel's luma in float32, (r·kr + g·kg) + b·kb without fused multiply-adds: what libtorch's (MKL's) YIQ
+/// matrix product computes for float32, bit for bit (tested below on all 2²⁴ 8-bit colours and random floats).
+#[inline]
+pub fn luma(r: f32, g: f32, b: f32) -> f32 {
+    let [kr, kg, kb] = [RGB_TO_YIQ[0], RGB_TO_YIQ[1], RGB_TO_YIQ[2]];
+    r * kr + g * kg + b * kb
+}
 
 /// Luma (the Y of YIQ) of an RGB batch, as N×1×H×W, scaled to `out_range`; rounded to integers when
 /// `out_range >= 255`, which makes the values those of a MATLAB uint8 image.
@@ -28,9 +34,8 @@ fn rgb_to_y_matmul(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
     Ok(if out_range >= 255.0 { y.f_round()? } else { y })
 }
 
-/// [`rgb_to_y_matmul`] for a float32 CPU batch in one pass: (r·kr + g·kg) + b·kb in float32 without fused
-/// multiply-adds is what libtorch's (MKL's) matrix product computes for it, bit for bit (tested on all 2²⁴
-/// 8-bit colours and random floats); the product, which also computes I and Q, was a third of GMSD's time.
+/// [`rgb_to_y_matmul`] for a float32 CPU batch in one pass of [`luma`]; the product, which also computes I and
+/// Q, was a third of GMSD's time.
 fn rgb_to_y_cpu(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
     let (n, c, h, w) = rgb.size4()?;
     if c != 3 {
@@ -44,14 +49,13 @@ fn rgb_to_y_cpu(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
     let input = unsafe { std::slice::from_raw_parts(rgb.data_ptr() as *const f32, 3 * count) };
     let out = Tensor::f_empty([n, 1, h, w], (Kind::Float, Device::Cpu))?;
     let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, count) };
-    let [kr, kg, kb] = Y_OF_RGB;
     let scale = out_range as f32;
     let round = out_range >= 255.0;
-    for (planes, luma) in input.chunks_exact(3 * plane).zip(output.chunks_exact_mut(plane)) {
+    for (planes, y_plane) in input.chunks_exact(3 * plane).zip(output.chunks_exact_mut(plane)) {
         let (r, gb) = planes.split_at(plane);
         let (g, b) = gb.split_at(plane);
-        for (((y, &r), &g), &b) in luma.iter_mut().zip(r).zip(g).zip(b) {
-            let v = (r * kr + g * kg + b * kb) * scale;
+        for (((y, &r), &g), &b) in y_plane.iter_mut().zip(r).zip(g).zip(b) {
+            let v = luma(r, g, b) * scale;
             // torch.round: halves to even.
             *y = if round { v.round_ties_even() } else { v };
         }

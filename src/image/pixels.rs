@@ -149,69 +149,52 @@ impl<'a> Image<'a> {
         let (g_plane, b_plane) = rest.split_at_mut(plane);
         // Division, not multiplication by 1/255: it is what torchvision's to_tensor does, bit for bit.
         let u8_lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+        let mut scratch = Vec::new();
         for y in 0..h {
             let row = self.row(y);
             let out = y * w..(y + 1) * w;
             let (r, g, b) = (&mut r_plane[out.clone()], &mut g_plane[out.clone()], &mut b_plane[out]);
-            match self.format {
-                PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8 | PixelFormat::Bgra8 => {
-                    let step = self.format.bytes_per_pixel();
-                    let (ri, bi) =
-                        if matches!(self.format, PixelFormat::Bgr8 | PixelFormat::Bgra8) { (2, 0) } else { (0, 2) };
-                    for (x, px) in row.chunks_exact(step).enumerate() {
-                        r[x] = u8_lut[px[ri] as usize];
-                        g[x] = u8_lut[px[1] as usize];
-                        b[x] = u8_lut[px[bi] as usize];
-                    }
+            if let Some((step, [ri, gi, bi])) = self.rgb8_layout() {
+                for (x, px) in row.chunks_exact(step).enumerate() {
+                    (r[x], g[x], b[x]) = (u8_lut[px[ri] as usize], u8_lut[px[gi] as usize], u8_lut[px[bi] as usize]);
                 }
-                PixelFormat::Gray8 => {
-                    for (x, &v) in row.iter().enumerate() {
-                        let v = u8_lut[v as usize];
-                        (r[x], g[x], b[x]) = (v, v, v);
-                    }
+            } else if let Some(values) = self.float_row(y, &mut scratch) {
+                let (values, channels) = values?;
+                for (x, px) in values.chunks_exact(channels).enumerate() {
+                    (r[x], g[x], b[x]) = if channels == 3 { (px[0], px[1], px[2]) } else { (px[0], px[0], px[0]) };
                 }
-                PixelFormat::Rgb16 => {
-                    for (x, px) in row.chunks_exact(6).enumerate() {
-                        let c = |i: usize| u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) as f32 / 65535.0;
-                        (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+            } else {
+                match self.format {
+                    PixelFormat::Rgb16 => {
+                        for (x, px) in row.chunks_exact(6).enumerate() {
+                            let c = |i: usize| u16::from_ne_bytes([px[2 * i], px[2 * i + 1]]) as f32 / 65535.0;
+                            (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+                        }
                     }
-                }
-                PixelFormat::RgbF32 => {
-                    for (x, px) in row.chunks_exact(12).enumerate() {
-                        let c = |i: usize| f32::from_ne_bytes(px[4 * i..4 * i + 4].try_into().unwrap());
-                        (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+                    PixelFormat::RgbF16 => {
+                        for (x, px) in row.chunks_exact(6).enumerate() {
+                            let c = |i: usize| f16::from_ne_bytes([px[2 * i], px[2 * i + 1]]).to_f32();
+                            (r[x], g[x], b[x]) = (c(0), c(1), c(2));
+                            check_float_pixel(x, y, [r[x], g[x], b[x]])?;
+                        }
                     }
+                    // Read above.
+                    PixelFormat::Rgb8
+                    | PixelFormat::Rgba8
+                    | PixelFormat::Bgr8
+                    | PixelFormat::Bgra8
+                    | PixelFormat::Gray8
+                    | PixelFormat::RgbF32
+                    | PixelFormat::GrayF32 => {}
                 }
-                PixelFormat::RgbF16 => {
-                    for (x, px) in row.chunks_exact(6).enumerate() {
-                        let c = |i: usize| f16::from_ne_bytes([px[2 * i], px[2 * i + 1]]).to_f32();
-                        (r[x], g[x], b[x]) = (c(0), c(1), c(2));
-                    }
-                }
-                PixelFormat::GrayF32 => {
-                    for (x, px) in row.chunks_exact(4).enumerate() {
-                        let v = f32::from_ne_bytes(px.try_into().unwrap());
-                        (r[x], g[x], b[x]) = (v, v, v);
-                    }
-                }
-            }
-            if matches!(self.format, PixelFormat::RgbF32 | PixelFormat::RgbF16 | PixelFormat::GrayF32) {
-                check_float_row(y, r, g, b)?;
             }
         }
         Ok(())
     }
 }
 
-fn check_float_row(y: usize, r: &[f32], g: &[f32], b: &[f32]) -> Result<()> {
-    for x in 0..r.len() {
-        check_float_pixel(x, y, [r[x], g[x], b[x]])?;
-    }
-    Ok(())
-}
-
 /// A float pixel's channels must be finite and within [0,1] (give or take rounding): the error names the pixel.
-pub fn check_float_pixel(x: usize, y: usize, rgb: [f32; 3]) -> Result<()> {
+fn check_float_pixel(x: usize, y: usize, rgb: [f32; 3]) -> Result<()> {
     let ok = |v: f32| (-FLOAT_RANGE_SLACK..=1.0 + FLOAT_RANGE_SLACK).contains(&v);
     if rgb.iter().all(|&v| ok(v)) {
         return Ok(());

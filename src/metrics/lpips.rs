@@ -302,7 +302,7 @@ fn layer_distance_cpu(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
     let (references, distorted) = input.split_at(n * pixels * c);
     let eps = NORM_EPS as f32;
     let inverse_norm = |v: &[f32]| 1.0 / (v.iter().map(|x| x * x).sum::<f32>().sqrt() + eps);
-    let threads = (tch::get_num_threads().max(1) as usize).min(64);
+    let threads = crate::runtime::worker_threads();
     let chunk = output.len().div_ceil(threads).max(1);
     let weights = weights.as_slice();
     std::thread::scope(|scope| {

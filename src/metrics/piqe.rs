@@ -24,10 +24,13 @@ const BLOCK: i64 = 16;
 const ACTIVITY_THRESHOLD: f64 = 0.1;
 const IMPAIRED_THRESHOLD: f64 = 0.1;
 const SEGMENT: i64 = 6;
+/// The two "centre" columns of a block and the 14 "surround" ones (pyiqa's: all but 7 and 9, not 7 and 8).
+const CENTRE: [usize; 2] = [7, 8];
+const SURROUND: [usize; 14] = [0, 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15];
 
 pub struct Piqe {
     window: FrozenTensor,
-    /// The 14 "surround" columns of a block (pyiqa's: all but 7 and 9).
+    /// [`SURROUND`] as an index tensor on the device.
     surround: FrozenTensor,
 }
 
@@ -35,7 +38,7 @@ impl Piqe {
     pub fn new(device: Device) -> Result<Self> {
         let taps = fspecial_gaussian_f32(7, 7.0 / 6.0);
         let window = Tensor::f_from_slice(&taps)?.f_view([1, 1, 7, 7])?.f_to_device(device)?;
-        let columns: Vec<i64> = (0..BLOCK).filter(|&c| c != 7 && c != 9).collect();
+        let columns: Vec<i64> = SURROUND.iter().map(|&c| c as i64).collect();
         let surround = Tensor::f_from_slice(&columns)?.f_to_device(device)?;
         Ok(Piqe { window: FrozenTensor::new(window), surround: FrozenTensor::new(surround) })
     }
@@ -77,7 +80,8 @@ impl Piqe {
 
         // Noise: block σ against the centre/surround deviation ratio.
         let sigma = var.f_sqrt()?;
-        let centre = Tensor::f_stack(&[blocks.f_select(3, 7)?, blocks.f_select(3, 8)?], 3)?;
+        let centre =
+            Tensor::f_stack(&[blocks.f_select(3, CENTRE[0] as i64)?, blocks.f_select(3, CENTRE[1] as i64)?], 3)?;
         let surround = blocks.f_index_select(3, &self.surround)?;
         let ratio = std(&centre, &[2, 3])?.f_div(&std(&surround, &[2, 3])?)?.f_nan_to_num(None, None, None)?;
         let beta = sigma.f_sub(&ratio)?.f_abs()?.f_div(&sigma.f_maximum(&ratio)?)?;
@@ -145,23 +149,8 @@ fn block_terms_cpu(coeffs: &Tensor) -> Result<(Tensor, Tensor)> {
                 }
                 active_count += 1;
                 let sigma = var.sqrt();
-                let centre = var_f64((0..2 * b).map(|i| at(i / 2, 7 + i % 2))).sqrt() as f32;
-                let surround_cols = b - 2;
-                let surround = var_f64((0..b * surround_cols).map(|i| {
-                    let c = i % surround_cols;
-                    // All columns but 7 and 9 (pyiqa's surround).
-                    at(
-                        i / surround_cols,
-                        if c < 7 {
-                            c
-                        } else if c < 8 {
-                            8
-                        } else {
-                            c + 2
-                        },
-                    )
-                }))
-                .sqrt() as f32;
+                let centre = var_f64((0..b * 2).map(|i| at(i / 2, CENTRE[i % 2]))).sqrt() as f32;
+                let surround = var_f64((0..b * 14).map(|i| at(i / 14, SURROUND[i % 14]))).sqrt() as f32;
                 let ratio = nan_to_num(centre / surround);
                 let beta = (sigma - ratio).abs() / maximum(sigma, ratio);
                 let noisy = sigma > beta * 2.0;

@@ -1,8 +1,9 @@
 //! PSNR over RGB (`psnr`) or over luma (`psnry`), data range 1, as pyiqa computes it.
 use super::{require_ref, Model};
 use crate::error::Result;
-use crate::image::colour::{rgb_to_y, Y_OF_RGB};
+use crate::image::colour::{luma, rgb_to_y};
 use crate::image::{Image, PixelFormat};
+use crate::runtime::worker_threads;
 use tch::{Kind, Tensor};
 
 /// pyiqa adds this to the MSE so that identical images give a finite score (80 dB).
@@ -29,13 +30,12 @@ impl Psnr {
             let (drow, rrow) = (d.row(y), r.row(y));
             let pixels = drow.chunks_exact(dstep).zip(rrow.chunks_exact(rstep));
             if self.luma_only {
-                let luma = |p: &[u8], (ri, gi, bi): (usize, usize, usize)| {
-                    let [kr, kg, kb] = Y_OF_RGB;
-                    kr * lut[p[ri] as usize] + kg * lut[p[gi] as usize] + kb * lut[p[bi] as usize]
+                let y_of = |p: &[u8], (ri, gi, bi): (usize, usize, usize)| {
+                    luma(lut[p[ri] as usize], lut[p[gi] as usize], lut[p[bi] as usize])
                 };
                 let mut row_sum = 0f64;
                 for (a, b) in pixels {
-                    let diff = (luma(a, (dr, dg, db)) - luma(b, (rr, rg, rb))) as f64;
+                    let diff = (y_of(a, (dr, dg, db)) - y_of(b, (rr, rg, rb))) as f64;
                     row_sum += diff * diff;
                 }
                 sum += row_sum;
@@ -53,13 +53,11 @@ impl Psnr {
         let values = (w * h * if self.luma_only { 1 } else { 3 }) as f64;
         Some(sum / values)
     }
-}
 
-impl Psnr {
     /// Mean squared error of one float32 pair (RGB or gray), as [`Model::forward`] computes it from the
-    /// planes: float32 differences (of float32 luma for psnry, the product pyiqa computes, bit for bit) squared
-    /// in float32 and accumulated in float64; every pixel checked as the tensor conversion checks it.
-    /// Reading the interleaved buffers once replaces the conversion to planes, which cost more than the metric.
+    /// planes: float32 differences (of float32 luma for psnry) squared in float32 and accumulated in float64;
+    /// every pixel checked as the tensor conversion checks it. Reading the interleaved buffers once replaces the
+    /// conversion to planes, which cost more than the metric.
     fn mse_f32(&self, d: &Image<'_>, r: &Image<'_>) -> Option<Result<f64>> {
         let float = |i: &Image<'_>| matches!(i.format(), PixelFormat::RgbF32 | PixelFormat::GrayF32);
         if !float(d) || !float(r) {
@@ -69,9 +67,9 @@ impl Psnr {
         // Gray against gray: each difference stands for three equal channel differences.
         let gray = |i: &Image<'_>| i.format() == PixelFormat::GrayF32;
         let repeat = if !self.luma_only && gray(d) && gray(r) { 3.0 } else { 1.0 };
-        // Bands of rows on libtorch's threads (reading the buffers is the whole cost); each band's lanes are
+        // Bands of rows on the worker threads (reading the buffers is the whole cost); each band's lanes are
         // added in band order, and the first bad pixel in row order is the one reported.
-        let threads = if w * h >= 1 << 16 { (tch::get_num_threads().max(1) as usize).min(64) } else { 1 };
+        let threads = if w * h >= 1 << 16 { worker_threads() } else { 1 };
         let band = h.div_ceil(threads).max(1);
         let bands: Vec<Option<Result<[f64; 8]>>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..h)
@@ -90,9 +88,7 @@ impl Psnr {
         let values = (w * h * if self.luma_only { 1 } else { 3 }) as f64;
         Some(Ok(repeat * lanes.iter().sum::<f64>() / values))
     }
-}
 
-impl Psnr {
     /// The squared differences of rows `rows` of a float32 pair (see [`Psnr::mse_f32`]) in 8 partial sums.
     fn squared_differences(
         &self,
@@ -100,7 +96,6 @@ impl Psnr {
         r: &Image<'_>,
         rows: std::ops::Range<usize>,
     ) -> Option<Result<[f64; 8]>> {
-        let [kr, kg, kb] = Y_OF_RGB;
         let (mut scratch_a, mut scratch_b, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
         let mut lanes = [0f64; 8];
         for y in rows {
@@ -108,54 +103,50 @@ impl Psnr {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
             };
-            // Gray is R = G = B.
-            let rgb = |v: &[f32]| if v.len() == 3 { [v[0], v[1], v[2]] } else { [v[0]; 3] };
-            let luma = |p: &[f32]| {
-                let [r, g, b] = rgb(p);
-                r * kr + g * kg + b * kb
-            };
             if !self.luma_only && da == db {
-                accumulate_differences(&mut lanes, a, b);
+                add_squared_differences(&mut lanes, a, b);
                 continue;
             }
+            // Gray is R = G = B.
+            let rgb = |v: &[f32]| if v.len() == 3 { [v[0], v[1], v[2]] } else { [v[0]; 3] };
+            let pixels = a.chunks_exact(da).zip(b.chunks_exact(db)).map(|(p, q)| (rgb(p), rgb(q)));
             diffs.clear();
-            let pixels = a.chunks_exact(da).zip(b.chunks_exact(db));
             if self.luma_only {
-                diffs.extend(pixels.map(|(p, q)| luma(p) - luma(q)));
+                diffs.extend(pixels.map(|(p, q)| luma(p[0], p[1], p[2]) - luma(q[0], q[1], q[2])));
             } else {
-                diffs.extend(pixels.flat_map(|(p, q)| {
-                    let (p, q) = (rgb(p), rgb(q));
-                    [p[0] - q[0], p[1] - q[1], p[2] - q[2]]
-                }));
+                diffs.extend(pixels.flat_map(|(p, q)| [p[0] - q[0], p[1] - q[1], p[2] - q[2]]));
             }
-            accumulate_differences(&mut lanes, &diffs, &[]);
+            add_squares(&mut lanes, &diffs);
         }
         Some(Ok(lanes))
     }
 }
 
-/// Adds the squared differences a − b (b empty: a holds the differences) into 8 float64 partial sums: one
-/// accumulator would be a chain of dependent additions, several times slower.
-fn accumulate_differences(lanes: &mut [f64; 8], a: &[f32], b: &[f32]) {
-    if b.is_empty() {
-        let chunks = a.chunks_exact(8);
-        for (lane, &diff) in lanes.iter_mut().zip(chunks.remainder()) {
+// Both below keep 8 float64 partial sums: one accumulator would be a chain of dependent additions, several
+// times slower.
+
+/// Adds the squares of `diffs` into `lanes`.
+fn add_squares(lanes: &mut [f64; 8], diffs: &[f32]) {
+    let chunks = diffs.chunks_exact(8);
+    for (lane, &diff) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane += (diff * diff) as f64;
+    }
+    for chunk in chunks {
+        for (lane, &diff) in lanes.iter_mut().zip(chunk) {
             *lane += (diff * diff) as f64;
         }
-        for chunk in chunks {
-            for (lane, &diff) in lanes.iter_mut().zip(chunk) {
-                *lane += (diff * diff) as f64;
-            }
-        }
-    } else {
-        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-        for (lane, (&x, &y)) in lanes.iter_mut().zip(ca.remainder().iter().zip(cb.remainder())) {
+    }
+}
+
+/// Adds the squares of `a − b` into `lanes` without materialising the differences.
+fn add_squared_differences(lanes: &mut [f64; 8], a: &[f32], b: &[f32]) {
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (lane, (&x, &y)) in lanes.iter_mut().zip(ca.remainder().iter().zip(cb.remainder())) {
+        *lane += ((x - y) * (x - y)) as f64;
+    }
+    for (x, y) in ca.zip(cb) {
+        for (lane, (&x, &y)) in lanes.iter_mut().zip(x.iter().zip(y)) {
             *lane += ((x - y) * (x - y)) as f64;
-        }
-        for (x, y) in ca.zip(cb) {
-            for (lane, (&x, &y)) in lanes.iter_mut().zip(x.iter().zip(y)) {
-                *lane += ((x - y) * (x - y)) as f64;
-            }
         }
     }
 }

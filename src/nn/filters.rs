@@ -83,7 +83,7 @@ where
     let out = Tensor::f_empty([n, c, oh as i64, ow as i64], (Kind::Double, Device::Cpu))?;
     let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, (n * c) as usize * oh * ow) };
 
-    let threads = (tch::get_num_threads().max(1) as usize).min(64);
+    let threads = crate::runtime::worker_threads();
     // Bands of output rows, enough of them to keep every thread busy.
     let band_rows = oh.div_ceil(threads.div_ceil((n * c) as usize).max(1)).max(16);
     let mut tasks: Vec<(usize, usize, &mut [f64])> = Vec::new();

@@ -211,14 +211,6 @@ impl AggdTerms {
         }
     }
 
-    #[cfg(test)]
-    fn cpu_dispatch(x: &Tensor) -> Self {
-        match x.kind() {
-            Kind::Float => Self::cpu::<f32>(x).unwrap(),
-            _ => Self::cpu::<f64>(x).unwrap(),
-        }
-    }
-
     /// pyiqa's operations.
     fn tensor(x: &Tensor) -> Result<Self> {
         let dims = [-1i64, -2].as_slice();
@@ -436,7 +428,7 @@ mod tests {
     fn cpu_aggd_terms_equal_tensor_operations() {
         for kind in [Kind::Float, Kind::Double] {
             let x = awkward_samples(kind);
-            let (fast, slow) = (AggdTerms::cpu_dispatch(&x), AggdTerms::tensor(&x).unwrap());
+            let (fast, slow) = (AggdTerms::of(&x).unwrap(), AggdTerms::tensor(&x).unwrap());
             for (name, a, b) in [
                 ("negative squares", &fast.negative_squares, &slow.negative_squares),
                 ("positive squares", &fast.positive_squares, &slow.positive_squares),
