@@ -262,6 +262,29 @@ pub fn worker_threads() -> usize {
     (tch::get_num_threads().max(1) as usize).min(64)
 }
 
+/// Runs `work(index, piece)` over the `piece_len`-sized pieces of `out` (the last may be shorter) on up to
+/// [`worker_threads`] scoped threads, each taking a contiguous run of pieces: the scheduling of iqa's own
+/// CPU kernels.
+pub fn for_each_piece<T: Send, F: Fn(usize, &mut [T]) + Sync>(out: &mut [T], piece_len: usize, work: F) {
+    let pieces = out.len().div_ceil(piece_len.max(1));
+    let threads = worker_threads().min(pieces);
+    if threads <= 1 {
+        out.chunks_mut(piece_len.max(1)).enumerate().for_each(|(i, piece)| work(i, piece));
+        return;
+    }
+    let per_thread = pieces.div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|scope| {
+        for (run, run_out) in out.chunks_mut(per_thread * piece_len).enumerate() {
+            scope.spawn(move || {
+                for (i, piece) in run_out.chunks_mut(piece_len).enumerate() {
+                    work(run * per_thread + i, piece);
+                }
+            });
+        }
+    });
+}
+
 /// One-time process set-up before the first metric: `IQA_PRESET` (default accuracy), then `IQA_NUM_THREADS`.
 pub fn init() -> Result<()> {
     static INIT: OnceCell<()> = OnceCell::new();

@@ -8,7 +8,7 @@
 //! the pyramid masks in float64 rounded through float32, the log-Gabors in float32) and then moved to the
 //! images' device.
 use crate::error::{Error, Result};
-use crate::runtime::FrozenTensor;
+use crate::runtime::{for_each_piece, FrozenTensor};
 use std::f64::consts::PI;
 use tch::{Device, Kind, Tensor};
 
@@ -428,101 +428,81 @@ impl PhaseCongruency {
         let responses = responses.f_contiguous()?;
         // SAFETY: a contiguous CPU complex64 tensor, alive for this function: N·O·S·H·W (re, im) pairs.
         let values = unsafe { std::slice::from_raw_parts(responses.data_ptr() as *const f32, responses.numel() * 2) };
-        let threads = crate::runtime::worker_threads();
 
         // Pass 1: the median squared amplitude of the smallest scale, per image and orientation.
-        let planes: Vec<&[f32]> = values.chunks_exact(2 * s * hw).map(|plane| &plane[..2 * hw]).collect();
-        let mut medians = vec![0f32; planes.len()];
-        let per_thread = planes.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            for (chunk, out) in planes.chunks(per_thread).zip(medians.chunks_mut(per_thread)) {
-                scope.spawn(move || {
-                    let mut squares = Vec::with_capacity(hw);
-                    for (plane, median) in chunk.iter().zip(out) {
-                        squares.clear();
-                        squares.extend(plane.chunks_exact(2).map(|c| {
-                            let amplitude = (c[0] * c[0] + c[1] * c[1]).sqrt();
-                            amplitude * amplitude
-                        }));
-                        *median = lower_median(&mut squares);
-                    }
-                });
-            }
+        let mut medians = vec![0f32; n as usize * o];
+        for_each_piece(&mut medians, 1, |plane, median| {
+            let smallest = &values[plane * s * hw * 2..][..hw * 2];
+            let mut squares: Vec<f32> = smallest
+                .chunks_exact(2)
+                .map(|c| {
+                    let amplitude = (c[0] * c[0] + c[1] * c[1]).sqrt();
+                    amplitude * amplitude
+                })
+                .collect();
+            median[0] = lower_median(&mut squares);
         });
         let median = Tensor::f_from_slice(&medians)?.f_view([n, o as i64, 1, 1, 1])?;
         let threshold = self.noise_threshold(&median, bank)?.f_contiguous()?;
         let threshold: Vec<f32> = Vec::<f32>::try_from(threshold.f_flatten(0, -1)?)?;
 
-        // Pass 2: energy and amplitude sums per pixel, in blocks of pixels of one image.
+        // Pass 2: energy and amplitude sums per pixel, a row at a time in blocks of pixels.
         let out = Tensor::f_empty([n, 1, h, w], (Kind::Float, Device::Cpu))?;
         // SAFETY: a fresh contiguous float32 tensor of N·H·W values, not shared until returned.
         let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n as usize * hw) };
         const BLOCK: usize = 256;
-        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
-        for (image, pc) in output.chunks_mut(hw).enumerate() {
-            for (b, block) in pc.chunks_mut(BLOCK).enumerate() {
-                tasks.push((image, b * BLOCK, block));
-            }
-        }
-        let per_thread = tasks.len().div_ceil(threads).max(1);
         let eps = f32::EPSILON;
-        std::thread::scope(|scope| {
-            let mut rest = tasks;
-            while !rest.is_empty() {
-                let mine: Vec<_> = rest.drain(..per_thread.min(rest.len())).collect();
-                let threshold = &threshold;
-                scope.spawn(move || {
-                    let mut energy_all = [0f32; BLOCK];
-                    let mut amplitude_all = [0f32; BLOCK];
-                    let (mut sum_e, mut sum_o) = ([0f32; BLOCK], [0f32; BLOCK]);
-                    let mut energy = [0f32; BLOCK];
-                    for (image, first, pc) in mine {
-                        let len = pc.len();
-                        energy_all[..len].fill(0.0);
-                        amplitude_all[..len].fill(0.0);
-                        for orientation in 0..o {
-                            let band = |scale: usize| {
-                                let start = (((image * o + orientation) * s + scale) * hw + first) * 2;
-                                &values[start..start + 2 * len]
-                            };
-                            sum_e[..len].fill(0.0);
-                            sum_o[..len].fill(0.0);
-                            for scale in 0..s {
-                                let eo = band(scale);
-                                for p in 0..len {
-                                    let (e, od) = (eo[2 * p], eo[2 * p + 1]);
-                                    sum_e[p] += e;
-                                    sum_o[p] += od;
-                                    amplitude_all[p] += (e * e + od * od).sqrt();
-                                }
-                            }
-                            // The mean phase direction, in place of the sums.
-                            for p in 0..len {
-                                let x_energy = (sum_e[p] * sum_e[p] + sum_o[p] * sum_o[p]).sqrt() + eps;
-                                (sum_e[p], sum_o[p]) = (sum_e[p] / x_energy, sum_o[p] / x_energy);
-                            }
-                            let (mean_e, mean_o) = (&sum_e, &sum_o);
-                            energy[..len].fill(0.0);
-                            for scale in 0..s {
-                                let eo = band(scale);
-                                for p in 0..len {
-                                    let (e, od) = (eo[2 * p], eo[2 * p + 1]);
-                                    energy[p] +=
-                                        (e * mean_e[p] + od * mean_o[p]) - (e * mean_o[p] - od * mean_e[p]).abs();
-                                }
-                            }
-                            let t = threshold[image * o + orientation];
-                            for p in 0..len {
-                                let above = energy[p] - t;
-                                // clamp_min(0) keeps NaN, as libtorch's does.
-                                energy_all[p] += if above < 0.0 { 0.0 } else { above };
-                            }
-                        }
+        let (h, w) = (h as usize, w as usize);
+        for_each_piece(output, w, |row, row_out| {
+            let image = row / h;
+            let mut energy_all = [0f32; BLOCK];
+            let mut amplitude_all = [0f32; BLOCK];
+            let (mut sum_e, mut sum_o) = ([0f32; BLOCK], [0f32; BLOCK]);
+            let mut energy = [0f32; BLOCK];
+            for (b, pc) in row_out.chunks_mut(BLOCK).enumerate() {
+                let (first, len) = ((row % h) * w + b * BLOCK, pc.len());
+                energy_all[..len].fill(0.0);
+                amplitude_all[..len].fill(0.0);
+                for orientation in 0..o {
+                    let band = |scale: usize| {
+                        let start = (((image * o + orientation) * s + scale) * hw + first) * 2;
+                        &values[start..start + 2 * len]
+                    };
+                    sum_e[..len].fill(0.0);
+                    sum_o[..len].fill(0.0);
+                    for scale in 0..s {
+                        let eo = band(scale);
                         for p in 0..len {
-                            pc[p] = (energy_all[p] + eps) / (amplitude_all[p] + eps);
+                            let (e, od) = (eo[2 * p], eo[2 * p + 1]);
+                            sum_e[p] += e;
+                            sum_o[p] += od;
+                            amplitude_all[p] += (e * e + od * od).sqrt();
                         }
                     }
-                });
+                    // The mean phase direction, in place of the sums.
+                    for p in 0..len {
+                        let x_energy = (sum_e[p] * sum_e[p] + sum_o[p] * sum_o[p]).sqrt() + eps;
+                        (sum_e[p], sum_o[p]) = (sum_e[p] / x_energy, sum_o[p] / x_energy);
+                    }
+                    let (mean_e, mean_o) = (&sum_e, &sum_o);
+                    energy[..len].fill(0.0);
+                    for scale in 0..s {
+                        let eo = band(scale);
+                        for p in 0..len {
+                            let (e, od) = (eo[2 * p], eo[2 * p + 1]);
+                            energy[p] += (e * mean_e[p] + od * mean_o[p]) - (e * mean_o[p] - od * mean_e[p]).abs();
+                        }
+                    }
+                    let t = threshold[image * o + orientation];
+                    for p in 0..len {
+                        let above = energy[p] - t;
+                        // clamp_min(0) keeps NaN, as libtorch's does.
+                        energy_all[p] += if above < 0.0 { 0.0 } else { above };
+                    }
+                }
+                for p in 0..len {
+                    pc[p] = (energy_all[p] + eps) / (amplitude_all[p] + eps);
+                }
             }
         });
         Ok(out)
