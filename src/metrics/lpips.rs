@@ -302,20 +302,14 @@ fn layer_distance_cpu(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
     let (references, distorted) = input.split_at(n * pixels * c);
     let eps = NORM_EPS as f32;
     let inverse_norm = |v: &[f32]| 1.0 / (v.iter().map(|x| x * x).sum::<f32>().sqrt() + eps);
-    let threads = crate::runtime::worker_threads();
-    let chunk = output.len().div_ceil(threads).max(1);
     let weights = weights.as_slice();
-    std::thread::scope(|scope| {
-        for (part, distances) in output.chunks_mut(chunk).enumerate() {
-            let first = part * chunk;
-            scope.spawn(move || {
-                for (i, d) in distances.iter_mut().enumerate() {
-                    let at = (first + i) * c;
-                    let (r, x) = (&references[at..at + c], &distorted[at..at + c]);
-                    let (kr, kx) = (inverse_norm(r), inverse_norm(x));
-                    *d = r.iter().zip(x).zip(weights).map(|((a, b), w)| w * (a * kr - b * kx).powi(2)).sum();
-                }
-            });
+    let row = w as usize;
+    crate::runtime::for_each_piece(output, row, |y, distances| {
+        for (i, d) in distances.iter_mut().enumerate() {
+            let at = (y * row + i) * c;
+            let (r, x) = (&references[at..at + c], &distorted[at..at + c]);
+            let (kr, kx) = (inverse_norm(r), inverse_norm(x));
+            *d = r.iter().zip(x).zip(weights).map(|((a, b), w)| w * (a * kr - b * kx).powi(2)).sum();
         }
     });
     Ok(out)

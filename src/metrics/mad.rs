@@ -28,7 +28,7 @@
 use super::{require_ref, Model};
 use crate::error::{Error, Result};
 use crate::nn::frequency::ifftshift2;
-use crate::runtime::FrozenTensor;
+use crate::runtime::{for_each_piece, FrozenTensor};
 use parking_lot::Mutex;
 use std::f64::consts::PI;
 use std::sync::Arc;
@@ -192,8 +192,25 @@ fn patch_mean_std(x: &Tensor) -> Result<(Tensor, Tensor)> {
 
 /// Standard deviation, skewness and excess kurtosis of every patch, in pyiqa's layout. The third and fourth
 /// central moments are divided by std³ and std⁴ once per patch instead of standardising every sample first
-/// (pyiqa's order): the same values in float64 up to rounding, with two fewer patch-sized temporaries.
+/// (pyiqa's order): the same values in float64 up to rounding.
 fn patch_stats(x: &Tensor) -> Result<[Tensor; 3]> {
+    let moments = if x.device() == Device::Cpu && x.kind() == Kind::Double {
+        patch_moments_cpu(x)?
+    } else {
+        patch_moments_tensor(x)?
+    };
+    let [var, m3, m4] = [0, 1, 2].map(|k| moments.f_select(-1, k));
+    let (var, m3, m4) = (var?, m3?, m4?);
+    let std = var.f_add_scalar(1e-12)?.f_sqrt()?;
+    let std2 = std.f_square()?;
+    let skew = m3.f_div(&std2.f_mul(&std)?)?;
+    let kurt = m4.f_div(&std2.f_square()?)?.f_sub_scalar(3.0)?;
+    Ok([as_pyiqa_layout(&std)?, as_pyiqa_layout(&skew)?, as_pyiqa_layout(&kurt)?])
+}
+
+/// The second, third and fourth central moments of every patch (N×C×h×w×3), as libtorch operations on the
+/// patch view.
+fn patch_moments_tensor(x: &Tensor) -> Result<Tensor> {
     let p = patches(x)?;
     let dims = &PATCH_DIMS[..];
     let mean = p.f_mean_dim(dims, true, None::<Kind>)?;
@@ -202,11 +219,50 @@ fn patch_stats(x: &Tensor) -> Result<[Tensor; 3]> {
     let var = d2.f_mean_dim(dims, false, None::<Kind>)?;
     let m3 = d2.f_mul(&diffs)?.f_mean_dim(dims, false, None::<Kind>)?;
     let m4 = d2.f_square()?.f_mean_dim(dims, false, None::<Kind>)?;
-    let std = var.f_add_scalar(1e-12)?.f_sqrt()?;
-    let std2 = std.f_square()?;
-    let skew = m3.f_div(&std2.f_mul(&std)?)?;
-    let kurt = m4.f_div(&std2.f_square()?)?.f_sub_scalar(3.0)?;
-    Ok([as_pyiqa_layout(&std)?, as_pyiqa_layout(&skew)?, as_pyiqa_layout(&kurt)?])
+    Ok(Tensor::f_stack(&[var, m3, m4], -1)?)
+}
+
+/// [`patch_moments_tensor`] for float64 on the CPU, two passes over each patch's 256 samples (mean, then the
+/// three moments together) instead of six patch-sized temporaries, which were three fifths of MAD's time.
+/// Sums run in another order than libtorch's, so values differ by float64 rounding (tested within 1e-12).
+fn patch_moments_cpu(x: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = x.size4()?;
+    let (oh, ow) = ((h - PATCH) / STEP + 1, (w - PATCH) / STEP + 1);
+    let x = x.f_contiguous()?;
+    // SAFETY: contiguous CPU float64 tensors: `x` alive here, `out` fresh and not shared until returned.
+    let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f64, x.numel()) };
+    let out = Tensor::f_empty([n, c, oh, ow, 3], (Kind::Double, Device::Cpu))?;
+    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, out.numel()) };
+    let (h, w, oh, ow) = (h as usize, w as usize, oh as usize, ow as usize);
+    const SIDE: usize = PATCH as usize;
+    let step = STEP as usize;
+    let count = (SIDE * SIDE) as f64;
+    for_each_piece(output, ow * 3, |row, out_row| {
+        let (plane, i) = (row / oh, row % oh);
+        let rows = &input[plane * h * w + i * step * w..][..SIDE * w];
+        for (j, moments) in out_row.chunks_exact_mut(3).enumerate() {
+            let patch = || rows.chunks_exact(w).map(|r| &r[j * step..][..SIDE]);
+            // Per-column partial sums (vectorised), added up at the end.
+            let mut sums = [0.0; SIDE];
+            for r in patch() {
+                sums.iter_mut().zip(r).for_each(|(s, &v)| *s += v);
+            }
+            let mean = sums.iter().sum::<f64>() / count;
+            let (mut m2, mut m3, mut m4) = ([0.0; SIDE], [0.0; SIDE], [0.0; SIDE]);
+            for r in patch() {
+                for (k, &v) in r.iter().enumerate() {
+                    let d = v - mean;
+                    let d2 = d * d;
+                    m2[k] += d2;
+                    m3[k] += d2 * d;
+                    m4[k] += d2 * d2;
+                }
+            }
+            let total = |m: &[f64; SIDE]| m.iter().sum::<f64>() / count;
+            moments.copy_from_slice(&[total(&m2), total(&m3), total(&m4)]);
+        }
+    });
+    Ok(out)
 }
 
 /// L2 norm of each N×C map over its positions, divided by √(positions).
@@ -323,5 +379,29 @@ impl Model for Mad {
 
     fn min_size(&self) -> (i64, i64) {
         (PATCH, PATCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CPU moments equal libtorch's patch-view operations to float64 rounding: random magnitudes around
+    /// a large mean (the cancellation-prone case), a flat map (all moments 0), sides that leave remainders.
+    #[test]
+    fn patch_moments_cpu_equal_libtorch() {
+        tch::manual_seed(7);
+        let opts = (Kind::Double, Device::Cpu);
+        let noisy = Tensor::rand([2, 3, 37, 45], opts) * 3.0 + 1000.0;
+        let flat = Tensor::full([1, 1, 16, 20], 5.0, opts);
+        for x in [&noisy, &flat] {
+            let expected = patch_moments_tensor(x).unwrap();
+            let actual = patch_moments_cpu(x).unwrap();
+            assert_eq!(actual.size(), expected.size());
+            let scale = expected.abs().max().double_value(&[]).max(1e-300);
+            let difference = (&actual - &expected).abs().max().double_value(&[]);
+            assert!(difference <= 1e-12 * scale, "difference {difference}, scale {scale}");
+        }
+        assert_eq!(patch_moments_cpu(&flat).unwrap().abs().max().double_value(&[]), 0.0);
     }
 }

@@ -3,7 +3,7 @@ use super::{require_ref, Model};
 use crate::error::Result;
 use crate::image::colour::{luma, rgb_to_y};
 use crate::image::{Image, PixelFormat};
-use crate::runtime::worker_threads;
+use crate::runtime::{for_each_piece, worker_threads};
 use tch::{Kind, Tensor};
 
 /// pyiqa adds this to the MSE so that identical images give a finite score (80 dB).
@@ -71,12 +71,9 @@ impl Psnr {
         // added in band order, and the first bad pixel in row order is the one reported.
         let threads = if w * h >= 1 << 16 { worker_threads() } else { 1 };
         let band = h.div_ceil(threads).max(1);
-        let bands: Vec<Option<Result<[f64; 8]>>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..h)
-                .step_by(band)
-                .map(|first| scope.spawn(move || self.squared_differences(d, r, first..(first + band).min(h))))
-                .collect();
-            workers.into_iter().map(|worker| worker.join().expect("psnr band panicked")).collect()
+        let mut bands: Vec<Option<Result<[f64; 8]>>> = vec![None; h.div_ceil(band)];
+        for_each_piece(&mut bands, 1, |i, out| {
+            out[0] = self.squared_differences(d, r, i * band..((i + 1) * band).min(h));
         });
         let mut lanes = [0f64; 8];
         for band in bands {

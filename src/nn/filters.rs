@@ -83,30 +83,14 @@ where
     let out = Tensor::f_empty([n, c, oh as i64, ow as i64], (Kind::Double, Device::Cpu))?;
     let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, (n * c) as usize * oh * ow) };
 
-    let threads = crate::runtime::worker_threads();
-    // Bands of output rows, enough of them to keep every thread busy.
-    let band_rows = oh.div_ceil(threads.div_ceil((n * c) as usize).max(1)).max(16);
-    let mut tasks: Vec<(usize, usize, &mut [f64])> = Vec::new();
+    // Bands of output rows of one plane at a time, enough of them to keep every thread busy.
+    let band_rows = oh.div_ceil(crate::runtime::worker_threads()).max(16);
     for (plane, out_plane) in output.chunks_mut(oh * ow).enumerate() {
-        for (i, rows) in out_plane.chunks_mut(band_rows * ow).enumerate() {
-            tasks.push((plane, i * band_rows, rows));
-        }
+        let src = &input[plane * h * w..(plane + 1) * h * w];
+        crate::runtime::for_each_piece(out_plane, band_rows * ow, |i, rows| {
+            band(src, w, i * band_rows, rows, ow, &mut Vec::new());
+        });
     }
-    let per_thread = tasks.len().div_ceil(threads);
-    let band = &band;
-    std::thread::scope(|scope| {
-        let mut rest = tasks;
-        while !rest.is_empty() {
-            let mine: Vec<_> = rest.drain(..per_thread.min(rest.len())).collect();
-            scope.spawn(move || {
-                let mut scratch = Vec::new();
-                for (plane, first_row, rows) in mine {
-                    let src = &input[plane * h * w..(plane + 1) * h * w];
-                    band(src, w, first_row, rows, ow, &mut scratch);
-                }
-            });
-        }
-    });
     Ok(out)
 }
 
