@@ -34,6 +34,10 @@ use std::f64::consts::PI;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
+/// Bytes of complex128 maps (all channels of a pair) above which the appearance path runs channel by channel.
+const PER_CHANNEL_ABOVE: i64 = 512 << 20;
+/// Bytes of centred patch copies made at once by [`patch_mean_std`].
+const PATCHES_AT_ONCE: i64 = 1 << 30;
 /// Patch side and stride of every local statistic.
 const PATCH: i64 = 16;
 const STEP: i64 = 4;
@@ -180,25 +184,38 @@ fn as_pyiqa_layout(stat: &Tensor) -> Result<Tensor> {
 
 const PATCH_DIMS: [i64; 2] = [-2, -1];
 
-/// Mean and standard deviation (population, √(var + 1e-12)) of every patch, in pyiqa's layout.
+/// Mean and standard deviation (population, √(var + 1e-12)) of every patch, in pyiqa's layout. pyiqa's
+/// operations, on bands of patch rows when the centred copy of all patches (16× the image) would exceed 1 GiB
+/// (9.2 GB for an 8000×6000 pair): each patch's reductions are its own, so the bands give the same values.
 fn patch_mean_std(x: &Tensor) -> Result<(Tensor, Tensor)> {
-    let p = patches(x)?;
-    let mean = p.f_mean_dim(&PATCH_DIMS[..], true, None::<Kind>)?;
-    let var = p.f_sub(&mean)?.f_square()?.f_mean_dim(&PATCH_DIMS[..], false, None::<Kind>)?;
-    let std = var.f_add_scalar(1e-12)?.f_sqrt()?;
-    let mean = mean.f_squeeze_dim(-1)?.f_squeeze_dim(-1)?;
+    patch_mean_std_with(x, PATCHES_AT_ONCE)
+}
+
+/// [`patch_mean_std`] with at most about `budget` bytes of centred patches at once.
+fn patch_mean_std_with(x: &Tensor, budget: i64) -> Result<(Tensor, Tensor)> {
+    let (n, c, h, w) = x.size4()?;
+    let (rows, cols) = ((h - PATCH) / STEP + 1, (w - PATCH) / STEP + 1);
+    let bytes = n * c * rows * cols * PATCH * PATCH * x.kind().elt_size_in_bytes() as i64;
+    let bands = (bytes / budget + 1).min(rows);
+    let band_rows = (rows + bands - 1) / bands;
+    let mut means = Vec::new();
+    let mut stds = Vec::new();
+    for first in (0..rows).step_by(band_rows as usize) {
+        let count = band_rows.min(rows - first);
+        let p = patches(&x.f_narrow(2, first * STEP, (count - 1) * STEP + PATCH)?)?;
+        let mean = p.f_mean_dim(&PATCH_DIMS[..], true, None::<Kind>)?;
+        let var = p.f_sub(&mean)?.f_square()?.f_mean_dim(&PATCH_DIMS[..], false, None::<Kind>)?;
+        stds.push(var.f_add_scalar(1e-12)?.f_sqrt()?);
+        means.push(mean.f_squeeze_dim(-1)?.f_squeeze_dim(-1)?);
+    }
+    let (mean, std) = (Tensor::f_cat(&means, 2)?, Tensor::f_cat(&stds, 2)?);
     Ok((as_pyiqa_layout(&mean)?, as_pyiqa_layout(&std)?))
 }
 
-/// Standard deviation, skewness and excess kurtosis of every patch, in pyiqa's layout. The third and fourth
-/// central moments are divided by std³ and std⁴ once per patch instead of standardising every sample first
-/// (pyiqa's order): the same values in float64 up to rounding.
-fn patch_stats(x: &Tensor) -> Result<[Tensor; 3]> {
-    let moments = if x.device() == Device::Cpu && x.kind() == Kind::Double {
-        patch_moments_cpu(x)?
-    } else {
-        patch_moments_tensor(x)?
-    };
+/// Standard deviation, skewness and excess kurtosis of every patch, in pyiqa's layout, from the central moments
+/// of [`patch_moments`] (N×C×h×w×3). The third and fourth central moments are divided by std³ and std⁴ once per
+/// patch instead of standardising every sample first (pyiqa's order): the same values in float64 up to rounding.
+fn patch_stats(moments: &Tensor) -> Result<[Tensor; 3]> {
     let [var, m3, m4] = [0, 1, 2].map(|k| moments.f_select(-1, k));
     let (var, m3, m4) = (var?, m3?, m4?);
     let std = var.f_add_scalar(1e-12)?.f_sqrt()?;
@@ -206,6 +223,15 @@ fn patch_stats(x: &Tensor) -> Result<[Tensor; 3]> {
     let skew = m3.f_div(&std2.f_mul(&std)?)?;
     let kurt = m4.f_div(&std2.f_square()?)?.f_sub_scalar(3.0)?;
     Ok([as_pyiqa_layout(&std)?, as_pyiqa_layout(&skew)?, as_pyiqa_layout(&kurt)?])
+}
+
+/// The second, third and fourth central moments of every 16×16 patch (stride 4) of N×C×H×W: N×C×h×w×3.
+fn patch_moments(x: &Tensor) -> Result<Tensor> {
+    if x.device() == Device::Cpu && x.kind() == Kind::Double {
+        patch_moments_cpu(x)
+    } else {
+        patch_moments_tensor(x)
+    }
 }
 
 /// The second, third and fourth central moments of every patch (N×C×h×w×3), as libtorch operations on the
@@ -328,18 +354,42 @@ fn hi_index(reference: &Tensor, dist: &Tensor, csf: &Tensor) -> Result<Tensor> {
 
 /// The low-quality (appearance) index of one pair (1×C×H×W float32 in 0..255 each), 1×C float64.
 fn lo_index(reference: &Tensor, dist: &Tensor, gabor: &Tensor) -> Result<Tensor> {
+    let maps_bytes = (reference.numel() + dist.numel()) as i64 * 16;
+    lo_index_grouped(reference, dist, gabor, if maps_bytes > PER_CHANNEL_ABOVE { 1 } else { reference.size()[1] })
+}
+
+/// [`lo_index`] with the Gabor responses computed `group` channels at a time.
+fn lo_index_grouped(reference: &Tensor, dist: &Tensor, gabor: &Tensor, group: i64) -> Result<Tensor> {
     let both = Tensor::f_cat(&[reference, dist], 0)?;
+    let channels = both.size()[1];
     let dims = [-2i64, -1];
-    // float32 spectrum; pyiqa's product with float64 filters promotes it to complex128.
-    let spectrum = both.f_fft_fft2(None::<&[i64]>, dims, "backward")?.f_to_kind(Kind::ComplexDouble)?;
+    // float32 spectrum; pyiqa's product with float64 filters promotes it to complex128. Above 512 MB of such
+    // complex128 maps, the promotion, the product and its inverse FFT run one channel at a time (for all three at
+    // once each was a 4.6 GB buffer for an 8000×6000 pair); below, all channels in one batch, which is faster.
+    // The same values either way: the promotion is exact and each channel's transforms are their own (tested).
+    let spectrum = both.f_fft_fft2(None::<&[i64]>, dims, "backward")?;
     let mut total: Option<Tensor> = None;
     for (o, weight) in ORIENTATION_WEIGHTS.iter().enumerate() {
         for s in 0..SCALES {
             let filter = gabor.f_get((o * SCALES + s) as i64)?;
-            let response = spectrum.f_mul(&filter)?.f_fft_ifft2(None::<&[i64]>, dims, "backward")?;
-            let magnitude =
-                response.f_real()?.f_square()?.f_add(&response.f_imag()?.f_square()?)?.f_add_scalar(1e-12)?.f_sqrt()?;
-            let [std, skew, kurt] = patch_stats(&magnitude)?;
+            let moments = (0..channels)
+                .step_by(group as usize)
+                .map(|c| {
+                    let response = spectrum
+                        .f_narrow(1, c, group)?
+                        .f_to_kind(Kind::ComplexDouble)?
+                        .f_mul(&filter)?
+                        .f_fft_ifft2(None::<&[i64]>, dims, "backward")?;
+                    let magnitude = response
+                        .f_real()?
+                        .f_square()?
+                        .f_add(&response.f_imag()?.f_square()?)?
+                        .f_add_scalar(1e-12)?
+                        .f_sqrt()?;
+                    patch_moments(&magnitude)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let [std, skew, kurt] = patch_stats(&Tensor::f_cat(&moments, 1)?)?;
             let diff =
                 |t: &Tensor| -> Result<Tensor> { Ok(t.f_narrow(0, 0, 1)?.f_sub(&t.f_narrow(0, 1, 1)?)?.f_abs()?) };
             let term =
@@ -385,6 +435,38 @@ impl Model for Mad {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Patch means and deviations in bands of patch rows equal the one-piece computation bit for bit.
+    #[test]
+    fn patch_mean_std_in_bands_equals_one_piece() {
+        tch::manual_seed(4);
+        let x = Tensor::rand([1, 3, 83, 61], (Kind::Float, Device::Cpu)) * 255.0;
+        let p = patches(&x).unwrap();
+        let mean = p.mean_dim(&PATCH_DIMS[..], true, None::<Kind>);
+        let std =
+            (p - &mean).square().mean_dim(&PATCH_DIMS[..], false, None::<Kind>).f_add_scalar(1e-12).unwrap().sqrt();
+        let expected =
+            (as_pyiqa_layout(&mean.squeeze_dim(-1).squeeze_dim(-1)).unwrap(), as_pyiqa_layout(&std).unwrap());
+        // 17 patch rows of 12, 3 channels: 627 KB at once, so a 64 KB budget makes bands of 2 patch rows.
+        let bands = patch_mean_std_with(&x, 64 << 10).unwrap();
+        assert!(bands.0.equal(&expected.0) && bands.1.equal(&expected.1));
+        assert!(patch_mean_std(&x).unwrap().1.equal(&expected.1));
+    }
+
+    /// Channel by channel (large images) gives the appearance index of all channels at once.
+    #[test]
+    fn lo_index_per_channel_equals_batched() {
+        tch::manual_seed(9);
+        let opts = (Kind::Float, Device::Cpu);
+        let (reference, dist) =
+            (Tensor::rand([1, 3, 48, 64], opts) * 255.0, Tensor::rand([1, 3, 48, 64], opts) * 255.0);
+        let filters = Mad::default().filters(48, 64, Device::Cpu).unwrap();
+        let batched = lo_index_grouped(&reference, &dist, &filters.gabor, 3).unwrap();
+        let per_channel = lo_index_grouped(&reference, &dist, &filters.gabor, 1).unwrap();
+        assert_eq!(batched.size(), [1, 3]);
+        let difference = (&batched - &per_channel).abs().max().double_value(&[]);
+        assert!(difference <= 1e-12 * batched.abs().max().double_value(&[]), "difference {difference}");
+    }
 
     /// The CPU moments equal libtorch's patch-view operations to float64 rounding: random magnitudes around
     /// a large mean (the cancellation-prone case), a flat map (all moments 0), sides that leave remainders.
