@@ -268,7 +268,7 @@ pub fn worker_threads() -> usize {
 /// [`worker_threads`] threads, each taking a contiguous run of pieces: the scheduling of iqa's own CPU
 /// kernels. The threads are libtorch's OpenMP team where libgomp is loaded (as with PyPI's torch): separate
 /// threads would compete for the cores with that team's threads, which keep spinning for a while after every
-/// libtorch operation (MAD at 512×384: 552 ms with scoped threads, 330 ms on the team). Otherwise scoped
+/// libtorch operation (MAD at 512×384: 552 ms with scoped threads, 304 ms on the team). Otherwise scoped
 /// threads. A panic in `work` is carried over to the caller in both cases.
 pub fn for_each_piece<T: Send, F: Fn(usize, &mut [T]) + Sync>(out: &mut [T], piece_len: usize, work: F) {
     let piece_len = piece_len.max(1);

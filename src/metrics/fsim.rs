@@ -28,7 +28,7 @@ const T3: f64 = 200.0;
 const T4: f64 = 200.0;
 const LAMBDA: f64 = 0.03;
 
-const PC: PhaseCongruency =
+pub(crate) const PC: PhaseCongruency =
     PhaseCongruency { scales: 4, orientations: 4, min_length: 6.0, mult: 2.0, sigma_f: 0.55, delta_theta: 1.2, k: 2.0 };
 
 /// The metric, keeping the filter bank of the last (downsampled) image size: building it, 16 filters and

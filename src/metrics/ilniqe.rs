@@ -42,7 +42,18 @@ const PCA: i64 = 430;
 const EPS: f64 = 1e-8;
 const K_FOR_LOG: f64 = 1e-5;
 const INF_CONST: f64 = 10000.0;
-/// Maps per block and scale.
+/// The 109 maps of a block, by the index of their first channel (written by `block_maps`, read by
+/// `block_features`): MSCN of O3; gradient magnitudes of O1..O3; log-RGB intensity, blue-yellow, red-green;
+/// O derivatives (x, y per channel); log-Gabor real and imaginary parts (12 filters); their derivatives; their
+/// gradient magnitudes. The signed maps, fitted by AGGDs, run from the O derivatives to the end of the
+/// log-Gabor derivatives.
+const MSCN: i64 = 0;
+const GRADIENT_MAGNITUDES: i64 = 1;
+const LOG_RGB: i64 = 4;
+const DERIVATIVES: i64 = 7;
+const LOG_GABOR: i64 = 13;
+const LOG_GABOR_DERIVATIVES: i64 = 37;
+const LOG_GABOR_MAGNITUDES: i64 = 85;
 const MAPS: i64 = 109;
 /// Signed maps fitted per AGGD call (of 78).
 const SIGNED_CHUNK: i64 = 13;
@@ -227,21 +238,26 @@ impl Ilniqe {
         let (b, _, side, _) = blocks.size4()?;
         let nb = b / n;
         let pixels = side * side;
-        let aggd = niqe_block_features(&self.tables, &blocks.f_narrow(1, 0, 1)?)?;
-        let gm = weibull(&blocks.f_narrow(1, 1, 3)?.f_reshape([n, nb * 3, pixels])?)?.f_reshape([n * nb, 6])?;
-        let colour = blocks.f_narrow(1, 4, 3)?;
+        let aggd = niqe_block_features(&self.tables, &blocks.f_narrow(1, MSCN, 1)?)?;
+        let gm = weibull(&blocks.f_narrow(1, GRADIENT_MAGNITUDES, 3)?.f_reshape([n, nb * 3, pixels])?)?
+            .f_reshape([n * nb, 6])?;
+        let colour = blocks.f_narrow(1, LOG_RGB, 3)?;
         let dims = [2i64, 3].as_slice();
         let mean = colour.f_mean_dim(dims, false, None::<Kind>)?;
         let var = colour.f_var_correction(dims, 1, false)?;
         let colour = Tensor::f_stack(&[mean, var], -1)?.f_reshape([n * nb, 6])?;
         // The 78 signed maps a few at a time: each map's fit is its own, and the element-wise AGGD terms of all
         // 78 at once (four copies of them) were IL-NIQE's peak allocation.
-        let signed = (7..85)
+        let signed = (DERIVATIVES..LOG_GABOR_MAGNITUDES)
             .step_by(SIGNED_CHUNK as usize)
-            .map(|first| self.aggd_shape_width(&blocks.f_narrow(1, first, SIGNED_CHUNK.min(85 - first))?))
+            .map(|first| {
+                self.aggd_shape_width(&blocks.f_narrow(1, first, SIGNED_CHUNK.min(LOG_GABOR_MAGNITUDES - first))?)
+            })
             .collect::<Result<Vec<_>>>()?;
         let signed = Tensor::f_cat(&signed, 1)?;
-        let mags = weibull(&blocks.f_narrow(1, 85, 24)?.f_reshape([n, nb * 24, pixels])?)?.f_reshape([n * nb, 48])?;
+        let count = MAPS - LOG_GABOR_MAGNITUDES;
+        let mags = blocks.f_narrow(1, LOG_GABOR_MAGNITUDES, count)?.f_reshape([n, nb * count, pixels])?;
+        let mags = weibull(&mags)?.f_reshape([n * nb, 2 * count])?;
         Ok(Tensor::f_cat(&[aggd, gm, colour, signed, mags], 1)?.f_view([n, nb, 234])?)
     }
 
@@ -262,7 +278,7 @@ impl Ilniqe {
             Ok(())
         };
         let o3 = opponent.f_narrow(1, 2, 1)?;
-        put(0, &mscn(&o3, &self.mscn_window, Border::Replicate)?)?;
+        put(MSCN, &mscn(&o3, &self.mscn_window, Border::Replicate)?)?;
         // The x and y derivatives: derivative taps along one axis, smoothing along the other.
         let gradient = |x: &Tensor| -> Result<(Tensor, Tensor)> {
             let gx = correlate_1d(&correlate_1d(x, &scale.smooth, 2)?, &scale.derivative, 3)?;
@@ -273,15 +289,15 @@ impl Ilniqe {
             Ok(gx.f_square()?.f_add(&gy.f_square()?)?.f_add_scalar(EPS)?.f_sqrt()?)
         };
         let (ix, iy) = gradient(opponent)?;
-        put(1, &magnitude(&ix, &iy)?)?;
-        put(7, &Tensor::f_stack(&[&ix, &iy], 2)?.f_reshape([n, 6, h, w])?)?;
+        put(GRADIENT_MAGNITUDES, &magnitude(&ix, &iy)?)?;
+        put(DERIVATIVES, &Tensor::f_stack(&[&ix, &iy], 2)?.f_reshape([n, 6, h, w])?)?;
 
         let log_rgb = rgb.f_add_scalar(K_FOR_LOG)?.f_log()?;
         let log_rgb = log_rgb.f_sub(&log_rgb.f_mean_dim([2i64, 3].as_slice(), true, None::<Kind>)?)?;
         let ch = |i: i64| log_rgb.f_narrow(1, i, 1);
-        put(4, &log_rgb.f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?.f_div_scalar(3f64.sqrt())?)?;
-        put(5, &ch(0)?.f_add(&ch(1)?)?.f_sub(&ch(2)?.f_mul_scalar(2.0)?)?.f_div_scalar(6f64.sqrt())?)?;
-        put(6, &ch(0)?.f_sub(&ch(1)?)?.f_div_scalar(2f64.sqrt())?)?;
+        put(LOG_RGB, &log_rgb.f_sum_dim_intlist([1i64].as_slice(), true, None::<Kind>)?.f_div_scalar(3f64.sqrt())?)?;
+        put(LOG_RGB + 1, &ch(0)?.f_add(&ch(1)?)?.f_sub(&ch(2)?.f_mul_scalar(2.0)?)?.f_div_scalar(6f64.sqrt())?)?;
+        put(LOG_RGB + 2, &ch(0)?.f_sub(&ch(1)?)?.f_div_scalar(2f64.sqrt())?)?;
 
         let dims = [-2i64, -1];
         let response = o3
@@ -291,11 +307,11 @@ impl Ilniqe {
             .f_view_as_real()?; // N×12×H×W×2
         let parts = response.f_permute([0, 1, 4, 2, 3])?.f_contiguous()?.f_view([n, 24, h, w])?; // re, im, …
         drop(response);
-        put(13, &parts)?;
+        put(LOG_GABOR, &parts)?;
         let (px, py) = gradient(&parts)?;
         drop(parts);
-        put(37, &Tensor::f_stack(&[&px, &py], 2)?.f_reshape([n, 48, h, w])?)?; // xRe, yRe, xIm, yIm, …
-        put(85, &magnitude(&px, &py)?)?;
+        put(LOG_GABOR_DERIVATIVES, &Tensor::f_stack(&[&px, &py], 2)?.f_reshape([n, 48, h, w])?)?; // xRe, yRe, xIm, yIm, …
+        put(LOG_GABOR_MAGNITUDES, &magnitude(&px, &py)?)?;
         Ok(blocks)
     }
 

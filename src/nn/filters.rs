@@ -35,13 +35,11 @@ pub fn separable_valid(x: &Tensor, taps: &Tensor) -> Result<Tensor> {
 }
 
 /// [`separable_valid`] for a float64 CPU tensor, in plain loops over libtorch's thread count: each task
-/// filters a band of output rows of one plane, horizontally into a scratch band, then vertically. The sum
+/// filters a band of output rows of one plane, horizontally into a band of its own, then vertically. The sum
 /// order per output pixel is fixed (taps in order), so results do not depend on the thread count.
 pub fn separable_valid_cpu(x: &Tensor, taps: &[f64]) -> Result<Tensor> {
     let k = taps.len();
-    valid_filter_cpu(x, k, |src, w, first_row, rows, ow, scratch| {
-        filter_band(src, w, taps, first_row, rows, ow, scratch)
-    })
+    valid_filter_cpu(x, k, |src, w, first_row, rows, ow| filter_band(src, w, taps, first_row, rows, ow))
 }
 
 /// 'valid' 2-D cross-correlation (what conv2d computes) of every plane of an N×C×H×W float64 CPU tensor with
@@ -50,7 +48,7 @@ pub fn separable_valid_cpu(x: &Tensor, taps: &[f64]) -> Result<Tensor> {
 /// in page by page, on every call.
 pub fn correlate_valid_cpu(x: &Tensor, kernel: &[f64], k: usize) -> Result<Tensor> {
     assert_eq!(kernel.len(), k * k, "a k×k kernel");
-    valid_filter_cpu(x, k, |src, w, first_row, rows, ow, _| {
+    valid_filter_cpu(x, k, |src, w, first_row, rows, ow| {
         for (r, line) in rows.chunks_mut(ow).enumerate() {
             line.fill(0.0);
             for (ky, taps) in kernel.chunks_exact(k).enumerate() {
@@ -65,11 +63,11 @@ pub fn correlate_valid_cpu(x: &Tensor, kernel: &[f64], k: usize) -> Result<Tenso
     })
 }
 
-/// Runs `band(plane input, width, first output row, output rows, output width, scratch)` over bands of output
+/// Runs `band(plane input, width, first output row, output rows, output width)` over bands of output
 /// rows of every plane of a float64 CPU tensor, on libtorch's thread count, for a k×k 'valid' filter.
 fn valid_filter_cpu<F>(x: &Tensor, k: usize, band: F) -> Result<Tensor>
 where
-    F: Fn(&[f64], usize, usize, &mut [f64], usize, &mut Vec<f64>) + Sync,
+    F: Fn(&[f64], usize, usize, &mut [f64], usize) + Sync,
 {
     let size = x.size();
     let (n, c, h, w) = (size[0], size[1], size[2] as usize, size[3] as usize);
@@ -88,28 +86,19 @@ where
     for (plane, out_plane) in output.chunks_mut(oh * ow).enumerate() {
         let src = &input[plane * h * w..(plane + 1) * h * w];
         crate::runtime::for_each_piece(out_plane, band_rows * ow, |i, rows| {
-            band(src, w, i * band_rows, rows, ow, &mut Vec::new());
+            band(src, w, i * band_rows, rows, ow);
         });
     }
     Ok(out)
 }
 
 /// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`).
-fn filter_band(
-    src: &[f64],
-    w: usize,
-    taps: &[f64],
-    first_row: usize,
-    rows: &mut [f64],
-    ow: usize,
-    scratch: &mut Vec<f64>,
-) {
+fn filter_band(src: &[f64], w: usize, taps: &[f64], first_row: usize, rows: &mut [f64], ow: usize) {
     let k = taps.len();
     let count = rows.len() / ow;
     // Horizontal pass over the input rows this band needs.
-    scratch.clear();
-    scratch.resize((count + k - 1) * ow, 0.0);
-    for (r, line) in scratch.chunks_mut(ow).enumerate() {
+    let mut horizontal = vec![0.0; (count + k - 1) * ow];
+    for (r, line) in horizontal.chunks_mut(ow).enumerate() {
         let input = &src[(first_row + r) * w..(first_row + r + 1) * w];
         for (t, &tap) in taps.iter().enumerate() {
             for (o, &v) in line.iter_mut().zip(&input[t..t + ow]) {
@@ -121,7 +110,7 @@ fn filter_band(
     for (r, line) in rows.chunks_mut(ow).enumerate() {
         line.fill(0.0);
         for (t, &tap) in taps.iter().enumerate() {
-            for (o, &v) in line.iter_mut().zip(&scratch[(r + t) * ow..(r + t + 1) * ow]) {
+            for (o, &v) in line.iter_mut().zip(&horizontal[(r + t) * ow..(r + t + 1) * ow]) {
                 *o += tap * v;
             }
         }

@@ -357,13 +357,7 @@ impl PhaseCongruency {
         if !bank.fits(h, w, x.device()) {
             return Err(Error::invalid(format!("phase-congruency filter bank for {:?}, images {h}x{w}", bank.size)));
         }
-        let dims = [-2i64, -1];
-        // Even (real) and odd (imaginary) responses of every filter: N×(O·S)×H×W complex.
-        let responses = x.f_fft_fft2(None::<&[i64]>, dims, "backward")?.f_mul(&bank.filters)?.f_fft_ifft2(
-            None::<&[i64]>,
-            dims,
-            "backward",
-        )?;
+        let responses = responses(x, bank)?;
         if x.device() == Device::Cpu && x.kind() == Kind::Float {
             self.combine_cpu(&responses, bank, (n, h, w))
         } else {
@@ -509,6 +503,14 @@ impl PhaseCongruency {
     }
 }
 
+/// The even (real) and odd (imaginary) responses of every filter of `bank` to every image of N×1×H×W:
+/// N×(O·S)×H×W complex.
+fn responses(x: &Tensor, bank: &FilterBank) -> Result<Tensor> {
+    let dims = [-2i64, -1];
+    let spectrum = x.f_fft_fft2(None::<&[i64]>, dims, "backward")?;
+    Ok(spectrum.f_mul(&bank.filters)?.f_fft_ifft2(None::<&[i64]>, dims, "backward")?)
+}
+
 /// The lower of the two middle values (the middle one for odd lengths), NaN if any value is NaN: what
 /// libtorch's `median(dim)` returns.
 fn lower_median(values: &mut [f32]) -> f32 {
@@ -537,19 +539,12 @@ pub fn log_gabor(rows: i64, cols: i64, omega0: f64, sigma_f: f64) -> Result<Tens
 mod tests {
     use super::*;
 
-    /// The CPU pass agrees with the libtorch sequence to a few float32 ulp (see `combine_cpu`): a batch of three (random 0..255 values, a flat
-    /// image whose responses are all zero, 8-bit steps), odd and even sides, FSIM's bank.
+    /// The CPU pass agrees with the libtorch sequence to a few float32 ulp (see `combine_cpu`): a batch of
+    /// three (random 0..255 values, a flat image whose responses are all zero, 8-bit steps), odd and even sides,
+    /// FSIM's bank.
     #[test]
     fn phase_congruency_cpu_equals_libtorch() {
-        let pc = PhaseCongruency {
-            scales: 4,
-            orientations: 4,
-            min_length: 6.0,
-            mult: 2.0,
-            sigma_f: 0.55,
-            delta_theta: 1.2,
-            k: 2.0,
-        };
+        let pc = crate::metrics::fsim::PC;
         tch::manual_seed(11);
         for (h, w) in [(37, 29), (64, 48), (5, 300)] {
             let opts = (Kind::Float, Device::Cpu);
@@ -558,11 +553,7 @@ mod tests {
             let steps = Tensor::randint(256, [1, 1, h, w], opts);
             let x = Tensor::cat(&[random, flat, steps], 0);
             let bank = pc.bank(h, w, Device::Cpu).unwrap();
-            let responses = x
-                .fft_fft2(None::<&[i64]>, [-2i64, -1], "backward")
-                .f_mul(&bank.filters)
-                .unwrap()
-                .fft_ifft2(None::<&[i64]>, [-2i64, -1], "backward");
+            let responses = responses(&x, &bank).unwrap();
             let expected = pc.combine(&responses, &bank, (3, h, w)).unwrap();
             let actual = pc.combine_cpu(&responses, &bank, (3, h, w)).unwrap();
             assert_eq!(actual.size(), [3, 1, h, w]);
