@@ -1,18 +1,26 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
-use crate::error::{Error, Result};
+use crate::cache;
+use crate::error::{Error, ErrorKind, Result};
 use crate::image::{decode_file, to_batch_tensor, Image};
-use crate::metrics::torchscript::{self, TorchScriptSpec};
-use crate::metrics::Model;
-use crate::registry::{self, Mode, ModelKey};
-use crate::runtime::{self, DeviceRequest, Precision};
+use crate::metrics::torchscript;
+use crate::model::{MetricSpec, Model, ModelKey};
+use crate::registry;
+use crate::runtime::{self, settings};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
+pub use crate::cache::Stats as CacheStats;
+pub use crate::metrics::torchscript::TorchScriptSpec;
+pub use crate::model::Mode;
+pub use crate::runtime::{DeviceRequest, Precision, Preset};
+pub use crate::weights::ProgressCallback;
+
 /// Options that select the model a handle uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
+    /// Where the model runs.
     pub device: DeviceRequest,
     /// `None`: `IQA_PRECISION`, else fp32.
     pub precision: Option<Precision>,
@@ -21,10 +29,21 @@ pub struct Options {
 /// Name, mode, direction and range of a metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricInfo {
+    /// pyiqa's name (or the TorchScript module's).
     pub name: String,
+    /// Full-reference or no-reference.
     pub mode: Mode,
+    /// Whether lower scores mean better quality.
     pub lower_better: bool,
+    /// Rough range as pyiqa states it; NaN where unknown.
     pub score_range: (f64, f64),
+}
+
+/// Sizes a metric accepts: smallest (height, width), and the largest pixel count with the reason.
+#[derive(Debug, Clone, Copy)]
+struct SizeLimits {
+    min: (u32, u32),
+    max_pixels: Option<(u64, &'static str)>,
 }
 
 /// A metric handle: a strong reference to a shared model plus the options it was created with.
@@ -32,6 +51,7 @@ pub struct MetricInfo {
 pub struct Metric {
     info: MetricInfo,
     key: ModelKey,
+    limits: SizeLimits,
     /// Always `Some` until dropped (taken in `Drop` to hand it back to the cache).
     model: Option<Arc<dyn Model>>,
 }
@@ -41,10 +61,40 @@ pub fn metric_names() -> Vec<String> {
     registry::available_names()
 }
 
-pub use registry::{cache_stats, CacheStats};
+/// Distinct models loaded (shared between handles) and metric handles alive, process-wide.
+pub fn cache_stats() -> CacheStats {
+    cache::stats()
+}
 
-/// Switches the process to a preset (see [`runtime::Preset`]); environment variables set explicitly still win.
-pub fn set_preset(preset: runtime::Preset) -> Result<()> {
+/// CUDA devices this process can use (0 where libtorch's CUDA backend or a driver is missing).
+pub fn cuda_device_count() -> usize {
+    runtime::cuda_device_count()
+}
+
+/// Whether libtorch's CUDA backend is loaded in this process, or why not (no driver, `IQA_CUDA=0`, ...).
+pub fn cuda_backend() -> std::result::Result<(), String> {
+    runtime::load_cuda_backend()
+}
+
+/// Sets the process-wide download progress callback, `(file name, bytes done, total bytes if known)`;
+/// `None` restores the default, a line on stderr every 10 %.
+pub fn set_download_progress(callback: Option<ProgressCallback>) {
+    crate::weights::set_progress_callback(callback)
+}
+
+/// The preset the process runs with now.
+pub fn current_preset() -> Preset {
+    runtime::current_settings().preset
+}
+
+/// The precision used where [`Options::precision`] is `None`: `IQA_PRECISION`, else the current preset's.
+pub fn default_precision() -> Result<Precision> {
+    runtime::init()?;
+    runtime::default_precision()
+}
+
+/// Switches the process to a preset (see [`Preset`]); environment variables set explicitly still win.
+pub fn set_preset(preset: Preset) -> Result<()> {
     runtime::init()?;
     runtime::apply_preset(preset)
 }
@@ -54,21 +104,11 @@ pub fn set_preset(preset: runtime::Preset) -> Result<()> {
 /// (`NAME.pt` + `NAME.json`) in `IQA_WEIGHTS_DIR`.
 pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
     runtime::init()?;
-    match registry::find_native(name) {
-        Ok(native) => {
-            let entry = native.entry;
-            let info = MetricInfo {
-                name: entry.name.to_string(),
-                mode: entry.mode,
-                lower_better: entry.lower_better,
-                score_range: entry.score_range,
-            };
-            let precision = |device, requested| registry::effective_precision(name, device, requested);
-            open(info, name.to_string(), options, precision, |key| native.build(key))
-        }
-        Err(not_native) => {
-            let found = registry::torchscript_dir().and_then(|dir| torchscript::find_in(&dir, name));
-            let Some((module, sidecar)) = found else { return Err(not_native) };
+    match registry::find_builtin(name) {
+        Ok(spec) => open_builtin(spec, options),
+        Err(not_builtin) => {
+            let found = settings::weights_dir().and_then(|dir| torchscript::find_in(&dir, name));
+            let Some((module, sidecar)) = found else { return Err(not_builtin) };
             let spec = TorchScriptSpec::from_sidecar(name, &sidecar)
                 .map_err(|e| e.context(format_args!("metric '{name}'")))?;
             create_torchscript(&module, &spec, options)
@@ -76,7 +116,19 @@ pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
     }
 }
 
-/// Creates a handle for the TorchScript module at `path` (see [`crate::metrics::torchscript`]), described by
+fn open_builtin(spec: &'static MetricSpec, options: &Options) -> Result<Metric> {
+    let info = MetricInfo {
+        name: spec.name.to_string(),
+        mode: spec.mode,
+        lower_better: spec.lower_better,
+        score_range: spec.score_range,
+    };
+    let limits = SizeLimits { min: spec.min_size, max_pixels: spec.max_pixels };
+    let precision = |device, requested| spec.effective_precision(device, requested);
+    open(info, spec.name.to_string(), limits, options, precision, spec.build)
+}
+
+/// Creates a handle for the TorchScript module at `path`, described by
 /// `spec`. Handles of the same file and model-relevant options share one loaded module.
 pub fn create_torchscript(path: &Path, spec: &TorchScriptSpec, options: &Options) -> Result<Metric> {
     runtime::init()?;
@@ -93,17 +145,19 @@ pub fn create_torchscript(path: &Path, spec: &TorchScriptSpec, options: &Options
     open(
         info,
         format!("torchscript:{}", file.display()),
+        SizeLimits { min: (1, 1), max_pixels: None },
         options,
         |_, p| p,
         |key| Ok(Arc::new(torchscript::load(&file, mode, key.device, key.precision)?) as Arc<dyn Model>),
     )
 }
 
-/// Resolves the options into a cache key (with the precision the model really runs in), acquires the shared model (built by `build` if none is alive) and
-/// wraps it in a handle.
+/// Resolves the options into a cache key (with the precision the model really runs in), acquires the shared
+/// model (built by `build` if none is alive) and wraps it in a handle.
 fn open(
     info: MetricInfo,
     model_name: String,
+    limits: SizeLimits,
     options: &Options,
     precision: impl FnOnce(Device, Precision) -> Precision,
     build: impl FnOnce(&ModelKey) -> Result<Arc<dyn Model>>,
@@ -116,10 +170,12 @@ fn open(
         None => runtime::default_precision()?,
     };
     let precision = precision(device, requested);
+    // Checked now so that a malformed IQA_CACHE_SIZE is an error here rather than ignored when the handle goes.
+    runtime::cache_size()?;
     let key = ModelKey { name: model_name, device, precision };
-    let model = registry::acquire(&key, || build(&key)).map_err(in_context)?;
-    registry::handle_opened();
-    Ok(Metric { info, key, model: Some(model) })
+    let model = cache::acquire(&key, cache::Kind::Model, || build(&key)).map_err(in_context)?;
+    cache::handle_opened();
+    Ok(Metric { info, key, limits, model: Some(model) })
 }
 
 fn check_same_size(index: usize, dist: &Image<'_>, reference: &Image<'_>) -> Result<()> {
@@ -138,13 +194,14 @@ fn check_same_size(index: usize, dist: &Image<'_>, reference: &Image<'_>) -> Res
 impl Drop for Metric {
     fn drop(&mut self) {
         if let Some(model) = self.model.take() {
-            registry::release(&self.key, model);
+            cache::release(&self.key, model, runtime::cache_size().unwrap_or(0));
         }
-        registry::handle_closed();
+        cache::handle_closed();
     }
 }
 
 impl Metric {
+    /// Name, mode, direction and range.
     pub fn info(&self) -> &MetricInfo {
         &self.info
     }
@@ -195,14 +252,14 @@ impl Metric {
     }
 
     fn check_size(&self, index: usize, width: i64, height: i64) -> Result<()> {
-        let (min_h, min_w) = self.model().min_size();
+        let (min_h, min_w) = (self.limits.min.0 as i64, self.limits.min.1 as i64);
         if height < min_h || width < min_w {
             return Err(Error::shape(format!(
                 "image {index} is {width}x{height}; this metric needs at least {min_w}x{min_h} pixels"
             )));
         }
-        if let Some((max, why)) = self.model().max_pixels() {
-            if width * height > max {
+        if let Some((max, why)) = self.limits.max_pixels {
+            if (width * height) as u64 > max {
                 return Err(Error::shape(format!(
                     "image {index} is {width}x{height} ({:.1} MP); this metric scores at most {:.1} MP: {why}; \
                      downscale or crop it",
@@ -242,7 +299,7 @@ impl Metric {
         }
         let _no_grad = tch::no_grad_guard();
         let mut scores = vec![f64::NAN; dists.len()];
-        let limit = runtime::settings().batch_limit.unwrap_or(usize::MAX);
+        let limit = runtime::current_settings().batch_limit.unwrap_or(usize::MAX);
         for indices in groups.values().flat_map(|group| group.chunks(limit)) {
             let pick = |set: &[Image<'_>]| {
                 to_batch_tensor(&indices.iter().map(|&i| set[i]).collect::<Vec<_>>(), self.key.device)
@@ -263,14 +320,14 @@ impl Metric {
         let flat = out.f_reshape([-1])?;
         if flat.size()[0] != n {
             return Err(Error::new(
-                crate::error::ErrorKind::Runtime,
+                ErrorKind::Runtime,
                 format!("model returned {:?} scores for a batch of {n}", out.size()),
             ));
         }
         Ok(Vec::<f64>::try_from(&flat)?)
     }
 
-    /// Scores N×3×H×W float tensors in [0,1] directly (tests and benchmarks that already hold tensors).
+    /// Scores N×3×H×W float tensors in 0..1 directly (tests and benchmarks that already hold tensors).
     pub fn score_tensors(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Vec<f64>> {
         self.in_context((|| {
             self.check_mode(reference.is_some())?;
@@ -297,14 +354,14 @@ impl Metric {
     /// image size and summed). Other metrics are `InvalidArgument`.
     pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<Vec<f32>> {
         self.in_context((|| {
-            let lpips =
-                self.model().as_lpips().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
+            let map =
+                self.model().distance_map().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
             check_same_size(0, dist, reference)?;
             self.check_size(0, dist.width() as i64, dist.height() as i64)?;
             let _no_grad = tch::no_grad_guard();
             let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;
             let r = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
-            let map = lpips.distance_map(&d, &r)?.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
+            let map = map.map(&d, &r)?.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
             Ok(Vec::<f32>::try_from(&map)?)
         })())
     }

@@ -4,33 +4,48 @@ use std::fmt;
 /// What went wrong, in the categories a caller can act on (the C status codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
+    /// A bad argument: NULL pointer, bad enum value or size, NaN/Inf in float pixels, malformed setting.
     InvalidArgument,
+    /// A name that is neither built in nor a TorchScript module found.
     UnknownMetric,
+    /// A file missing or unreadable.
     Io,
+    /// A corrupt, truncated, unsupported or over-limit image or stream.
     Decode,
+    /// Sizes that do not fit: a pair of different sizes, an image too small or too large for the metric.
     ShapeMismatch,
+    /// Pretrained weights missing, corrupt, of the wrong shapes, or failing their checksum.
     Weights,
+    /// The requested device is not available.
     Device,
+    /// A libtorch error or out of memory.
     Runtime,
+    /// An internal bug caught at the C boundary.
     Panic,
 }
 
 /// An error with its kind and a message that names what failed (file, metric, sizes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    /// The category (the C status).
     pub kind: ErrorKind,
+    /// What failed, in words a user can act on (`iqa_last_error`).
     pub message: String,
 }
 
+/// `std::result::Result` with iqa's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error { kind, message: message.into() }
     }
+    /// An [`ErrorKind::InvalidArgument`] error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
     }
+    /// An [`ErrorKind::ShapeMismatch`] error.
     pub fn shape(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::ShapeMismatch, message)
     }

@@ -1,27 +1,32 @@
 //! iqa: the image-quality metrics of pyiqa (IQA-PyTorch) over libtorch, as a Rust library and a C-ABI shared
 //! library (`libiqa.so` + `include/iqa.h`).
 //!
-//! The layers, outside in: [`ffi`] (the C ABI, a thin shell) → [`api`] (this safe API) → [`image`] (pixels to
-//! tensors) → [`metrics`] (the math) with [`registry`] sharing built models between handles.
+//! The public surface is small: [`api`] (create a [`Metric`] by its pyiqa name, score [`Image`]s or files),
+//! [`error`], the pixel types of [`image`], and [`ffi`], the C ABI that wraps `api`. ARCHITECTURE.md shows
+//! the layers behind it.
+#![warn(missing_docs)]
+
 pub mod api;
-mod catalogue;
 pub mod error;
 pub mod ffi;
 pub mod image;
-pub mod metrics;
-pub mod nn;
-pub mod registry;
-pub mod runtime;
-pub mod weights;
+
+mod cache;
+mod catalogue;
+mod metrics;
+mod model;
+mod nn;
+mod registry;
+mod runtime;
+mod tensor;
+mod weights;
 
 pub use api::{
-    cache_stats, create_metric, create_torchscript, metric_names, set_preset, CacheStats, Metric, MetricInfo, Options,
+    cache_stats, create_metric, create_torchscript, cuda_backend, cuda_device_count, current_preset, metric_names,
+    set_preset, CacheStats, DeviceRequest, Metric, MetricInfo, Mode, Options, Precision, Preset, TorchScriptSpec,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Image, PixelFormat};
-pub use metrics::torchscript::TorchScriptSpec;
-pub use registry::Mode;
-pub use runtime::{DeviceRequest, Precision, Preset};
 
 /// The crate version ("0.1.0").
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

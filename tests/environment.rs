@@ -30,7 +30,7 @@ fn iqa_device() {
     assert_scores(&[("IQA_DEVICE", "cpu")]);
     assert_scores(&[("IQA_DEVICE", "auto")]);
     assert_fails_with(&[("IQA_DEVICE", "tpu")], "IQA_DEVICE=\"tpu\"");
-    if iqa::runtime::cuda_device_count() == 0 {
+    if iqa::cuda_device_count() == 0 {
         assert_fails_with(&[("IQA_DEVICE", "cuda")], "CUDA device 0 requested");
         assert_fails_with(&[("IQA_DEVICE", "cuda:3")], "CUDA device 3 requested");
     }
@@ -47,6 +47,27 @@ fn iqa_num_threads() {
 fn iqa_precision() {
     assert_scores(&[("IQA_PRECISION", "bf16")]);
     assert_fails_with(&[("IQA_PRECISION", "fp8")], "IQA_PRECISION=\"fp8\"");
+}
+
+/// Every variable has one policy: unset or empty is the default, a value that does not parse is an error
+/// naming the variable and the values it accepts.
+#[test]
+fn malformed_values_are_errors_naming_the_variable_and_accepted_values() {
+    for (var, value, accepted) in [
+        ("IQA_CACHE_SIZE", "-1", "a non-negative integer"),
+        ("IQA_CACHE_SIZE", "four", "a non-negative integer"),
+        ("IQA_PRESET", "fastest", "accuracy, speed, memory"),
+        ("IQA_CUDA", "sometimes", "auto, 0 (or off, no, false), force"),
+        ("IQA_OFFLINE", "maybe", "1, 0, true, false, yes, no, on, off"),
+        ("IQA_NUM_THREADS", "-2", "a positive integer"),
+    ] {
+        assert_fails_with(&[(var, value)], &format!("{var}=\"{value}\" is not valid; accepted: {accepted}"));
+    }
+    for (var, value) in
+        [("IQA_CACHE_SIZE", "3"), ("IQA_CACHE_SIZE", ""), ("IQA_CUDA", "0"), ("IQA_OFFLINE", "no"), ("IQA_PRESET", " ")]
+    {
+        assert_scores(&[(var, value)]);
+    }
 }
 
 /// A directory to use as IQA_WEIGHTS_DIR / IQA_CACHE_DIR, removed first.

@@ -28,7 +28,7 @@ fn unknown_metrics_are_named() {
 
 #[test]
 fn cuda_request_without_cuda_is_a_device_error() {
-    if iqa::runtime::cuda_device_count() > 0 {
+    if iqa::cuda_device_count() > 0 {
         return; // a GPU machine: covered by the device tests there
     }
     let opts = Options { device: iqa::DeviceRequest::Cuda(0), ..Default::default() };

@@ -28,7 +28,7 @@ fn libtorch_cuda_is_loaded_exactly_where_a_cuda_driver_is() {
     let driver = unsafe { !libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_LAZY).is_null() };
     let m = iqa::create_metric("psnr", &iqa::Options::default()).unwrap();
     assert_eq!(libtorch_cuda_mapped(), driver && has_cuda_build(), "driver present: {driver}");
-    assert_eq!(m.device() != tch::Device::Cpu, iqa::runtime::cuda_device_count() > 0);
+    assert_eq!(m.device() != tch::Device::Cpu, iqa::cuda_device_count() > 0);
     let script = format!(
         "import ctypes; lib = ctypes.CDLL({:?}); h = ctypes.c_void_p(); \
          print(lib.iqa_metric_create(b'psnr', None, ctypes.byref(h))); \
@@ -53,7 +53,7 @@ fn a_lazily_loaded_libtorch_cuda_registers_the_cuda_backend() {
     if std::env::var_os("IQA_LINKING_CHILD").is_some() {
         let before = tch::Tensor::f_zeros([1], (tch::Kind::Float, tch::Device::Cuda(0))).unwrap_err().to_string();
         assert!(!libtorch_cuda_mapped());
-        assert_eq!(iqa::runtime::load_cuda_backend(), Ok(()));
+        assert_eq!(iqa::cuda_backend(), Ok(()));
         assert!(libtorch_cuda_mapped());
         let after = tch::Tensor::f_zeros([1], (tch::Kind::Float, tch::Device::Cuda(0))).map(|_| ()).err();
         println!("CHILD before: {}", before.lines().next().unwrap_or(""));
@@ -78,6 +78,6 @@ fn a_lazily_loaded_libtorch_cuda_registers_the_cuda_backend() {
 #[test]
 fn auto_picks_cuda_exactly_when_libtorch_reports_it() {
     let m = iqa::create_metric("psnr", &iqa::Options::default()).unwrap();
-    let want = if iqa::runtime::cuda_device_count() > 0 { tch::Device::Cuda(0) } else { tch::Device::Cpu };
+    let want = if iqa::cuda_device_count() > 0 { tch::Device::Cuda(0) } else { tch::Device::Cpu };
     assert_eq!(m.device(), want);
 }

@@ -48,7 +48,7 @@ fn presets_set_precision_and_batch_policy_and_unknown_names_are_refused() {
     let refs: Vec<_> = pairs.iter().map(|p| p.1.as_image()).collect();
     let whole = lpips32.score_batch(&dists, Some(&refs)).unwrap();
     set_preset(Preset::Memory).unwrap();
-    assert_eq!(iqa::runtime::settings().batch_limit, Some(1));
+    assert_eq!(iqa::current_preset(), Preset::Memory);
     let one_by_one = lpips32.score_batch(&dists, Some(&refs)).unwrap();
     for (a, b) in whole.iter().zip(&one_by_one) {
         assert!((a - b).abs() < 1e-6, "{a} vs {b}");
@@ -65,6 +65,5 @@ fn presets_set_precision_and_batch_policy_and_unknown_names_are_refused() {
         let accuracy = CString::new("accuracy").unwrap();
         assert_eq!(iqa_set_preset(accuracy.as_ptr()), IqaStatus::IQA_OK);
     }
-    assert_eq!(iqa::runtime::settings().preset, Preset::Accuracy);
-    assert_eq!(iqa::runtime::settings().batch_limit, None);
+    assert_eq!(iqa::current_preset(), Preset::Accuracy);
 }

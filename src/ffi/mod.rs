@@ -1,16 +1,15 @@
 //! The C ABI: the only `extern "C"` and raw-pointer code. Each function checks its pointers and sizes,
 //! converts to the safe API in [`crate::api`], catches panics, and maps errors to a status plus the
 //! thread-local message returned by `iqa_last_error`.
+// The doc comments here become the C header's: "[0,1]" and "[N]" are math there, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 mod types;
 
 pub use types::*;
 
-use crate::api::{self, Metric, Options};
+use crate::api::{self, DeviceRequest, Metric, Mode, Options, Precision, Preset, TorchScriptSpec};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::{Image, PixelFormat};
-use crate::metrics::torchscript::TorchScriptSpec;
-use crate::registry::Mode;
-use crate::runtime::{self, DeviceRequest, Precision};
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
@@ -118,17 +117,19 @@ unsafe fn read_enum<E>(field: *const E) -> u32 {
 }
 
 fn pixel_format(raw: u32) -> Result<PixelFormat> {
-    Ok(match raw {
-        0 => PixelFormat::Rgb8,
-        1 => PixelFormat::Rgba8,
-        2 => PixelFormat::Bgr8,
-        3 => PixelFormat::Bgra8,
-        4 => PixelFormat::Gray8,
-        5 => PixelFormat::Rgb16,
-        6 => PixelFormat::RgbF32,
-        7 => PixelFormat::RgbF16,
-        8 => PixelFormat::GrayF32,
-        _ => return Err(Error::invalid(format!("unknown pixel format {raw} (valid: 0..8, IQA_FORMAT_*)"))),
+    use IqaPixelFormat::*;
+    let format = IqaPixelFormat::try_from(raw)
+        .map_err(|raw| Error::invalid(format!("unknown pixel format {raw} (valid: 0..8, IQA_FORMAT_*)")))?;
+    Ok(match format {
+        IQA_FORMAT_RGB8 => PixelFormat::Rgb8,
+        IQA_FORMAT_RGBA8 => PixelFormat::Rgba8,
+        IQA_FORMAT_BGR8 => PixelFormat::Bgr8,
+        IQA_FORMAT_BGRA8 => PixelFormat::Bgra8,
+        IQA_FORMAT_GRAY8 => PixelFormat::Gray8,
+        IQA_FORMAT_RGB16 => PixelFormat::Rgb16,
+        IQA_FORMAT_RGB_F32 => PixelFormat::RgbF32,
+        IQA_FORMAT_RGB_F16 => PixelFormat::RgbF16,
+        IQA_FORMAT_GRAY_F32 => PixelFormat::GrayF32,
     })
 }
 
@@ -172,8 +173,7 @@ unsafe fn path_from_c(p: *const c_char, what: &str) -> Result<PathBuf> {
 
 /// The precision `iqa_options_default` and a NULL options pointer use: IQA_PRECISION, else the preset's.
 fn env_precision() -> IqaPrecision {
-    let _ = runtime::init();
-    match runtime::default_precision() {
+    match api::default_precision() {
         Ok(Precision::Fp16) => IqaPrecision::IQA_PRECISION_FP16,
         Ok(Precision::Bf16) => IqaPrecision::IQA_PRECISION_BF16,
         _ => IqaPrecision::IQA_PRECISION_FP32,
@@ -196,19 +196,23 @@ unsafe fn options_from_c(p: *const IqaOptions) -> Result<Options> {
         )));
     }
     let index = if has(std::mem::offset_of!(IqaOptions, device_index) + 4) { o.device_index } else { 0 };
-    let device = match read_enum(addr_of!(o.device)) {
-        0 => DeviceRequest::Auto,
-        1 => DeviceRequest::Cpu,
-        2 if index >= 0 => DeviceRequest::Cuda(index as usize),
-        2 => return Err(Error::invalid(format!("options->device_index {index} is negative"))),
-        raw => return Err(Error::invalid(format!("options->device {raw} is not an IqaDeviceKind (0..2)"))),
+    let device = IqaDeviceKind::try_from(read_enum(addr_of!(o.device)))
+        .map_err(|raw| Error::invalid(format!("options->device {raw} is not an IqaDeviceKind (0..2)")))?;
+    let device = match device {
+        IqaDeviceKind::IQA_DEVICE_AUTO => DeviceRequest::Auto,
+        IqaDeviceKind::IQA_DEVICE_CPU => DeviceRequest::Cpu,
+        IqaDeviceKind::IQA_DEVICE_CUDA if index >= 0 => DeviceRequest::Cuda(index as usize),
+        IqaDeviceKind::IQA_DEVICE_CUDA => {
+            return Err(Error::invalid(format!("options->device_index {index} is negative")));
+        }
     };
     let precision = if has(std::mem::offset_of!(IqaOptions, precision) + 4) {
-        Some(match read_enum(addr_of!(o.precision)) {
-            0 => Precision::Fp32,
-            1 => Precision::Fp16,
-            2 => Precision::Bf16,
-            raw => return Err(Error::invalid(format!("options->precision {raw} is not an IqaPrecision (0..2)"))),
+        let raw = IqaPrecision::try_from(read_enum(addr_of!(o.precision)))
+            .map_err(|raw| Error::invalid(format!("options->precision {raw} is not an IqaPrecision (0..2)")))?;
+        Some(match raw {
+            IqaPrecision::IQA_PRECISION_FP32 => Precision::Fp32,
+            IqaPrecision::IQA_PRECISION_FP16 => Precision::Fp16,
+            IqaPrecision::IQA_PRECISION_BF16 => Precision::Bf16,
         })
     } else {
         None
@@ -269,7 +273,7 @@ pub unsafe extern "C" fn iqa_set_preset(name: *const c_char) -> IqaStatus {
             return Err(Error::invalid("preset name is NULL"));
         }
         let text = CStr::from_ptr(name).to_string_lossy();
-        let preset = runtime::Preset::parse(&text)
+        let preset = Preset::parse(&text)
             .ok_or_else(|| Error::invalid(format!("unknown preset {text:?}; one of speed, memory, accuracy")))?;
         api::set_preset(preset)
     })
@@ -375,10 +379,10 @@ unsafe fn torchscript_spec_from_c(p: *const IqaTorchScriptSpec, default_name: &s
     if name.is_empty() {
         return Err(Error::invalid("spec->name is empty"));
     }
-    let mode = match read_enum(addr_of!(s.mode)) {
-        0 => Mode::FullReference,
-        1 => Mode::NoReference,
-        raw => return Err(Error::invalid(format!("spec->mode {raw} is not an IqaMode (0..1)"))),
+    let mode = match IqaMode::try_from(read_enum(addr_of!(s.mode))) {
+        Ok(IqaMode::IQA_MODE_FR) => Mode::FullReference,
+        Ok(IqaMode::IQA_MODE_NR) => Mode::NoReference,
+        Err(raw) => return Err(Error::invalid(format!("spec->mode {raw} is not an IqaMode (0..1)"))),
     };
     // A C bool that is neither 0 nor 1 is read as a byte, not trusted as a Rust bool.
     let lower_better = std::ptr::read(addr_of!(s.lower_better).cast::<u8>()) != 0;

@@ -1,7 +1,24 @@
 //! The C contract's types (ABI version 1). Enum fields of structs the caller fills are read as raw integers
-//! (see `read_enum`), never as Rust enums, so that a bad value is an error rather than undefined behaviour.
-#![allow(non_camel_case_types)]
+//! and decoded with `TryFrom<u32>` (below each enum), never read as Rust enums, so that a bad value is an error
+//! rather than undefined behaviour.
+#![allow(non_camel_case_types, missing_docs)]
 use std::ffi::{c_char, c_void};
+
+/// `TryFrom<u32>` for a C enum, from its variant list: the raw value a caller stored, or the value back as
+/// the error when the enum has no such variant.
+macro_rules! decode_c_enum {
+    ($name:ident { $($variant:ident),+ $(,)? }) => {
+        impl TryFrom<u32> for $name {
+            type Error = u32;
+            fn try_from(raw: u32) -> Result<Self, u32> {
+                $(if raw == $name::$variant as u32 {
+                    return Ok($name::$variant);
+                })+
+                Err(raw)
+            }
+        }
+    };
+}
 
 /// Version of the C ABI described by this header; bumped on any incompatible change.
 pub const IQA_ABI_VERSION: u32 = 1;
@@ -48,6 +65,18 @@ pub enum IqaPixelFormat {
     IQA_FORMAT_GRAY_F32 = 8,
 }
 
+decode_c_enum!(IqaPixelFormat {
+    IQA_FORMAT_RGB8,
+    IQA_FORMAT_RGBA8,
+    IQA_FORMAT_BGR8,
+    IQA_FORMAT_BGRA8,
+    IQA_FORMAT_GRAY8,
+    IQA_FORMAT_RGB16,
+    IQA_FORMAT_RGB_F32,
+    IQA_FORMAT_RGB_F16,
+    IQA_FORMAT_GRAY_F32,
+});
+
 /// A caller's pixel buffer.
 #[repr(C)]
 pub struct IqaImage {
@@ -68,6 +97,8 @@ pub enum IqaDeviceKind {
     IQA_DEVICE_CUDA = 2,
 }
 
+decode_c_enum!(IqaDeviceKind { IQA_DEVICE_AUTO, IQA_DEVICE_CPU, IQA_DEVICE_CUDA });
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IqaPrecision {
@@ -75,6 +106,8 @@ pub enum IqaPrecision {
     IQA_PRECISION_FP16 = 1,
     IQA_PRECISION_BF16 = 2,
 }
+
+decode_c_enum!(IqaPrecision { IQA_PRECISION_FP32, IQA_PRECISION_FP16, IQA_PRECISION_BF16 });
 
 /// Options for iqa_metric_create. Fill with iqa_options_default() first, then change fields.
 #[repr(C)]
@@ -94,6 +127,8 @@ pub enum IqaMode {
     IQA_MODE_FR = 0,
     IQA_MODE_NR = 1,
 }
+
+decode_c_enum!(IqaMode { IQA_MODE_FR, IQA_MODE_NR });
 
 /// Describes a TorchScript module for iqa_metric_create_torchscript.
 #[repr(C)]

@@ -1,5 +1,6 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
 use crate::error::Result;
+use crate::tensor::{cpu_slice, FreshTensor};
 use tch::{Device, Kind, Tensor};
 
 /// RGB → YIQ matrix (rows: Y, I, Q), the conversion pyiqa's `to_y_channel` uses by default.
@@ -43,12 +44,9 @@ fn rgb_to_y_cpu(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
     }
     let rgb = rgb.f_contiguous()?;
     let plane = (h * w) as usize;
-    let count = n as usize * plane;
-    // SAFETY: `rgb` is a contiguous CPU float32 tensor of n·3·h·w elements, alive for this function; `out` is
-    // a fresh one of n·h·w, not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(rgb.data_ptr() as *const f32, 3 * count) };
-    let out = Tensor::f_empty([n, 1, h, w], (Kind::Float, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, count) };
+    let input = cpu_slice::<f32>(&rgb)?;
+    let mut out = FreshTensor::<f32>::empty(&[n, 1, h, w])?;
+    let output = out.as_mut_slice();
     let scale = out_range as f32;
     let round = out_range >= 255.0;
     for (planes, y_plane) in input.chunks_exact(3 * plane).zip(output.chunks_exact_mut(plane)) {
@@ -59,7 +57,7 @@ fn rgb_to_y_cpu(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
             *y = if round { round_ties_even(v) } else { v };
         }
     }
-    Ok(out)
+    Ok(out.into_tensor())
 }
 
 /// `f32::round_ties_even` (torch.round: halves to even) without the call to libm's `rintf` that it compiles

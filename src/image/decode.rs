@@ -23,10 +23,12 @@ impl DecodedImage {
         &self.bytes
     }
 
+    /// Layout of the pixels: RGB8, or RGB16 for 16-bit files.
     pub fn format(&self) -> PixelFormat {
         self.format
     }
 
+    /// The pixels as an [`Image`] to score.
     pub fn as_image(&self) -> Image<'_> {
         Image::new(&self.bytes, self.width, self.height, 0, self.format).expect("decoded buffer matches its size")
     }

@@ -1,26 +1,34 @@
 //! Raw pixel buffers and their conversion to a float tensor in one pass.
 use crate::error::{Error, Result};
+use crate::tensor::FreshTensor;
 use half::f16;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// Layout of one pixel in a caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PixelFormat {
+    /// 8-bit R, G, B.
     Rgb8,
+    /// 8-bit R, G, B, A (alpha ignored).
     Rgba8,
+    /// 8-bit B, G, R.
     Bgr8,
+    /// 8-bit B, G, R, A (alpha ignored).
     Bgra8,
+    /// 8-bit gray, replicated to three channels.
     Gray8,
     /// Native-endian u16 per channel, full range 0..65535.
     Rgb16,
-    /// Interleaved f32 in [0,1].
+    /// Interleaved f32 in 0..1.
     RgbF32,
-    /// Interleaved IEEE half in [0,1].
+    /// Interleaved IEEE half in 0..1.
     RgbF16,
+    /// f32 gray in 0..1.
     GrayF32,
 }
 
 impl PixelFormat {
+    /// Bytes one pixel takes.
     pub fn bytes_per_pixel(self) -> usize {
         match self {
             PixelFormat::Gray8 => 1,
@@ -79,19 +87,22 @@ impl<'a> Image<'a> {
         Ok(Image { data, width, height, stride, format })
     }
 
+    /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.width
     }
+    /// Height in pixels.
     pub fn height(&self) -> u32 {
         self.height
     }
+    /// Layout of each pixel.
     pub fn format(&self) -> PixelFormat {
         self.format
     }
 
     /// For 8-bit formats: bytes per pixel and the offsets of R, G and B within a pixel (gray: all 0), for
     /// metrics that read such buffers directly.
-    pub fn rgb8_layout(&self) -> Option<(usize, [usize; 3])> {
+    pub(crate) fn rgb8_layout(&self) -> Option<(usize, [usize; 3])> {
         match self.format {
             PixelFormat::Rgb8 => Some((3, [0, 1, 2])),
             PixelFormat::Rgba8 => Some((4, [0, 1, 2])),
@@ -105,7 +116,7 @@ impl<'a> Image<'a> {
     /// For float32 formats: row `y`'s channel values (3 per pixel for RGB, 1 for gray), checked as the
     /// conversion to tensors checks them, and the channels per pixel. The values are the buffer itself when it
     /// is aligned for f32, else copied into `scratch`. `None` for other formats.
-    pub fn float_row<'s>(&'s self, y: usize, scratch: &'s mut Vec<f32>) -> Option<Result<(&'s [f32], usize)>> {
+    pub(crate) fn float_row<'s>(&'s self, y: usize, scratch: &'s mut Vec<f32>) -> Option<Result<(&'s [f32], usize)>> {
         let channels = match self.format {
             PixelFormat::RgbF32 => 3,
             PixelFormat::GrayF32 => 1,
@@ -135,7 +146,7 @@ impl<'a> Image<'a> {
     }
 
     /// Row `y`'s bytes (width × bytes per pixel, no padding).
-    pub fn row(&self, y: usize) -> &'a [u8] {
+    pub(crate) fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.width as usize * self.format.bytes_per_pixel()]
     }
@@ -222,13 +233,11 @@ pub fn to_batch_tensor(images: &[Image<'_>], device: Device) -> Result<Tensor> {
         )));
     }
     let per_image = 3 * w as usize * h as usize;
-    let mut host = Tensor::f_empty([images.len() as i64, 3, h as i64, w as i64], (Kind::Float, Device::Cpu))?;
-    // SAFETY: `host` is a fresh contiguous CPU float tensor of exactly images.len() * per_image elements,
-    // owned here and not shared until this function returns it.
-    let all = unsafe { std::slice::from_raw_parts_mut(host.data_ptr() as *mut f32, images.len() * per_image) };
-    for (image, planes) in images.iter().zip(all.chunks_exact_mut(per_image)) {
+    let mut fresh = FreshTensor::<f32>::empty(&[images.len() as i64, 3, h as i64, w as i64])?;
+    for (image, planes) in images.iter().zip(fresh.as_mut_slice().chunks_exact_mut(per_image)) {
         image.write_planes(planes)?;
     }
+    let mut host = fresh.into_tensor();
     if device != Device::Cpu {
         host = host.f_to_device(device)?;
     }

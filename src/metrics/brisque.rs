@@ -1,38 +1,26 @@
-//! BRISQUE (Mittal et al. 2012), pyiqa 0.1.16's `brisque` (version 'original': the LIVE ε-SVR): on the luma
-//! (Y of YIQ rounded to 0..255), at full and half scale (MATLAB bicubic `imresize(0.5)`), 18 features of the
-//! MSCN coefficients (7×7 Gaussian, σ 7/6, zero border): a GGD fit of the coefficients (shape, σ²) and AGGD
-//! fits of their products with the four neighbours (circular shifts over the whole image: shape, mean, σ²
-//! left and right). The 36 features are scaled to [−1, 1] with the official ranges and scored by the RBF SVR
-//! (γ 0.05, ρ −153.591): Σ coefᵢ·exp(−γ‖x − svᵢ‖²) − ρ.
+//! BRISQUE (Mittal et al. 2012), pyiqa 0.1.16's `brisque` (the LIVE ε-SVR): on the luma (Y of YIQ rounded to
+//! 0..255) at full and half scale, 18 features of the MSCN coefficients (a GGD fit and AGGD fits of their
+//! products with the four neighbours), scaled with the official ranges and scored by the RBF SVR.
 //!
-//! Everything runs in float32 with pyiqa's op sequence and summation orders (see
-//! `nn::nss::serial_reduce`), which gives pyiqa's single-threaded score bit for bit. That matters: the SVR sum cancels (terms of ±1024 down to
-//! a few units), so a last-bit change in one moment moves the score by up to 5e-3 — pyiqa's own score moves
-//! that much with its thread count on images above 32768 pixels (I08's 301×257 crop: 9.8906 … 9.8951 for 1,
-//! 2, 4 threads; I04: −0.1128 … −0.1152). The final products are taken one image at a time, as pyiqa's call
-//! for one image is: a batched matrix-vector product rounds differently.
-//!
-//! Against the official MATLAB scores (data/calibration/official_scores.csv) pyiqa (one thread) differs: I03
-//! 94.6435 vs 94.6421, I04 −0.1128 vs −0.1076, I06 1.0746 vs 0.9929, I08 5.1364 vs 5.3583, I19 66.8368 vs
-//! 72.2617 (the SVR amplifies small feature differences). The SVR model is the official one (a port of the
-//! MATLAB code with it reproduces I04 and I06 to four decimals); the gaps come from pyiqa's feature pipeline:
-//! luma from YIQ instead of `rgb2gray`, float32 arithmetic, its own `imresize`, and features passed to the SVR
-//! at full precision where the official code goes through libsvm's text files (rounded to six digits). iqa
-//! follows pyiqa: its users compare against pyiqa.
-//!
-//! Minimum size 7×7: smaller images make pyiqa's resize fail. Small images (up to about 16×16, depending on
-//! their content) can have no negative or no positive product along some direction; their AGGD fit, and so the
-//! score, is NaN, as in pyiqa.
-use super::Model;
+//! Everything runs in float32 with pyiqa's operation sequence and single-threaded summation order
+//! (`nn::nss::serial_reduce`), and the final products one image at a time: the SVR sum cancels, so a last-bit
+//! change in one moment moves the score visibly, and pyiqa's own score moves with its thread count. iqa
+//! reproduces pyiqa on one thread whatever iqa's thread count is. Where pyiqa departs from the official MATLAB
+//! code (its luma, float32 features, its own `imresize`) iqa follows pyiqa; README lists the distances.
+//! Minimum size 7×7 (pyiqa's resize fails below). Small images with no negative or no positive neighbour
+//! product along some direction score NaN, as in pyiqa.
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::colour::rgb_to_y;
+use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::nss::{fspecial_gaussian_f32, lgamma_of, mscn, neighbour_product, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
-use crate::registry::ModelKey;
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("brisque", Mode::NoReference, true, (0.0, 150.0), build).min_size(7, 7)];
 
 const FEATURES: i64 = 36;
 const GAMMA: f64 = 0.05;
@@ -170,9 +158,5 @@ impl Model for Brisque {
             .map(|i| Ok(kernel.f_narrow(0, i, 1)?.f_matmul(&self.sv_coef)?))
             .collect::<Result<Vec<Tensor>>>()?;
         Ok(Tensor::f_cat(&scores, 0)?.f_sub_scalar(RHO)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        (7, 7)
     }
 }

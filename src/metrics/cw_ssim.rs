@@ -1,20 +1,21 @@
 //! CW-SSIM (`cw_ssim`, Sampat et al. 2009) with pyiqa 0.1.16's defaults: luma (Y of YIQ, 0..255, rounded) in
-//! float64, complex steerable pyramid with 4 levels and 8 orientations, CW-SSIM of each orientation of the
-//! 4th level over 7×7 box windows with K = 0 and no guard band, pooled with a Gaussian weight of σ = rows/4,
-//! averaged over the orientations.
-//!
-//! Against the official scores (data/calibration/official_scores.csv, four digits) pyiqa and iqa are within
-//! 4.8e-5 relative on the five calibration pairs, i.e. within the rounding of the published values; iqa
-//! follows pyiqa wherever the two would differ.
+//! float64, a complex steerable pyramid of 4 levels and 8 orientations, CW-SSIM of each orientation of the 4th
+//! level over 7×7 windows with K = 0, pooled with a Gaussian weight of σ = rows/4, averaged over orientations.
 //!
 //! pyiqa builds the whole pyramid and uses only the deepest oriented level; iqa computes just that level
-//! (see `steerable_bands`), which is the same arithmetic for those bands and several times faster.
-use super::{require_ref, Model};
+//! (see `steerable_bands`), the same arithmetic for those bands.
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::frequency::{gaussian_window_f32, steerable_bands};
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// pyiqa refuses images whose shorter side s has floor(log2 s) - 2 < 4 levels.
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("cw_ssim", Mode::FullReference, false, (0.0, 1.0), |k| Ok(Arc::new(CwSsim::new(k.device)?)))
+        .min_size(1 << (LEVELS + 2), 1 << (LEVELS + 2))];
 
 const LEVELS: usize = 4;
 const ORIENTATIONS: usize = 8;
@@ -69,11 +70,5 @@ impl Model for CwSsim {
         let weight = gaussian_window_f32(rows, cols, level_rows as f64 / 4.0, cssim.device())?;
         let per_band = cssim.f_mul(&weight)?.f_sum_dim_intlist(&[2i64, 3][..], false, None::<Kind>)?;
         Ok(per_band.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        // pyiqa refuses images whose shorter side s has floor(log2 s) - 2 < 4 levels.
-        let side = 1 << (LEVELS + 2);
-        (side, side)
     }
 }

@@ -1,14 +1,19 @@
 //! DISTS (Ding et al. 2020) as pyiqa 0.1.16 runs it: ImageNet-normalised input through VGG16 with its
 //! max-pools replaced by L2 pooling (3×3 Hann window, stride 2), then structure and texture similarity of the
 //! input and five stages' activations, weighted by the learned alpha/beta.
-use super::{require_ref, Model};
 use crate::error::Result;
+use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{self, channels_last, Vgg16};
-use crate::registry::ModelKey;
-use crate::runtime::FrozenTensor;
+use crate::tensor::{cpu_slice, FrozenTensor};
 use crate::weights;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("dists", Mode::FullReference, true, (0.0, 1.0), build).reduced_precision().max_pixels(
+        crate::metrics::lpips::TILE_ABOVE_PIXELS as u64,
+        "its statistics span whole VGG16 feature maps (~1.5 KB per pixel at once), so it is not scored in tiles",
+    )];
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -101,9 +106,7 @@ fn moments_cpu(fx: &Tensor, fy: &Tensor) -> Result<Moments> {
     let (n, c, pixels) = (n as usize, c as usize, (h * w) as usize);
     // Pixel-major (channels innermost): free for the channels-last VGG16 maps.
     let (x, y) = (fx.f_permute([0, 2, 3, 1])?.f_contiguous()?, fy.f_permute([0, 2, 3, 1])?.f_contiguous()?);
-    // SAFETY: contiguous CPU float32 tensors of n·pixels·c elements, alive for this function.
-    let xs = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f32, n * pixels * c) };
-    let ys = unsafe { std::slice::from_raw_parts(y.data_ptr() as *const f32, n * pixels * c) };
+    let (xs, ys) = (cpu_slice::<f32>(&x)?, cpu_slice::<f32>(&y)?);
     let mut out: [Vec<f32>; 5] = std::array::from_fn(|_| Vec::with_capacity(n * c));
     for (xi, yi) in xs.chunks_exact(pixels * c).zip(ys.chunks_exact(pixels * c)) {
         let (mut sx, mut sy, mut sxy) = (vec![0f64; c], vec![0f64; c], vec![0f64; c]);
@@ -169,13 +172,6 @@ impl Model for Dists {
             });
         }
         Ok(similarity.expect("six feature sets").f_neg()?.f_add_scalar(1.0)?)
-    }
-
-    fn max_pixels(&self) -> Option<(i64, &'static str)> {
-        Some((
-            crate::metrics::lpips::TILE_ABOVE_PIXELS,
-            "its statistics span whole VGG16 feature maps (~1.5 KB per pixel at once), so it is not scored in tiles",
-        ))
     }
 }
 

@@ -1,9 +1,13 @@
 //! `entropy` (NR): Shannon entropy in bits of the 256-bin histogram of the luma rounded to 0..255
 //! (MATLAB's `entropy` on the uint8 gray image), as pyiqa computes it with eps 1e-8 inside the log.
-use super::Model;
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::model::{MetricSpec, Mode, Model};
+use std::sync::Arc;
 use tch::{Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("entropy", Mode::NoReference, false, (0.0, 8.0), |_| Ok(Arc::new(Entropy)))];
 
 const BINS: i64 = 256;
 const EPS: f64 = 1e-8;

@@ -1,23 +1,22 @@
-//! FSIMc (`fsim`, Zhang et al. 2011) with pyiqa 0.1.16's defaults: inputs scaled to 0..255 (not rounded) in
-//! float32, averaged over k×k blocks with k = round(min(H, W)/256) (Python's half-to-even rounding; pyiqa's
-//! `avg_pool2d`, so trailing rows/columns that do not fill a block are dropped), YIQ, phase congruency of the
-//! luma (4 scales, 4 orientations, Kovesi's noise compensation), Scharr gradient magnitude, chroma
-//! similarity of I and Q raised to 0.03, pooled by the larger phase congruency.
+//! FSIMc (`fsim`, Zhang et al. 2011) with pyiqa 0.1.16's defaults: inputs scaled to 0..255 in float32,
+//! averaged over k×k blocks with k = round(min(H, W)/256), YIQ, phase congruency of the luma (4 scales,
+//! 4 orientations, Kovesi's noise compensation), Scharr gradient magnitude, chroma similarity of I and Q,
+//! pooled by the larger phase congruency.
 //!
-//! pyiqa works in float32 throughout; iqa does the same operations in the same order and dtype, which lands
-//! within about 1e-7 of its scores.
-//!
-//! Against the official scores (data/calibration/official_scores.csv: FeatureSIM.m, which downsamples with a
-//! 'same' average filter and keeps every k-th sample, and builds its filters in float64) pyiqa and iqa differ
-//! by at most 1.2e-4 relative on the calibration pairs (the official values have four digits); iqa follows
-//! pyiqa.
-use super::{require_ref, Model};
+//! The same float32 operations in the same order as pyiqa. The official FeatureSIM.m downsamples and builds
+//! its filters differently; iqa follows pyiqa.
 use crate::error::Result;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::scaled_block_mean;
 use crate::nn::frequency::{scharr_magnitude, similarity_map, FilterBank, PhaseCongruency};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// pyiqa's centred frequency grid divides by (side − 1) on odd sides: one-pixel sides give NaN.
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("fsim", Mode::FullReference, false, (0.0, 1.0), |_| Ok(Arc::new(Fsim::default())))
+        .min_size(2, 2)];
 
 /// RGB → YIQ (rows: Y, I, Q), as pyiqa's `rgb2yiq` stores it (float32).
 const RGB_TO_YIQ: [f32; 9] = [0.299, 0.587, 0.114, 0.5959, -0.2746, -0.3213, 0.2115, -0.5227, 0.3112];
@@ -96,9 +95,34 @@ impl Model for Fsim {
         let num = score.f_sum_dim_intlist(dims, false, Kind::Double)?;
         Ok(num.f_div(&pc_max.f_sum_dim_intlist(dims, false, Kind::Double)?)?)
     }
+}
 
-    fn min_size(&self) -> (i64, i64) {
-        // pyiqa's centred frequency grid divides by (side − 1) on odd sides: one-pixel sides give NaN.
-        (2, 2)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::frequency::responses;
+
+    /// The CPU pass of phase congruency agrees with the libtorch sequence to a few float32 ulp (see
+    /// `combine_cpu`) on FSIM's bank: a batch of three (random 0..255 values, a flat image whose responses are
+    /// all zero, 8-bit steps), odd and even sides.
+    #[test]
+    fn phase_congruency_cpu_equals_libtorch() {
+        tch::manual_seed(11);
+        for (h, w) in [(37, 29), (64, 48), (5, 300)] {
+            let opts = (Kind::Float, Device::Cpu);
+            let random = Tensor::rand([1, 1, h, w], opts) * 255.0;
+            let flat = Tensor::full([1, 1, h, w], 128.0, opts);
+            let steps = Tensor::randint(256, [1, 1, h, w], opts);
+            let x = Tensor::cat(&[random, flat, steps], 0);
+            let bank = PC.bank(h, w, Device::Cpu).unwrap();
+            let responses = responses(&x, &bank).unwrap();
+            let expected = PC.combine(&responses, &bank, (3, h, w)).unwrap();
+            let actual = PC.combine_cpu(&responses, &bank, (3, h, w)).unwrap();
+            assert_eq!(actual.size(), [3, 1, h, w]);
+            // Phase congruency lies in [0, 1]; a few ulp of float32 apart.
+            let difference = (&actual - &expected).abs().max().double_value(&[]);
+            assert!(difference <= 1e-6, "{h}x{w}: max difference {difference}");
+            assert_eq!(expected.isnan().sum(Kind::Int64).int64_value(&[]), 0);
+        }
     }
 }

@@ -1,26 +1,24 @@
 //! GMSD, gradient magnitude similarity deviation (Xue et al. 2013), with pyiqa 0.1.16's defaults: the Y of
-//! YIQ rounded to 0..255 like a MATLAB uint8 image, 2×2 averaging with stride 2 (odd last rows/columns
-//! dropped), Prewitt-like gradients (3×3, /3) with zero padding, T = 170, and the standard deviation (n−1
-//! normalised, as `torch.std`) of the similarity map. Lower is better.
+//! YIQ rounded to 0..255, 2×2 averaging with stride 2, Prewitt-like gradients with zero padding, T = 170, and
+//! the standard deviation (n−1, as `torch.std`) of the similarity map. Lower is better.
 //!
-//! Computed in float32 with pyiqa's operations in pyiqa's order (the same libtorch): on the CPU the scores are
-//! pyiqa's bit for bit, tiny images included, where the float32 deviation of similarities near 1 carries
-//! rounding of ~1e-4 relative that a float64 computation would not reproduce. The deviation is reduced one
-//! image at a time so that a batch equals single scores.
-//!
-//! pyiqa's scores differ from the official MATLAB GMSD.m scores (data/calibration/official_scores.csv) by up to
-//! 1.7e-3 relative (I04: 5.2296e-4 vs 5.2206e-4): on these near-identical pairs the score is sensitive to which
-//! luma conversion and rounding produced the gray image. iqa follows pyiqa.
-//!
-//! Minimum size: two 2×2 blocks (4×2 or 2×4 pixels); pyiqa returns NaN below that (one block: the n−1
-//! deviation of a single value) or fails (1×1), iqa refuses with a shape error.
-use super::{require_ref, Model};
+//! Float32 with pyiqa's operations in pyiqa's order: the deviation of similarities near 1 carries float32
+//! rounding that a float64 computation would not reproduce. The deviation is reduced one image at a time so
+//! that a batch equals single scores. Where pyiqa differs from the official GMSD.m (its luma conversion)
+//! iqa follows pyiqa. Minimum size: two 2×2 blocks (4×2 or 2×4); pyiqa returns NaN or fails below that.
 use crate::error::{Error, Result};
 use crate::image::colour::rgb_to_y;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::scaled_block_mean;
 use crate::nn::matlab::kernel;
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// 2×4 and 4×2 work too; `forward` checks the exact condition.
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("gmsd", Mode::FullReference, true, (0.0, 1.0), |k| Ok(Arc::new(Gmsd::new(k.device)?)))
+        .min_size(2, 2)];
 
 /// Stabilising constant of the similarity, for data range 255.
 const T: f64 = 170.0;
@@ -76,10 +74,5 @@ impl Model for Gmsd {
             .map(|i| Ok(quality.f_narrow(0, i, 1)?.f_view([1, -1])?.f_std_correction(&[1i64][..], 1, false)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Tensor::f_cat(&per_image, 0)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        // 2×4 and 4×2 work too; forward checks the exact condition.
-        (2, 2)
     }
 }

@@ -1,39 +1,31 @@
 //! IL-NIQE (Zhang, Zhang & Bovik 2015), pyiqa 0.1.16's `ilniqe` with the official template model: the RGB image
-//! scaled to 0..255 and rounded, in float64, resized to 524×524 (MATLAB bicubic `imresize`, which pyiqa runs in
-//! float32) and clamped, cropped to whole 84×84 blocks, projected to the opponent colour space O1 O2 O3, and at
-//! two scales (84×84 then 42×42 blocks, the second after a 6×6 Gaussian σ 0.9 with replicated borders and a 2×
-//! decimation of both the RGB and the opponent images) 109 maps per block: MSCN of O3 (5×5 Gaussian σ 5/6), the
-//! Gaussian-derivative gradient magnitude of O1..O3, the log-RGB opponent channels, the O derivatives, the real
-//! and imaginary log-Gabor responses of O3 (3 scales × 4 orientations, no low-pass), their derivatives and
-//! gradient magnitudes. Their statistics give 234 features per block and scale: NIQE's 18 AGGD features of the
-//! MSCN map, Weibull fits (pyiqa's Newton iteration of `wblfit`) of the magnitudes, the mean and variance of
-//! the log-RGB channels, and AGGD shapes and widths of the signed maps. The 468 features of a block (capped at
-//! 10000) are projected on the template's 430 principal vectors, blocks with NaN features take the NaN-free
-//! mean, and a block's quality is its Mahalanobis-like distance to the pristine Gaussian under
-//! ((Σ_pris + Σ_dist)/2)⁺ (Σ_dist fitted to the NaN-free blocks); the score is the mean over the blocks.
-//! Float64 throughout, as pyiqa, except its float32 resize, Gaussian windows and log-Gabor filters, which are
-//! reproduced. Every image is resized to 524×524 first, so a batch of any size runs as one.
+//! resized to 524×524 (MATLAB bicubic `imresize`, run in float32 as pyiqa does), cut into 84×84 blocks at two
+//! scales, 109 maps per block (MSCN of O3, gradient magnitudes, log-RGB opponent channels, log-Gabor
+//! responses and their derivatives), 234 features per block and scale (AGGD and Weibull fits, means and
+//! variances), projected on the template's principal vectors; a block's quality is its distance to the
+//! pristine Gaussian under ((Σ_pris + Σ_dist)/2)⁺, and the score is the mean over blocks.
 //!
-//! Against the official MATLAB scores (data/calibration/official_scores.csv, 113.4801, 23.9968, 19.9750,
-//! 22.4493, 56.6721 for I03 I04 I06 I08 I19) pyiqa is up to 2.1 points off: I03 115.618 (+1.9 %), I04
-//! 24.071 (+0.3 %), I06 19.753 (−1.1 %), I08 22.337 (−0.5 %), I19 54.836 (−3.2 %). The gaps are not traced
-//! here, but pyiqa's resize is a float32 re-implementation of `imresize` and its Weibull fit stops once a Newton
-//! step is below 1e-2, where MATLAB's `wblfit` converges fully.
-//! iqa follows pyiqa (within 1e-4 relative on every reference row): its users compare against pyiqa. Images
-//! below 3×3 are refused (pyiqa's resize fails on them); some 3×3 and 4×4 images are too, with a shape error,
-//! where every block has a NaN feature (pyiqa's pseudo-inverse then fails).
-use super::Model;
+//! Float64 throughout, as pyiqa, except its float32 resize, Gaussian windows and log-Gabor filters, which are
+//! reproduced. Every image is resized first, so a batch of any size runs as one. Where pyiqa departs from the
+//! official MATLAB scores (its float32 resize, its Weibull fit's early stop) iqa follows pyiqa; README lists the
+//! distances. Images below 3×3 are refused (pyiqa's resize fails), and so are tiny ones whose every block has a
+//! NaN feature (pyiqa's pseudo-inverse then fails).
 use crate::error::{Error, Result};
+use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::frequency::PhaseCongruency;
 use crate::nn::nss::{
     aggd_beta_factor, fspecial_gaussian_f32, mscn, nan_mean_cov, niqe_block_features, Border, NanStats, ShapeTables,
 };
 use crate::nn::resize::imresize_to;
-use crate::registry::ModelKey;
-use crate::runtime::{for_each_piece, FrozenTensor};
+use crate::runtime::for_each_piece;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// pyiqa's resize needs three samples per side.
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("ilniqe", Mode::NoReference, true, (0.0, 100.0), build).min_size(3, 3)];
 
 const SIDE: i64 = 524;
 const BLOCK: i64 = 84;
@@ -141,10 +133,9 @@ fn correlate_1d_cpu(x: &Tensor, taps: &[f64], dim: i64) -> Result<Tensor> {
     let (n, c, h, w) = x.size4()?;
     let (h, w) = (h as usize, w as usize);
     let x = x.f_contiguous()?;
-    // SAFETY: contiguous CPU float64 tensors: `x` alive here, `out` fresh and not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f64, x.numel()) };
-    let out = Tensor::f_empty([n, c, h as i64, w as i64], (Kind::Double, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, input.len()) };
+    let input = cpu_slice::<f64>(&x)?;
+    let mut out = FreshTensor::<f64>::empty(&[n, c, h as i64, w as i64])?;
+    let output = out.as_mut_slice();
     let half = (taps.len() - 1) / 2;
     for_each_piece(output, h * w, |plane, out_plane| {
         let src = &input[plane * h * w..][..h * w];
@@ -173,7 +164,7 @@ fn correlate_1d_cpu(x: &Tensor, taps: &[f64], dim: i64) -> Result<Tensor> {
             }
         }
     });
-    Ok(out)
+    Ok(out.into_tensor())
 }
 
 impl Ilniqe {
@@ -398,11 +389,6 @@ impl Model for Ilniqe {
         let diff = filled.f_sub(&self.mu_pris)?;
         let quality = diff.f_matmul(&inv)?.f_mul(&diff)?.f_sum_dim_intlist([-1i64].as_slice(), false, None::<Kind>)?;
         Ok(quality.f_sqrt()?.f_mean_dim([1i64].as_slice(), false, None::<Kind>)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        // pyiqa's resize needs three samples per side.
-        (3, 3)
     }
 }
 

@@ -3,14 +3,61 @@
 //! learned 1×1 "lin" layers and averaged over space, summed over layers. The `+` variants (pyiqa's
 //! `semantic_weight_layer=2`) average each layer's distance weighted by the reference's third activation,
 //! bilinearly resized to that layer.
-use super::{require_ref, Model};
 use crate::error::Result;
+use crate::model::{require_ref, Builder, DistanceMap, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg16};
-use crate::registry::ModelKey;
-use crate::runtime::FrozenTensor;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use crate::weights;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// The ImageNet backbone of an LPIPS variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    Alex,
+    Vgg,
+    Squeeze,
+}
+
+impl Net {
+    /// Its name in pyiqa's weight files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Net::Alex => "alex",
+            Net::Vgg => "vgg",
+            Net::Squeeze => "squeeze",
+        }
+    }
+
+    /// Smallest side the backbone's deepest tap accepts.
+    pub const fn min_side(self) -> u32 {
+        match self {
+            Net::Alex => AlexNet::MIN_SIDE as u32,
+            // Four 2×2 poolings: relu5_3 needs 16 pixels.
+            Net::Vgg => 16,
+            // conv 3×3/2, then three ceil-mode 3×3/2 pools (measured with pyiqa: 17 works, 16 does not).
+            Net::Squeeze => 17,
+        }
+    }
+}
+
+const fn lpips(name: &'static str, net: Net, build: Builder) -> MetricSpec {
+    MetricSpec::new(name, Mode::FullReference, true, (0.0, 1.0), build)
+        .reduced_precision()
+        .min_size(net.min_side(), net.min_side())
+}
+
+const SEMANTIC_UNTILED: &str = "its semantic weights are resized over the whole image, so it is not scored in tiles";
+
+/// The LPIPS family; the `+` variants (pyiqa's `semantic_weight_layer=2`) are refused above the tiling size.
+pub const METRICS: &[MetricSpec] = &[
+    lpips("lpips", Net::Alex, |k| build(k, Net::Alex, false)),
+    lpips("lpips-vgg", Net::Vgg, |k| build(k, Net::Vgg, false)),
+    lpips("lpips+", Net::Alex, |k| build(k, Net::Alex, true)).max_pixels(TILE_ABOVE_PIXELS as u64, SEMANTIC_UNTILED),
+    lpips("lpips-vgg+", Net::Vgg, |k| build(k, Net::Vgg, true)).max_pixels(TILE_ABOVE_PIXELS as u64, SEMANTIC_UNTILED),
+    // pyiqa builds it with create_metric('lpips', net='squeeze') but has no name for it.
+    lpips("lpips-squeeze", Net::Squeeze, |k| build(k, Net::Squeeze, false)),
+];
 
 /// The backbone a variant runs on (shared with other metrics through the registry).
 pub enum LpipsNet {
@@ -54,16 +101,6 @@ impl LpipsNet {
         match self {
             LpipsNet::Vgg(_) => (1024, 256),
             LpipsNet::Alex(_) | LpipsNet::Squeeze(_) => (2048, 256),
-        }
-    }
-
-    fn min_side(&self) -> i64 {
-        match self {
-            LpipsNet::Alex(_) => AlexNet::MIN_SIDE,
-            // Four 2×2 poolings: relu5_3 needs 16 pixels.
-            LpipsNet::Vgg(_) => 16,
-            // conv 3×3/2, then three ceil-mode 3×3/2 pools (measured with pyiqa: 17 works, 16 does not).
-            LpipsNet::Squeeze(_) => 17,
         }
     }
 }
@@ -122,22 +159,6 @@ impl Lpips {
             ref_taps.push(tap.f_narrow(0, 0, n)?);
         }
         Ok((distances, ref_taps))
-    }
-
-    /// LPIPS' spatial distance map: each layer's distance bilinearly upsampled to the input size and summed.
-    /// N×1×H×W; its mean is close to (not exactly) the score, as in the reference implementation.
-    pub fn distance_map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
-        let size = dist.size();
-        let (distances, _) = self.layer_distances(dist, reference)?;
-        let mut total: Option<Tensor> = None;
-        for d in distances {
-            let up = d.f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
-            total = Some(match total {
-                None => up,
-                Some(t) => t.f_add(&up)?,
-            });
-        }
-        Ok(total.expect("at least one layer"))
     }
 }
 
@@ -229,46 +250,57 @@ impl Model for Lpips {
         Ok(total.expect("at least one layer"))
     }
 
-    fn min_size(&self) -> (i64, i64) {
-        let s = self.net.min_side();
-        (s, s)
-    }
-
-    fn max_pixels(&self) -> Option<(i64, &'static str)> {
-        self.semantic_weighting.then_some((
-            TILE_ABOVE_PIXELS,
-            "its semantic weights are resized over the whole image, so it is not scored in tiles",
-        ))
-    }
-
-    fn as_lpips(&self) -> Option<&Lpips> {
+    fn distance_map(&self) -> Option<&dyn DistanceMap> {
         Some(self)
     }
 }
 
-/// Builds an LPIPS variant with pyiqa's v0.1 weights: `net` is "alex", "vgg" or "squeeze"; `semantic` selects
-/// the `+` variant.
-pub fn build(key: &ModelKey, net: &str, semantic: bool) -> Result<Arc<dyn Model>> {
-    let device = key.device;
-    let backbone = match net {
-        "alex" => LpipsNet::Alex(backbones::shared_alexnet(device, key.precision)?),
-        "vgg" => LpipsNet::Vgg(backbones::shared_vgg16(device, key.precision)?),
-        _ => LpipsNet::Squeeze(backbones::shared_squeezenet(device, key.precision)?),
-    };
-    let names: Vec<(String, [i64; 4])> = backbone
-        .channels()
-        .iter()
-        .enumerate()
-        .map(|(k, &c)| (format!("lin{k}.model.1.weight"), [1, c, 1, 1]))
-        .collect();
-    let expected: Vec<(&str, &[i64])> = names.iter().map(|(n, s)| (n.as_str(), &s[..])).collect();
-    let file = weights::files::lpips("0.1", net).expect("known LPIPS net");
-    let state = weights::load(file, &expected)?;
-    let lins = names
-        .iter()
-        .map(|(n, _)| Ok(state[n].f_to_kind(Kind::Float)?.f_to_device(device)?))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(Lpips::new(backbone, lins, true, semantic)?))
+impl DistanceMap for Lpips {
+    /// LPIPS' spatial distance map: each layer's distance bilinearly upsampled to the input size and summed.
+    /// Its mean is close to (not exactly) the score, as in the reference implementation.
+    fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        let size = dist.size();
+        let (distances, _) = self.layer_distances(dist, reference)?;
+        let mut total: Option<Tensor> = None;
+        for d in distances {
+            let up = d.f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
+            total = Some(match total {
+                None => up,
+                Some(t) => t.f_add(&up)?,
+            });
+        }
+        Ok(total.expect("at least one layer"))
+    }
+}
+
+/// Builds an LPIPS variant with pyiqa's v0.1 weights; `semantic` selects the `+` variant.
+pub fn build(key: &ModelKey, net: Net, semantic: bool) -> Result<Arc<dyn Model>> {
+    Ok(Arc::new(Lpips::load(key, net, semantic)?))
+}
+
+impl Lpips {
+    fn load(key: &ModelKey, net: Net, semantic: bool) -> Result<Lpips> {
+        let device = key.device;
+        let backbone = match net {
+            Net::Alex => LpipsNet::Alex(backbones::shared_alexnet(device, key.precision)?),
+            Net::Vgg => LpipsNet::Vgg(backbones::shared_vgg16(device, key.precision)?),
+            Net::Squeeze => LpipsNet::Squeeze(backbones::shared_squeezenet(device, key.precision)?),
+        };
+        let names: Vec<(String, [i64; 4])> = backbone
+            .channels()
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| (format!("lin{k}.model.1.weight"), [1, c, 1, 1]))
+            .collect();
+        let expected: Vec<(&str, &[i64])> = names.iter().map(|(n, s)| (n.as_str(), &s[..])).collect();
+        let file = weights::files::lpips("0.1", net.name()).expect("every Net has v0.1 weights");
+        let state = weights::load(file, &expected)?;
+        let lins = names
+            .iter()
+            .map(|(n, _)| Ok(state[n].f_to_kind(Kind::Float)?.f_to_device(device)?))
+            .collect::<Result<Vec<_>>>()?;
+        Lpips::new(backbone, lins, true, semantic)
+    }
 }
 
 /// One layer's LPIPS distance map, N×1×h×w, from its activations (2N×C×h×w: the N references, then the N
@@ -295,10 +327,9 @@ fn layer_distance_cpu(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
     if weights.len() != c {
         return layer_distance(tap, lin);
     }
-    // SAFETY: a contiguous CPU float32 tensor alive for this function, and a fresh one not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(nhwc.data_ptr() as *const f32, 2 * n * pixels * c) };
-    let out = Tensor::f_empty([n as i64, 1, h, w], (Kind::Float, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n * pixels) };
+    let input = cpu_slice::<f32>(&nhwc)?;
+    let mut out = FreshTensor::<f32>::empty(&[n as i64, 1, h, w])?;
+    let output = out.as_mut_slice();
     let (references, distorted) = input.split_at(n * pixels * c);
     let eps = NORM_EPS as f32;
     let inverse_norm = |v: &[f32]| 1.0 / (v.iter().map(|x| x * x).sum::<f32>().sqrt() + eps);
@@ -312,5 +343,37 @@ fn layer_distance_cpu(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
             *d = r.iter().zip(x).zip(weights).map(|((a, b), w)| w * (a * kr - b * kx).powi(2)).sum();
         }
     });
-    Ok(out)
+    Ok(out.into_tensor())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{decode_file, to_batch_tensor};
+    use crate::runtime::Precision;
+
+    /// The I03 pair repeated 3×3 (1536×1152), large enough for several tiles of 512 plus halo: LPIPS in tiles
+    /// equals one pass. Needs IQA_WEIGHTS_DIR.
+    #[test]
+    fn lpips_in_tiles_equals_one_pass() {
+        assert!(std::env::var_os("IQA_WEIGHTS_DIR").is_some(), "IQA_WEIGHTS_DIR is not set: this test needs weights");
+        let load = |kind: &str| {
+            let path =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration").join(kind).join("I03.bmp");
+            let img = decode_file(&path).unwrap();
+            to_batch_tensor(&[img.as_image()], Device::Cpu).unwrap().repeat([1, 1, 3, 3])
+        };
+        let (d, r) = (load("dist"), load("ref"));
+        let _no_grad = tch::no_grad_guard();
+        for net in [Net::Alex, Net::Squeeze, Net::Vgg] {
+            let name = format!("lpips-{}-tiling-test", net.name());
+            let key = ModelKey { name, device: Device::Cpu, precision: Precision::Fp32 };
+            let lpips = Lpips::load(&key, net, false).unwrap();
+            let whole = f64::try_from(lpips.forward(&d, Some(&r)).unwrap()).unwrap();
+            let tiled = f64::try_from(lpips.score_in_tiles(&d, &r, 512).unwrap()).unwrap();
+            let err = (tiled - whole).abs() / whole;
+            println!("lpips {net:?}: one pass {whole}, 3x3 tiles of 512 {tiled}, relative {err:.1e}");
+            assert!(err < 1e-5, "lpips {net:?}: tiled {tiled} vs one pass {whole}");
+        }
+    }
 }

@@ -1,38 +1,30 @@
 //! MAD, most apparent distortion (Larson & Chandler 2010), as pyiqa 0.1.16 computes it by default (its port
-//! of IQA_pytorch's MAD.py: RGB channels scaled to 0..255, no luma conversion). Lower is better.
+//! of IQA_pytorch's MAD.py on the RGB channels scaled to 0..255). Lower is better.
 //!
-//! - High-quality index (detection): luminance through k·L^(2.2/3), filtered by the contrast sensitivity
-//!   function (float32 FFTs), local means and standard deviations over 16×16 patches with stride 4, the
-//!   reference deviation min-pooled over 2×2 and halved, log contrasts compared, weighted by the local MSE of
-//!   the 0..255 pixels (16×16 box, stride 4), pooled by an L2 norm.
-//! - Low-quality index (appearance): a log-Gabor bank (5 scales, 4 orientations) applied to float32 spectra
-//!   promoted to complex128 (pyiqa multiplies them by float64 numpy filters), magnitudes, then the standard
-//!   deviation, skewness and kurtosis of every 16×16 patch (stride 4) in float64, differences weighted per
-//!   orientation, pooled by an L2 norm.
+//! - High-quality index (detection): luminance through k·L^(2.2/3), CSF-filtered (float32 FFTs), log contrasts
+//!   of 16×16 patches (stride 4) compared and weighted by the local MSE, pooled by an L2 norm.
+//! - Low-quality index (appearance): a log-Gabor bank (5 scales, 4 orientations) on complex128 spectra, the
+//!   standard deviation, skewness and kurtosis of every 16×16 patch in float64, pooled by an L2 norm.
 //! - MAD = LO^(1−σ)·HI^σ with σ = 1/(1 + β₁·HI^β₂), averaged over the three channels.
 //!
-//! pyiqa quirks kept because its scores have them: the per-patch statistics are reshaped from
-//! (patch, channel) order into N×C×h×w, which mixes channels and positions (the statistics of a "channel" map
-//! belong to all three channels in turn; gray input is unaffected), and the CSF array is built transposed
-//! and then reshaped (not transposed) to H×W, which on non-square images is a different filter from the
-//! paper's. The dtypes are pyiqa's: float32 for the HI path, float64 from the Gabor products on.
-//!
-//! The images of a batch are scored one pair at a time (the distorted and reference images together): the
-//! float32 patch reductions round differently in a bigger batch, and batches must equal single scores.
-//!
-//! The official scores (data/calibration/official_scores.csv, `mad` row, four decimals) are pyiqa's within
-//! their rounding: iqa is within 1e-6 relative of them on the five calibration pairs (tests/fr_mad.rs). There
-//! is no official MATLAB code for this port (pyiqa's note); where pyiqa departs from the paper, iqa follows pyiqa.
-//!
-//! Minimum size: 16×16, one patch (pyiqa fails to reshape its statistics below that).
-use super::{require_ref, Model};
+//! Two pyiqa quirks are kept because its scores have them: per-patch statistics reshaped from (patch, channel)
+//! order into N×C×h×w (mixing channels and positions; gray input is unaffected), and a CSF built transposed
+//! and then reshaped to H×W (a different filter from the paper's on non-square images). Pairs of a batch are
+//! scored one at a time, because the float32 patch reductions round differently in a bigger batch.
+//! Minimum size 16×16: one patch.
 use crate::error::{Error, Result};
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::frequency::ifftshift2;
-use crate::runtime::{for_each_piece, FrozenTensor};
+use crate::runtime::for_each_piece;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use parking_lot::Mutex;
 use std::f64::consts::PI;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("mad", Mode::FullReference, true, (0.0, f64::NAN), |_| Ok(Arc::new(Mad::default())))
+        .min_size(PATCH as u32, PATCH as u32)];
 
 /// Bytes of complex128 maps (all channels of a pair) above which the appearance path runs channel by channel.
 const PER_CHANNEL_ABOVE: i64 = 512 << 20;
@@ -255,10 +247,9 @@ fn patch_moments_cpu(x: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = x.size4()?;
     let (oh, ow) = ((h - PATCH) / STEP + 1, (w - PATCH) / STEP + 1);
     let x = x.f_contiguous()?;
-    // SAFETY: contiguous CPU float64 tensors: `x` alive here, `out` fresh and not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f64, x.numel()) };
-    let out = Tensor::f_empty([n, c, oh, ow, 3], (Kind::Double, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, out.numel()) };
+    let input = cpu_slice::<f64>(&x)?;
+    let mut out = FreshTensor::<f64>::empty(&[n, c, oh, ow, 3])?;
+    let output = out.as_mut_slice();
     let (h, w, oh, ow) = (h as usize, w as usize, oh as usize, ow as usize);
     const SIDE: usize = PATCH as usize;
     let step = STEP as usize;
@@ -288,7 +279,7 @@ fn patch_moments_cpu(x: &Tensor) -> Result<Tensor> {
             moments.copy_from_slice(&[total(&m2), total(&m3), total(&m4)]);
         }
     });
-    Ok(out)
+    Ok(out.into_tensor())
 }
 
 /// L2 norm of each N×C map over its positions, divided by √(positions).
@@ -425,10 +416,6 @@ impl Model for Mad {
             scores.push(mad.f_mean_dim(&[1i64][..], false, None::<Kind>)?);
         }
         Ok(Tensor::f_cat(&scores, 0)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        (PATCH, PATCH)
     }
 }
 

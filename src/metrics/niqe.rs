@@ -1,28 +1,24 @@
-//! NIQE (Mittal et al. 2013), pyiqa 0.1.16's `niqe` (version 'original': the LIVE pristine model): the luma
-//! (Y of YIQ, rounded to 0..255) cropped to whole 96×96 blocks, MSCN coefficients (7×7 Gaussian, σ 7/6,
-//! replicated border), 18 AGGD features per block (the coefficients and their products with the four
-//! neighbours, taken circularly within the block) at full and half scale (MATLAB bicubic `imresize(0.5)`,
-//! 48×48 blocks), a multivariate Gaussian fitted to the blocks, and its distance to the pristine one:
-//! sqrt(Δμᵀ ((Σ_pris + Σ_dist)/2)⁺ Δμ). Float64 throughout, except pyiqa's float32 Gaussian window and
-//! float32 resize, which are reproduced.
+//! NIQE (Mittal et al. 2013), pyiqa 0.1.16's `niqe` (the LIVE pristine model): the luma (Y of YIQ rounded
+//! to 0..255) cut into 96×96 blocks, 18 AGGD features of the MSCN coefficients per block at full and half
+//! scale, a multivariate Gaussian fitted to the blocks and its distance to the pristine one:
+//! sqrt(Δμᵀ ((Σ_pris + Σ_dist)/2)⁺ Δμ). Float64, except pyiqa's float32 Gaussian window and resize, which are
+//! reproduced.
 //!
-//! Against the official MATLAB scores (data/calibration/official_scores.csv) pyiqa differs: I03 15.6558 vs
-//! 15.7536 (−0.6 %), I04 3.65491 vs 3.65492, I06 3.2342 vs 3.2355, I08 3.1917 vs 3.1840 (+0.2 %), I19 9.0727 vs
-//! 8.6352 (+5 %). The pristine parameters are the official ones (they reproduce I04 to 13 digits in a port of
-//! the MATLAB code), so the gaps come from the feature pipeline — pyiqa's luma is the rounded Y of YIQ, not
-//! MATLAB's `rgb2gray`, and its resize is a PyTorch re-implementation of `imresize` in float32 — and the
-//! textured I19 is the most sensitive. iqa follows pyiqa (bit for bit on the CPU): its users compare against
-//! pyiqa.
-use super::Model;
+//! The pristine parameters are the official ones; pyiqa's feature pipeline (the Y of YIQ instead of
+//! `rgb2gray`, its float32 `imresize`) moves its scores from the official MATLAB ones (README lists the
+//! distances). iqa follows pyiqa, bit for bit on the CPU.
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::nss::{fspecial_gaussian_f32, mscn, nan_mean_cov, niqe_block_features, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
-use crate::registry::ModelKey;
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("niqe", Mode::NoReference, true, (0.0, 100.0), build).min_size(BLOCK as u32, BLOCK as u32)];
 
 const BLOCK: i64 = 96;
 const FEATURES: i64 = 36;
@@ -98,9 +94,5 @@ impl Model for Niqe {
         let diff = self.mu_pris.f_sub(&mu)?.f_unsqueeze(1)?; // N×1×36
         let quality = diff.f_matmul(&inv)?.f_matmul(&diff.f_transpose(1, 2)?)?.f_reshape([-1])?;
         Ok(quality.f_sqrt()?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        (BLOCK, BLOCK)
     }
 }

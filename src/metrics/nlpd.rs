@@ -1,26 +1,22 @@
 //! NLPD, normalised Laplacian pyramid distance (Laparra et al. 2016), as pyiqa 0.1.16 computes it: the Y of
-//! YIQ in [0, 1] (not rounded), a six-level Laplacian pyramid (5×5 binomial-like filter, symmetric borders
-//! for the downsampling, replicated borders and zero insertion for the upsampling), each band divided by
-//! σᵢ + a 3×3 weighted sum of its absolute values (MATLAB `conv2`, i.e. the flipped weights, zero borders);
-//! the score is the mean over levels of the root-mean-square difference of the normalised bands. Lower is
-//! better.
+//! YIQ in [0, 1] (not rounded), a six-level Laplacian pyramid, each band divided by σᵢ + a 3×3 weighted sum of
+//! its absolute values; the score is the mean over levels of the RMS difference of the normalised bands.
+//! Lower is better.
 //!
-//! Computed in float32 like pyiqa, from pyiqa's float32 filter taps and constants (float64 would be 5e-5 from
-//! pyiqa on tiny crops); the mean squares are accumulated in float64, so that a batch equals single scores.
-//!
-//! pyiqa's scores differ from the official MATLAB NLP_dist scores (data/calibration/official_scores.csv) by up
-//! to 31% relative on the near-identical pairs (I04: 0.013886 vs 0.019535; I03 agrees to 2e-5): the official
-//! scores are those of the luma rounded to 8 bits (pyiqa's pyramid on round(255·Y)/255 gives 0.0195356 on I04),
-//! pyiqa keeps the unrounded Y, and the rounding noise dominates where the images barely differ. iqa follows
-//! pyiqa.
-//!
-//! pyiqa scores any size down to 1×1 (symmetric padding folds as often as needed), and so does iqa.
-use super::{require_ref, Model};
+//! Float32 like pyiqa, from pyiqa's float32 taps and constants; the mean squares are accumulated in float64 so
+//! that a batch equals single scores. The official MATLAB scores are of the luma rounded to 8 bits while pyiqa
+//! keeps it unrounded, which matters on near-identical pairs (README lists the distances); iqa follows pyiqa.
+//! Any size down to 1×1 is scored (symmetric padding folds as often as needed), as in pyiqa.
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::matlab::{kernel, pad_symmetric};
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("nlpd", Mode::FullReference, true, (0.0, 1.0), |k| Ok(Arc::new(Nlpd::new(k.device)?)))];
 
 const LEVELS: usize = 6;
 const KIND: Kind = Kind::Float;

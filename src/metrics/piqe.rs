@@ -1,24 +1,21 @@
-//! PIQE (Venkatanath et al. 2015), pyiqa 0.1.16's `piqe`: the luma (Y of YIQ, not rounded) scaled so that
-//! its maximum is 255 and rounded, padded symmetrically on the right and bottom by (side mod 16), MSCN
-//! coefficients (7×7 Gaussian, σ 7/6, replicated border), then per whole 16×16 block: active when its
-//! variance exceeds 0.1; impaired ("noticeable artifact") when some 6-sample run along one of its four edges has
-//! a standard deviation below 0.1; noisy when its σ exceeds twice the relative gap between σ and the
-//! centre/surround deviation ratio. Score = 100·(Σ_active [impaired·(1 − var) + noisy·var] + 1)/(#active + 1).
-//! Float32 throughout, as pyiqa runs it.
+//! PIQE (Venkatanath et al. 2015), pyiqa 0.1.16's `piqe`: the luma scaled so that its maximum is 255 and
+//! rounded, padded symmetrically by (side mod 16), MSCN coefficients, then per whole 16×16 block: active when
+//! its variance exceeds 0.1, impaired when an edge segment is flat, noisy when its σ exceeds twice the gap to
+//! the centre/surround deviation ratio; the score pools active blocks. Float32 throughout, as pyiqa.
 //!
-//! pyiqa's details, which iqa keeps: it pads by (side mod 16), not up to the next multiple of 16 (so a partial
-//! last block is dropped or completed depending on the side), and the "surround" of its centre/surround ratio
-//! leaves out columns 7 and 9 (0-based) of the block rather than the two centre columns 7 and 8. On the
-//! calibration images (512×384, whole blocks) pyiqa equals the official MATLAB scores
-//! (data/calibration/official_scores.csv) to their two published decimals: 100.00, 21.62, 35.86, 41.15, 76.95.
-//!
-//! Minimum size 8×8: a side of 7 or less pads to less than one block, where pyiqa fails.
-use super::Model;
+//! pyiqa's details are kept: padding by (side mod 16) rather than up to a multiple of 16, and a "surround"
+//! that leaves out columns 7 and 9 rather than the two centre columns. Minimum size 8×8 (pyiqa fails below).
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::model::{MetricSpec, Mode, Model};
 use crate::nn::nss::{fspecial_gaussian_f32, mscn, serial_reduce, Border};
-use crate::runtime::FrozenTensor;
+use crate::tensor::{cpu_slice, FrozenTensor};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("piqe", Mode::NoReference, true, (0.0, 100.0), |k| Ok(Arc::new(Piqe::new(k.device)?)))
+        .min_size(8, 8)];
 
 const BLOCK: i64 = 16;
 const ACTIVITY_THRESHOLD: f64 = 0.1;
@@ -133,7 +130,7 @@ fn block_terms_cpu(coeffs: &Tensor) -> Result<(Tensor, Tensor)> {
     let (rows, cols) = ((h / BLOCK) as usize, (w / BLOCK) as usize);
     let (h, w) = (h as usize, w as usize);
     let coeffs = coeffs.f_to_kind(Kind::Float)?.f_contiguous()?;
-    let data = unsafe { std::slice::from_raw_parts(coeffs.data_ptr() as *const f32, n as usize * h * w) };
+    let data = cpu_slice::<f32>(&coeffs)?;
     let b = BLOCK as usize;
     let mut terms = Vec::with_capacity(n as usize * rows * cols);
     let mut active_counts = Vec::with_capacity(n as usize);
@@ -200,10 +197,6 @@ impl Model for Piqe {
         let (terms, active_count) = self.block_terms(&coeffs)?;
         let scores = serial_reduce(&terms, 1, false)?;
         Ok(scores.f_add_scalar(1.0)?.f_div(&active_count.f_add_scalar(1)?)?.f_mul_scalar(100.0)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        (8, 8)
     }
 }
 

@@ -1,10 +1,17 @@
 //! PSNR over RGB (`psnr`) or over luma (`psnry`), data range 1, as pyiqa computes it.
-use super::{require_ref, Model};
 use crate::error::Result;
 use crate::image::colour::{luma, rgb_to_y};
 use crate::image::{Image, PixelFormat};
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::runtime::{for_each_piece, worker_threads};
+use std::sync::Arc;
 use tch::{Kind, Tensor};
+
+/// `psnr` on RGB and `psnry` on luma.
+pub const METRICS: &[MetricSpec] = &[
+    MetricSpec::new("psnr", Mode::FullReference, false, (0.0, 40.0), |_| Ok(Arc::new(Psnr { luma_only: false }))),
+    MetricSpec::new("psnry", Mode::FullReference, false, (0.0, 60.0), |_| Ok(Arc::new(Psnr { luma_only: true }))),
+];
 
 /// pyiqa adds this to the MSE so that identical images give a finite score (80 dB).
 const MSE_EPS: f64 = 1e-8;

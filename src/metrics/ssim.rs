@@ -2,12 +2,25 @@
 //! to 0..255 and rounded like MATLAB's uint8 images, computed in float64, 11×11 Gaussian window (σ 1.5),
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
-use super::{require_ref, Model};
 use crate::error::Result;
 use crate::image::colour::preprocess;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::{gaussian_taps, separable_valid};
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+/// `ssim` on luma, `ssimc` on RGB, `ms_ssim` on luma.
+pub const METRICS: &[MetricSpec] = &[
+    MetricSpec::new("ssim", Mode::FullReference, false, (0.0, 1.0), |k| Ok(Arc::new(Ssim::new(true, k.device)?)))
+        .min_size(WINDOW as u32, WINDOW as u32),
+    MetricSpec::new("ssimc", Mode::FullReference, false, (0.0, 1.0), |k| Ok(Arc::new(Ssim::new(false, k.device)?)))
+        .min_size(WINDOW as u32, WINDOW as u32),
+    // Each of the four halvings rounds up; the fifth scale still needs one full window.
+    MetricSpec::new("ms_ssim", Mode::FullReference, false, (0.0, 1.0), |k| Ok(Arc::new(MsSsim::new(k.device)?)))
+        .min_size(MS_SSIM_MIN_SIDE, MS_SSIM_MIN_SIDE),
+];
+const MS_SSIM_MIN_SIDE: u32 = (WINDOW as u32 - 1) * 16 + 1;
 
 const DATA_RANGE: f64 = 255.0;
 const WINDOW: i64 = 11;
@@ -73,10 +86,6 @@ impl Model for Ssim {
         let y = preprocess(require_ref(reference)?, self.luma_only, DATA_RANGE, Kind::Double)?;
         Ok(self.windows.ssim_and_cs(&x, &y)?.0)
     }
-
-    fn min_size(&self) -> (i64, i64) {
-        (WINDOW, WINDOW)
-    }
 }
 
 /// `ms_ssim`: five scales, product of contrast-structure terms at the first four and SSIM at the last.
@@ -116,11 +125,5 @@ impl Model for MsSsim {
         let cs_term = cs.f_pow(&w)?.f_prod_dim_int(0, false, None::<Kind>)?;
         let ssim_term = last_ssim.expect("five levels").f_pow(&self.weights.f_get(levels as i64 - 1)?)?;
         Ok(cs_term.f_mul(&ssim_term)?)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        // Each of the four halvings rounds up; the fifth scale still needs one full window.
-        let side = (WINDOW - 1) * 16 + 1;
-        (side, side)
     }
 }

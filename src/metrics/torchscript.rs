@@ -1,9 +1,8 @@
 //! TorchScript-backed metrics: modules exported from pyiqa's model zoo (scripts/export_torchscript.py) whose
 //! `forward` takes N×3×H×W float32 tensors in [0,1] (dist, and ref for FR metrics) and returns N scores.
 //! Everything else (resizing, normalisation, crops) lives inside the module.
-use super::Model;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::Mode;
+use crate::model::{Mode, Model};
 use crate::runtime::Precision;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -12,8 +11,11 @@ use tch::{CModule, Device, Kind, Tensor};
 /// What a module does and how to read its scores: the C `IqaTorchScriptSpec`, or a module's `NAME.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TorchScriptSpec {
+    /// What [`crate::Metric::info`] reports.
     pub name: String,
+    /// FR: `forward(dist, ref)`; NR: `forward(dist)`.
     pub mode: Mode,
+    /// Whether lower scores mean better quality.
     pub lower_better: bool,
     /// NaN where unknown.
     pub score_range: (f64, f64),

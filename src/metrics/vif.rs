@@ -1,40 +1,27 @@
 //! VIF, visual information fidelity in the steerable-pyramid domain (Sheikh & Bovik 2006), as pyiqa 0.1.16
 //! computes it: the Y of YIQ rounded to 0..255, a steerable pyramid of four levels and six orientations
-//! (matlabPyrTools' sp5 filters, reflected borders), then for eight subbands — orientations 0 and 3 of every
-//! level, which is what pyiqa's subband indices select — the Gaussian-scale-mixture model of the reference
-//! (3×3 neighbourhoods: their covariance, its eigenvalues and each neighbourhood's multiplier through the
-//! pseudo-inverse) and the gain/noise of the distortion channel estimated in boxes of 3, 5, 9, 17 samples
-//! (coarse to fine) sampled every 3 samples; the score is Σ log2(1 + g²·s·λ/(σv² + σn²)) over
-//! Σ log2(1 + s·λ/σn²), σn² = 0.4. Higher is better.
+//! (matlabPyrTools' sp5 filters, reflected borders); for the eight subbands pyiqa's indices select
+//! (orientations 0 and 3 of every level), the Gaussian-scale-mixture model of the reference (3×3
+//! neighbourhoods) and the gain/noise of the distortion channel; the score is Σ log2(1 + g²·s·λ/(σv² + σn²))
+//! over Σ log2(1 + s·λ/σn²), σn² = 0.4. Higher is better.
 //!
-//! Only the two orientations and the levels that are used are computed (pyiqa builds all 26 subbands), and
-//! the box statistics are average poolings computed at the kept samples only (their rounding, unlike the
-//! covariance's, does not move the score: 1e-7). Everything up to the per-subband sums runs in float32 like
-//! pyiqa; the neighbourhood covariance, whose rounding moves pyiqa's scores, with pyiqa's shapes and
-//! operations one instance at a time (see `reference_model`); the sums of logarithms are accumulated in
-//! float64. A batch equals single scores. At 1080p on this project's 2-core CPU iqa takes about 1.6 s where
-//! pyiqa takes 2.2 s; a pair that pyiqa scores NaN costs about 3 s more (its float64 reference model).
-//!
-//! Where pyiqa's score is NaN (its float32 neighbourhood covariance not positive semi-definite, so that it
-//! takes logarithms of negative numbers: smooth content such as every bicubic-upscaled 1080p calibration pair
-//! tried), iqa does not return NaN: it scores that pair again with the reference model (covariance,
-//! pseudo-inverse, eigenvalues) in float64, where the covariance is sound; that is pyiqa's formula in exact
-//! arithmetic up to float32 filtering (1e-6 from pyiqa run wholly in float64 on the test's smooth 480×270
-//! pair, 1.6e-4 on bicubic-upscaled 1080p I03). Elsewhere iqa equals pyiqa's float32 scores (within 1e-6),
-//! which are up to 2.3e-3 relative from the float64 value.
-//!
-//! pyiqa's scores differ from the official MATLAB vifvec scores (data/calibration/official_scores.csv, four
-//! digits) by up to 2.4e-3 relative (I19: 0.17492 vs 0.1745); pyiqa in float64 gives 0.17451, so the gap is
-//! mostly pyiqa's float32 covariance. iqa follows pyiqa.
-//!
-//! Minimum size 33×33: pyiqa builds a fourth downsampled level whose reflected padding needs more than four
-//! samples, and fails below that; iqa refuses those sizes with a shape error.
-use super::{require_ref, Model};
+//! Only the subbands used are computed. Everything up to the per-subband sums runs in float32 like pyiqa; the
+//! neighbourhood covariance, whose rounding moves pyiqa's scores, with pyiqa's shapes and operations
+//! (`reference_model`); the sums of logarithms in float64. Where pyiqa's float32 covariance is not positive
+//! semi-definite (smooth content) and its score NaN, iqa scores that pair with the reference model in float64
+//! instead of returning NaN. Where pyiqa differs from the official vifvec (mostly that float32 covariance),
+//! iqa follows pyiqa. Minimum size 33×33: pyiqa's fourth level needs it.
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::matlab::{box_mean_dn, corr_dn, kernel};
-use crate::runtime::FrozenTensor;
+use crate::tensor::FrozenTensor;
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("vif", Mode::FullReference, false, (0.0, 1.0), |k| Ok(Arc::new(Vif::new(k.device)?)))
+        .min_size(MIN_SIDE as u32, MIN_SIDE as u32)];
 
 /// Pyramid levels, and the neighbourhood side of the scale-mixture model.
 const LEVELS: usize = 4;
@@ -274,9 +261,5 @@ impl Model for Vif {
         let x = rgb_to_y(dist, 255.0)?;
         let y = rgb_to_y(require_ref(reference)?, 255.0)?;
         self.scores(&y, &x)
-    }
-
-    fn min_size(&self) -> (i64, i64) {
-        (MIN_SIDE, MIN_SIDE)
     }
 }

@@ -1,18 +1,19 @@
-//! VSI (`vsi`, Zhang, Shen & Li 2014) as pyiqa 0.1.16 computes it, in float64: SDSP saliency (images resized
-//! bilinearly to 256×256, CIELAB (D50), log-Gabor band-pass of the spectrum, centre and warm-colour priors,
-//! resized back with aligned corners and normalised to [0, 1]), LMN colour, then k×k block averages with
-//! k = round(min(H, W)/256) (half to even) after replicate-padding k/2 leading and (k−1)/2 trailing rows and
-//! columns, Scharr gradient magnitude of L, and the similarity of saliency, gradient (^0.4) and M·N chroma
-//! (^0.02, real part of the complex power) pooled by the larger saliency.
+//! VSI (`vsi`, Zhang, Shen & Li 2014) as pyiqa 0.1.16 computes it, in float64: SDSP saliency (CIELAB,
+//! log-Gabor band-pass, centre and warm-colour priors at 256×256), LMN colour, k×k block averages with
+//! k = round(min(H, W)/256), Scharr gradient magnitude of L, and the similarity of saliency, gradient and
+//! chroma pooled by the larger saliency.
 //!
-//! pyiqa's VSI (a port of piq's, written without the official MATLAB code) differs from the official scores
-//! (data/calibration/official_scores.csv) by up to 1.3e-2 relative on the calibration pairs (I03: 0.9244
-//! against 0.9139; I04: 0.9497 against 0.9620). iqa follows pyiqa, whose scores its users compare against.
+//! pyiqa's VSI is a port of piq's, written without the official MATLAB code, and differs from the official
+//! scores (README lists the distances); iqa follows pyiqa, whose scores its users compare against.
 use super::fsim::pooling_factor;
-use super::{require_ref, Model};
 use crate::error::Result;
+use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::frequency::{centred_grid, log_gabor, machine_eps, scharr_magnitude, similarity_map};
+use std::sync::Arc;
 use tch::{Kind, Tensor};
+
+pub const METRICS: &[MetricSpec] =
+    &[MetricSpec::new("vsi", Mode::FullReference, false, (0.0, 1.0), |_| Ok(Arc::new(Vsi)))];
 
 const C1: f64 = 1.27;
 const C2: f64 = 386.0;

@@ -1,9 +1,11 @@
 //! ImageNet backbones (torchvision's `features`), built once from state dicts with torchvision key names
-//! (`features.N.weight`) and shared between metrics through the registry's cache: LPIPS-vgg and DISTS hold
+//! (`features.N.weight`) and shared between metrics through the model cache: LPIPS-vgg and DISTS hold
 //! one VGG16. Each exposes the activations the metrics tap.
+use crate::cache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{self, ModelKey};
-use crate::runtime::{FrozenTensor, Precision};
+use crate::model::ModelKey;
+use crate::runtime::Precision;
+use crate::tensor::FrozenTensor;
 use crate::weights;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -270,7 +272,9 @@ fn shared<T: Send + Sync + 'static>(
 ) -> Result<Arc<T>> {
     let file = weights::files::backbone(net).expect("known backbone");
     let key = ModelKey { name: format!("backbone/{net}"), device, precision };
-    registry::acquire_shared(&key, || build(&weights::load(file, &[])?, Placement::new(device, precision)))
+    cache::acquire(&key, cache::Kind::SharedPart, || {
+        Ok(Arc::new(build(&weights::load(file, &[])?, Placement::new(device, precision))?))
+    })
 }
 
 pub fn shared_alexnet(device: Device, precision: Precision) -> Result<Arc<AlexNet>> {

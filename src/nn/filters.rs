@@ -1,5 +1,6 @@
 //! MATLAB-compatible filter kernels.
 use crate::error::Result;
+use crate::tensor::{cpu_slice, FreshTensor};
 use tch::{Device, Kind, Tensor};
 
 /// Normalised 1-D Gaussian of `size` taps. Its outer product with itself is MATLAB's
@@ -76,10 +77,9 @@ where
     }
     let (oh, ow) = (h - k + 1, w - k + 1);
     let x = x.f_contiguous()?;
-    // SAFETY: contiguous CPU float64 tensors: `x` alive here, `out` fresh and not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f64, (n * c) as usize * h * w) };
-    let out = Tensor::f_empty([n, c, oh as i64, ow as i64], (Kind::Double, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f64, (n * c) as usize * oh * ow) };
+    let input = cpu_slice::<f64>(&x)?;
+    let mut out = FreshTensor::<f64>::empty(&[n, c, oh as i64, ow as i64])?;
+    let output = out.as_mut_slice();
 
     // Bands of output rows of one plane at a time, enough of them to keep every thread busy.
     let band_rows = oh.div_ceil(crate::runtime::worker_threads()).max(16);
@@ -89,7 +89,7 @@ where
             band(src, w, i * band_rows, rows, ow);
         });
     }
-    Ok(out)
+    Ok(out.into_tensor())
 }
 
 /// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`).
@@ -129,13 +129,12 @@ pub fn scaled_block_mean(x: &Tensor, scale: f64, k: i64) -> Result<Tensor> {
     let (oh, ow) = ((h / k) as usize, (w / k) as usize);
     let (h, w, k) = (h as usize, w as usize, k as usize);
     let x = x.f_contiguous()?;
-    // SAFETY: contiguous CPU float32 tensors: `x` alive here, `out` fresh and not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const f32, x.numel()) };
-    let out = Tensor::f_empty([n, c, oh as i64, ow as i64], (Kind::Float, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, (n * c) as usize * oh * ow) };
+    let input = cpu_slice::<f32>(&x)?;
+    let mut out = FreshTensor::<f32>::empty(&[n, c, oh as i64, ow as i64])?;
+    let output = out.as_mut_slice();
     let (scale, area) = (scale as f32, (k * k) as f32);
     if oh == 0 || ow == 0 {
-        return Ok(out);
+        return Ok(out.into_tensor());
     }
     let mut sums = vec![0f32; ow];
     for (plane, pooled) in input.chunks_exact(h * w).zip(output.chunks_exact_mut(oh * ow)) {
@@ -154,7 +153,7 @@ pub fn scaled_block_mean(x: &Tensor, scale: f64, k: i64) -> Result<Tensor> {
             }
         }
     }
-    Ok(out)
+    Ok(out.into_tensor())
 }
 
 #[cfg(test)]

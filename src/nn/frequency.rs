@@ -8,7 +8,8 @@
 //! the pyramid masks in float64 rounded through float32, the log-Gabors in float32) and then moved to the
 //! images' device.
 use crate::error::{Error, Result};
-use crate::runtime::{for_each_piece, FrozenTensor};
+use crate::runtime::for_each_piece;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::f64::consts::PI;
 use tch::{Device, Kind, Tensor};
 
@@ -383,7 +384,7 @@ impl PhaseCongruency {
     }
 
     /// Phase congruency from the filter responses in libtorch operations, pyiqa's sequence (any device).
-    fn combine(&self, responses: &Tensor, bank: &FilterBank, (n, h, w): (i64, i64, i64)) -> Result<Tensor> {
+    pub(crate) fn combine(&self, responses: &Tensor, bank: &FilterBank, (n, h, w): (i64, i64, i64)) -> Result<Tensor> {
         let (o, s) = (self.orientations, self.scales);
         let eps = machine_eps(responses.f_real()?.kind());
         let even_odd = responses.f_view_as_real()?.f_view([n, o, s, h, w, 2])?;
@@ -417,11 +418,17 @@ impl PhaseCongruency {
     /// interleaved partial sums at the end of each vectorised stretch (where that falls depends on the CPU's
     /// vector width and the thread split); here sqrt is exact and sums are sequential. Tested within 1e-6 of
     /// `combine`; FSIM scores stay within 1e-6 relative of pyiqa's.
-    fn combine_cpu(&self, responses: &Tensor, bank: &FilterBank, (n, h, w): (i64, i64, i64)) -> Result<Tensor> {
+    pub(crate) fn combine_cpu(
+        &self,
+        responses: &Tensor,
+        bank: &FilterBank,
+        (n, h, w): (i64, i64, i64),
+    ) -> Result<Tensor> {
         let (o, s, hw) = (self.orientations as usize, self.scales as usize, (h * w) as usize);
         let responses = responses.f_contiguous()?;
-        // SAFETY: a contiguous CPU complex64 tensor, alive for this function: N·O·S·H·W (re, im) pairs.
-        let values = unsafe { std::slice::from_raw_parts(responses.data_ptr() as *const f32, responses.numel() * 2) };
+        // N·O·S·H·W (re, im) pairs.
+        let pairs = responses.f_view_as_real()?;
+        let values = cpu_slice::<f32>(&pairs)?;
 
         // Pass 1: the median squared amplitude of the smallest scale, per image and orientation.
         let mut medians = vec![0f32; n as usize * o];
@@ -441,9 +448,8 @@ impl PhaseCongruency {
         let threshold: Vec<f32> = Vec::<f32>::try_from(threshold.f_flatten(0, -1)?)?;
 
         // Pass 2: energy and amplitude sums per pixel, a row at a time in blocks of pixels.
-        let out = Tensor::f_empty([n, 1, h, w], (Kind::Float, Device::Cpu))?;
-        // SAFETY: a fresh contiguous float32 tensor of N·H·W values, not shared until returned.
-        let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, n as usize * hw) };
+        let mut out = FreshTensor::<f32>::empty(&[n, 1, h, w])?;
+        let output = out.as_mut_slice();
         const BLOCK: usize = 256;
         let eps = f32::EPSILON;
         let (h, w) = (h as usize, w as usize);
@@ -499,13 +505,13 @@ impl PhaseCongruency {
                 }
             }
         });
-        Ok(out)
+        Ok(out.into_tensor())
     }
 }
 
 /// The even (real) and odd (imaginary) responses of every filter of `bank` to every image of N×1×H×W:
 /// N×(O·S)×H×W complex.
-fn responses(x: &Tensor, bank: &FilterBank) -> Result<Tensor> {
+pub(crate) fn responses(x: &Tensor, bank: &FilterBank) -> Result<Tensor> {
     let dims = [-2i64, -1];
     let spectrum = x.f_fft_fft2(None::<&[i64]>, dims, "backward")?;
     Ok(spectrum.f_mul(&bank.filters)?.f_fft_ifft2(None::<&[i64]>, dims, "backward")?)
@@ -533,34 +539,4 @@ pub fn log_gabor(rows: i64, cols: i64, omega0: f64, sigma_f: f64) -> Result<Tens
     let lg = r.f_div_scalar(omega0)?.f_log()?.f_square()?.f_neg()?.f_div_scalar(2.0 * sigma_f * sigma_f)?.f_exp()?;
     let _ = lg.f_get(0)?.f_get(0)?.f_fill_(0.0)?;
     Ok(lg)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The CPU pass agrees with the libtorch sequence to a few float32 ulp (see `combine_cpu`): a batch of
-    /// three (random 0..255 values, a flat image whose responses are all zero, 8-bit steps), odd and even sides,
-    /// FSIM's bank.
-    #[test]
-    fn phase_congruency_cpu_equals_libtorch() {
-        let pc = crate::metrics::fsim::PC;
-        tch::manual_seed(11);
-        for (h, w) in [(37, 29), (64, 48), (5, 300)] {
-            let opts = (Kind::Float, Device::Cpu);
-            let random = Tensor::rand([1, 1, h, w], opts) * 255.0;
-            let flat = Tensor::full([1, 1, h, w], 128.0, opts);
-            let steps = Tensor::randint(256, [1, 1, h, w], opts);
-            let x = Tensor::cat(&[random, flat, steps], 0);
-            let bank = pc.bank(h, w, Device::Cpu).unwrap();
-            let responses = responses(&x, &bank).unwrap();
-            let expected = pc.combine(&responses, &bank, (3, h, w)).unwrap();
-            let actual = pc.combine_cpu(&responses, &bank, (3, h, w)).unwrap();
-            assert_eq!(actual.size(), [3, 1, h, w]);
-            // Phase congruency lies in [0, 1]; a few ulp of float32 apart.
-            let difference = (&actual - &expected).abs().max().double_value(&[]);
-            assert!(difference <= 1e-6, "{h}x{w}: max difference {difference}");
-            assert_eq!(expected.isnan().sum(Kind::Int64).int64_value(&[]), 0);
-        }
-    }
 }

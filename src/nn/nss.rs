@@ -6,7 +6,7 @@
 //! arg-min over the look-up table picks the same entry: a neighbouring entry would move a feature by 0.001.
 use crate::error::Result;
 use crate::nn::filters::correlate_valid_cpu;
-use crate::runtime::FrozenTensor;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use tch::{Device, Kind, Tensor};
 
 /// numpy's pairwise summation of a contiguous array (8 accumulators below 128 elements, halving above), so that
@@ -232,20 +232,17 @@ impl AggdTerms {
         let x = x.f_contiguous()?;
         let blocks = size[0] as usize;
         let per_block = x.numel() / blocks.max(1);
-        // SAFETY: `x` is a contiguous CPU tensor of T, alive for this function.
-        let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const T, x.numel()) };
-        let fresh = || Tensor::f_empty(size.as_slice(), (T::KIND, Device::Cpu));
-        let outputs = [fresh()?, fresh()?, fresh()?, fresh()?];
-        // SAFETY: four fresh contiguous tensors of x's size and dtype, not shared until returned.
-        let [neg, pos, mag, sq] =
-            outputs.each_ref().map(|t| unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, input.len()) });
+        let input = cpu_slice::<T>(&x)?;
+        let fresh = || FreshTensor::<T>::empty(size.as_slice());
+        let mut outputs = [fresh()?, fresh()?, fresh()?, fresh()?];
+        let [neg, pos, mag, sq] = outputs.each_mut().map(FreshTensor::as_mut_slice);
         let mut counts = (Vec::with_capacity(blocks), Vec::with_capacity(blocks));
         for b in 0..blocks {
             let range = b * per_block..(b + 1) * per_block;
             let (mut negatives, mut positives) = (0usize, 0usize);
             for i in range {
                 let v = input[i];
-                let (below, above) = (v < T::ZERO, v > T::ZERO);
+                let (below, above) = (v < T::NIL, v > T::NIL);
                 negatives += below as usize;
                 positives += above as usize;
                 let (l, r) = (v * T::mask(below), v * T::mask(above));
@@ -254,7 +251,7 @@ impl AggdTerms {
             counts.0.push(T::count(negatives));
             counts.1.push(T::count(positives));
         }
-        let [negative_squares, positive_squares, magnitudes, squares] = outputs;
+        let [negative_squares, positive_squares, magnitudes, squares] = outputs.map(FreshTensor::into_tensor);
         let shape = [blocks as i64, 1];
         Ok(AggdTerms {
             negative_squares,
@@ -268,9 +265,8 @@ impl AggdTerms {
 }
 
 /// float32 or float64 samples for the CPU passes.
-trait Sample: Copy + PartialOrd + std::ops::Mul<Output = Self> {
-    const ZERO: Self;
-    const KIND: Kind;
+trait Sample: tch::kind::Element + Copy + PartialOrd + std::ops::Mul<Output = Self> {
+    const NIL: Self;
     fn mask(on: bool) -> Self;
     fn abs(self) -> Self;
     fn count(n: usize) -> Self;
@@ -278,10 +274,9 @@ trait Sample: Copy + PartialOrd + std::ops::Mul<Output = Self> {
 }
 
 macro_rules! sample {
-    ($t:ty, $kind:expr) => {
+    ($t:ty) => {
         impl Sample for $t {
-            const ZERO: Self = 0.0;
-            const KIND: Kind = $kind;
+            const NIL: Self = 0.0;
             fn mask(on: bool) -> Self {
                 if on {
                     1.0
@@ -301,8 +296,8 @@ macro_rules! sample {
         }
     };
 }
-sample!(f32, Kind::Float);
-sample!(f64, Kind::Double);
+sample!(f32);
+sample!(f64);
 
 /// x times its neighbour at `shift` (rows, columns) with wrap-around, `x · roll(x, shift)` over the last two
 /// dimensions as pyiqa computes it; on the CPU in one pass instead of a rolled copy and a product.
@@ -318,13 +313,12 @@ fn neighbour_product_cpu<T: Sample>(x: &Tensor, [dy, dx]: [i64; 2]) -> Result<Te
     let size = x.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
     let x = x.f_contiguous()?;
-    // SAFETY: contiguous CPU tensors of T: `x` alive here, `out` fresh and not shared until returned.
-    let input = unsafe { std::slice::from_raw_parts(x.data_ptr() as *const T, x.numel()) };
-    let out = Tensor::f_empty(size.as_slice(), (T::KIND, Device::Cpu))?;
-    let output = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut T, input.len()) };
+    let input = cpu_slice::<T>(&x)?;
+    let mut out = FreshTensor::<T>::empty(size.as_slice())?;
+    let output = out.as_mut_slice();
     let (h, w) = (h as usize, w as usize);
     if h == 0 || w == 0 {
-        return Ok(out);
+        return Ok(out.into_tensor());
     }
     // roll: out[i][j] = x[(i − dy) mod h][(j − dx) mod w].
     let (dy, dx) = (dy.rem_euclid(h as i64) as usize, dx.rem_euclid(w as i64) as usize);
@@ -343,7 +337,7 @@ fn neighbour_product_cpu<T: Sample>(x: &Tensor, [dy, dx]: [i64; 2]) -> Result<Te
             }
         }
     }
-    Ok(out)
+    Ok(out.into_tensor())
 }
 
 /// sqrt(Γ(1/α)/Γ(3/α)): multiplies an AGGD side σ into pyiqa's β.

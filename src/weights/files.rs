@@ -158,7 +158,7 @@ pub const BRISQUE_SVM: WeightFile = WeightFile {
 /// IL-NIQE template model (official 2014 `templateModel.mat`), pyiqa's `ilniqe`.
 ///
 /// The official `.mat` (a 1×4 cell `templateModel`) sits in the shared folder under its official name, so
-/// [`super::resolve`] returns it; [`super::load`] skips it (no `.mat` reader) and takes
+/// [`super::resolve_with`] returns it; [`super::load`] skips it (no `.mat` reader) and takes
 /// `ILNIQE_templateModel.safetensors`: F64 `mu_pris_param` (430,), `cov_pris_param` (430, 430),
 /// `mean_of_sample_data` (468,), `principle_vectors` (468, 430). No checksum of pyiqa's asset is published or
 /// verified, so it is never downloaded (`sha256` is empty).
@@ -170,6 +170,7 @@ pub const ILNIQE_TEMPLATE: WeightFile = WeightFile {
 };
 
 /// Every entry above.
+#[cfg(test)]
 pub const ALL: &[&WeightFile] = &[
     &LPIPS_V0_0_ALEX,
     &LPIPS_V0_0_VGG,

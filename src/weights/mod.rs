@@ -2,7 +2,7 @@
 //! metrics need.
 //!
 //! - [`files`]: one [`WeightFile`] per pretrained file (official name, alternative names, URL, sha256).
-//! - [`resolve`]: where the file is — `IQA_WEIGHTS_DIR` (and its immediate subdirectories), then the cache
+//! - [`resolve_with`]: where the file is — `IQA_WEIGHTS_DIR` (and its immediate subdirectories), then the cache
 //!   directory, then a verified download into the cache directory.
 //! - [`load_state_dict`]: a `.safetensors` or PyTorch `.pth`/`.pt` (zip or legacy format) as named CPU tensors,
 //!   read with a restricted unpickler that executes nothing.
@@ -11,6 +11,7 @@
 //! Every failure is [`ErrorKind::Weights`] with a message naming the file (and, for a missing file, every place
 //! searched and the URL to fetch it from).
 use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::settings;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -18,6 +19,8 @@ use tch::Tensor;
 mod download;
 pub mod files;
 mod pickle;
+#[cfg(test)]
+mod tests;
 mod torch_file;
 
 pub use download::{set_progress_callback, ProgressCallback};
@@ -68,7 +71,7 @@ impl FileRef<'_> {
     }
 }
 
-/// Where [`resolve`] looks, read from the environment by [`SearchConfig::from_env`]; tests build it directly.
+/// Where [`resolve_with`] looks, read from the environment by [`SearchConfig::from_env`]; tests build it directly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchConfig {
     /// `IQA_WEIGHTS_DIR`: searched first, the directory itself and its immediate subdirectories.
@@ -80,20 +83,13 @@ pub struct SearchConfig {
 }
 
 impl SearchConfig {
-    /// Reads `IQA_WEIGHTS_DIR`, `IQA_CACHE_DIR` and `IQA_OFFLINE` (empty values count as unset). `IQA_OFFLINE`
-    /// is off for "0", "false", "no", "off" and empty; any other value turns downloads off.
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let offline = match std::env::var("IQA_OFFLINE") {
-            Ok(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"),
-            Err(std::env::VarError::NotPresent) => false,
-            Err(std::env::VarError::NotUnicode(_)) => true,
-        };
-        SearchConfig {
-            weights_dir: var("IQA_WEIGHTS_DIR").map(PathBuf::from),
-            cache_dir: var("IQA_CACHE_DIR").map(PathBuf::from).or_else(Self::default_cache_dir),
-            offline,
-        }
+    /// Reads `IQA_WEIGHTS_DIR`, `IQA_CACHE_DIR` and `IQA_OFFLINE` (runtime::settings parses them).
+    pub fn from_env() -> Result<Self> {
+        Ok(SearchConfig {
+            weights_dir: settings::weights_dir(),
+            cache_dir: settings::cache_dir().or_else(Self::default_cache_dir),
+            offline: settings::offline()?,
+        })
     }
 
     /// The platform cache directory + `iqa/weights` (`~/.cache/iqa/weights` on Linux), if there is one.
@@ -108,11 +104,8 @@ impl SearchConfig {
 /// dir, sha256-verified, then renamed into place (never a half file under the final name), with progress
 /// reported. Errors are ErrorKind::Weights with a message naming the file, every directory searched, and the
 /// URL to fetch it from.
-pub fn resolve(file: &WeightFile) -> Result<PathBuf> {
-    resolve_with(file, &SearchConfig::from_env())
-}
-
-/// [`resolve`] with explicit directories instead of the environment.
+/// Finds a file with explicit directories (see [`load`] for the order and the download).
+#[cfg(test)]
 pub fn resolve_with<'a>(file: impl Into<FileRef<'a>>, config: &SearchConfig) -> Result<PathBuf> {
     resolve_impl(file.into(), config, false)
 }
@@ -300,7 +293,7 @@ pub fn check_shapes(path: &Path, tensors: &HashMap<String, Tensor>, expected: &[
 /// (ErrorKind::Weights naming the key, the expected and the found shape). Only names [`load_state_dict`] can
 /// read are considered (an official `.mat` is passed over for a `.safetensors` alternative).
 pub fn load(file: &WeightFile, expected: &[(&str, &[i64])]) -> Result<HashMap<String, Tensor>> {
-    load_with(file, &SearchConfig::from_env(), expected)
+    load_with(file, &SearchConfig::from_env()?, expected)
 }
 
 /// [`load`] with explicit directories instead of the environment.
@@ -316,6 +309,7 @@ pub fn load_with<'a>(
 }
 
 /// The sha256 of a file as lowercase hex.
+#[cfg(test)]
 pub fn sha256_file(path: &Path) -> Result<String> {
     download::sha256_file(path)
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read '{}' for its sha256: {e}", path.display())))

@@ -282,7 +282,7 @@ pub fn assert_batch_equals_single(name: &str) {
 
 /// On CUDA (when this machine has it) the calibration scores equal the CPU's within `relative`.
 pub fn assert_cuda_equals_cpu(name: &str, relative: f64) {
-    if iqa::runtime::cuda_device_count() == 0 {
+    if iqa::cuda_device_count() == 0 {
         println!("{name}: no CUDA device, checked on the CPU only");
         return;
     }

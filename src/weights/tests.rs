@@ -1,11 +1,12 @@
-//! Pretrained weights (`iqa::weights`): resolution order, verified downloads from a local HTTP server, the
+//! Pretrained weights: resolution order, verified downloads from a local HTTP server, the
 //! restricted `.pth` reader on committed test files (zip and legacy formats) and on corrupt or hostile files, and
 //! every real file of the shared weights folder.
 //!
-//! The real-file tests need `IQA_WEIGHTS_DIR` (e.g. `IQA_WEIGHTS_DIR=/work/shared/weights cargo test --release
-//! --test weights`) and fail, not skip, without it.
-use iqa::weights::{self, files, load_state_dict, resolve_with, FileRef, SearchConfig};
-use iqa::ErrorKind;
+//! The real-file tests need `IQA_WEIGHTS_DIR` (e.g. `IQA_WEIGHTS_DIR=../shared/weights cargo test --release
+//! --lib weights`) and fail, not skip, without it.
+use super::{files, load_state_dict, resolve_with, FileRef, SearchConfig};
+use crate::error::ErrorKind;
+use crate::weights;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -27,7 +28,7 @@ fn shared_weights() -> PathBuf {
     let dir = std::env::var_os("IQA_WEIGHTS_DIR").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
         panic!(
             "IQA_WEIGHTS_DIR is not set: this test loads the real pretrained files. Set IQA_WEIGHTS_DIR to \
-             ../shared/weights, e.g. `IQA_WEIGHTS_DIR=/work/shared/weights cargo test --release --test weights`"
+             ../shared/weights, e.g. `IQA_WEIGHTS_DIR=../shared/weights cargo test --release --lib weights`"
         )
     });
     for f in [
@@ -772,7 +773,7 @@ fn lin_shapes(channels: &[i64]) -> Vec<(String, Vec<i64>)> {
     channels.iter().enumerate().map(|(k, &c)| (format!("lin{k}.model.1.weight"), vec![1, c, 1, 1])).collect()
 }
 
-fn load_expect(file: &iqa::weights::WeightFile, cfg: &SearchConfig, expected: &[(String, Vec<i64>)], kind: Kind) {
+fn load_expect(file: &weights::WeightFile, cfg: &SearchConfig, expected: &[(String, Vec<i64>)], kind: Kind) {
     let exp: Vec<(&str, &[i64])> = expected.iter().map(|(k, s)| (k.as_str(), s.as_slice())).collect();
     let sd = weights::load_with(file, cfg, &exp).unwrap_or_else(|e| panic!("{e}"));
     for (k, _) in expected {

@@ -1,0 +1,125 @@
+//! What every metric shares: its self-description ([`MetricSpec`]), the [`Model`] it builds, and the
+//! [`ModelKey`] under which built models are cached. A leaf of the crate: it knows no metric.
+use crate::error::Result;
+use crate::image::Image;
+use crate::runtime::Precision;
+use std::sync::Arc;
+use tch::{Device, Tensor};
+
+/// Full-reference (dist + ref) or no-reference (dist only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Scores a distorted image against its reference.
+    FullReference,
+    /// Scores an image alone.
+    NoReference,
+}
+
+/// Everything that selects a built model; each field is part of the cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelKey {
+    /// The metric name, or the name of a shared part ("backbone/vgg16") or module file.
+    pub name: String,
+    pub device: Device,
+    pub precision: Precision,
+}
+
+/// Builds the model of one metric.
+pub type Builder = fn(&ModelKey) -> Result<Arc<dyn Model>>;
+
+/// A built-in metric, described in one place: its metric file's `METRICS` list, gathered by the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricSpec {
+    /// pyiqa's name.
+    pub name: &'static str,
+    pub mode: Mode,
+    pub lower_better: bool,
+    /// Rough score range as pyiqa states it; NaN where it states none.
+    pub score_range: (f64, f64),
+    pub build: Builder,
+    /// Whether fp16/bf16 are honoured: only where they move scores by less than 1e-3 (BENCHMARKS.md).
+    pub reduced_precision: bool,
+    /// Smallest (height, width) the metric accepts; smaller images are a shape error naming it.
+    pub min_size: (u32, u32),
+    /// Largest image (pixels) the metric scores, and why, for metrics whose peak memory would otherwise grow
+    /// without bound; larger images are a shape error naming the limit.
+    pub max_pixels: Option<(u64, &'static str)>,
+}
+
+impl MetricSpec {
+    /// A spec with the defaults most metrics share (fp32 only, any size of at least 1×1).
+    pub const fn new(
+        name: &'static str,
+        mode: Mode,
+        lower_better: bool,
+        score_range: (f64, f64),
+        build: Builder,
+    ) -> MetricSpec {
+        MetricSpec {
+            name,
+            mode,
+            lower_better,
+            score_range,
+            build,
+            reduced_precision: false,
+            min_size: (1, 1),
+            max_pixels: None,
+        }
+    }
+
+    /// The same spec with a minimum size (height, width).
+    pub const fn min_size(mut self, height: u32, width: u32) -> MetricSpec {
+        self.min_size = (height, width);
+        self
+    }
+
+    /// The same spec with a pixel limit and the reason for it.
+    pub const fn max_pixels(mut self, pixels: u64, why: &'static str) -> MetricSpec {
+        self.max_pixels = Some((pixels, why));
+        self
+    }
+
+    /// The same spec honouring fp16/bf16.
+    pub const fn reduced_precision(mut self) -> MetricSpec {
+        self.reduced_precision = true;
+        self
+    }
+
+    /// The precision the metric really runs in on `device` when `requested`: fp32 unless it honours reduced
+    /// precision, and fp16 on the CPU (no faster than fp32 there) as fp32.
+    pub fn effective_precision(&self, device: Device, requested: Precision) -> Precision {
+        match (self.reduced_precision, requested, device) {
+            (false, _, _) | (true, Precision::Fp16, Device::Cpu) => Precision::Fp32,
+            (true, p, _) => p,
+        }
+    }
+}
+
+/// A built metric, shared between handles and threads through the model cache.
+pub trait Model: Send + Sync {
+    /// Scores a batch: `dist` (and `reference` for FR metrics) are N×3×H×W float32 in [0,1] on the model's
+    /// device, of equal shapes. Returns N scores.
+    fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor>;
+
+    /// Scores caller buffers directly on the CPU where that is cheaper than building tensors (PSNR: the
+    /// conversion cost more than the metric). `None`: not supported for these images; `forward` is used.
+    fn score_pixels(&self, _dists: &[Image<'_>], _refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        None
+    }
+
+    /// The metric's per-pixel map, for metrics that define one.
+    fn distance_map(&self) -> Option<&dyn DistanceMap> {
+        None
+    }
+}
+
+/// A capability of FR metrics that define a per-pixel map of a pair.
+pub trait DistanceMap {
+    /// N×1×H×W for N×3×H×W inputs; larger = more different.
+    fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor>;
+}
+
+/// The reference tensor of an FR metric (presence is checked by the API before any model runs).
+pub fn require_ref(reference: Option<&Tensor>) -> Result<&Tensor> {
+    reference.ok_or_else(|| crate::error::Error::invalid("full-reference metric called without a reference"))
+}

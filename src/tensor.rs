@@ -1,0 +1,110 @@
+//! Tensors as plain memory: checked views of CPU tensors as slices for iqa's own CPU kernels, fresh output
+//! tensors written through a slice, and [`FrozenTensor`] for model constants read by many threads.
+use crate::error::{Error, ErrorKind, Result};
+use tch::kind::Element;
+use tch::{Device, Tensor};
+
+/// The elements of a contiguous CPU tensor of element type `T`, or an error saying which of those it is not.
+///
+/// Tensors read this way are inputs of a computation: iqa applies in-place operations only to tensors it has
+/// just created, so no one writes to the storage while the slice is borrowed.
+pub fn cpu_slice<T: Element>(t: &Tensor) -> Result<&[T]> {
+    check_layout::<T>(t)?;
+    let len = t.numel();
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: checked above: a contiguous CPU tensor of `len` elements of type `T` (so `data_ptr` is aligned
+    // for `T`), whose storage lives at least as long as the borrow of `t` and is not written meanwhile (see
+    // the function's documentation).
+    Ok(unsafe { std::slice::from_raw_parts(t.data_ptr() as *const T, len) })
+}
+
+/// A CPU tensor just created and not yet shared, written through a slice: nothing else can see its storage
+/// until [`FreshTensor::into_tensor`] hands it out, so the mutable slice is the only reference to that memory.
+pub struct FreshTensor<T: Element> {
+    tensor: Tensor,
+    element: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> FreshTensor<T> {
+    /// An uninitialised (in libtorch's sense) contiguous tensor of `shape`: write every element before use.
+    pub fn empty(shape: &[i64]) -> Result<Self> {
+        let tensor = Tensor::f_empty(shape, (T::KIND, Device::Cpu))?;
+        Ok(FreshTensor { tensor, element: std::marker::PhantomData })
+    }
+
+    /// Its elements.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        let len = self.tensor.numel();
+        if len == 0 {
+            return &mut [];
+        }
+        // SAFETY: a contiguous CPU tensor of `len` elements of type `T` made by `empty`; no other tensor
+        // shares its storage before `into_tensor`, and `&mut self` makes this borrow exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.tensor.data_ptr() as *mut T, len) }
+    }
+
+    /// The tensor, to be shared from now on.
+    pub fn into_tensor(self) -> Tensor {
+        self.tensor
+    }
+}
+
+fn check_layout<T: Element>(t: &Tensor) -> Result<()> {
+    let internal = |what: String| Err(Error::new(ErrorKind::Runtime, format!("internal: {what}")));
+    if t.device() != Device::Cpu {
+        return internal(format!("expected a CPU tensor, got one on {:?}", t.device()));
+    }
+    if t.kind() != T::KIND {
+        return internal(format!("expected a {:?} tensor, got {:?}", T::KIND, t.kind()));
+    }
+    if !t.is_contiguous() {
+        return internal(format!("expected a contiguous tensor of shape {:?}", t.size()));
+    }
+    Ok(())
+}
+
+/// A tensor that is only ever read after construction, shared between threads.
+///
+/// `tch::Tensor` is `Send` but not `Sync`. Read-only use from several threads is safe in libtorch (ops on a
+/// const tensor allocate new outputs; the storage refcount is atomic), and this wrapper only hands out
+/// `&Tensor` for such use: no in-place op is ever applied to model constants.
+pub struct FrozenTensor(Tensor);
+
+// SAFETY: see the type's documentation; the tensor is never mutated after construction.
+unsafe impl Sync for FrozenTensor {}
+
+impl FrozenTensor {
+    pub fn new(t: Tensor) -> Self {
+        FrozenTensor(t)
+    }
+}
+
+impl std::ops::Deref for FrozenTensor {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+
+    #[test]
+    fn slices_check_device_kind_and_layout() {
+        let t = Tensor::arange(6, (Kind::Float, Device::Cpu)).view([2, 3]);
+        assert_eq!(cpu_slice::<f32>(&t).unwrap(), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let e = cpu_slice::<f64>(&t).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Runtime);
+        assert!(e.message.contains("expected a Double tensor, got Float"), "{}", e.message);
+        let e = cpu_slice::<f32>(&t.tr()).unwrap_err();
+        assert!(e.message.contains("contiguous"), "{}", e.message);
+        let mut fresh = FreshTensor::<f64>::empty(&[2, 2]).unwrap();
+        fresh.as_mut_slice().iter_mut().enumerate().for_each(|(i, v)| *v = i as f64);
+        assert_eq!(Vec::<f64>::try_from(fresh.into_tensor().view([-1])).unwrap(), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(cpu_slice::<f32>(&Tensor::zeros([0, 3], (Kind::Float, Device::Cpu))).unwrap().len(), 0);
+    }
+}
