@@ -15,7 +15,9 @@ py="$venv/bin/python"
 TORCH=2.11.0
 
 if [ ! -x "$py" ]; then
-  base=$(command -v python3.12 || command -v python3)
+  # Python 3.12 as on the GPU machine where it runs (a pyenv shim may exist without running), else python3
+  base=python3
+  if python3.12 -c '' 2>/dev/null; then base=python3.12; fi
   echo "gpu-bundle: creating $venv with $base (torch $TORCH from PyPI, about 5 GB with its CUDA libraries)" >&2
   "$base" -m venv "$venv"
   "$py" -m pip install -q --upgrade pip

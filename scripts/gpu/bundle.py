@@ -28,6 +28,7 @@ Prints the size of everything that travels (tracked + untracked-not-ignored file
 against the 64 MiB limit.
 """
 import argparse
+import ctypes
 import datetime
 import hashlib
 import io
@@ -157,6 +158,11 @@ def main():
     commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip())
+    # the metric list, in case libiqa cannot be loaded there (check.py still runs pyiqa then)
+    lib = ctypes.CDLL(str(out / 'lib' / 'libiqa.so'))
+    lib.iqa_metric_name.argtypes, lib.iqa_metric_name.restype = [ctypes.c_size_t], ctypes.c_char_p
+    lib.iqa_metric_count.restype = ctypes.c_size_t
+    metrics = [lib.iqa_metric_name(i).decode() for i in range(lib.iqa_metric_count())]
     files = sorted(p for p in out.rglob('*') if p.is_file())
     manifest = {
         'built': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
@@ -164,6 +170,7 @@ def main():
         'torch': args.torch_version,
         'build_root': str(ROOT),
         'pyiqa_wheel': {'name': wheel.name, 'sha256': sha256(wheel), 'size': wheel.stat().st_size},
+        'metrics': metrics,
         'backbones_fp16': converted,
         'files': {str(p.relative_to(out)): {'size': p.stat().st_size, 'sha256': sha256(p)} for p in files},
     }

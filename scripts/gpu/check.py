@@ -78,6 +78,40 @@ def now():
     return time.perf_counter()
 
 
+def st_load(path):
+    """A .safetensors file as numpy arrays (safetensors.numpy where installed, else read here)."""
+    try:
+        from safetensors.numpy import load_file
+        return load_file(str(path))
+    except ImportError:
+        import numpy as np
+        raw = Path(path).read_bytes()
+        n = int.from_bytes(raw[:8], 'little')
+        header = json.loads(raw[8:8 + n])
+        kinds = {'F16': np.float16, 'F32': np.float32, 'F64': np.float64, 'I64': np.int64}
+        return {k: np.frombuffer(raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]],
+                                 dtype=kinds[v['dtype']]).reshape(v['shape']).copy()
+                for k, v in header.items() if k != '__metadata__'}
+
+
+def st_save(tensors, path):
+    try:
+        from safetensors.numpy import save_file
+        save_file(tensors, str(path))
+    except ImportError:
+        import numpy as np
+        names = {np.dtype(np.float16): 'F16', np.dtype(np.float32): 'F32', np.dtype(np.float64): 'F64'}
+        header, blobs, offset = {}, [], 0
+        for k, v in tensors.items():
+            b = np.ascontiguousarray(v).tobytes()
+            header[k] = {'dtype': names[v.dtype], 'shape': list(v.shape), 'data_offsets': [offset, offset + len(b)]}
+            blobs.append(b)
+            offset += len(b)
+        h = json.dumps(header).encode()
+        h += b' ' * (-len(h) % 8)
+        Path(path).write_bytes(len(h).to_bytes(8, 'little') + h + b''.join(blobs))
+
+
 def rel_err(a, b):
     if a is None or b is None:
         return None
@@ -210,7 +244,7 @@ def timed(fn, cap_s, min_runs=3, min_total=0.3, max_runs=20, warm=True):
         fn()
         first = now() - t
         if first > cap_s / 4:
-            return {'median': first, 'runs': 1, 'note': 'one run (slow); includes first-call set-up'}
+            return {'median': first, 'runs': 1, 'note': 'one run (slow)'}
     times = []
     start = now()
     while len(times) < max_runs and (len(times) < min_runs or now() - start < min_total) and now() - start < cap_s:
@@ -234,9 +268,20 @@ def emit(kind, payload):
 
 def worker_iqa(spec):
     dut = DEVICE_CUDA if spec['device'] == 'cuda' else DEVICE_CPU
+    load = {}
+    if spec.get('preload_torch') or spec.get('tf32_off'):
+        # Python's torch imported first loads libtorch (and libtorch_cuda) for libiqa, which then shares them
+        import torch
+        load['preloaded_torch'] = torch.__version__
+    if spec.get('tf32_off'):
+        # Diagnostic: libtorch's process-wide flags, set through Python's torch (cuDNN may use TF32 for float32
+        # convolutions by default).
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        load['tf32'] = {'cudnn': torch.backends.cudnn.allow_tf32, 'matmul': torch.backends.cuda.matmul.allow_tf32}
     t = now()
     iqa = Iqa(spec['lib'])
-    load = {'dlopen_s': now() - t, 'version': iqa.lib.iqa_version().decode()}
+    load.update(dlopen_s=now() - t, version=iqa.lib.iqa_version().decode())
     try:
         t = now()
         h = iqa.create('psnr', DEVICE_AUTO)
@@ -263,14 +308,14 @@ def worker_iqa(spec):
         allowance = max(3.0, left / max(1, len(spec['metrics']) - spec['metrics'].index(name)))
         res = {'metric': name}
         try:
-            iqa_metric(iqa, name, dut, cal, hd, res, now() + allowance, allowance)
+            iqa_metric(iqa, name, dut, cal, hd, res, now() + allowance, allowance, spec.get('only_equal'))
         except Exception as e:  # noqa: BLE001 - recorded; the next metric runs
             res['error'] = error_text(e)
             res['traceback'] = traceback.format_exc()[-1500:]
         emit('RESULT', res)
 
 
-def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance):
+def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance, only_equal=False):
     t0 = now()
     handles = []
 
@@ -322,6 +367,8 @@ def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance):
             'max_rel_hd': pairs[-1].get('rel'),
             'pass': len(rels) == len(pairs) and max(rels) <= tol,
         }
+        if only_equal:
+            return
         single = {r['pair']: r['dev'] for r in pairs if 'dev' in r}
         t_cal = statistics.median([r['dev_s'] for r in pairs[1:-1] if 'dev_s' in r] or [1.0])
 
@@ -339,7 +386,9 @@ def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance):
         per_thread = int(min(3 * len(cal), min(10.0, allowance / 4) / max(t_cal * THREADS, 1e-6)))
         if per_thread < 1 and t_cal * THREADS < max(2.0, end - now()) / 2:
             per_thread = 1
-        if per_thread < 1:
+        if any(p[0] not in single for p in cal):
+            res['threads'] = {'skipped': 'calibration scores missing'}
+        elif per_thread < 1:
             res['threads'] = {'skipped': f'one score takes {t_cal:.3g} s'}
         else:
             res['threads'] = threads_check(iqa, g, cal, fr, single, per_thread)
@@ -433,7 +482,6 @@ def setup_pyiqa_weights(weights):
     import scipy.io
     import torch
     import torch.hub
-    from safetensors.numpy import load_file
     from torchvision import models as tvm
     import pyiqa.utils.download_util as dl
     from pyiqa.archs import dists_arch, lpips_arch, niqe_arch, brisque_arch
@@ -459,15 +507,15 @@ def setup_pyiqa_weights(weights):
     dest = url_name(dists_arch.default_model_urls['url'])
     shutil.copyfile(weights / 'dists' / 'dists_alpha_beta.pt', zoo / dest)
     used[dest] = 'dists/dists_alpha_beta.pt (byte-identical)'
-    p = load_file(str(weights / 'niqe' / 'niqe_pris_params.safetensors'))
+    p = st_load(weights / 'niqe' / 'niqe_pris_params.safetensors')
     dest = url_name(niqe_arch.default_model_urls['url'])
     scipy.io.savemat(zoo / dest, {'mu_prisparam': p['mu_pris_param'], 'cov_prisparam': p['cov_pris_param']})
     used[dest] = 'niqe_pris_params.safetensors (same values)'
-    p = load_file(str(weights / 'brisque' / 'brisque_live_svm.safetensors'))
+    p = st_load(weights / 'brisque' / 'brisque_live_svm.safetensors')
     dest = url_name(brisque_arch.default_model_urls['url'])
     torch.save((torch.from_numpy(p['sv_coef']), torch.from_numpy(p['sv'])), zoo / dest)
     used[dest] = 'brisque_live_svm.safetensors (same values)'
-    p = load_file(str(weights / 'ilniqe' / 'ILNIQE_templateModel.safetensors'))
+    p = st_load(weights / 'ilniqe' / 'ILNIQE_templateModel.safetensors')
     cell = np.empty((1, 4), dtype=object)
     cell[0, 0], cell[0, 1] = p['mu_pris_param'][None, :], p['cov_pris_param']
     cell[0, 2], cell[0, 3] = p['mean_of_sample_data'][:, None], p['principle_vectors']
@@ -481,7 +529,7 @@ def setup_pyiqa_weights(weights):
                           'squeezenet1_1_torchvision_fp16rounded'),
     }
     for key, (ctor, w, fname) in backbones.items():
-        sd = load_file(str(weights / 'backbones' / f'{fname}.safetensors'))
+        sd = st_load(weights / 'backbones' / f'{fname}.safetensors')
         sd = {k: torch.from_numpy(v.copy()) for k, v in sd.items()}
         with torch.device('meta'):
             ref = ctor(num_classes=len(w.meta['categories'])).state_dict()
@@ -669,18 +717,17 @@ class Run:
     def prepare(self):
         import numpy as np
         from PIL import Image as PilImage
-        from safetensors.numpy import load_file, save_file
         manifest = json.loads((self.bundle / 'MANIFEST.json').read_text())
-        self.results['bundle'] = {k: manifest[k] for k in ('built', 'commit', 'torch', 'pyiqa_wheel')}
+        self.results['bundle'] = {k: manifest[k] for k in ('built', 'commit', 'torch', 'pyiqa_wheel', 'metrics')}
         self.work.mkdir(parents=True, exist_ok=True)
         w = self.work / 'weights'
         if w.exists():
             shutil.rmtree(w)
         shutil.copytree(self.bundle / 'weights', w)
         for f in sorted((w / 'backbones').glob('*_fp16.safetensors')):
-            t = load_file(str(f))
-            save_file({k: v.astype(np.float32) for k, v in t.items()},
-                      str(f.with_name(f.name.replace('_fp16.safetensors', '.safetensors'))))
+            t = st_load(f)
+            st_save({k: v.astype(np.float32) for k, v in t.items()},
+                    f.with_name(f.name.replace('_fp16.safetensors', '.safetensors')))
             f.unlink()
         site = self.work / 'site'
         if site.exists():
@@ -714,7 +761,8 @@ class Run:
     # -- workers ---------------------------------------------------------------------------------------------
 
     def spawn(self, kind, spec, env):
-        cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', kind, json.dumps(spec)]
+        worker = kind.split('_')[0]  # iqa_tf32_off runs the iqa worker
+        cmd = [sys.executable, str(Path(__file__).resolve()), '--worker', worker, json.dumps(spec)]
         self.stderr.write(f'\n===== {kind} {" ".join(spec.get("metrics", [])[:3])}... =====\n')
         self.stderr.flush()
         p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
@@ -846,14 +894,36 @@ class Run:
         self.results['sections']['contract'] = res
 
     def section_iqa(self, metrics, deadline):
-        load, results = self.run_metrics('iqa', metrics, deadline, self.iqa_env(),
-                                         {'lib': str(self.bundle / 'lib' / 'libiqa.so')})
+        spec = {'lib': str(self.bundle / 'lib' / 'libiqa.so')}
+        load, results = self.run_metrics('iqa', metrics, deadline, self.iqa_env(), spec)
         self.results['sections']['iqa'] = {'load': load, 'metrics': results}
+        if self.args.device == 'cuda' and (load or {}).get('cuda_create') != 'ok':
+            # libiqa did not get CUDA by itself: the same again with Python's torch loaded first, so that the
+            # rest of the run still measures CUDA (the probes and this section's load line say what failed)
+            say(f'iqa: no CUDA through LD_LIBRARY_PATH ({(load or {}).get("cuda_create")}); again with torch '
+                'imported first')
+            self.results['sections']['iqa_without_preload'] = self.results['sections']['iqa']
+            load, results = self.run_metrics('iqa', metrics, deadline, dict(self.iqa_env(), PYTHONPATH=''),
+                                             dict(spec, preload_torch=True))
+            self.results['sections']['iqa'] = {'load': load, 'metrics': results, 'preloaded_torch': True}
 
     def section_pyiqa(self, metrics, deadline):
         load, results = self.run_metrics('pyiqa', metrics, deadline, self.pyiqa_env(),
                                          {'weights': str(self.work / 'weights')})
         self.results['sections']['pyiqa'] = {'load': load, 'metrics': results}
+
+    def section_tf32(self):
+        """The deep metrics that missed their tolerance, again with TF32 off (see worker_iqa)."""
+        im = self.results['sections'].get('iqa', {}).get('metrics', {})
+        metrics = [n for n, r in im.items() if n.startswith(('lpips', 'dists')) and 'equal' in r
+                   and not r['equal']['pass']]
+        if not metrics or self.args.device != 'cuda':
+            return
+        env = dict(self.iqa_env(), PYTHONPATH='')
+        _, results = self.run_metrics('iqa_tf32_off', metrics, self.deadline - 20, env,
+                                      {'lib': str(self.bundle / 'lib' / 'libiqa.so'), 'tf32_off': True,
+                                       'only_equal': True})
+        self.results['sections']['iqa_tf32_off'] = {'metrics': results}
 
     def section_coldstart(self, metrics):
         exe = self.bundle / 'bin' / 'coldstart'
@@ -877,38 +947,50 @@ class Run:
             say(f'coldstart {m}: {[round(r.get("s", -1), 3) for r in runs]}')
         self.results['sections']['coldstart'] = res
 
+    def guard(self, name, fn, *args):
+        """Runs one section; an exception is recorded and the run goes on with the next."""
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - a broken section must not cost the others
+            say(f'section {name} failed: {error_text(e)}')
+            self.results.setdefault('section_errors', {})[name] = traceback.format_exc()[-2000:]
+        self.save()
+
+    def metric_names(self):
+        """--metrics, else what this libiqa lists, else the list the build recorded (libiqa does not load)."""
+        if self.args.metrics:
+            return self.args.metrics.split(',')
+        code = ('import sys; sys.path.insert(0, sys.argv[1]); import check; '
+                'print(",".join(check.Iqa(sys.argv[2]).names()))')
+        try:
+            q = subprocess.run([sys.executable, '-c', code, str(Path(__file__).resolve().parent),
+                                str(self.bundle / 'lib' / 'libiqa.so')], env=self.iqa_env(), capture_output=True,
+                               text=True, timeout=60)
+            names, why = [m for m in q.stdout.strip().split(',') if m], q.stderr[-1000:]
+        except subprocess.TimeoutExpired:
+            names, why = [], 'timed out'
+        if not names:
+            say(f'cannot list metrics here ({why[-300:]}); using the build\'s list')
+            self.results['list_error'] = why
+            names = self.results.get('bundle', {}).get('metrics') or []
+        return names
+
     def main(self):
         say(f'gpu_check: budget {self.args.budget} s, device under test {self.args.device}, bundle {self.bundle}')
         self.machine()
         self.prepare()
         self.save()
         say(f'machine: {json.dumps(self.results["machine"])}')
-        self.section_probes()
-        self.save()
-        self.section_contract()
-        self.save()
-        # the metric list: what this libiqa reports (from the LD_LIBRARY_PATH probe's worker), or --metrics
-        metrics = self.args.metrics.split(',') if self.args.metrics else None
-        if metrics is None:
-            names = subprocess.run([sys.executable, '-c', 'import sys; sys.path.insert(0, sys.argv[1]); import check; '
-                                    'print(",".join(check.Iqa(sys.argv[2]).names()))',
-                                    str(Path(__file__).resolve().parent), str(self.bundle / 'lib' / 'libiqa.so')],
-                                   env=self.iqa_env(), capture_output=True, text=True, timeout=60)
-            metrics = [m for m in names.stdout.strip().split(',') if m]
-            if not metrics:
-                say(f'cannot list metrics: {names.stderr[-500:]}')
-                self.results['error'] = f'cannot list metrics: {names.stderr[-1000:]}'
-                self.save()
-                return 1
-        self.results['metrics'] = metrics
-        rest = self.left() - 15
-        self.section_iqa(metrics, time.time() + rest * self.args.iqa_share)
-        self.save()
-        self.section_pyiqa(metrics, self.deadline - 15)
-        self.save()
+        self.guard('probes', self.section_probes)
+        self.guard('contract', self.section_contract)
+        metrics = self.results['metrics'] = self.metric_names()
+        rest = max(30.0, self.left() - 15)
+        self.guard('iqa', self.section_iqa, metrics, time.time() + rest * self.args.iqa_share)
+        self.guard('pyiqa', self.section_pyiqa, metrics, self.deadline - 15 - 25 * self.args.tf32_diagnostic)
+        if self.args.tf32_diagnostic and self.left() > 35:
+            self.guard('tf32', self.section_tf32)
         if self.left() > 20:
-            self.section_coldstart(['psnr', 'lpips', 'dists'])
-            self.save()
+            self.guard('coldstart', self.section_coldstart, ['psnr', 'lpips', 'dists'])
         say(f'done in {time.time() - self.t0:.0f} s; results in {self.out}')
         return 0
 
@@ -1029,6 +1111,15 @@ def markdown(res):
         L.append(f'| {n} | {r.get("auto_device", "-")[:80]} | {e.get("tol", tolerance(n)):g} | '
                  f'{fmt_g(e.get("max_rel_cal"))} | '
                  f'{fmt_g(e.get("max_rel_hd"))} | {verdict} | {bes} | {thr} | {errs or ""} |')
+    tf = s.get('iqa_tf32_off', {}).get('metrics', {})
+    if tf:
+        L += ['', 'Deep metrics that missed the tolerance, again with TF32 off (torch.backends.cudnn.allow_tf32 = '
+              'False in the same process, which shares libtorch with libiqa):', '',
+              '| metric | max rel (cal) | max rel (1080p) | result |', '|---|---|---|---|']
+        for n, r in tf.items():
+            e = r.get('equal', {})
+            verdict = ('ok' if e.get('pass') else '**FAIL**') if e else r.get('error', '-')[:200]
+            L.append(f'| {n} | {fmt_g(e.get("max_rel_cal"))} | {fmt_g(e.get("max_rel_hd"))} | {verdict} |')
     L += ['', '## Reduced precision on CUDA (iqa)', '',
           'Metrics whose handle reports fp16/bf16 in iqa_metric_precision; largest |score − fp32 score| over the 6 '
           'pairs, and seconds per 1920×1080 image.', '',
@@ -1051,10 +1142,10 @@ def markdown(res):
           'calibration pairs cycled). pyiqa: float32 tensors already on the GPU, torch.cuda.synchronize() after each '
           'call; iqa: RGB8 host buffers through ctypes (upload and conversion included). Ratio pyiqa/iqa for times, '
           'iqa/pyiqa for throughput (> 1: iqa faster). Score Δ: |iqa − pyiqa| / |pyiqa| on CUDA for I03 and '
-          '1920×1080 (same weights).', '',
+          '1920×1080 (same weights). iqa CPU 1080p: the one CPU score of the comparison above, on all cores.', '',
           '| metric | 512×384 pyiqa | iqa | ratio | 1920×1080 pyiqa | iqa | ratio | batch 16 pyiqa | iqa | ratio '
-          '| score Δ I03, 1080p |',
-          '|---|---|---|---|---|---|---|---|---|---|---|']
+          '| score Δ I03, 1080p | iqa CPU 1080p |',
+          '|---|---|---|---|---|---|---|---|---|---|---|---|']
     for n in names:
         a, q = pm.get(n, {}), im.get(n, {})
         cells = []
@@ -1070,6 +1161,7 @@ def markdown(res):
         dev = {p['pair']: p.get('dev') for p in q.get('equal', {}).get('pairs', [])}
         deltas = [rel_err(dev.get(k), sc.get(k)) for k in ('I03.bmp', '1920x1080')]
         cells.append(', '.join(fmt_g(d) for d in deltas))
+        cells.append(fmt_s(q.get('equal', {}).get('pairs', [{}])[-1].get('cpu_s')))
         L.append(f'| {n} | ' + ' | '.join(cells) + ' |')
     errs = [(n, 'pyiqa', pm[n]['error']) for n in names if n in pm and 'error' in pm[n]]
     errs += [(n, 'pyiqa batch', pm[n]['batch16']['error']) for n in names
@@ -1105,6 +1197,8 @@ def main():
     ap.add_argument('--budget', type=float, default=330, help='seconds for the whole run')
     ap.add_argument('--iqa-share', type=float, default=0.55, help='share of the metric time for the iqa section')
     ap.add_argument('--stall', type=float, default=90, help='seconds without progress before a worker is killed')
+    ap.add_argument('--tf32-diagnostic', type=int, default=1, choices=[0, 1],
+                    help='rerun the deep metrics that miss their tolerance with TF32 off (needs ~25 s)')
     return Run(ap.parse_args()).main()
 
 
