@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev demo test lint header references bench
+.PHONY: setup setup-dev demo test lint header references bench gpu-bundle
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -40,3 +40,10 @@ references: setup-dev
 bench: setup-dev
 	cargo build --release --lib --quiet
 	.venv/bin/python scripts/benchmark.py --precision-check --markdown BENCHMARKS.md --json target/benchmark.json
+
+# For the device tool's GPU machine (torch 2.11, no Rust): libiqa built against PyPI's torch 2.11.0 (its own venv,
+# TORCH211_VENV, default ../venv-torch211; build in target/torch211), the C contract test, float16-rounded backbones
+# and pyiqa, in .gpu/ (ignored), which `run` carries; prints the size that travels. Then, there:
+# `bash scripts/gpu_check.sh` (see that script). About 12 min the first time (libtorch-sys and a 5 GB venv).
+gpu-bundle:
+	scripts/gpu/build_bundle.sh
