@@ -116,12 +116,19 @@ def assert_matches(r, got, how):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "full: the whole reference matrix (IQA_PYTEST_FULL=1, make python-test-full)")
+    config.addinivalue_line("markers", "ray: a local Ray cluster (IQA_PYTEST_RAY=1, make python-test-ray)")
+
+
+# Opt-in parts, left out of `make test` for time: the whole reference matrix (tens of minutes) and Ray (a minute
+# or two to start clusters and score 300 images twice).
+OPT_IN = {"full": "IQA_PYTEST_FULL", "ray": "IQA_PYTEST_RAY"}
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("IQA_PYTEST_FULL") == "1":
-        return
-    skip = pytest.mark.skip(reason="the whole reference matrix runs with IQA_PYTEST_FULL=1")
-    for item in items:
-        if "full" in item.keywords:
-            item.add_marker(skip)
+    for marker, variable in OPT_IN.items():
+        if os.environ.get(variable) == "1":
+            continue
+        skip = pytest.mark.skip(reason=f"runs with {variable}=1")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +22,8 @@ def test_version_is_the_librarys_and_the_packages():
 
 def test_import_loads_neither_torch_nor_numpy():
     code = "import sys, iqa; print('torch' in sys.modules, 'numpy' in sys.modules)"
-    env_path = str(ROOT / "python")
-    out = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r}); {code}"],
+    package_dir = str(Path(iqa.__file__).resolve().parent.parent)  # this checkout's python/, or site-packages
+    out = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {package_dir!r}); {code}"],
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -17,6 +17,8 @@ from PIL import Image
 import iqa
 from conftest import ROOT
 
+pytestmark = pytest.mark.ray
+
 METRICS = ["psnr", "ssim", "niqe"]
 IMAGES = 300
 
