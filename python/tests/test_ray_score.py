@@ -8,9 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv
-import pyarrow.parquet
 import pytest
 from PIL import Image
 
@@ -79,6 +76,8 @@ def test_folder_on_two_workers_to_parquet_equals_single_process(images, tmp_path
     dists = sorted(p for p in (images / "dist").rglob("*.png") if p.name != "broken.png")
     pairs = [(str(p), str(images / "ref" / p.relative_to(images / "dist"))) for p in dists]
     assert len(pairs) == IMAGES
+    import pyarrow.parquet  # with Ray Data (scripts/setup.sh --dev), as ray: only where these tests run
+
     check(pyarrow.parquet.read_table(output), pairs, broken=str(images / "dist" / "broken.png"))
 
 
@@ -89,6 +88,9 @@ def test_path_list_on_one_worker_to_csv(images, tmp_path):
     listing.write_text("".join(f"{p}\n" for p in dists))
     output = tmp_path / "scores.csv"
     run_script(listing, images / "ref" / "part0", output, len(dists), workers=1)
+    import pyarrow as pa
+    import pyarrow.csv
+
     parts = sorted(output.glob("*.csv"))
     assert parts, list(output.iterdir())
     options = pyarrow.csv.ConvertOptions(strings_can_be_null=False, column_types={"error": pa.string()})

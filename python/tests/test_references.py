@@ -106,7 +106,7 @@ def crop_cases():
             yield pytest.param(name, kind, marks=[pytest.mark.full] if full_only else [])
 
 
-@pytest.mark.parametrize("name,kind", crop_cases())
+@pytest.mark.parametrize("name,kind", list(crop_cases()))
 def test_small_crop_matches_pyiqa(name, kind, tmp_path):
     r = small_crop(name)
     got = score_as(kind, r, tmp_path)
