@@ -110,9 +110,28 @@ def child_threads(lib, name, threads):
     print(json.dumps({"images_per_s": len(pairs) / elapsed}))
 
 
+def child_weights(cache, _name, _n):
+    """pyiqa's weights from the shared folder, no downloads: scripts/make_deep_references.py's setup_weights()
+    fills its temporary TORCH_HOME and caches, copied here to `cache` for the pyiqa children."""
+    import shutil
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_deep_references as deep
+
+    deep.setup_weights()
+    for sub in ("torch", "xdg_cache"):
+        if (deep.TMP / sub).exists():
+            shutil.copytree(deep.TMP / sub, Path(cache) / sub, dirs_exist_ok=True)
+    print("{}")
+
+
+PYIQA_ENV = {}
+
+
 def run_child(*args, env=None):
+    env = {**os.environ, **PYIQA_ENV, **(env or {})}
     out = subprocess.run([sys.executable, __file__, "--child", *map(str, args)], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})})
+                         env=env)
     if out.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -132,8 +151,15 @@ def main():
     args = ap.parse_args()
     if args.child:
         kind, lib, name, n = args.child
-        (child_cold if kind == "cold" else child_threads)(lib, name, int(n))
+        {"cold": child_cold, "threads": child_threads, "weights": child_weights}[kind](lib, name, int(n))
         return
+
+    import shutil
+    import tempfile
+
+    cache = Path(tempfile.mkdtemp(prefix="iqa_bench_python_"))
+    run_child("weights", str(cache), "-", 0)
+    PYIQA_ENV.update(TORCH_HOME=str(cache / "torch"), XDG_CACHE_HOME=str(cache / "xdg_cache"), HF_HUB_OFFLINE="1")
 
     lines = [
         f"`scripts/benchmark_python.py --metrics {args.metrics} --repeat {args.repeat}`, "
@@ -150,7 +176,8 @@ def main():
         assert abs(i["score"] - p["score"]) <= 1e-4 * abs(p["score"]) + 1e-5, (name, i["score"], p["score"])
         lines.append(
             f"| {name} | {i['cold']:.3f} s ({i['import']:.3f} + {i['create']:.3f} + {i['first']:.3f}) "
-            f"| {p['cold']:.2f} s ({p['import']:.2f} + {p['create']:.2f} + {p['first']:.2f}) | {ratio(p['cold'], i['cold'])} "
+            f"| {p['cold']:.2f} s ({p['import']:.2f} + {p['create']:.2f} + {p['first']:.2f}) "
+            f"| {ratio(p['cold'], i['cold'])} "
             f"| {i['files']:.4f} | {p['files']:.4f} | {ratio(p['files'], i['files'])} "
             f"| {i['tensor']:.4f} | {p['tensor']:.4f} | {ratio(p['tensor'], i['tensor'])} "
             f"| {i['rss_mb']:.0f} MB | {p['rss_mb']:.0f} MB | {ratio(p['rss_mb'], i['rss_mb'])} |")
@@ -165,6 +192,7 @@ def main():
         two = run_child("threads", lib, name, 2, env=env)["images_per_s"]
         lines.append(f"| {lib} | {one:.2f} | {two:.2f} | {two / one:.2f}× |")
         print(lines[-1], flush=True)
+    shutil.rmtree(cache, ignore_errors=True)
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     if args.markdown:
