@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The `iqa` Python package against pyiqa 0.1.16, measured in the same run on the same images and threads.
 
-    .venv/bin/python scripts/benchmark_python.py [--metrics psnr,ssim,lpips,niqe] [--repeat 5] [--markdown F]
+    .venv/bin/python scripts/benchmark_python.py [--metrics psnr,ssim,lpips,dists] [--repeat 5] [--markdown F]
     make python-bench
 
 Each measurement is a fresh process (`--child`), so that start-up and peak memory are each library's own:
@@ -111,12 +111,12 @@ def child_threads(lib, name, threads):
 
 
 def child_weights(cache, _name, _n):
-    """pyiqa's weights from the shared folder, no downloads: scripts/make_deep_references.py's setup_weights()
-    fills its temporary TORCH_HOME and caches, copied here to `cache` for the pyiqa children."""
+    """pyiqa's weights from the shared folder, no downloads: scripts/pyiqa_env.py's setup_weights() fills its
+    temporary TORCH_HOME and caches, copied here to `cache` for the pyiqa children."""
     import shutil
 
     sys.path.insert(0, str(ROOT / "scripts"))
-    import make_deep_references as deep
+    import pyiqa_env as deep
 
     deep.setup_weights()
     for sub in ("torch", "xdg_cache"):
@@ -143,7 +143,8 @@ def ratio(p, i):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--metrics", default="psnr,ssim,lpips,niqe")
+    # Metrics pyiqa creates without parameter files (niqe & co. need scripts/pyiqa_env.py's metric_kwargs).
+    ap.add_argument("--metrics", default="psnr,ssim,lpips,dists")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--thread-metric", default="ssim")
     ap.add_argument("--markdown", help="also write the tables to this file")

@@ -2,11 +2,13 @@
 
 The package under test is python/iqa of this repository (loading target/release/libiqa.so) unless
 IQA_TEST_INSTALLED=1, which tests the `iqa` installed in the environment (the wheel, scripts/test_wheel.sh).
-Reference scores are pyiqa 0.1.16's, read from tests/data/*references.csv: the files the Rust tests read.
+Reference scores are pyiqa 0.1.16's, read from tests/data/pyiqa_references.csv, and the tolerances from
+tests/parity.rs: what the Rust tests read and assert.
 """
 import csv
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,31 +24,39 @@ if os.environ.get("IQA_TEST_INSTALLED") != "1":
 CALIBRATION = ROOT / "data" / "calibration"
 TEST_DATA = ROOT / "tests" / "data"
 
-# Reference file -> (relative tolerance, absolute floor), as the Rust test reading that file asserts
-# (tests/calibration.rs, fr_classical.rs, fr_frequency.rs, fr_mad.rs, nr_classical.rs, nr_ilniqe.rs, deep.rs).
-TOLERANCES = {
-    "references.csv": (1e-4, 0.0),
-    "fr_references.csv": (1e-4, 0.0),
-    "frequency_references.csv": (1e-4, 0.0),
-    "mad_references.csv": (1e-4, 0.0),
-    "nr_references.csv": (1e-4, 0.0),
-    "ilniqe_references.csv": (1e-4, 0.0),
-    "deep_references.csv": (0.0, 1e-5),
-}
-# Metric -> (relative, absolute floor) where the Rust test allows more, because pyiqa's own score moves between
-# an AVX2 and an AVX-512 CPU (fr_classical.rs gmsd/vif, nr_classical.rs BRISQUE_*/NIQE_RELATIVE, nr_ilniqe.rs).
-METRIC_TOLERANCES = {
-    "gmsd": (1e-4, 1e-7),
-    "vif": (1e-2, 0.0),
-    "brisque": (1.5e-3, 6.5e-3),
-    "niqe": (4.5e-4, 0.0),
-    "ilniqe": (1e-3, 0.0),
-}
+REFERENCES_CSV = TEST_DATA / "pyiqa_references.csv"
+PARITY_RS = ROOT / "tests" / "parity.rs"
+
+
+def parity_tolerances():
+    """metric -> (relative, absolute floor) of tests/parity.rs's PARITY table, read from that file so that the
+    Rust and Python suites assert the same bounds: `row(...)`/`deep(...)` defaults, overridden by
+    `Parity { relative: .., floor: .., ..row(..) }`."""
+    text = PARITY_RS.read_text()
+    consts = {m[0]: float(m[1]) for m in re.findall(r"const (\w+): f64 = ([0-9.e+-]+);", text)}
+
+    def value(word):
+        return consts[word] if word in consts else float(word)
+
+    defaults = {}
+    for fn in ("row", "deep"):
+        body = re.search(rf"const fn {fn}\(.*?\n}}", text, re.S).group(0)
+        defaults[fn] = tuple(value(re.search(rf"\b{k}: ([\w.+-]+)", body).group(1)) for k in ("relative", "floor"))
+    table = re.search(r"parity_table! \{(.*?)\n\}", text, re.S).group(1)
+    tolerances = {}
+    for entry in re.split(r"\n\s*\w+ => ", table)[1:]:
+        call = re.search(r"\b(row|deep)\(\"([^\"]+)\"", entry)
+        relative, floor = defaults[call.group(1)]
+        overrides = {k: value(v) for k, v in re.findall(r"\b(relative|floor): ([\w.+-]+)", entry)}
+        tolerances[call.group(2)] = (overrides.get("relative", relative), overrides.get("floor", floor))
+    return tolerances
+
+
+TOLERANCES = parity_tolerances()
 
 
 @dataclass(frozen=True)
 class Reference:
-    csv: str
     metric: str
     image: str
     region: tuple  # ("file",), ("crop", x, y, w, h), ("tile", nx, ny), ("gray",), ("jpeg", name)
@@ -54,7 +64,7 @@ class Reference:
 
     @property
     def tolerance(self):
-        relative, floor = METRIC_TOLERANCES.get(self.metric, TOLERANCES[self.csv])
+        relative, floor = TOLERANCES[self.metric]
         return max(relative * abs(self.score), floor)
 
     def __str__(self):
@@ -69,12 +79,10 @@ def _region(text):
 
 
 def references():
-    rows = []
-    for name in TOLERANCES:
-        with open(TEST_DATA / name, newline="") as f:
-            for r in csv.DictReader(f):
-                rows.append(Reference(name, r["metric"], r["image"], _region(r["region"]), float(r["score"])))
-    return rows
+    """Every row but the synthetic smooth pair's (scored by its own Rust test, tests/parity.rs)."""
+    with open(REFERENCES_CSV, newline="") as f:
+        return [Reference(r["metric"], r["image"], _region(r["region"]), float(r["score"]))
+                for r in csv.DictReader(f) if not r["region"].startswith("smooth")]
 
 
 _decoded = {}

@@ -1,4 +1,4 @@
-"""Scores through every input kind of the package equal pyiqa 0.1.16's (tests/data/*references.csv).
+"""Scores through every input kind of the package equal pyiqa 0.1.16's (tests/data/pyiqa_references.csv).
 
 Default run (`make test`, `make python-test`): every metric, on a small crop of a calibration pair, through
 every input kind; each metric's sizes pyiqa refuses give ShapeMismatchError; gray inputs on one metric.
