@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle
+.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle \
+	python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -71,3 +72,26 @@ bench: setup-dev
 # `bash scripts/gpu_check.sh` (see that script). About 12 min the first time (libtorch-sys and a 5 GB venv).
 gpu-bundle:
 	scripts/gpu/build_bundle.sh
+
+# The `iqa` Python package (python/, README "Using it from Python"). python-wheel: target/wheels/iqa-*.whl
+# carrying libiqa.so (scripts/build_wheel.sh). python-test: its pytest suite against target/release, as
+# `make test` runs it (tests/python_package.rs); python-test-full: every pyiqa reference row through every input
+# kind (long); python-test-ray: examples/ray_score.py on a local 2-worker Ray cluster; python-wheel-test: the
+# wheel pip-installed into a fresh venv (PyPI's torch), then the suite against it; python-bench: against pyiqa.
+python-wheel: build
+	@scripts/build_wheel.sh
+
+python-test: setup-dev build
+	cd python && ../.venv/bin/python -m pytest -q -p no:cacheprovider tests
+
+python-test-full: setup-dev build
+	cd python && IQA_PYTEST_FULL=1 IQA_PYTEST_RAY=1 ../.venv/bin/python -m pytest -q -p no:cacheprovider tests
+
+python-test-ray: setup-dev build
+	cd python && IQA_PYTEST_RAY=1 ../.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_ray_score.py
+
+python-wheel-test: python-wheel
+	@scripts/test_wheel.sh
+
+python-bench: setup-dev build
+	.venv/bin/python scripts/benchmark_python.py

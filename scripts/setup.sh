@@ -3,7 +3,8 @@
 #   1. .venv with PyPI's torch==2.13.0, the libtorch that tch 0.26 is written against
 #      (download.pytorch.org is not needed; pip's wheel carries libtorch and its CUDA libraries);
 #   2. .cargo/config.toml pointing torch-sys at that libtorch, so that plain `cargo build|test|run` work.
-# With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark, and
+# With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark,
+# Ray Data (examples/ray_score.py and its test, `make python-test-ray`; about 10 s, 80 MB), and
 # cmake and pkg-config (Debian/Ubuntu packages, as root or through password-less sudo) for tests/install.rs.
 # A second run is a no-op taking well under a second.
 set -euo pipefail
@@ -12,6 +13,7 @@ root=$(pwd)
 
 TORCH_VERSION=2.13.0
 PYIQA_VERSION=0.1.16
+RAY_VERSION=2.60.0
 venv="$root/.venv"
 py="$venv/bin/python"
 
@@ -36,6 +38,11 @@ if [ "$want_dev" = 1 ]; then
     echo "setup: installing pyiqa==$PYIQA_VERSION (reference implementation)" >&2
     # Pin torch so that pip never swaps the libtorch iqa is built against.
     "$py" -m pip install -q "pyiqa==$PYIQA_VERSION" "torch==$TORCH_VERSION"
+  fi
+  have_ray=$("$py" -c 'import importlib.metadata as m; print(m.version("ray"))' 2>/dev/null || true)
+  if [ "$have_ray" != "$RAY_VERSION" ]; then
+    echo "setup: installing ray[data]==$RAY_VERSION (examples/ray_score.py)" >&2
+    "$py" -m pip install -q "ray[data]==$RAY_VERSION" "torch==$TORCH_VERSION"
   fi
 fi
 

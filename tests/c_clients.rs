@@ -1,9 +1,9 @@
 //! The library as C and Python clients see it: examples/score.c, tests/c/contract.c and tests/c/torchscript.c
 //! are compiled with `cc` against include/iqa.h and the libiqa.so of the current cargo profile, and run;
-//! examples/score.py is run through python3's ctypes.
+//! examples/score.py is run with the project's Python through the `iqa` package (python/).
 //! libiqa.so of the test profile is built first (tests/common).
 mod common;
-use common::{calibration, libiqa, root as repo, torchscript_fixtures};
+use common::{calibration, libiqa, root as repo, torchscript_fixtures, venv_python};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -120,8 +120,8 @@ fn torchscript_c_passes() {
 fn score_py_example_scores_files_and_buffers() {
     let (dist, reference) = (calibration("dist", "I03.bmp"), calibration("ref", "I03.bmp"));
     let out = run(
-        "python3",
-        Command::new("python3")
+        "python",
+        Command::new(venv_python())
             .arg(repo().join("examples/score.py"))
             .arg("psnr")
             .arg(&dist)
@@ -129,7 +129,7 @@ fn score_py_example_scores_files_and_buffers() {
             .env("IQA_LIBRARY", lib_path())
             .env("PYTHONDONTWRITEBYTECODE", "1"),
     );
-    let text = describe("python3 examples/score.py psnr I03", &out);
+    let text = describe("python examples/score.py psnr I03", &out);
     assert!(out.status.success(), "{text}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l == "score psnr 21.113628"), "{text}");

@@ -119,7 +119,7 @@ unsafe fn read_enum<E>(field: *const E) -> u32 {
 fn pixel_format(raw: u32) -> Result<PixelFormat> {
     use IqaPixelFormat::*;
     let format = IqaPixelFormat::try_from(raw)
-        .map_err(|raw| Error::invalid(format!("unknown pixel format {raw} (valid: 0..8, IQA_FORMAT_*)")))?;
+        .map_err(|raw| Error::invalid(format!("unknown pixel format {raw} (valid: 0..9, IQA_FORMAT_*)")))?;
     Ok(match format {
         IQA_FORMAT_RGB8 => PixelFormat::Rgb8,
         IQA_FORMAT_RGBA8 => PixelFormat::Rgba8,
@@ -130,6 +130,7 @@ fn pixel_format(raw: u32) -> Result<PixelFormat> {
         IQA_FORMAT_RGB_F32 => PixelFormat::RgbF32,
         IQA_FORMAT_RGB_F16 => PixelFormat::RgbF16,
         IQA_FORMAT_GRAY_F32 => PixelFormat::GrayF32,
+        IQA_FORMAT_RGB_F32_PLANAR => PixelFormat::RgbF32Planar,
     })
 }
 

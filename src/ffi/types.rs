@@ -63,6 +63,11 @@ pub enum IqaPixelFormat {
     /// Interleaved IEEE half, 0..1.
     IQA_FORMAT_RGB_F16 = 7,
     IQA_FORMAT_GRAY_F32 = 8,
+    /// Planar float32, 0..1: three planes R, G, B of `height` rows each, `stride` bytes from one row to the
+    /// next (0 = width*4) and from each plane's last row to the next plane's first, so plane c starts
+    /// c*height*stride bytes after `data`; the buffer holds (3*height-1)*stride + width*4 bytes. Image n of a
+    /// contiguous float32 N×3×H×W tensor is data = base + n*3*H*W*4, stride 0 (or W*4).
+    IQA_FORMAT_RGB_F32_PLANAR = 9,
 }
 
 decode_c_enum!(IqaPixelFormat {
@@ -75,6 +80,7 @@ decode_c_enum!(IqaPixelFormat {
     IQA_FORMAT_RGB_F32,
     IQA_FORMAT_RGB_F16,
     IQA_FORMAT_GRAY_F32,
+    IQA_FORMAT_RGB_F32_PLANAR,
 });
 
 /// A caller's pixel buffer.

@@ -25,6 +25,10 @@ pub enum PixelFormat {
     RgbF16,
     /// f32 gray in 0..1.
     GrayF32,
+    /// f32 in 0..1 as three planes, R then G then B, each `height` rows of `width` values with `stride` bytes
+    /// from one row to the next (also from a plane's last row to the next plane's first): plane c starts
+    /// c × height × stride bytes after the first. A contiguous N×3×H×W float32 tensor holds N such images.
+    RgbF32Planar,
 }
 
 impl PixelFormat {
@@ -33,14 +37,24 @@ impl PixelFormat {
         match self {
             PixelFormat::Gray8 => 1,
             PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
-            PixelFormat::Rgba8 | PixelFormat::Bgra8 | PixelFormat::GrayF32 => 4,
+            PixelFormat::Rgba8 | PixelFormat::Bgra8 | PixelFormat::GrayF32 | PixelFormat::RgbF32Planar => 4,
             PixelFormat::Rgb16 | PixelFormat::RgbF16 => 6,
             PixelFormat::RgbF32 => 12,
         }
     }
+
+    /// Planes the buffer holds: the rows of a planar format repeat once per channel.
+    fn planes(self) -> usize {
+        if self == PixelFormat::RgbF32Planar {
+            3
+        } else {
+            1
+        }
+    }
 }
 
-/// A borrowed image: `height` rows of `width` pixels, each row starting `stride` bytes after the previous.
+/// A borrowed image: `height` rows of `width` pixels, each row starting `stride` bytes after the previous
+/// (`3 × height` rows for [`PixelFormat::RgbF32Planar`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Image<'a> {
     data: &'a [u8],
@@ -68,8 +82,9 @@ impl<'a> Image<'a> {
                 "stride {stride} bytes is shorter than one row ({width} pixels of {format:?} = {row} bytes)"
             )));
         }
-        (height as usize - 1)
-            .checked_mul(stride)
+        (height as usize)
+            .checked_mul(format.planes())
+            .and_then(|rows| (rows - 1).checked_mul(stride))
             .and_then(|n| n.checked_add(row))
             .ok_or_else(|| Error::invalid(format!("image of {width}x{height} with stride {stride} overflows memory")))
     }
@@ -122,19 +137,8 @@ impl<'a> Image<'a> {
             PixelFormat::GrayF32 => 1,
             _ => return None,
         };
-        let bytes = self.row(y);
-        // SAFETY: every bit pattern is a valid f32; align_to only yields the aligned middle part.
-        let values: &[f32] = match unsafe { bytes.align_to::<f32>() } {
-            ([], aligned, []) => aligned,
-            _ => {
-                scratch.clear();
-                scratch.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
-                scratch
-            }
-        };
-        // One branch-free pass (NaN fails both comparisons); the pixel is looked up only on failure.
-        let (lo, hi) = (-FLOAT_RANGE_SLACK, 1.0 + FLOAT_RANGE_SLACK);
-        if values.iter().fold(false, |bad, &v| bad | !(v >= lo && v <= hi)) {
+        let values = f32_values(self.row(y), scratch);
+        if !all_in_range(values) {
             for (x, px) in values.chunks_exact(channels).enumerate() {
                 let rgb = if channels == 3 { [px[0], px[1], px[2]] } else { [px[0]; 3] };
                 if let Err(e) = check_float_pixel(x, y, rgb) {
@@ -145,7 +149,8 @@ impl<'a> Image<'a> {
         Some(Ok((values, channels)))
     }
 
-    /// Row `y`'s bytes (width × bytes per pixel, no padding).
+    /// Row `y`'s bytes (width × bytes per pixel, no padding); for a planar format, rows `height..` are the
+    /// following planes'.
     pub(crate) fn row(&self, y: usize) -> &'a [u8] {
         let start = y * self.stride;
         &self.data[start..start + self.width as usize * self.format.bytes_per_pixel()]
@@ -168,6 +173,18 @@ impl<'a> Image<'a> {
             if let Some((step, [ri, gi, bi])) = self.rgb8_layout() {
                 for (x, px) in row.chunks_exact(step).enumerate() {
                     (r[x], g[x], b[x]) = (u8_lut[px[ri] as usize], u8_lut[px[gi] as usize], u8_lut[px[bi] as usize]);
+                }
+            } else if self.format == PixelFormat::RgbF32Planar {
+                for (c, out) in [r, g, b].into_iter().enumerate() {
+                    let values = f32_values(self.row(c * h + y), &mut scratch);
+                    if !all_in_range(values) {
+                        for (x, &v) in values.iter().enumerate() {
+                            let mut rgb = [0.0; 3];
+                            rgb[c] = v;
+                            check_float_pixel(x, y, rgb)?;
+                        }
+                    }
+                    out.copy_from_slice(values);
                 }
             } else if let Some(values) = self.float_row(y, &mut scratch) {
                 let (values, channels) = values?;
@@ -196,12 +213,33 @@ impl<'a> Image<'a> {
                     | PixelFormat::Bgra8
                     | PixelFormat::Gray8
                     | PixelFormat::RgbF32
-                    | PixelFormat::GrayF32 => {}
+                    | PixelFormat::GrayF32
+                    | PixelFormat::RgbF32Planar => {}
                 }
             }
         }
         Ok(())
     }
+}
+
+/// A row's f32 values: the bytes themselves when they are aligned for f32, else copied into `scratch`.
+fn f32_values<'s>(bytes: &'s [u8], scratch: &'s mut Vec<f32>) -> &'s [f32] {
+    // SAFETY: every bit pattern is a valid f32; align_to only yields the aligned middle part.
+    match unsafe { bytes.align_to::<f32>() } {
+        ([], aligned, []) => aligned,
+        _ => {
+            scratch.clear();
+            scratch.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+            scratch
+        }
+    }
+}
+
+/// Whether every value is within [0,1] give or take the slack: one branch-free pass (NaN fails both
+/// comparisons), so that the failing pixel is looked up only on failure.
+fn all_in_range(values: &[f32]) -> bool {
+    let (lo, hi) = (-FLOAT_RANGE_SLACK, 1.0 + FLOAT_RANGE_SLACK);
+    !values.iter().fold(false, |bad, &v| bad | !(v >= lo && v <= hi))
 }
 
 /// A float pixel's channels must be finite and within [0,1] (give or take rounding): the error names the pixel.
@@ -242,4 +280,97 @@ pub fn to_batch_tensor(images: &[Image<'_>], device: Device) -> Result<Tensor> {
         host = host.f_to_device(device)?;
     }
     Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_bytes(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+
+    /// A 5×3 image's R, G, B values: distinct, in [0,1].
+    fn channel(c: usize, x: usize, y: usize) -> f32 {
+        (c * 100 + y * 10 + x) as f32 / 300.0
+    }
+
+    fn tensor_values(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+    }
+
+    #[test]
+    fn planar_f32_reads_like_interleaved_f32_with_and_without_padding() {
+        let (w, h) = (5usize, 3usize);
+        let interleaved: Vec<f32> =
+            (0..h).flat_map(|y| (0..w).flat_map(move |x| (0..3).map(move |c| channel(c, x, y)))).collect();
+        let want = tensor_values(
+            &to_batch_tensor(
+                &[Image::new(&f32_bytes(&interleaved), 5, 3, 0, PixelFormat::RgbF32).unwrap()],
+                Device::Cpu,
+            )
+            .unwrap(),
+        );
+        for pad in [0usize, 2] {
+            // Rows of w values then `pad` values of garbage (NaN: never read), planes back to back.
+            let row_len = w + pad;
+            let mut planar = vec![f32::NAN; 3 * h * row_len];
+            for c in 0..3 {
+                for y in 0..h {
+                    for x in 0..w {
+                        planar[(c * h + y) * row_len + x] = channel(c, x, y);
+                    }
+                }
+            }
+            let mut bytes = f32_bytes(&planar);
+            // The last row's padding is not part of the image.
+            bytes.truncate(bytes.len() - pad * 4);
+            let stride = if pad == 0 { 0 } else { row_len * 4 };
+            assert_eq!(Image::required_len(5, 3, stride, PixelFormat::RgbF32Planar).unwrap(), bytes.len());
+            let image = Image::new(&bytes, 5, 3, stride, PixelFormat::RgbF32Planar).unwrap();
+            let got = tensor_values(&to_batch_tensor(&[image], Device::Cpu).unwrap());
+            assert_eq!(got, want, "padding {pad}");
+            // Unaligned: the same bytes one byte into a buffer.
+            let mut shifted = vec![0u8; bytes.len() + 1];
+            shifted[1..].copy_from_slice(&bytes);
+            let image = Image::new(&shifted[1..], 5, 3, stride, PixelFormat::RgbF32Planar).unwrap();
+            assert_eq!(
+                tensor_values(&to_batch_tensor(&[image], Device::Cpu).unwrap()),
+                want,
+                "unaligned, padding {pad}"
+            );
+        }
+    }
+
+    #[test]
+    fn planar_f32_sizes_are_checked() {
+        let planar = PixelFormat::RgbF32Planar;
+        assert_eq!(Image::required_len(5, 3, 0, planar).unwrap(), 3 * 3 * 5 * 4);
+        assert_eq!(Image::required_len(5, 3, 28, planar).unwrap(), 8 * 28 + 20);
+        let e = Image::required_len(5, 3, 16, planar).unwrap_err();
+        assert!(e.message.contains("stride 16 bytes is shorter than one row"), "{}", e.message);
+        let e = Image::new(&[0u8; 179], 5, 3, 0, planar).unwrap_err();
+        assert!(e.message.contains("needs 180"), "{}", e.message);
+        // 3 × height rows of the stride overflow where height rows alone would not.
+        let stride = usize::MAX / 2;
+        assert!(Image::required_len(1, 2, stride, PixelFormat::GrayF32).is_ok());
+        let e = Image::required_len(1, 2, stride, planar).unwrap_err();
+        assert!(e.message.contains("overflows memory"), "{}", e.message);
+    }
+
+    #[test]
+    fn planar_f32_out_of_range_values_name_pixel_and_channel() {
+        let mut values = vec![0.5f32; 3 * 3 * 5];
+        values[2 * 15 + 5 + 4] = f32::NAN; // B plane, row 1, column 4
+        let bytes = f32_bytes(&values);
+        let image = Image::new(&bytes, 5, 3, 0, PixelFormat::RgbF32Planar).unwrap();
+        let e = to_batch_tensor(&[image], Device::Cpu).unwrap_err();
+        assert_eq!(e.message, "float pixel (4, 1) channel B is NaN (NaN)");
+        values[2 * 15 + 5 + 4] = 0.5;
+        values[15 + 2] = 1.5; // G plane, row 0, column 2
+        let bytes = f32_bytes(&values);
+        let image = Image::new(&bytes, 5, 3, 0, PixelFormat::RgbF32Planar).unwrap();
+        let e = to_batch_tensor(&[image], Device::Cpu).unwrap_err();
+        assert_eq!(e.message, "float pixel (2, 0) channel G is outside [0,1] (1.5)");
+    }
 }

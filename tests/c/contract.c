@@ -533,6 +533,87 @@ static void test_score_errors(const char *name, int small_ok) {
     iqa_metric_free(m);
 }
 
+/* IQA_FORMAT_RGB_F32_PLANAR: three planes of H rows, `stride` bytes apart (also between planes), as one image of a
+ * contiguous N×3×H×W float32 tensor. The same pixels score exactly as RGB8 (both become the same tensor); padded
+ * rows, a batch of two planar images of one buffer, and every bad stride/size/value is an error naming it. */
+static void test_planar_f32(void) {
+    printf("== planar float32\n");
+    CHECK(IQA_FORMAT_RGB_F32_PLANAR == 9, "IQA_FORMAT_RGB_F32_PLANAR is 9 (the next free value)");
+    IqaMetric *m = create("ssim");
+    if (!m) {
+        return;
+    }
+    IqaImage d = rgb8(g_dist_px[0], W, H), r = rgb8(g_ref_px[0], W, H);
+    double base = SENTINEL, s = SENTINEL;
+    EXPECT(iqa_score(m, &d, &r, &base), IQA_OK, NULL, "RGB8 pair 0");
+
+    /* A 2×3×H×W "tensor" (dist images of pairs 0 and 1) and the reference of pair 0, tight and padded. */
+    enum { PAD = 3, PADDED = W + PAD };
+    static float batch[2][3][H][W], ref_planes[3][H][W], padded[3][H][PADDED];
+    for (int n = 0; n < 2; n++) {
+        for (int c = 0; c < 3; c++) {
+            for (int y = 0; y < H; y++) {
+                for (int x = 0; x < W; x++) {
+                    size_t i = ((size_t)y * W + (size_t)x) * 3 + (size_t)c;
+                    batch[n][c][y][x] = (float)g_dist_px[n][i] / 255.0f;
+                    ref_planes[c][y][x] = (float)g_ref_px[0][i] / 255.0f;
+                    padded[c][y][x] = batch[0][c][y][x];
+                }
+                for (int x = W; x < PADDED; x++) {
+                    padded[c][y][x] = NAN; /* padding is never read */
+                }
+            }
+        }
+    }
+    IqaImage pd = {batch[0], W, H, 0, IQA_FORMAT_RGB_F32_PLANAR};
+    IqaImage pr = {ref_planes, W, H, 0, IQA_FORMAT_RGB_F32_PLANAR};
+    EXPECT(iqa_score(m, &pd, &pr, &s), IQA_OK, NULL, "RGB_F32_PLANAR pair");
+    CHECK(s == base, "planar float32 scores exactly like RGB8 (%.17g vs %.17g)", s, base);
+    IqaImage pp = {padded, W, H, PADDED * sizeof(float), IQA_FORMAT_RGB_F32_PLANAR};
+    s = SENTINEL;
+    EXPECT(iqa_score(m, &pp, &r, &s), IQA_OK, NULL, "padded planar dist, RGB8 ref");
+    CHECK(s == base, "padded planar rows score exactly like RGB8 (%.17g vs %.17g)", s, base);
+
+    IqaImage dists[2] = {pd, pd}, refs[2] = {pr, rgb8(g_ref_px[1], W, H)};
+    dists[1].data = batch[1];
+    double scores[2] = {SENTINEL, SENTINEL}, want1 = SENTINEL;
+    IqaImage d1 = rgb8(g_dist_px[1], W, H);
+    EXPECT(iqa_score(m, &d1, &refs[1], &want1), IQA_OK, NULL, "RGB8 pair 1");
+    EXPECT(iqa_score_batch(m, dists, refs, 2, scores), IQA_OK, NULL, "batch of two planes of one buffer");
+    CHECK(scores[0] == base && scores[1] == want1, "batch of planar images: %.17g %.17g (want %.17g %.17g)",
+          scores[0], scores[1], base, want1);
+
+    IqaImage bad = pd;
+    bad.stride = W * sizeof(float) - 1;
+    s = SENTINEL;
+    EXPECT(iqa_score(m, &bad, &pr, &s), IQA_ERR_INVALID_ARGUMENT, "stride", "planar stride one byte short of a row");
+    CHECK(s == SENTINEL, "short planar stride: *out_score untouched");
+    bad = pd;
+    bad.stride = SIZE_MAX / 100; /* H rows of it would fit in a size_t, 3*H rows do not */
+    s = SENTINEL;
+    EXPECT(iqa_score(m, &bad, &pr, &s), IQA_ERR_INVALID_ARGUMENT, "overflow", "planar stride: 3*H rows overflow");
+    bad = pd;
+    bad.height = 0;
+    EXPECT(iqa_score(m, &bad, &pr, &s), IQA_ERR_INVALID_ARGUMENT, "empty", "planar height 0");
+    CHECK(s == SENTINEL, "bad planar sizes: *out_score untouched");
+
+    const float poison[3] = {NAN, INFINITY, -0.5f};
+    const char *needle[3] = {"NaN", "infinite", "outside [0,1]"};
+    for (int k = 0; k < 3; k++) {
+        float saved = batch[0][2][5][7];
+        batch[0][2][5][7] = poison[k];
+        s = SENTINEL;
+        char what[96];
+        snprintf(what, sizeof what, "a %s value in the B plane at (7, 5)", needle[k]);
+        EXPECT_EXACT(iqa_score(m, &pd, &pr, &s), IQA_ERR_INVALID_ARGUMENT, needle[k], what);
+        CHECK(strstr(iqa_last_error(), "(7, 5) channel B") != NULL, "%s: message names pixel and channel", what);
+        CHECK(s == SENTINEL, "%s: *out_score untouched", what);
+        batch[0][2][5][7] = saved;
+    }
+    STILL_SCORES(m, base, "planar errors");
+    iqa_metric_free(m);
+}
+
 static void test_ms_ssim_minimum(void) {
     printf("== minimum sizes\n");
     IqaMetric *m = create("ms_ssim");
@@ -865,6 +946,7 @@ int main(int argc, char **argv) {
     test_calibration();
     test_score_errors("ssim", 0);
     test_score_errors("psnr", 1);
+    test_planar_f32();
     test_ms_ssim_minimum();
     test_nr();
     test_files();
