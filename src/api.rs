@@ -1,7 +1,7 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
 use crate::cache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{decode_file, to_batch_tensor, Image};
+use crate::image::{decode_file, frames_to_batch_tensor, to_batch_tensor, Frame, Image};
 use crate::metrics::torchscript;
 use crate::model::{MetricSpec, Model, ModelKey};
 use crate::registry;
@@ -178,14 +178,48 @@ fn open(
     Ok(Metric { info, key, limits, model: Some(model) })
 }
 
-fn check_same_size(index: usize, dist: &Image<'_>, reference: &Image<'_>) -> Result<()> {
-    if (dist.width(), dist.height()) != (reference.width(), reference.height()) {
+/// What a batch of inputs gives the scoring: their sizes and their conversion to one tensor.
+trait Pictures {
+    /// "image" or "frame", in messages.
+    const NOUN: &'static str;
+    fn len(&self) -> usize;
+    fn size(&self, index: usize) -> (u32, u32);
+    /// The pictures at `indices` (of one size) as an N×3×H×W float32 tensor on `device`.
+    fn tensor(&self, indices: &[usize], device: Device) -> Result<Tensor>;
+}
+
+impl Pictures for [Image<'_>] {
+    const NOUN: &'static str = "image";
+    fn len(&self) -> usize {
+        <[Image<'_>]>::len(self)
+    }
+    fn size(&self, index: usize) -> (u32, u32) {
+        (self[index].width(), self[index].height())
+    }
+    fn tensor(&self, indices: &[usize], device: Device) -> Result<Tensor> {
+        to_batch_tensor(&indices.iter().map(|&i| self[i]).collect::<Vec<_>>(), device)
+    }
+}
+
+impl Pictures for [Frame<'_>] {
+    const NOUN: &'static str = "frame";
+    fn len(&self) -> usize {
+        <[Frame<'_>]>::len(self)
+    }
+    fn size(&self, index: usize) -> (u32, u32) {
+        (self[index].width(), self[index].height())
+    }
+    fn tensor(&self, indices: &[usize], device: Device) -> Result<Tensor> {
+        frames_to_batch_tensor(&indices.iter().map(|&i| self[i]).collect::<Vec<_>>(), device)
+    }
+}
+
+fn check_same_size<P: Pictures + ?Sized>(index: usize, dists: &P, refs: &P) -> Result<()> {
+    let ((dw, dh), (rw, rh)) = (dists.size(index), refs.size(index));
+    if (dw, dh) != (rw, rh) {
         return Err(Error::shape(format!(
-            "image {index}: distorted {}x{} and reference {}x{} differ in size",
-            dist.width(),
-            dist.height(),
-            reference.width(),
-            reference.height()
+            "{} {index}: distorted {dw}x{dh} and reference {rw}x{rh} differ in size",
+            P::NOUN
         )));
     }
     Ok(())
@@ -272,46 +306,81 @@ impl Metric {
     }
 
     fn score_batch_inner(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Result<Vec<f64>> {
-        if dists.is_empty() {
-            return Err(Error::invalid("no images to score (count is 0)"));
-        }
-        self.check_mode(refs.is_some())?;
-        if let Some(refs) = refs {
-            if refs.len() != dists.len() {
-                return Err(Error::invalid(format!("{} distorted images but {} references", dists.len(), refs.len())));
-            }
-            for (i, (d, r)) in dists.iter().zip(refs).enumerate() {
-                check_same_size(i, d, r)?;
-            }
-        }
-        for (i, d) in dists.iter().enumerate() {
-            self.check_size(i, d.width() as i64, d.height() as i64)?;
-        }
+        self.check_batch(dists, refs)?;
         if self.key.device == Device::Cpu {
             if let Some(scores) = self.model().score_pixels(dists, refs) {
                 return scores;
             }
         }
-        // One forward pass per distinct size (in chunks of the preset's batch limit).
+        self.forward_batch(dists, refs)
+    }
+
+    /// The checks every batch passes: not empty, a reference exactly for FR metrics, one per input, pairs of
+    /// one size, sizes the metric accepts.
+    fn check_batch<P: Pictures + ?Sized>(&self, dists: &P, refs: Option<&P>) -> Result<()> {
+        if dists.len() == 0 {
+            return Err(Error::invalid(format!("no {}s to score (count is 0)", P::NOUN)));
+        }
+        self.check_mode(refs.is_some())?;
+        if let Some(refs) = refs {
+            if refs.len() != dists.len() {
+                return Err(Error::invalid(format!(
+                    "{} distorted {noun}s but {} references",
+                    dists.len(),
+                    refs.len(),
+                    noun = P::NOUN
+                )));
+            }
+            for i in 0..dists.len() {
+                check_same_size(i, dists, refs)?;
+            }
+        }
+        for i in 0..dists.len() {
+            let (w, h) = dists.size(i);
+            self.check_size(i, w as i64, h as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Scores checked inputs: one forward pass per distinct size (in chunks of the preset's batch limit).
+    fn forward_batch<P: Pictures + ?Sized>(&self, dists: &P, refs: Option<&P>) -> Result<Vec<f64>> {
         let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
-        for (i, d) in dists.iter().enumerate() {
-            groups.entry((d.width(), d.height())).or_default().push(i);
+        for i in 0..dists.len() {
+            groups.entry(dists.size(i)).or_default().push(i);
         }
         let _no_grad = tch::no_grad_guard();
         let mut scores = vec![f64::NAN; dists.len()];
         let limit = runtime::current_settings().batch_limit.unwrap_or(usize::MAX);
         for indices in groups.values().flat_map(|group| group.chunks(limit)) {
-            let pick = |set: &[Image<'_>]| {
-                to_batch_tensor(&indices.iter().map(|&i| set[i]).collect::<Vec<_>>(), self.key.device)
-            };
-            let dist = pick(dists)?;
-            let reference = refs.map(pick).transpose()?;
+            let dist = dists.tensor(indices, self.key.device)?;
+            let reference = refs.map(|r| r.tensor(indices, self.key.device)).transpose()?;
             let out = self.forward_checked(&dist, reference.as_ref())?;
             for (&i, s) in indices.iter().zip(out) {
                 scores[i] = s;
             }
         }
         Ok(scores)
+    }
+
+    /// Scores one video frame (and its reference frame for FR metrics): the metric's score on the frame's RGB
+    /// conversion (see [`Frame::to_rgb_f32`]). Distorted and reference frames may differ in format.
+    pub fn score_frame(&self, dist: &Frame<'_>, reference: Option<&Frame<'_>>) -> Result<f64> {
+        let refs = reference.map(std::slice::from_ref);
+        Ok(self.score_frames(std::slice::from_ref(dist), refs)?[0])
+    }
+
+    /// Scores many frames; frames of one size go through the model in one forward pass.
+    pub fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Result<Vec<f64>> {
+        self.in_context((|| {
+            self.check_batch(dists, refs)?;
+            self.forward_batch(dists, refs)
+        })())
+    }
+
+    /// Whether this metric scores a `width`×`height` input, with a reference or not: the checks of
+    /// [`Metric::score`] that do not need the pixels.
+    pub(crate) fn check_input(&self, width: u32, height: u32, has_ref: bool) -> Result<()> {
+        self.in_context(self.check_mode(has_ref).and_then(|()| self.check_size(0, width as i64, height as i64)))
     }
 
     fn forward_checked(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Vec<f64>> {
@@ -356,7 +425,7 @@ impl Metric {
         self.in_context((|| {
             let map =
                 self.model().distance_map().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
-            check_same_size(0, dist, reference)?;
+            check_same_size(0, std::slice::from_ref(dist), std::slice::from_ref(reference))?;
             self.check_size(0, dist.width() as i64, dist.height() as i64)?;
             let _no_grad = tch::no_grad_guard();
             let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;

@@ -3,7 +3,7 @@
 //!
 //! The public surface is small: [`api`] (create a [`Metric`] by its pyiqa name, score [`Image`]s, video
 //! [`Frame`]s or files), [`error`], the pixel and frame types of [`image`] (with the Y4M and raw video
-//! readers), and [`ffi`], the C ABI that wraps
+//! readers), [`video`] (a [`Stream`] of frame pairs scored and pooled), and [`ffi`], the C ABI that wraps
 //! them. ARCHITECTURE.md shows the layers behind it.
 #![warn(missing_docs)]
 
@@ -11,6 +11,7 @@ pub mod api;
 pub mod error;
 pub mod ffi;
 pub mod image;
+pub mod video;
 
 mod cache;
 mod catalogue;
@@ -31,6 +32,7 @@ pub use image::{
     open_video, ChromaSiting, ColorChoice, ColorMatrix, ColorRange, ColorSpec, Frame, FrameBuf, FrameFormat,
     FrameReader, Image, PixelFormat, RawFormat, RawReader, Y4mReader,
 };
+pub use video::{PooledScores, Pooling, Stream, StreamOptions};
 
 /// The crate version ("0.1.0").
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
