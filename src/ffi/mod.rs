@@ -3,8 +3,10 @@
 //! thread-local message returned by `iqa_last_error`.
 // The doc comments here become the C header's: "[0,1]" and "[N]" are math there, not links.
 #![allow(rustdoc::broken_intra_doc_links)]
+mod frames;
 mod types;
 
+pub use frames::*;
 pub use types::*;
 
 use crate::api::{self, DeviceRequest, Metric, Mode, Options, Precision, Preset, TorchScriptSpec};

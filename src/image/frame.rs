@@ -154,6 +154,46 @@ impl FrameFormat {
         ((width >> sx) as usize, (height >> sy) as usize, per)
     }
 
+    /// Whether a `width`×`height` frame fits this format: not empty, divisible by the chroma subsampling
+    /// factors.
+    pub fn check_size(self, width: u32, height: u32) -> Result<()> {
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(format!("frame size {width}x{height} is empty")));
+        }
+        let (sx, sy) = self.subsampling.shifts();
+        for (what, size, shift) in [("width", width, sx), ("height", height, sy)] {
+            if size % (1 << shift) != 0 {
+                return Err(Error::invalid(format!(
+                    "{what} {size} is not a multiple of {}: {} ({}) needs it",
+                    1 << shift,
+                    self.name(),
+                    self.subsampling.label()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes the buffer of `plane` must hold for a `width`×`height` frame whose rows are `stride` bytes apart
+    /// (0 = tightly packed), and the stride itself; or why the stride is invalid.
+    pub fn plane_len(self, plane: usize, width: u32, height: u32, stride: usize) -> Result<(usize, usize)> {
+        let name = self.plane_name(plane);
+        let (w, h, per) = self.plane_size(plane, width, height);
+        let row = w * per * self.bytes_per_sample();
+        let stride = if stride == 0 { row } else { stride };
+        if stride < row {
+            return Err(Error::invalid(format!(
+                "plane {name}: stride {stride} bytes is shorter than one row ({w} samples of {} = {row} bytes)",
+                self.name()
+            )));
+        }
+        let needed = (h - 1)
+            .checked_mul(stride)
+            .and_then(|n| n.checked_add(row))
+            .ok_or_else(|| Error::invalid(format!("plane {name}: {h} rows {stride} bytes apart overflow memory")))?;
+        Ok((needed, stride))
+    }
+
     /// ffmpeg's name of this pixel format (yuv420p, nv12, yuv420p10le, p010le, gray, ...).
     pub fn name(self) -> String {
         let (s, b) = (self.subsampling, self.bit_depth);
@@ -379,26 +419,15 @@ impl<'a> Frame<'a> {
                 strides.len()
             )));
         }
-        check_size(width, height, format)?;
+        format.check_size(width, height)?;
         let mut frame = Frame { planes: [&[]; 3], strides: [0; 3], width, height, format, color };
         for (p, (&data, &stride)) in planes.iter().zip(strides).enumerate() {
-            let plane = format.plane_name(p);
-            let (w, h, per) = format.plane_size(p, width, height);
-            let row = w * per * format.bytes_per_sample();
-            let stride = if stride == 0 { row } else { stride };
-            if stride < row {
-                return Err(Error::invalid(format!(
-                    "plane {plane}: stride {stride} bytes is shorter than one row ({w} samples of {name} = {row} \
-                     bytes)"
-                )));
-            }
-            let needed = (h - 1).checked_mul(stride).and_then(|n| n.checked_add(row)).ok_or_else(|| {
-                Error::invalid(format!("plane {plane}: {h} rows of stride {stride} bytes overflow memory"))
-            })?;
+            let (needed, stride) = format.plane_len(p, width, height, stride)?;
             if data.len() < needed {
+                let (_, h, _) = format.plane_size(p, width, height);
                 return Err(Error::invalid(format!(
-                    "plane {plane}: buffer of {} bytes is too small for {h} rows of {row} bytes, stride {stride} \
-                     (needs {needed})",
+                    "plane {}: buffer of {} bytes is too small for {h} rows {stride} bytes apart (needs {needed})",
+                    format.plane_name(p),
                     data.len()
                 )));
             }
@@ -501,25 +530,6 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// A frame size the format can hold: not empty, divisible by the chroma subsampling factors.
-fn check_size(width: u32, height: u32, format: FrameFormat) -> Result<()> {
-    if width == 0 || height == 0 {
-        return Err(Error::invalid(format!("frame size {width}x{height} is empty")));
-    }
-    let (sx, sy) = format.subsampling.shifts();
-    for (what, size, shift) in [("width", width, sx), ("height", height, sy)] {
-        if size % (1 << shift) != 0 {
-            return Err(Error::invalid(format!(
-                "{what} {size} is not a multiple of {}: {} ({}) needs it",
-                1 << shift,
-                format.name(),
-                format.subsampling.label()
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// An owned copy of a frame, its planes packed in one buffer that is reused from frame to frame.
 #[derive(Debug, Clone)]
 pub struct FrameBuf {
@@ -562,7 +572,7 @@ impl Default for FrameBuf {
 /// Bytes of one frame with its planes tightly packed one after the other, or why the size is invalid (as
 /// [`Frame::new`] would refuse it).
 pub fn packed_frame_len(width: u32, height: u32, format: FrameFormat) -> Result<usize> {
-    check_size(width, height, format)?;
+    format.check_size(width, height)?;
     let mut total = 0usize;
     for p in 0..format.plane_count() {
         let (w, h, per) = format.plane_size(p, width, height);
