@@ -528,6 +528,22 @@ impl<'a> Frame<'a> {
         let (g, b) = gb.split_at(plane);
         r.iter().zip(g).zip(b).flat_map(|((&r, &g), &b)| [r, g, b]).collect()
     }
+
+    /// The same conversion written as three planes (R, then G, then B) of height×width f32 into the first
+    /// 3·width·height values of `out` (the layout of a 3×H×W tensor); `out` shorter than that is an error.
+    pub fn write_rgb_planes(&self, out: &mut [f32]) -> Result<()> {
+        let needed = 3 * self.width as usize * self.height as usize;
+        if out.len() < needed {
+            return Err(Error::invalid(format!(
+                "output of {} values is too small for the planes of a {}x{} frame ({needed})",
+                out.len(),
+                self.width,
+                self.height
+            )));
+        }
+        super::yuv::write_planes(self, out);
+        Ok(())
+    }
 }
 
 /// An owned copy of a frame, its planes packed in one buffer that is reused from frame to frame.

@@ -17,7 +17,7 @@
 //!
 //! Computed in float32 (`(v − offset)·scale` per sample, the blends and the matrix with float32 constants
 //! derived in float64): within about 1e-6 of the same formulas in float64.
-use super::frame::{ChromaSiting, ColorMatrix, ColorRange, Frame, PlaneLayout};
+use super::frame::{ColorMatrix, ColorRange, Frame, PlaneLayout};
 use crate::error::{Error, Result};
 use crate::runtime::{for_each_piece, worker_threads};
 use crate::tensor::FreshTensor;
@@ -84,15 +84,64 @@ fn normalise(
     out: &mut [f32],
 ) {
     let format = frame.format();
-    if format.bytes_per_sample() == 1 {
-        for (o, &v) in out.iter_mut().zip(row[component..].iter().step_by(per)) {
-            *o = (v as f32 - offset) * scale;
+    let value = |v: u16| (v as f32 - offset) * scale;
+    match (format.bytes_per_sample(), per) {
+        (1, 1) => out.iter_mut().zip(row).for_each(|(o, &v)| *o = value(v as u16)),
+        (1, _) => out.iter_mut().zip(row.chunks_exact(per)).for_each(|(o, s)| *o = value(s[component] as u16)),
+        _ => {
+            let shift = if format.layout() == PlaneLayout::SemiPlanar { 16 - format.bit_depth() as u32 } else { 0 };
+            for (o, s) in out.iter_mut().zip(row.chunks_exact(2 * per)) {
+                *o = value(u16::from_le_bytes([s[2 * component], s[2 * component + 1]]) >> shift);
+            }
         }
-    } else {
-        let shift = if format.layout() == PlaneLayout::SemiPlanar { 16 - format.bit_depth() as u32 } else { 0 };
-        for (o, s) in out.iter_mut().zip(row.chunks_exact(2 * per)) {
-            let v = u16::from_le_bytes([s[2 * component], s[2 * component + 1]]) >> shift;
-            *o = (v as f32 - offset) * scale;
+    }
+}
+
+/// How a chroma row becomes a luma-wide row: the general taps, and the common cases written out so that they
+/// vectorise (the same products and sums as their taps).
+enum Horizontal {
+    /// Full chroma width.
+    Copy,
+    /// Factor 2, co-sited: out[2k] = c[k], out[2k+1] = ½·c[k] + ½·c[k+1].
+    CoSitedHalf,
+    /// Factor 2, centred: out[2k] = ¼·c[k−1] + ¾·c[k], out[2k+1] = ¾·c[k] + ¼·c[k+1].
+    CentredHalf,
+    Taps(Vec<Tap>),
+}
+
+impl Horizontal {
+    fn new(width: usize, chroma_width: usize, shift: u32, offset: f64) -> Horizontal {
+        match (shift, offset) {
+            (0, _) => Horizontal::Copy,
+            (1, 0.0) => Horizontal::CoSitedHalf,
+            (1, 0.5) => Horizontal::CentredHalf,
+            _ => Horizontal::Taps((0..width).map(|x| tap(x, chroma_width, shift, offset)).collect()),
+        }
+    }
+
+    fn apply(&self, c: &[f32], out: &mut [f32]) {
+        let last = c.len() - 1;
+        match self {
+            Horizontal::Copy => out.copy_from_slice(c),
+            Horizontal::CoSitedHalf => {
+                for (k, (pair, &a)) in out.chunks_exact_mut(2).zip(c).enumerate() {
+                    let b = c[(k + 1).min(last)];
+                    pair[0] = a;
+                    pair[1] = 0.5 * a + 0.5 * b;
+                }
+            }
+            Horizontal::CentredHalf => {
+                for (k, (pair, &a)) in out.chunks_exact_mut(2).zip(c).enumerate() {
+                    let (before, after) = (c[k.saturating_sub(1)], c[(k + 1).min(last)]);
+                    pair[0] = 0.25 * before + 0.75 * a;
+                    pair[1] = 0.75 * a + 0.25 * after;
+                }
+            }
+            Horizontal::Taps(taps) => {
+                for (o, tap) in out.iter_mut().zip(taps) {
+                    *o = tap.w0 * c[tap.i0] + tap.w1 * c[tap.i1];
+                }
+            }
         }
     }
 }
@@ -100,10 +149,10 @@ fn normalise(
 /// Scratch rows of one band of output rows.
 struct Scratch {
     luma: Vec<f32>,
-    /// The two chroma rows a vertical tap reads, per component, and their blend.
+    /// The two chroma rows a vertical tap reads, and their blend.
     rows: [Vec<f32>; 2],
-    blended: [Vec<f32>; 2],
-    /// The blend upsampled to the luma width (Pb, Pr).
+    blended: Vec<f32>,
+    /// Pb and Pr upsampled to the luma width.
     full: [Vec<f32>; 2],
 }
 
@@ -124,38 +173,39 @@ pub(crate) fn write_planes(frame: &Frame<'_>, planes: &mut [f32]) {
         .collect();
     let format = frame.format();
     let color = frame.color();
-    let coefficients = Coefficients::of(format.bit_depth(), color.matrix, color.range);
+    let c = Coefficients::of(format.bit_depth(), color.matrix, color.range);
     let shifts = format.subsampling().shifts();
     let (cw, ch, per) = format.plane_size(1, frame.width(), frame.height());
     let has_chroma = format.plane_count() > 1;
-    let siting = if has_chroma { color.siting } else { ChromaSiting::Left };
-    let (ox, oy) = siting.offsets(shifts);
-    let columns: Vec<Tap> = if has_chroma { (0..w).map(|x| tap(x, cw, shifts.0, ox)).collect() } else { Vec::new() };
+    let (ox, oy) = color.siting.offsets(shifts);
+    let horizontal = Horizontal::new(w, cw, shifts.0, ox);
     for_each_piece(&mut bands, 1, |i, piece| {
         let (r, g, b) = &mut piece[0];
-        let mut scratch = Scratch {
+        let mut s = Scratch {
             luma: vec![0.0; w],
             rows: [vec![0.0; cw], vec![0.0; cw]],
-            blended: [vec![0.0; cw], vec![0.0; cw]],
+            blended: vec![0.0; cw],
             full: [vec![0.0; w], vec![0.0; w]],
         };
         for (j, y) in (i * band..((i + 1) * band).min(h)).enumerate() {
             let out = j * w..(j + 1) * w;
             let (r, g, b) = (&mut r[out.clone()], &mut g[out.clone()], &mut b[out]);
-            normalise(frame, frame.row(0, y), 1, 0, coefficients.luma, &mut scratch.luma);
+            normalise(frame, frame.row(0, y), 1, 0, c.luma, &mut s.luma);
             if !has_chroma {
-                for (((r, g), b), &luma) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(&scratch.luma) {
+                for (((r, g), b), &luma) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(&s.luma) {
                     let v = luma.clamp(0.0, 1.0);
                     (*r, *g, *b) = (v, v, v);
                 }
                 continue;
             }
             let vertical = tap(y, ch, shifts.1, oy);
-            upsample_row(frame, &vertical, &columns, per, &coefficients, &mut scratch);
-            let [pb, pr] = &scratch.full;
-            let c = &coefficients;
-            for (x, ((r, g), b)) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).enumerate() {
-                let (luma, pb, pr) = (scratch.luma[x], pb[x], pr[x]);
+            for component in 0..2 {
+                chroma_row(frame, &vertical, per, component, c.chroma, &mut s);
+                horizontal.apply(&s.blended, &mut s.full[component]);
+            }
+            let [pb, pr] = &s.full;
+            let pixels = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(s.luma.iter().zip(pb).zip(pr));
+            for (((r, g), b), ((&luma, &pb), &pr)) in pixels {
                 *r = (luma + c.r_pr * pr).clamp(0.0, 1.0);
                 *g = (luma + c.g_pb * pb + c.g_pr * pr).clamp(0.0, 1.0);
                 *b = (luma + c.b_pb * pb).clamp(0.0, 1.0);
@@ -164,31 +214,19 @@ pub(crate) fn write_planes(frame: &Frame<'_>, planes: &mut [f32]) {
     });
 }
 
-/// Fills `scratch.full` with the Pb and Pr of one output row: the two chroma rows of its vertical tap
-/// normalised and blended, then upsampled along the row (or copied at full chroma width).
-fn upsample_row(frame: &Frame<'_>, vertical: &Tap, columns: &[Tap], per: usize, c: &Coefficients, s: &mut Scratch) {
-    let planar = per == 1;
-    for component in 0..2 {
-        let (plane, k) = if planar { (1 + component, 0) } else { (1, component) };
-        let [row0, row1] = &mut s.rows;
-        normalise(frame, frame.row(plane, vertical.i0), per, k, c.chroma, row0);
-        let blended = &mut s.blended[component];
-        if vertical.w1 == 0.0 {
-            blended.copy_from_slice(row0);
-        } else {
-            normalise(frame, frame.row(plane, vertical.i1), per, k, c.chroma, row1);
-            for ((out, &a), &b) in blended.iter_mut().zip(row0.iter()).zip(row1.iter()) {
-                *out = vertical.w0 * a + vertical.w1 * b;
-            }
-        }
-        let full = &mut s.full[component];
-        if blended.len() == full.len() {
-            full.copy_from_slice(blended);
-        } else {
-            for (out, tap) in full.iter_mut().zip(columns) {
-                *out = tap.w0 * blended[tap.i0] + tap.w1 * blended[tap.i1];
-            }
-        }
+/// Fills `s.blended` with chroma component `component` (0 = Pb, 1 = Pr) of one output row at chroma width:
+/// the two chroma rows of its vertical tap normalised and blended.
+fn chroma_row(frame: &Frame<'_>, vertical: &Tap, per: usize, component: usize, norm: (f32, f32), s: &mut Scratch) {
+    let (plane, k) = if per == 1 { (1 + component, 0) } else { (1, component) };
+    if vertical.w1 == 0.0 {
+        normalise(frame, frame.row(plane, vertical.i0), per, k, norm, &mut s.blended);
+        return;
+    }
+    let [row0, row1] = &mut s.rows;
+    normalise(frame, frame.row(plane, vertical.i0), per, k, norm, row0);
+    normalise(frame, frame.row(plane, vertical.i1), per, k, norm, row1);
+    for ((out, &a), &b) in s.blended.iter_mut().zip(row0.iter()).zip(row1.iter()) {
+        *out = vertical.w0 * a + vertical.w1 * b;
     }
 }
 
