@@ -59,6 +59,7 @@ abi: setup
 references: setup-dev
 	.venv/bin/python scripts/make_references.py
 	.venv/bin/python scripts/make_deep_references.py
+	.venv/bin/python scripts/make_yuv_references.py
 
 # pyiqa 0.1.16 against iqa on the same images and threads (cold start, s/image at 512x384 and 1920x1080, batch,
 # peak RSS, bf16, ratios); writes BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.

@@ -1,9 +1,11 @@
-//! Video frames scored through the Rust API against an independent reference: tests/python/yuv_reference.py
-//! writes clips in every format × matrix × range (Y4M, raw .yuv for NV12/P010), converts them to RGB with its
-//! own numpy implementation of the documented formulas, and scores the float RGB with pyiqa. Here the clips
-//! are read by iqa's readers, converted by iqa (compared with numpy's RGB) and scored through a `Stream`
-//! (compared with pyiqa, and pooled values with the per-frame scores). Also: subsampling, threads and batches,
-//! errors at push, a dropped stream, and memory over 10,000 frames.
+//! Video frames scored through the Rust API against an independent reference: scripts/make_yuv_references.py
+//! makes clips in every format × matrix × range from integer formulas, converts them to RGB with its own numpy
+//! implementation of the documented formulas and scores the float RGB with pyiqa, writing
+//! tests/data/yuv_references.csv. Here the same clips are made with the same arithmetic (`clip_planes`), written
+//! as Y4M (raw .yuv for NV12/P010), read by iqa's readers, converted by iqa (compared with numpy's RGB through
+//! its checksums) and scored through a `Stream` (compared with pyiqa, and pooled values with the per-frame
+//! scores). Also: subsampling, threads and batches, errors at push, a dropped stream, and memory over 10,000
+//! frames.
 mod common;
 use common::{profile_dir, rel_err, require_weights_dir, root, torchscript_fixtures, venv_python};
 use iqa::{
@@ -11,71 +13,207 @@ use iqa::{
     ErrorKind, Frame, FrameFormat, FrameReader, Image, Mode, Options, PixelFormat, Pooling, RawFormat, Stream,
     StreamOptions, TorchScriptSpec,
 };
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const METRICS: [&str; 3] = ["psnr", "ssim", "lpips"];
 const SIZE: (u32, u32) = (64, 48);
+const FRAMES: usize = 3;
 
-/// One clip pair of the reference and pyiqa's scores of its frames (psnr, ssim, lpips).
+/// numpy's per-channel (mean, weighted mean) of one RGB frame (see the script).
+type Checksums = [[f64; 2]; 3];
+
+/// One clip pair of the reference: pyiqa's scores of its frames (psnr, ssim, lpips) and the numpy RGB's
+/// checksums (distorted, reference).
 struct Case {
+    /// The `image` field of the CSV: format, matrix, range, siting, container, what the Y4M header states.
     name: String,
+    /// Position in the CSV, the seed of its clip.
+    index: u64,
     container: String,
     format: FrameFormat,
+    format_name: String,
     color: ColorSpec,
     range_in_header: bool,
     siting_in_header: bool,
     scores: Vec<[f64; 3]>,
-}
-
-/// The reference clips, made once per test process.
-fn reference_dir() -> PathBuf {
-    static MADE: std::sync::Once = std::sync::Once::new();
-    let dir = profile_dir().join(format!("yuv-reference-{}", std::process::id()));
-    MADE.call_once(|| {
-        let weights = require_weights_dir();
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = std::process::Command::new(venv_python())
-            .arg(root().join("tests/python/yuv_reference.py"))
-            .arg(&dir)
-            .arg(&weights)
-            .output()
-            .expect("python runs");
-        assert!(out.status.success(), "yuv_reference.py failed: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    dir
+    checksums: Vec<[Checksums; 2]>,
 }
 
 fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(reference_dir().join("cases.csv")).unwrap();
     let mut cases: Vec<Case> = Vec::new();
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    let text = std::fs::read_to_string(root().join("tests/data/yuv_references.csv")).unwrap();
     for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let scores = [f[9].parse().unwrap(), f[10].parse().unwrap(), f[11].parse().unwrap()];
-        if cases.last().is_some_and(|c| c.name == f[0]) {
-            cases.last_mut().unwrap().scores.push(scores);
-            continue;
-        }
-        cases.push(Case {
-            name: f[0].into(),
-            container: f[1].into(),
-            format: FrameFormat::parse(f[2]).unwrap_or_else(|| panic!("format {}", f[2])),
-            color: ColorSpec {
-                matrix: ColorMatrix::parse(f[3]).unwrap(),
-                range: ColorRange::parse(f[4]).unwrap(),
-                siting: ChromaSiting::parse(f[5]).unwrap(),
-            },
-            range_in_header: f[6] == "1",
-            siting_in_header: f[7] == "1",
-            scores: vec![scores],
+        let [metric, image, region, score]: [&str; 4] = line.split(',').collect::<Vec<_>>().try_into().unwrap();
+        let score: f64 = score.parse().unwrap();
+        let i = *at.entry(image.to_string()).or_insert_with(|| {
+            let f: Vec<&str> = image.split(' ').collect();
+            cases.push(Case {
+                name: image.to_string(),
+                index: cases.len() as u64,
+                container: f[4].into(),
+                format: FrameFormat::parse(f[0]).unwrap_or_else(|| panic!("format {}", f[0])),
+                format_name: f[0].into(),
+                color: ColorSpec {
+                    matrix: ColorMatrix::parse(f[1]).unwrap(),
+                    range: ColorRange::parse(f[2]).unwrap(),
+                    siting: ChromaSiting::parse(f[3]).unwrap(),
+                },
+                range_in_header: f[5..].contains(&"range"),
+                siting_in_header: f[5..].contains(&"siting"),
+                scores: vec![[f64::NAN; 3]; FRAMES],
+                checksums: vec![[[[f64::NAN; 2]; 3]; 2]; FRAMES],
+            });
+            cases.len() - 1
         });
+        let case = &mut cases[i];
+        let words: Vec<&str> = region.split(' ').collect();
+        let frame: usize = words[1].parse().unwrap();
+        match metric.split_once('_') {
+            None => case.scores[frame][METRICS.iter().position(|m| *m == metric).unwrap()] = score,
+            Some((side, kind)) => {
+                let side = ["dist", "ref"].iter().position(|s| *s == side).unwrap();
+                let channel = ["R", "G", "B"].iter().position(|c| *c == words[2]).unwrap();
+                let kind = ["mean", "weighted"].iter().position(|k| *k == kind).unwrap();
+                case.checksums[frame][side][channel][kind] = score;
+            }
+        }
     }
     assert_eq!(cases.len(), 48, "8 formats x 3 matrices x 2 ranges");
+    for case in &cases {
+        let all = case.scores.iter().flatten().chain(case.checksums.iter().flatten().flatten().flatten());
+        assert!(all.clone().all(|v| v.is_finite()), "{}: a value is missing", case.name);
+    }
     cases
+}
+
+/// splitmix64's finaliser, as the script's `mix`.
+fn mix(key: u64) -> u64 {
+    let z = key.wrapping_mul(0x9E3779B97F4A7C15);
+    let z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+    z ^ (z >> 31)
+}
+
+/// The script's `noise`: an integer in [-amplitude, amplitude] hashed from (case, stream, plane, y, x).
+fn noise(case: u64, stream: u64, plane: u64, (x, y): (i64, i64), amplitude: i64) -> i64 {
+    let key = ((case * 64 + stream) * 4 + plane) << 32 | (y as u64) << 16 | x as u64;
+    (mix(key) % (2 * amplitude + 1) as u64) as i64 - amplitude
+}
+
+fn tri(t: i64, period: i64) -> i64 {
+    (t.rem_euclid(period) - period / 2).abs()
+}
+
+/// The script's `clip_planes`: the reference frame's planes (Y, U, V, row-major) and the distorted frames'.
+fn clip_planes(case: u64, format: FrameFormat) -> (Vec<Vec<i64>>, Vec<Vec<Vec<i64>>>) {
+    let top = (1i64 << format.bit_depth()) - 1;
+    let (w, h) = (SIZE.0 as i64, SIZE.1 as i64);
+    let (sx, sy) = format.subsampling().shifts();
+    let (cw, ch) = (w >> sx, h >> sy);
+    let luma = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| {
+        let v = (tri(2 * x + 3 * y, 40) + tri(x + 2 * (h - y), 28)) * (top + top / 8) / 34 - top / 16;
+        v + noise(case, 0, 0, (x, y), top / 16)
+    });
+    let mut planes = vec![luma.collect::<Vec<_>>()];
+    for p in 1..3i64 {
+        let chroma = (0..ch).flat_map(|y| (0..cw).map(move |x| (x, y))).map(|(x, y)| {
+            let c = tri(3 * x + y * p + 7 * p, 24) * top / 14 + top / 2 - 6 * top / 14;
+            c + noise(case, 0, p as u64, (x, y), top / 20)
+        });
+        planes.push(chroma.collect());
+    }
+    let reference: Vec<Vec<i64>> =
+        planes.iter().map(|q| q.iter().map(|v| v.clamp(&0, &top)).copied().collect()).collect();
+    let dist = (0..FRAMES as i64)
+        .map(|f| {
+            (0..3)
+                .map(|p| {
+                    let pw = if p == 0 { w } else { cw };
+                    let q = reference[p].iter().enumerate().map(|(i, &v)| {
+                        let at = (i as i64 % pw, i as i64 / pw);
+                        (v + noise(case, 1 + f as u64, p as u64, at, top / 12) + (f + 1) * top / 100).clamp(0, top)
+                    });
+                    q.collect()
+                })
+                .collect()
+        })
+        .collect();
+    (reference, dist)
+}
+
+/// A frame's bytes as stored: planar Y, U, V, or Y and interleaved UV for semi-planar formats (P010: the value
+/// in the high bits); 16-bit samples little-endian.
+fn frame_bytes(planes: &[Vec<i64>], format: FrameFormat, semi_planar: bool) -> Vec<u8> {
+    let deep = format.bit_depth() > 8;
+    let shift = if semi_planar && deep { 16 - format.bit_depth() as u32 } else { 0 };
+    let samples: Vec<i64> = if semi_planar {
+        planes[0].iter().copied().chain(planes[1].iter().zip(&planes[2]).flat_map(|(&u, &v)| [u, v])).collect()
+    } else {
+        planes.concat()
+    };
+    let sample = |v: i64| ((v as u16) << shift).to_le_bytes();
+    samples.into_iter().flat_map(|v| if deep { sample(v).to_vec() } else { vec![v as u8] }).collect()
+}
+
+/// The Y4M header the script's cases describe.
+fn y4m_header(case: &Case) -> String {
+    let colorspace = match (case.siting_in_header, case.format_name.as_str()) {
+        (true, _) => Some(match case.color.siting {
+            ChromaSiting::Left => "420mpeg2",
+            ChromaSiting::Center => "420jpeg",
+            ChromaSiting::TopLeft => "420paldv",
+        }),
+        (false, "yuv420p") => None,
+        (false, "yuv422p") => Some("422"),
+        (false, "yuv444p") => Some("444"),
+        (false, "yuv420p10le") => Some("420p10"),
+        (false, "yuv422p10le") => Some("422p10"),
+        (false, "yuv444p10le") => Some("444p10"),
+        (false, other) => panic!("{other} in Y4M"),
+    };
+    let mut header = format!("YUV4MPEG2 W{} H{} F25:1 Ip A1:1", SIZE.0, SIZE.1);
+    if let Some(c) = colorspace {
+        header += &format!(" C{c}");
+    }
+    if case.range_in_header {
+        header += &format!(" XCOLORRANGE={}", if case.color.range == ColorRange::Full { "FULL" } else { "LIMITED" });
+    }
+    header + "\n"
+}
+
+/// The cases' clips written once per test process; the path of a case's `side` (dist or ref).
+fn clip_path(case: &Case, side: &str) -> PathBuf {
+    static MADE: std::sync::Once = std::sync::Once::new();
+    let dir = profile_dir().join(format!("yuv-clips-{}", std::process::id()));
+    MADE.call_once(|| {
+        std::fs::create_dir_all(&dir).unwrap();
+        for case in cases() {
+            let y4m = case.container == "y4m";
+            let (reference, dist) = clip_planes(case.index, case.format);
+            for (side, frames) in [("dist", dist), ("ref", vec![reference; FRAMES])] {
+                let mut data = if y4m { y4m_header(&case).into_bytes() } else { Vec::new() };
+                for planes in &frames {
+                    if y4m {
+                        data.extend_from_slice(b"FRAME\n");
+                    }
+                    data.extend(frame_bytes(planes, case.format, !y4m));
+                }
+                std::fs::write(dir.join(file_name(&case, side)), data).unwrap();
+            }
+        }
+    });
+    dir.join(file_name(case, side))
+}
+
+fn file_name(case: &Case, side: &str) -> String {
+    format!("{}_{side}.{}", case.name.replace(' ', "_"), case.container)
 }
 
 /// A clip through `open_video`: the header's range and siting where it states them, the rest given.
 fn open_case(case: &Case, side: &str) -> Box<dyn FrameReader + Send> {
-    let path = reference_dir().join(format!("{}_{side}.{}", case.name, case.container));
+    let path = clip_path(case, side);
     let y4m = case.container == "y4m";
     let choice = ColorChoice {
         matrix: Some(case.color.matrix),
@@ -89,47 +227,81 @@ fn open_case(case: &Case, side: &str) -> Box<dyn FrameReader + Send> {
     assert_eq!((info.width, info.height, info.format, info.color), (SIZE.0, SIZE.1, case.format, case.color));
     if y4m {
         assert_eq!(info.frame_rate, Some((25, 1)));
-        let _ = case.range_in_header;
     }
     reader
 }
 
-fn read_f32(path: &std::path::Path) -> Vec<f32> {
-    std::fs::read(path).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+/// The checksums of an RGB frame (interleaved float32) as the script computes them.
+fn checksums(rgb: &[f32]) -> Checksums {
+    let (w, n) = (SIZE.0 as usize, (SIZE.0 * SIZE.1) as usize);
+    let mut sums = [[0f64; 2]; 3];
+    for (i, pixel) in rgb.chunks_exact(3).enumerate() {
+        let weight = ((31 * (i % w) + 17 * (i / w)) % 7) as f64 - 3.0;
+        for (sum, &v) in sums.iter_mut().zip(pixel) {
+            sum[0] += v as f64;
+            sum[1] += v as f64 * weight;
+        }
+    }
+    sums.map(|[a, b]| [a / n as f64, b / n as f64])
 }
 
 #[test]
 fn every_format_matrix_and_range_converts_as_the_numpy_reference() {
-    let per_frame = (SIZE.0 * SIZE.1 * 3) as usize;
-    let mut worst = 0f32;
-    let mut clamped = 0usize;
+    let mut worst = 0f64;
+    let (mut clamped, mut total) = (0usize, 0usize);
     for case in cases() {
-        for side in ["dist", "ref"] {
-            let want = read_f32(&reference_dir().join(format!("{}_{side}.rgb", case.name)));
+        for (s, side) in ["dist", "ref"].iter().enumerate() {
             let mut reader = open_case(&case, side);
             let mut n = 0;
             while let Some(frame) = reader.read_frame().unwrap() {
                 let got = frame.to_rgb_f32();
-                let want = &want[n * per_frame..(n + 1) * per_frame];
-                for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-                    let err = (g - w).abs();
-                    assert!(err <= 2e-6, "{} {side} frame {n} value {i}: iqa {g} vs numpy {w}", case.name);
-                    worst = worst.max(err);
-                    clamped += (w == 0.0 || w == 1.0) as usize;
+                let sums = checksums(&got);
+                for (c, channel) in ["R", "G", "B"].iter().enumerate() {
+                    for (k, kind) in ["mean", "weighted"].iter().enumerate() {
+                        let (g, w) = (sums[c][k], case.checksums[n][s][c][k]);
+                        let err = (g - w).abs();
+                        assert!(err <= 2e-6, "{} {side} frame {n} {channel} {kind}: iqa {g} vs numpy {w}", case.name);
+                        worst = worst.max(err);
+                    }
                 }
+                clamped += got.iter().filter(|&&v| v == 0.0 || v == 1.0).count();
+                total += got.len();
                 n += 1;
             }
-            assert_eq!(n, 3, "{} {side}", case.name);
+            assert_eq!(n, FRAMES, "{} {side}", case.name);
         }
     }
     // The clips reach outside the RGB gamut, so clamping is exercised, but most values are inside.
-    let total = 48 * 2 * 3 * per_frame;
     assert!(clamped > total / 100 && clamped < total / 3, "{clamped} of {total} values clamped");
-    println!("largest difference from the numpy conversion: {worst:e} ({clamped} of {total} values clamped)");
+    println!("largest checksum difference from the numpy conversion: {worst:e} ({clamped} of {total} values clamped)");
+}
+
+#[test]
+fn a_wrong_siting_or_matrix_moves_the_checksums() {
+    // The checksums can tell: the centred siting read as left, or BT.709 read as BT.601, is far outside 2e-6.
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name.starts_with("yuv420p10le bt709") && c.color.siting != ChromaSiting::Left)
+        .unwrap();
+    let (reference, _) = clip_planes(case.index, case.format);
+    let bytes = frame_bytes(&reference, case.format, false);
+    let want = case.checksums[0][1];
+    for color in
+        [ColorSpec { siting: ChromaSiting::Left, ..case.color }, ColorSpec { matrix: ColorMatrix::Bt601, ..case.color }]
+    {
+        let frame = Frame::packed(&bytes, SIZE.0, SIZE.1, case.format, color).unwrap();
+        let got = checksums(&frame.to_rgb_f32());
+        let far = got.iter().flatten().zip(want.iter().flatten()).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+        assert!(far > 1e-4, "{color:?}: {far}");
+    }
+    let frame = Frame::packed(&bytes, SIZE.0, SIZE.1, case.format, case.color).unwrap();
+    let got = checksums(&frame.to_rgb_f32());
+    assert!(got.iter().flatten().zip(want.iter().flatten()).all(|(g, w)| (g - w).abs() <= 2e-6));
 }
 
 #[test]
 fn frame_scores_equal_pyiqa_on_the_same_rgb_and_pool_as_defined() {
+    require_weights_dir();
     let mut worst = [0f64; 3];
     for case in cases() {
         let mut stream = Stream::open(&METRICS, &StreamOptions::default()).unwrap();
