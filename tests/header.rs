@@ -17,7 +17,6 @@ fn generate() -> String {
         .with_config(config)
         .with_src(root.join("src/ffi/mod.rs"))
         .with_src(root.join("src/ffi/types.rs"))
-        .with_src(root.join("src/ffi/frames.rs"))
         .generate()
         .expect("cbindgen generates the header")
         .write(&mut out);
