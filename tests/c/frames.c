@@ -208,7 +208,8 @@ static void test_matrix_and_range(void) {
         o[k].frame.matrix = IQA_MATRIX_BT601;
         for (int y = 0; y < H; y++) {
             for (int x = 0; x < W; x++) {
-                unsigned u = (unsigned)(64 + (x * 7 + y * 3 + k * 11) % 128), v = (unsigned)(64 + (x * 5 + y * 9) % 128);
+                unsigned u = (unsigned)(64 + (x * 7 + y * 3 + k * 11) % 128);
+                unsigned v = (unsigned)(64 + (x * 5 + y * 9) % 128);
                 put(&o[k], 1, x, y, u);
                 put(&o[k], 2, x, y, v);
                 double Y = luma8(x, y, k) / 255.0, pb = (u - 128.0) / 255.0, pr = (v - 128.0) / 255.0;
@@ -277,10 +278,12 @@ static void test_bad_frames(void) {
     EXPECT(iqa_score_frame(psnr, &nv.frame, &r.frame, &s), IQA_OK, NULL, "NV12 against I420, planes[2] unused");
     bad = nv.frame;
     bad.planes[1] = NULL;
-    EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_INVALID_ARGUMENT, "planes[1] (UV) is NULL", "NV12 UV NULL");
+    EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_INVALID_ARGUMENT, "planes[1] (UV) is NULL",
+           "NV12 UV NULL");
     bad = nv.frame;
     bad.strides[1] = 63;
-    EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_INVALID_ARGUMENT, "plane UV: stride 63", "NV12 UV stride");
+    EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_INVALID_ARGUMENT, "plane UV: stride 63",
+           "NV12 UV stride");
     Owned i422 = make(IQA_FRAME_I422, W, H, 0, luma8, 1, 128);
     bad = i422.frame;
     bad.width = 63;
@@ -289,12 +292,14 @@ static void test_bad_frames(void) {
     bad = i422.frame;
     bad.height = 47; /* 4:2:2 takes odd heights: only the size pair is wrong then */
     EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_SHAPE_MISMATCH, "differ in size", "I422 odd height");
-    Owned odd444 = make(IQA_FRAME_I444, 63, 47, 0, luma8, 1, 128), odd444r = make(IQA_FRAME_I444, 63, 47, 0, luma8, 2, 128);
+    Owned odd444 = make(IQA_FRAME_I444, 63, 47, 0, luma8, 1, 128);
+    Owned odd444r = make(IQA_FRAME_I444, 63, 47, 0, luma8, 2, 128);
     EXPECT(iqa_score_frame(psnr, &odd444.frame, &odd444r.frame, &s), IQA_OK, NULL, "I444 takes odd sizes");
     Owned p010 = make(IQA_FRAME_P010, W, H, 0, luma10, 1, 512);
     bad = p010.frame;
     bad.height = 47;
-    EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_INVALID_ARGUMENT, "height 47 is not a multiple of 2: p010le",
+    EXPECT(iqa_score_frame(psnr, &bad, &r.frame, &s), IQA_ERR_INVALID_ARGUMENT,
+           "height 47 is not a multiple of 2: p010le",
            "P010 odd height");
     bad = p010.frame;
     bad.strides[0] = 100;
