@@ -61,6 +61,16 @@ typedef enum IqaStatus {
   IQA_ERR_PANIC = 9,
 } IqaStatus;
 
+// Whether a metric can be created here now (iqa_metric_status).
+typedef enum IqaAvailability {
+  // Everything it needs is built in or found on this machine.
+  IQA_AVAILABILITY_READY = 0,
+  // Creating it first downloads a pretrained file (sha256-verified, into the cache directory).
+  IQA_AVAILABILITY_DOWNLOAD = 1,
+  // A pretrained file is missing and cannot be downloaded now (IQA_OFFLINE=1, or no verified checksum).
+  IQA_AVAILABILITY_MISSING = 2,
+} IqaAvailability;
+
 typedef enum IqaMode {
   IQA_MODE_FR = 0,
   IQA_MODE_NR = 1,
@@ -95,6 +105,21 @@ typedef struct IqaOptions {
   // FP16/BF16 = mixed precision inference where the metric allows it.
   enum IqaPrecision precision;
 } IqaOptions;
+
+// What iqa_metric_status reports. Set struct_size = sizeof(IqaMetricStatus) before the call.
+typedef struct IqaMetricStatus {
+  // sizeof(IqaMetricStatus) as the caller compiled it: lets the struct grow.
+  uint32_t struct_size;
+  enum IqaAvailability availability;
+  enum IqaMode mode;
+  bool lower_better;
+  // Rough range as pyiqa states it; NAN where unknown.
+  double score_min;
+  double score_max;
+  // Bytes the whole description needs, its terminating NUL included; larger than text_size when the text
+  // written was cut short.
+  size_t text_len;
+} IqaMetricStatus;
 
 // Describes a TorchScript module for iqa_metric_create_torchscript.
 typedef struct IqaTorchScriptSpec {
@@ -176,6 +201,25 @@ size_t iqa_metric_count(void);
 // Name of metric `index` (0 ≤ index < iqa_metric_count()), as pyiqa names it ("psnr", "ssim", ...); NULL
 // past the end. Static string: never free it.
 const char *iqa_metric_name(size_t index);
+
+// Whether the metric `name` can be created here, without creating it or downloading anything: fills *out
+// (availability, mode, direction, range) and writes a description to `text`, one line per pretrained file the
+// metric needs: "NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR" or
+// "NAME: missing: WHY" (or "needs no pretrained file", or "TorchScript module PATH"). The text is NUL-terminated
+// and cut at a UTF-8 character boundary to fit `text_size` bytes; out->text_len says how many bytes the whole
+// text needs, so a caller may call once with text NULL and text_size 0 to size its buffer.
+// Set out->struct_size = sizeof(IqaMetricStatus) first. On error neither *out nor text is written.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL name or out, struct_size too small, text NULL with text_size > 0,
+// malformed IQA_OFFLINE), IQA_ERR_UNKNOWN_METRIC (also for pyiqa names iqa does not build), IQA_ERR_WEIGHTS
+// or IQA_ERR_IO (a TorchScript module's sidecar unreadable).
+//
+// # Safety
+// `name` must be NULL or NUL-terminated; `out` NULL or a writable IqaMetricStatus whose struct_size is set;
+// `text` NULL or writable for `text_size` bytes.
+enum IqaStatus iqa_metric_status(const char *name,
+                                 struct IqaMetricStatus *out,
+                                 char *text,
+                                 size_t text_size);
 
 // Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
 // Handles of the same metric and model-relevant options share one loaded model.

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::image::Image;
 use crate::runtime::Precision;
+use crate::weights::WeightFile;
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
@@ -44,6 +45,8 @@ pub struct MetricSpec {
     /// Largest image (pixels) the metric scores, and why, for metrics whose peak memory would otherwise grow
     /// without bound; larger images are a shape error naming the limit.
     pub max_pixels: Option<(u64, &'static str)>,
+    /// The pretrained files its model loads (what `metric_status` reports on).
+    pub weights: &'static [&'static WeightFile],
 }
 
 impl MetricSpec {
@@ -64,6 +67,7 @@ impl MetricSpec {
             reduced_precision: false,
             min_size: (1, 1),
             max_pixels: None,
+            weights: &[],
         }
     }
 
@@ -76,6 +80,12 @@ impl MetricSpec {
     /// The same spec with a pixel limit and the reason for it.
     pub const fn max_pixels(mut self, pixels: u64, why: &'static str) -> MetricSpec {
         self.max_pixels = Some((pixels, why));
+        self
+    }
+
+    /// The same spec with the pretrained files its model loads.
+    pub const fn weights(mut self, files: &'static [&'static WeightFile]) -> MetricSpec {
+        self.weights = files;
         self
     }
 

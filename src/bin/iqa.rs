@@ -3,7 +3,7 @@
 //!   iqa score METRIC DIST [REF]    print one score
 //!   iqa list                       metric names with mode and direction
 //!   iqa map METRIC DIST REF OUT    write the metric's per-pixel distance map as a PNG heat map (lpips*)
-use iqa::{create_metric, metric_names, Mode, Options};
+use iqa::{create_metric, metric_names, metric_status, Availability, Mode, Options};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -31,13 +31,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every metric with its mode, direction, range and whether it is ready here (from `metric_status`: nothing is
+/// created, so a missing file does not stop the listing).
 fn list() -> anyhow::Result<()> {
     for name in metric_names() {
-        let m = create_metric(&name, &Options::default())?;
-        let info = m.info();
+        let status = metric_status(&name)?;
+        let info = &status.info;
         let mode = if info.mode == Mode::FullReference { "FR" } else { "NR" };
         let dir = if info.lower_better { "lower is better" } else { "higher is better" };
-        println!("{name:<10} {mode}  {dir:<16}  range {:?}", info.score_range);
+        let ready = match status.availability {
+            Availability::Ready => "ready",
+            Availability::Download => "downloads on first use",
+            Availability::Missing => "missing files",
+        };
+        println!("{name:<14} {mode}  {dir:<16}  range {:?}  {ready}", info.score_range);
+        for line in status.describe().lines() {
+            println!("    {line}");
+        }
     }
     Ok(())
 }

@@ -295,6 +295,73 @@ pub extern "C" fn iqa_metric_name(index: usize) -> *const c_char {
     METRIC_NAMES.get(index).map_or(std::ptr::null(), |n| n.as_ptr())
 }
 
+/// Whether the metric `name` can be created here, without creating it or downloading anything: fills *out
+/// (availability, mode, direction, range) and writes a description to `text`, one line per pretrained file the
+/// metric needs: "NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR" or
+/// "NAME: missing: WHY" (or "needs no pretrained file", or "TorchScript module PATH"). The text is NUL-terminated
+/// and cut at a UTF-8 character boundary to fit `text_size` bytes; out->text_len says how many bytes the whole
+/// text needs, so a caller may call once with text NULL and text_size 0 to size its buffer.
+/// Set out->struct_size = sizeof(IqaMetricStatus) first. On error neither *out nor text is written.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL name or out, struct_size too small, text NULL with text_size > 0,
+/// malformed IQA_OFFLINE), IQA_ERR_UNKNOWN_METRIC (also for pyiqa names iqa does not build), IQA_ERR_WEIGHTS
+/// or IQA_ERR_IO (a TorchScript module's sidecar unreadable).
+///
+/// # Safety
+/// `name` must be NULL or NUL-terminated; `out` NULL or a writable IqaMetricStatus whose struct_size is set;
+/// `text` NULL or writable for `text_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_status(
+    name: *const c_char,
+    out: *mut IqaMetricStatus,
+    text: *mut c_char,
+    text_size: usize,
+) -> IqaStatus {
+    entry(|| {
+        checked_out(out, "out")?;
+        let size = std::ptr::read(addr_of!((*out).struct_size)) as usize;
+        if size < size_of::<IqaMetricStatus>() {
+            return Err(Error::invalid(format!(
+                "out->struct_size is {size}; set it to sizeof(IqaMetricStatus) ({})",
+                size_of::<IqaMetricStatus>()
+            )));
+        }
+        if text.is_null() && text_size > 0 {
+            return Err(Error::invalid(format!("text is NULL but text_size is {text_size}")));
+        }
+        if name.is_null() {
+            return Err(Error::invalid("metric name is NULL"));
+        }
+        let name = CStr::from_ptr(name).to_str().map_err(|_| Error::invalid("metric name is not valid UTF-8"))?;
+        let status = api::metric_status(name)?;
+        let description = status.describe();
+        if text_size > 0 {
+            let mut len = description.len().min(text_size - 1);
+            while !description.is_char_boundary(len) {
+                len -= 1;
+            }
+            std::ptr::copy_nonoverlapping(description.as_ptr(), text.cast::<u8>(), len);
+            text.add(len).write(0);
+        }
+        out.write(IqaMetricStatus {
+            struct_size: size_of::<IqaMetricStatus>() as u32,
+            availability: match status.availability {
+                api::Availability::Ready => IqaAvailability::IQA_AVAILABILITY_READY,
+                api::Availability::Download => IqaAvailability::IQA_AVAILABILITY_DOWNLOAD,
+                api::Availability::Missing => IqaAvailability::IQA_AVAILABILITY_MISSING,
+            },
+            mode: match status.info.mode {
+                Mode::FullReference => IqaMode::IQA_MODE_FR,
+                Mode::NoReference => IqaMode::IQA_MODE_NR,
+            },
+            lower_better: status.info.lower_better,
+            score_min: status.info.score_range.0,
+            score_max: status.info.score_range.1,
+            text_len: description.len() + 1,
+        });
+        Ok(())
+    })
+}
+
 /// Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
 /// Handles of the same metric and model-relevant options share one loaded model.
 /// On success *out receives a handle to free with iqa_metric_free; on error *out is untouched.
