@@ -318,11 +318,19 @@ enum IqaStatus iqa_score_files(struct IqaMetric *metric,
                                const char *ref_path,
                                double *out_score);
 
-// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
-// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
-// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
-// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
-// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+// Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
+// - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
+//   the image size and summed (larger = more different; its mean is close to the score);
+// - ssim, ssimc: pyiqa's SSIM index map ('valid' 11×11 window: (width−10)×(height−10); its mean is the score);
+// - psnr, psnry: the squared error of RGB (averaged over channels) or luma in [0,1] (its mean is the MSE; the
+//   score is 10·log10(1/(MSE + 1e-8)));
+// - gmsd: the gradient magnitude similarity of the 2×2-averaged luma ((width/2)×(height/2); the score is its
+//   standard deviation).
+//
+// Writes the map's floats, row-major, to out_map, which must hold `out_len` >= map width × map height floats
+// (iqa_map_size gives the map's size; it is the image's for most metrics). Errors: IQA_ERR_INVALID_ARGUMENT
+// (metric without a map, NULL pointers, out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise.
+// On error out_map is untouched.
 //
 // # Safety
 // `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
@@ -331,6 +339,18 @@ enum IqaStatus iqa_score_map(struct IqaMetric *metric,
                              const struct IqaImage *ref,
                              float *out_map,
                              size_t out_len);
+
+// The size of iqa_score_map's map for an image of `width`×`height`: the image's own for most metrics,
+// (width−10)×(height−10) for ssim and ssimc, (width/2)×(height/2) for gmsd. Either out pointer may be NULL.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or dead handle, metric without a map).
+//
+// # Safety
+// `metric` a live handle or NULL; `out_width`, `out_height` NULL or writable.
+enum IqaStatus iqa_map_size(const struct IqaMetric *metric,
+                            uint32_t width,
+                            uint32_t height,
+                            uint32_t *out_width,
+                            uint32_t *out_height);
 
 // Counts of distinct loaded models and live handles, process-wide.
 //

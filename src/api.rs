@@ -40,6 +40,17 @@ pub struct MetricInfo {
     pub score_range: (f64, f64),
 }
 
+/// A per-pixel map of a pair ([`Metric::score_map`]): `values` holds height×width floats, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityMap {
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
 /// Sizes a metric accepts: smallest (height, width), and the largest pixel count with the reason.
 #[derive(Debug, Clone, Copy)]
 struct SizeLimits {
@@ -187,6 +198,19 @@ fn spec_info(spec: &MetricSpec) -> MetricInfo {
         lower_better: spec.lower_better,
         score_range: spec.score_range,
     }
+}
+
+/// pyiqa's own description of every metric it has (mode, direction, range), built into iqa or not: for listing
+/// the names iqa does not build, which `scripts/export_torchscript.py NAME` turns into TorchScript modules.
+pub fn pyiqa_catalogue() -> Vec<MetricInfo> {
+    registry::pyiqa_entries()
+        .map(|e| MetricInfo {
+            name: e.name.to_string(),
+            mode: e.mode,
+            lower_better: e.lower_better,
+            score_range: e.score_range,
+        })
+        .collect()
 }
 
 /// Names of every metric `create_metric` accepts.
@@ -477,21 +501,45 @@ impl Metric {
         })())
     }
 
-    /// A per-pixel distance map of one pair, height×width values in row-major order (larger = more different),
-    /// for metrics that define one: the LPIPS family (its spatial map: each layer's distance upsampled to the
-    /// image size and summed). Other metrics are `InvalidArgument`.
-    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<Vec<f32>> {
+    /// The per-pixel map of one pair, for metrics that define one: the LPIPS family (a distance: each layer's
+    /// distance upsampled to the image size and summed; its mean is close to the score), `ssim`/`ssimc` (the
+    /// SSIM index, (W−10)×(H−10): its mean is the score), `psnr`/`psnry` (the squared error: its mean is the
+    /// MSE, and the score 10·log10(1/(MSE + 1e-8))) and `gmsd` (the gradient magnitude similarity of the
+    /// half-size luma: its standard deviation is the score). Other metrics are `InvalidArgument`.
+    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<QualityMap> {
         self.in_context((|| {
-            let map =
-                self.model().distance_map().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
+            let map = self.map_capability()?;
             check_same_size(0, dist, reference)?;
             self.check_size(0, dist.width() as i64, dist.height() as i64)?;
+            let (height, width) = map.map_size(dist.height() as i64, dist.width() as i64);
             let _no_grad = tch::no_grad_guard();
             let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;
             let r = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
-            let map = map.map(&d, &r)?.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
-            Ok(Vec::<f32>::try_from(&map)?)
+            let values = map.map(&d, &r)?;
+            if values.size() != [1, 1, height, width] {
+                return Err(Error::new(
+                    ErrorKind::Runtime,
+                    format!("map of shape {:?}, expected [1, 1, {height}, {width}]", values.size()),
+                ));
+            }
+            let values = values.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
+            Ok(QualityMap { width: width as u32, height: height as u32, values: Vec::<f32>::try_from(&values)? })
         })())
+    }
+
+    /// The (width, height) of [`Metric::score_map`]'s map for an image of `width`×`height`: the image's own
+    /// except for `ssim`/`ssimc` (10 fewer each way) and `gmsd` (half). `InvalidArgument` for metrics without
+    /// a map.
+    pub fn map_size(&self, width: u32, height: u32) -> Result<(u32, u32)> {
+        let map = self.in_context(self.map_capability())?;
+        let (h, w) = map.map_size(height as i64, width as i64);
+        Ok((w.max(0) as u32, h.max(0) as u32))
+    }
+
+    fn map_capability(&self) -> Result<&dyn crate::model::DistanceMap> {
+        self.model()
+            .distance_map()
+            .ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*, ssim, ssimc, psnr, psnry, gmsd)"))
     }
 
     /// Decodes and scores image files (the reference only for FR metrics).

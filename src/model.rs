@@ -123,10 +123,19 @@ pub trait Model: Send + Sync {
     }
 }
 
-/// A capability of FR metrics that define a per-pixel map of a pair.
+/// A capability of FR metrics that define a per-pixel map of a pair. Each metric says how its map relates to
+/// its score (the LPIPS family: a distance, its mean close to the score; ssim: the SSIM index, its mean is the
+/// score; psnr: the squared error, its mean is the MSE; gmsd: the gradient magnitude similarity, whose standard
+/// deviation is the score).
 pub trait DistanceMap {
-    /// N×1×H×W for N×3×H×W inputs; larger = more different.
+    /// N×1×h×w for N×3×H×W inputs, (h, w) = [`DistanceMap::map_size`] of (H, W).
     fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor>;
+
+    /// The map's (height, width) for an image of (height, width): the image's own unless the metric filters
+    /// without padding or downsamples first.
+    fn map_size(&self, height: i64, width: i64) -> (i64, i64) {
+        (height, width)
+    }
 }
 
 /// The reference tensor of an FR metric (presence is checked by the API before any model runs).

@@ -94,8 +94,8 @@ fn demo(dir: &Path) -> anyhow::Result<()> {
 fn map(name: &str, dist: &str, reference: &str, out: &str) -> anyhow::Result<()> {
     let metric = create_metric(name, &Options::default())?;
     let (d, r) = (iqa::image::decode_file(Path::new(dist))?, iqa::image::decode_file(Path::new(reference))?);
-    let values = metric.score_map(&d.as_image(), &r.as_image())?;
-    let (w, h) = (d.as_image().width(), d.as_image().height());
+    let map = metric.score_map(&d.as_image(), &r.as_image())?;
+    let (w, h, values) = (map.width, map.height, map.values);
     let max = values.iter().cloned().fold(f32::MIN_POSITIVE, f32::max);
     let heat = image::RgbImage::from_fn(w, h, |x, y| {
         let t = (values[(y * w + x) as usize] / max).clamp(0.0, 1.0);

@@ -624,11 +624,19 @@ pub unsafe extern "C" fn iqa_score_files(
     })
 }
 
-/// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
-/// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
-/// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
-/// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
-/// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+/// Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
+/// - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
+///   the image size and summed (larger = more different; its mean is close to the score);
+/// - ssim, ssimc: pyiqa's SSIM index map ('valid' 11×11 window: (width−10)×(height−10); its mean is the score);
+/// - psnr, psnry: the squared error of RGB (averaged over channels) or luma in [0,1] (its mean is the MSE; the
+///   score is 10·log10(1/(MSE + 1e-8)));
+/// - gmsd: the gradient magnitude similarity of the 2×2-averaged luma ((width/2)×(height/2); the score is its
+///   standard deviation).
+///
+/// Writes the map's floats, row-major, to out_map, which must hold `out_len` >= map width × map height floats
+/// (iqa_map_size gives the map's size; it is the image's for most metrics). Errors: IQA_ERR_INVALID_ARGUMENT
+/// (metric without a map, NULL pointers, out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise.
+/// On error out_map is untouched.
 ///
 /// # Safety
 /// `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
@@ -645,16 +653,50 @@ pub unsafe extern "C" fn iqa_score_map(
         checked_out(out_map, "out_map")?;
         let dist = image_from_c(dist, "dist")?;
         let reference = image_from_c(r#ref, "ref")?;
-        let needed = dist.width() as usize * dist.height() as usize;
+        let (width, height) = handle.metric.map_size(dist.width(), dist.height())?;
+        let needed = width as usize * height as usize;
         if out_len < needed {
             return Err(Error::invalid(format!(
-                "out_len {out_len} is smaller than the {}x{} map ({needed} floats)",
+                "out_len {out_len} is smaller than the {width}x{height} map ({needed} floats) of a {}x{} image",
                 dist.width(),
                 dist.height()
             )));
         }
         let map = handle.metric.score_map(&dist, &reference)?;
-        std::ptr::copy_nonoverlapping(map.as_ptr(), out_map, map.len());
+        std::ptr::copy_nonoverlapping(map.values.as_ptr(), out_map, map.values.len().min(out_len));
+        Ok(())
+    })
+}
+
+/// The size of iqa_score_map's map for an image of `width`×`height`: the image's own for most metrics,
+/// (width−10)×(height−10) for ssim and ssimc, (width/2)×(height/2) for gmsd. Either out pointer may be NULL.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or dead handle, metric without a map).
+///
+/// # Safety
+/// `metric` a live handle or NULL; `out_width`, `out_height` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_map_size(
+    metric: *const IqaMetric,
+    width: u32,
+    height: u32,
+    out_width: *mut u32,
+    out_height: *mut u32,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        let (w, h) = handle.metric.map_size(width, height)?;
+        if !out_width.is_null() {
+            checked_out(out_width, "out_width")?;
+        }
+        if !out_height.is_null() {
+            checked_out(out_height, "out_height")?;
+        }
+        if !out_width.is_null() {
+            out_width.write(w);
+        }
+        if !out_height.is_null() {
+            out_height.write(h);
+        }
         Ok(())
     })
 }

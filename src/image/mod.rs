@@ -4,6 +4,6 @@ pub(crate) mod colour;
 mod decode;
 mod pixels;
 
-pub use decode::{decode_file, DecodedImage, DECODE_LIMITS};
+pub use decode::{decode_file, DecodedImage, DECODE_LIMITS, IMAGE_EXTENSIONS};
 pub(crate) use pixels::to_batch_tensor;
 pub use pixels::{Image, PixelFormat};
