@@ -68,7 +68,7 @@ fn classical_metrics_score_with_nothing_installed_and_deep_ones_name_their_downl
         }
     }
     // The listing says the same, and nothing was written anywhere.
-    let out = iqa_in(&machine, &["list".as_ref()]);
+    let out = iqa_in(&machine, &["list".as_ref(), "--verbose".as_ref()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     for name in &names {
@@ -96,7 +96,7 @@ fn classical_metrics_score_with_nothing_installed_and_deep_ones_name_their_downl
             "{name}: {score} from the torch hub, {expected} from the folder"
         );
     }
-    let out = iqa_in(&machine, &["list".as_ref()]);
+    let out = iqa_in(&machine, &["list".as_ref(), "--verbose".as_ref()]);
     let listing = String::from_utf8_lossy(&out.stdout);
     let checkpoints = machine.torch_home.join("hub/checkpoints/alexnet-owt-7be5be79.pth");
     assert!(listing.contains(&format!("alexnet-owt-7be5be79.pth: found at {}", checkpoints.display())), "{listing}");
