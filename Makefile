@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev demo test lint header references bench
+.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -12,6 +12,26 @@ setup:
 # Dev extras: pyiqa 0.1.16, the reference implementation (reference scripts, benchmark).
 setup-dev:
 	@scripts/setup.sh --dev
+
+# Installation (README "Install"): make install PREFIX=DIR [DESTDIR=STAGING] [LIBTORCH_BUNDLE=none|cpu|cuda].
+# LIBTORCH_BUNDLE: none = the installed library uses the libtorch it was built against (this checkout's .venv);
+# cpu = copy libtorch's CPU libraries into PREFIX/lib/iqa (about 450 MB; survives the checkout's removal);
+# cuda = cpu plus libtorch's CUDA libraries and the NVIDIA libraries they load (about 3.5 GB).
+# STRIP= keeps the build's line tables in the installed files. NO_BUILD=1 installs what `make build` left in
+# target/release without running cargo (for `make build && sudo make install NO_BUILD=1`).
+PREFIX ?= /usr/local
+LIBTORCH_BUNDLE ?= none
+STRIP ?= strip --strip-debug
+INSTALL_ENV = PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" LIBTORCH_BUNDLE="$(LIBTORCH_BUNDLE)" STRIP="$(STRIP)"
+
+build: setup
+	cargo build --release --lib --bin iqa
+
+install: $(if $(NO_BUILD),,build)
+	@$(INSTALL_ENV) scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) scripts/install.sh uninstall
 
 # The main job: score the bundled sample images with every metric ready here, print a table and write a CSV.
 demo: setup
@@ -30,6 +50,11 @@ lint: setup
 header: setup
 	IQA_UPDATE_HEADER=1 cargo test --release --test header
 
+# Record additions to the C ABI in abi/iqa.abi (refuses removals and layout changes unless IQA_ABI_VERSION was
+# bumped in src/ffi/types.rs); run after `make header`.
+abi: setup
+	IQA_UPDATE_ABI=1 cargo test --release --test abi
+
 # Regenerate the pyiqa references under tests/data.
 references: setup-dev
 	.venv/bin/python scripts/make_references.py
@@ -40,3 +65,10 @@ references: setup-dev
 bench: setup-dev
 	cargo build --release --lib --quiet
 	.venv/bin/python scripts/benchmark.py --precision-check --markdown BENCHMARKS.md --json target/benchmark.json
+
+# For the device tool's GPU machine (torch 2.11, no Rust): libiqa built against PyPI's torch 2.11.0 (its own venv,
+# TORCH211_VENV, default ../venv-torch211; build in target/torch211), the C contract test, float16-rounded backbones
+# and pyiqa, in .gpu/ (ignored), which `run` carries; prints the size that travels. Then, there:
+# `bash scripts/gpu_check.sh` (see that script). About 12 min the first time (libtorch-sys and a 5 GB venv).
+gpu-bundle:
+	scripts/gpu/build_bundle.sh

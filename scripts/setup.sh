@@ -3,7 +3,8 @@
 #   1. .venv with PyPI's torch==2.13.0, the libtorch that tch 0.26 is written against
 #      (download.pytorch.org is not needed; pip's wheel carries libtorch and its CUDA libraries);
 #   2. .cargo/config.toml pointing torch-sys at that libtorch, so that plain `cargo build|test|run` work.
-# With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark.
+# With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark, and
+# cmake and pkg-config (Debian/Ubuntu packages, as root or through password-less sudo) for tests/install.rs.
 # A second run is a no-op taking well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,28 @@ if [ "$want_dev" = 1 ]; then
     echo "setup: installing pyiqa==$PYIQA_VERSION (reference implementation)" >&2
     # Pin torch so that pip never swaps the libtorch iqa is built against.
     "$py" -m pip install -q "pyiqa==$PYIQA_VERSION" "torch==$TORCH_VERSION"
+  fi
+fi
+
+# apt-get install PACKAGE... as root, or through sudo where it asks for no password; fails otherwise.
+apt_install() {
+  local as=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null && sudo -n true 2>/dev/null || return 1
+    as=(sudo -n)
+  fi
+  command -v apt-get >/dev/null || return 1
+  "${as[@]}" apt-get update -qq &&
+    "${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if [ "$want_dev" = 1 ]; then
+  missing=()
+  for tool in cmake pkg-config; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]} (apt-get) for the install tests" >&2
+    apt_install "${missing[@]}" ||
+      echo "setup: could not install ${missing[*]}: tests/install.rs will fail until they are installed" >&2
   fi
 fi
 

@@ -9,8 +9,9 @@ use iqa::{create_metric, Image, Options, PixelFormat};
 
 const TOLERANCE: f64 = 1e-4;
 
-fn matches_pyiqa(name: &str) {
-    assert_matches_pyiqa("fr_references.csv", name, TOLERANCE, 0.0);
+/// Every reference row within `relative` (or `floor` absolute where larger) of pyiqa's score.
+fn matches_pyiqa(name: &str, relative: f64, floor: f64) {
+    assert_matches_pyiqa("fr_references.csv", name, relative, floor);
 }
 
 fn batch_equals_single(name: &str) {
@@ -21,9 +22,11 @@ fn cuda_equals_cpu(name: &str) {
     assert_cuda_equals_cpu(name, 1e-6);
 }
 
+/// pyiqa's own GMSD of I06 (scores near 4e-4) moves by up to 9.9e-8 (2.4e-4 relative) between an AVX2 and an
+/// AVX-512 CPU (its luma product rounds differently: src/image/colour.rs); iqa follows the CPU it runs on.
 #[test]
 fn gmsd_matches_pyiqa() {
-    matches_pyiqa("gmsd");
+    matches_pyiqa("gmsd", TOLERANCE, 1e-7);
 }
 
 #[test]
@@ -34,9 +37,12 @@ fn gmsd_batches_devices_and_official_scores() {
     assert!(distance_to_official("gmsd") < 3e-3);
 }
 
+/// pyiqa's own VIF moves by up to 1.0e-2 relative (I19 tiled 2×2: 0.18187 vs 0.18007) between an AVX2 and an
+/// AVX-512 CPU (luma product, float32 covariance and box sums round differently); iqa gives pyiqa's score on the
+/// CPU it runs on.
 #[test]
 fn vif_matches_pyiqa() {
-    matches_pyiqa("vif");
+    matches_pyiqa("vif", 1e-2, 0.0);
 }
 
 #[test]
@@ -49,7 +55,7 @@ fn vif_batches_devices_and_official_scores() {
 
 #[test]
 fn nlpd_matches_pyiqa() {
-    matches_pyiqa("nlpd");
+    matches_pyiqa("nlpd", TOLERANCE, 0.0);
 }
 
 #[test]

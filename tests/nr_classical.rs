@@ -11,14 +11,18 @@ const TOLERANCE: f64 = 1e-4;
 /// pyiqa's BRISQUE runs in float32 and its score is a sum of ±1024-weighted SVR terms that cancels to a few
 /// units, so a last-bit change in a float32 moment moves it by up to 5e-3: pyiqa's own score moves that much
 /// with its thread count (I08's 301×257 crop: 9.8906 … 9.8951 for 1, 2, 4 threads; I04: −0.1128 … −0.1152) and
-/// can with the CPU's vector width. The references are pyiqa on one thread, which iqa reproduces bit for bit
-/// here (error 0); this floor keeps the test meaningful on a CPU whose float32 sums round differently.
-const BRISQUE_FLOOR: f64 = 5e-3;
+/// with the CPU: between an AVX2 and an AVX-512 CPU (whose luma product rounds differently, see
+/// src/image/colour.rs) by up to 6.4e-3 absolute on small scores (I04: −0.1128 vs −0.1067) and 1.41e-3 relative
+/// on large ones (I03 tiled: 89.231 vs 89.105). The references are pyiqa on one thread, which iqa reproduces bit
+/// for bit on the CPU it runs on (error 0); these bounds let the test pass on both kinds of CPU.
+const BRISQUE_RELATIVE: f64 = 1.5e-3;
+const BRISQUE_FLOOR: f64 = 6.5e-3;
+/// pyiqa's NIQE moves by up to 4.5e-4 relative between those CPUs (I03's 301×257 crop: 17.2750 vs 17.2828).
+const NIQE_RELATIVE: f64 = 4.5e-4;
 
-/// Every reference row of `name` within TOLERANCE relative, or within `floor` absolute where pyiqa's own score
-/// is not reproducible to TOLERANCE (BRISQUE).
-fn matches_pyiqa(name: &str, floor: f64) {
-    assert_matches_pyiqa("nr_references.csv", name, TOLERANCE, floor);
+/// Every reference row of `name` within `relative`, or within `floor` absolute where larger.
+fn matches_pyiqa(name: &str, relative: f64, floor: f64) {
+    assert_matches_pyiqa("nr_references.csv", name, relative, floor);
 }
 
 fn batch_equals_single(name: &str) {
@@ -43,7 +47,7 @@ fn cuda_equals_cpu(name: &str) {
 
 #[test]
 fn niqe_matches_pyiqa() {
-    matches_pyiqa("niqe", 0.0);
+    matches_pyiqa("niqe", NIQE_RELATIVE, 0.0);
 }
 
 #[test]
@@ -63,7 +67,7 @@ fn niqe_cuda_equals_cpu() {
 
 #[test]
 fn brisque_matches_pyiqa() {
-    matches_pyiqa("brisque", BRISQUE_FLOOR);
+    matches_pyiqa("brisque", BRISQUE_RELATIVE, BRISQUE_FLOOR);
 }
 
 #[test]
@@ -83,7 +87,7 @@ fn brisque_cuda_equals_cpu() {
 
 #[test]
 fn piqe_matches_pyiqa() {
-    matches_pyiqa("piqe", 0.0);
+    matches_pyiqa("piqe", TOLERANCE, 0.0);
 }
 
 #[test]

@@ -9,9 +9,13 @@ use iqa::{create_metric, ErrorKind, Options};
 
 const TOLERANCE: f64 = 1e-4;
 
+/// pyiqa's own IL-NIQE moves by up to 9.0e-4 relative between an AVX2 and an AVX-512 CPU (I19's 301×257 crop:
+/// 74.0312 vs 74.0979); iqa is within 2.4e-5 of pyiqa on the CPU it runs on.
+const PYIQA_ACROSS_CPUS: f64 = 1e-3;
+
 #[test]
 fn ilniqe_matches_pyiqa() {
-    assert_matches_pyiqa("ilniqe_references.csv", "ilniqe", TOLERANCE, 0.0);
+    assert_matches_pyiqa("ilniqe_references.csv", "ilniqe", PYIQA_ACROSS_CPUS, 0.0);
 }
 
 #[test]

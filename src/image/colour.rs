@@ -1,17 +1,132 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
 use crate::error::Result;
 use crate::tensor::{cpu_slice, FreshTensor};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use tch::{Device, Kind, Tensor};
 
 /// RGB → YIQ matrix (rows: Y, I, Q), the conversion pyiqa's `to_y_channel` uses by default.
 const RGB_TO_YIQ: [f32; 9] = [0.299, 0.587, 0.114, 0.5959, -0.2746, -0.3213, 0.2115, -0.5227, 0.3112];
+const KR: f32 = RGB_TO_YIQ[0];
+const KG: f32 = RGB_TO_YIQ[1];
+const KB: f32 = RGB_TO_YIQ[2];
 
-/// One pixel's luma in float32, (r·kr + g·kg) + b·kb without fused multiply-adds: what libtorch's (MKL's) YIQ
-/// matrix product computes for float32, bit for bit (tested below on all 2²⁴ 8-bit colours and random floats).
-#[inline]
-pub fn luma(r: f32, g: f32, b: f32) -> f32 {
-    let [kr, kg, kb] = [RGB_TO_YIQ[0], RGB_TO_YIQ[1], RGB_TO_YIQ[2]];
-    r * kr + g * kg + b * kb
+/// Defines `fn $name` and, on x86-64, its copy `$fma` compiled with FMA instructions, which `$name` calls where
+/// the CPU has FMA: baseline x86-64 has none, so [`LumaFormula::luma`]'s `mul_add` would call libm. The body is
+/// written into both functions; the arithmetic must be in it or in closures it defines (which inherit FMA), not
+/// in closures handed in from outside.
+macro_rules! with_fma {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident / $fma:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has FMA (checked just above).
+                return unsafe { $fma($($arg),*) };
+            }
+            $body
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "fma")]
+        unsafe fn $fma($($arg: $ty),*) $(-> $ret)? $body
+    };
+}
+pub(crate) use with_fma;
+
+/// How libtorch rounds one pixel's float32 luma in pyiqa's YIQ product. pyiqa's `matmul` of the N×H×W×3
+/// permuted batch runs as a batched product of H matrices W×3 by 3×3; libtorch computes it with its own scalar
+/// loop when 9·W < 400 (separate multiplies and adds on x86-64) and with the BLAS otherwise, whose kernel
+/// depends on the CPU (MKL: separate on an AVX2 Xeon, fused multiply-adds on AVX-512 ones). So the luma
+/// depends on the width and the CPU, and is found by [`luma_formula`] rather than assumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LumaFormula {
+    /// (r·kr + g·kg) + b·kb.
+    Separate,
+    /// fma(b, kb, fma(g, kg, r·kr)): accumulation over r, g, b with fused multiply-adds.
+    FusedForward,
+    /// fma(r, kr, fma(g, kg, b·kb)): the same, accumulated from b.
+    FusedBackward,
+}
+
+impl LumaFormula {
+    const CANDIDATES: [LumaFormula; 3] = [Self::Separate, Self::FusedForward, Self::FusedBackward];
+
+    /// One pixel's luma. `mul_add` is a libm call unless inlined into code compiled with FMA ([`with_fma`]).
+    #[inline(always)]
+    pub fn luma(self, r: f32, g: f32, b: f32) -> f32 {
+        match self {
+            Self::Separate => r * KR + g * KG + b * KB,
+            Self::FusedForward => b.mul_add(KB, g.mul_add(KG, r * KR)),
+            Self::FusedBackward => r.mul_add(KR, g.mul_add(KG, b * KB)),
+        }
+    }
+
+    /// The luma of each of `pixels` (r, g, b) times `scale`, rounded half to even when `round`, into `out`.
+    pub fn fill(self, out: &mut [f32], scale: f32, round: bool, pixels: impl Iterator<Item = [f32; 3]>) {
+        fill_luma(self, out, scale, round, pixels)
+    }
+}
+
+with_fma! {
+    fn fill_luma / fill_luma_fma(
+        formula: LumaFormula,
+        out: &mut [f32],
+        scale: f32,
+        round: bool,
+        pixels: impl Iterator<Item = [f32; 3]>
+    ) {
+        let pixels = out.iter_mut().zip(pixels);
+        if round {
+            for (y, [r, g, b]) in pixels {
+                *y = round_ties_even(formula.luma(r, g, b) * scale);
+            }
+        } else {
+            for (y, [r, g, b]) in pixels {
+                *y = formula.luma(r, g, b) * scale;
+            }
+        }
+    }
+}
+
+/// The 8-bit colours the product is probed with: enough that each pair of candidate formulas differs on some
+/// (tested), spread over the colour cube by a multiplicative hash.
+const PROBE_COLOURS: usize = 1024;
+
+fn probe_colour(i: usize) -> [f32; 3] {
+    let c = (i as u32).wrapping_mul(2_654_435_761) >> 8;
+    [(c >> 16) as f32 / 255.0, ((c >> 8) & 255) as f32 / 255.0, (c & 255) as f32 / 255.0]
+}
+
+/// The formula that equals libtorch's luma product bit for bit for images `width` wide on this CPU, or `None`
+/// where no candidate does (then the product itself is computed). Found at the first image of each width by
+/// running pyiqa's product on probe colours laid out `width` wide, then remembered.
+pub fn luma_formula(width: usize) -> Option<LumaFormula> {
+    static FOUND: OnceLock<Mutex<HashMap<usize, Option<LumaFormula>>>> = OnceLock::new();
+    let found = FOUND.get_or_init(Default::default);
+    if let Some(&formula) = found.lock().unwrap_or_else(|e| e.into_inner()).get(&width) {
+        return formula;
+    }
+    let formula = probe_luma_formula(width);
+    found.lock().unwrap_or_else(|e| e.into_inner()).insert(width, formula);
+    formula
+}
+
+fn probe_luma_formula(width: usize) -> Option<LumaFormula> {
+    if width == 0 {
+        return None;
+    }
+    let pixels = PROBE_COLOURS.div_ceil(width) * width;
+    let colour = |i: usize| probe_colour(i % PROBE_COLOURS);
+    let planes: Vec<f32> = (0..3).flat_map(|c| (0..pixels).map(move |i| colour(i)[c])).collect();
+    let rgb = Tensor::f_from_slice(&planes).ok()?.f_view([1, 3, (pixels / width) as i64, width as i64]).ok()?;
+    let product = rgb_to_y_matmul(&rgb, 1.0).ok()?.f_contiguous().ok()?;
+    let product = Vec::<f32>::try_from(product.f_flatten(0, -1).ok()?).ok()?;
+    let mut luma = vec![0f32; pixels];
+    LumaFormula::CANDIDATES.into_iter().find(|formula| {
+        formula.fill(&mut luma, 1.0, false, (0..pixels).map(colour));
+        luma.iter().zip(&product).all(|(a, b)| a.to_bits() == b.to_bits())
+    })
 }
 
 /// Luma (the Y of YIQ) of an RGB batch, as N×1×H×W, scaled to `out_range`; rounded to integers when
@@ -35,27 +150,29 @@ fn rgb_to_y_matmul(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
     Ok(if out_range >= 255.0 { y.f_round()? } else { y })
 }
 
-/// [`rgb_to_y_matmul`] for a float32 CPU batch in one pass of [`luma`]; the product, which also computes I and
-/// Q, was a third of GMSD's time.
+/// [`rgb_to_y_matmul`] for a float32 CPU batch in one pass of the [`luma_formula`] for its width; the product,
+/// which also computes I and Q, was a third of GMSD's time. Where no formula is known, the product of each
+/// image alone: pyiqa scores one image at a time, and a batch must give the single images' values.
 fn rgb_to_y_cpu(rgb: &Tensor, out_range: f64) -> Result<Tensor> {
     let (n, c, h, w) = rgb.size4()?;
     if c != 3 {
         return rgb_to_y_matmul(rgb, out_range);
     }
+    let Some(formula) = luma_formula(w as usize) else {
+        let singles =
+            (0..n).map(|i| rgb_to_y_matmul(&rgb.f_narrow(0, i, 1)?, out_range)).collect::<Result<Vec<_>>>()?;
+        return Ok(Tensor::f_cat(&singles, 0)?);
+    };
     let rgb = rgb.f_contiguous()?;
     let plane = (h * w) as usize;
     let input = cpu_slice::<f32>(&rgb)?;
     let mut out = FreshTensor::<f32>::empty(&[n, 1, h, w])?;
     let output = out.as_mut_slice();
-    let scale = out_range as f32;
-    let round = out_range >= 255.0;
     for (planes, y_plane) in input.chunks_exact(3 * plane).zip(output.chunks_exact_mut(plane)) {
         let (r, gb) = planes.split_at(plane);
         let (g, b) = gb.split_at(plane);
-        for (((y, &r), &g), &b) in y_plane.iter_mut().zip(r).zip(g).zip(b) {
-            let v = luma(r, g, b) * scale;
-            *y = if round { round_ties_even(v) } else { v };
-        }
+        let pixels = r.iter().zip(g).zip(b).map(|((&r, &g), &b)| [r, g, b]);
+        formula.fill(y_plane, out_range as f32, out_range >= 255.0, pixels);
     }
     Ok(out.into_tensor())
 }
@@ -106,29 +223,61 @@ mod tests {
         assert_eq!(mismatches, 0);
     }
 
+    /// The CPU pass with the formula selected for the batch's width equals pyiqa's product of each image alone,
+    /// bit for bit, and a formula was selected (the pass did not fall back to the product itself).
     fn assert_same_luma(rgb: &Tensor, what: &str) {
+        let (n, _, _, w) = rgb.size4().unwrap();
+        let formula = luma_formula(w as usize);
+        assert!(formula.is_some(), "{what}: no candidate formula equals libtorch's product {w} wide on this CPU");
         for range in [1.0, 255.0] {
             let fast = Vec::<f32>::try_from(rgb_to_y_cpu(rgb, range).unwrap().flatten(0, -1)).unwrap();
-            let product = Vec::<f32>::try_from(rgb_to_y_matmul(rgb, range).unwrap().flatten(0, -1)).unwrap();
+            let singles: Vec<Tensor> = (0..n).map(|i| rgb_to_y_matmul(&rgb.narrow(0, i, 1), range).unwrap()).collect();
+            let product = Vec::<f32>::try_from(Tensor::cat(&singles, 0).flatten(0, -1)).unwrap();
             assert_eq!(fast.len(), product.len());
             let differing = fast.iter().zip(&product).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-            assert_eq!(differing, 0, "{what}, range {range}: {differing} of {} values differ", fast.len());
+            assert_eq!(
+                differing,
+                0,
+                "{what} ({formula:?}), range {range}: {differing} of {} values differ",
+                fast.len()
+            );
         }
     }
 
-    /// The one-pass luma equals pyiqa's matrix product bit for bit: every 8-bit colour (one 4096×4096 image),
-    /// random floats in [0,1] in a batch of 2, and sizes that exercise the product's edge cases.
+    /// The one-pass luma equals pyiqa's matrix product bit for bit: every 8-bit colour laid out 32 wide (below
+    /// 45, libtorch's own loop) and 4096 wide (the BLAS), random floats in [0,1] in batches and at sizes on both
+    /// sides of that width.
     #[test]
     fn cpu_luma_equals_matrix_product() {
         let levels = Tensor::arange(256, (Kind::Float, Device::Cpu)) / 255.0;
         let r = levels.view([256, 1, 1]).expand([256, 256, 256], false).reshape([-1]);
         let g = levels.view([1, 256, 1]).expand([256, 256, 256], false).reshape([-1]);
         let b = levels.view([1, 1, 256]).expand([256, 256, 256], false).reshape([-1]);
-        let every_colour = Tensor::stack(&[r, g, b], 0).view([1, 3, 4096, 4096]);
-        assert_same_luma(&every_colour, "every 8-bit colour");
+        let every_colour = Tensor::stack(&[r, g, b], 0);
+        for width in [32, 4096] {
+            let image = every_colour.view([1, 3, (1 << 24) / width, width]);
+            assert_same_luma(&image, &format!("every 8-bit colour, {width} wide"));
+        }
         tch::manual_seed(3);
-        for (n, h, w) in [(2, 301, 257), (1, 1, 1), (3, 7, 5)] {
+        for (n, h, w) in [(2, 301, 257), (1, 1, 1), (3, 7, 5), (1, 37, 44), (2, 29, 45), (1, 1080, 1920)] {
             assert_same_luma(&Tensor::rand([n, 3, h, w], (Kind::Float, Device::Cpu)), &format!("random {n}x{h}x{w}"));
+        }
+    }
+
+    /// Each pair of candidate formulas gives different values on some probe colours, so the probe cannot take
+    /// one for another.
+    #[test]
+    fn probe_colours_tell_the_candidates_apart() {
+        let luma = |f: LumaFormula| {
+            let mut out = vec![0f32; PROBE_COLOURS];
+            f.fill(&mut out, 1.0, false, (0..PROBE_COLOURS).map(probe_colour));
+            out
+        };
+        for (i, &a) in LumaFormula::CANDIDATES.iter().enumerate() {
+            for &b in &LumaFormula::CANDIDATES[i + 1..] {
+                let differing = luma(a).iter().zip(luma(b)).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                assert!(differing >= 20, "{a:?} and {b:?} differ on only {differing} probe colours");
+            }
         }
     }
 }

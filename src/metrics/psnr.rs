@@ -1,6 +1,6 @@
 //! PSNR over RGB (`psnr`) or over luma (`psnry`), data range 1, as pyiqa computes it.
 use crate::error::Result;
-use crate::image::colour::{luma, rgb_to_y};
+use crate::image::colour::{luma_formula, rgb_to_y, with_fma, LumaFormula};
 use crate::image::{Image, PixelFormat};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::runtime::{for_each_piece, worker_threads};
@@ -31,22 +31,15 @@ impl Psnr {
     fn mse_u8(&self, d: &Image<'_>, r: &Image<'_>) -> Option<f64> {
         let ((dstep, [dr, dg, db]), (rstep, [rr, rg, rb])) = (d.rgb8_layout()?, r.rgb8_layout()?);
         let (w, h) = (d.width() as usize, d.height() as usize);
-        let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+        // The luma pyiqa's product gives at this width; none known: the tensor path computes the product.
+        let formula = if self.luma_only { Some(luma_formula(w)?) } else { None };
         let mut sum = 0f64;
         for y in 0..h {
             let (drow, rrow) = (d.row(y), r.row(y));
-            let pixels = drow.chunks_exact(dstep).zip(rrow.chunks_exact(rstep));
-            if self.luma_only {
-                let y_of = |p: &[u8], (ri, gi, bi): (usize, usize, usize)| {
-                    luma(lut[p[ri] as usize], lut[p[gi] as usize], lut[p[bi] as usize])
-                };
-                let mut row_sum = 0f64;
-                for (a, b) in pixels {
-                    let diff = (y_of(a, (dr, dg, db)) - y_of(b, (rr, rg, rb))) as f64;
-                    row_sum += diff * diff;
-                }
-                sum += row_sum;
+            if let Some(formula) = formula {
+                sum += luma_squared_differences(formula, drow, (dstep, [dr, dg, db]), rrow, (rstep, [rr, rg, rb]));
             } else {
+                let pixels = drow.chunks_exact(dstep).zip(rrow.chunks_exact(rstep));
                 let mut row_sum = 0u64;
                 for (a, b) in pixels {
                     for (i, j) in [(dr, rr), (dg, rg), (db, rb)] {
@@ -71,6 +64,8 @@ impl Psnr {
             return None;
         }
         let (w, h) = (d.width() as usize, d.height() as usize);
+        // The luma pyiqa's product gives at this width; none known: the tensor path computes the product.
+        let formula = if self.luma_only { Some(luma_formula(w)?) } else { None };
         // Gray against gray: each difference stands for three equal channel differences.
         let gray = |i: &Image<'_>| i.format() == PixelFormat::GrayF32;
         let repeat = if !self.luma_only && gray(d) && gray(r) { 3.0 } else { 1.0 };
@@ -80,7 +75,7 @@ impl Psnr {
         let band = h.div_ceil(threads).max(1);
         let mut bands: Vec<Option<Result<[f64; 8]>>> = vec![None; h.div_ceil(band)];
         for_each_piece(&mut bands, 1, |i, out| {
-            out[0] = self.squared_differences(d, r, i * band..((i + 1) * band).min(h));
+            out[0] = self.squared_differences(d, r, i * band..((i + 1) * band).min(h), formula);
         });
         let mut lanes = [0f64; 8];
         for band in bands {
@@ -93,12 +88,14 @@ impl Psnr {
         Some(Ok(repeat * lanes.iter().sum::<f64>() / values))
     }
 
-    /// The squared differences of rows `rows` of a float32 pair (see [`Psnr::mse_f32`]) in 8 partial sums.
+    /// The squared differences of rows `rows` of a float32 pair (see [`Psnr::mse_f32`]) in 8 partial sums, of
+    /// the luma computed with `formula` for psnry.
     fn squared_differences(
         &self,
         d: &Image<'_>,
         r: &Image<'_>,
         rows: std::ops::Range<usize>,
+        formula: Option<LumaFormula>,
     ) -> Option<Result<[f64; 8]>> {
         let (mut scratch_a, mut scratch_b, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
         let mut lanes = [0f64; 8];
@@ -113,16 +110,58 @@ impl Psnr {
             }
             // Gray is R = G = B.
             let rgb = |v: &[f32]| if v.len() == 3 { [v[0], v[1], v[2]] } else { [v[0]; 3] };
-            let pixels = a.chunks_exact(da).zip(b.chunks_exact(db)).map(|(p, q)| (rgb(p), rgb(q)));
             diffs.clear();
-            if self.luma_only {
-                diffs.extend(pixels.map(|(p, q)| luma(p[0], p[1], p[2]) - luma(q[0], q[1], q[2])));
+            if let Some(formula) = formula {
+                luma_differences(formula, a, da, b, db, &mut diffs);
             } else {
+                let pixels = a.chunks_exact(da).zip(b.chunks_exact(db)).map(|(p, q)| (rgb(p), rgb(q)));
                 diffs.extend(pixels.flat_map(|(p, q)| [p[0] - q[0], p[1] - q[1], p[2] - q[2]]));
             }
             add_squares(&mut lanes, &diffs);
         }
         Some(Ok(lanes))
+    }
+}
+
+with_fma! {
+    /// The sum of the squared differences of the luma of two rows of 8-bit pixels (each with its layout: bytes
+    /// per pixel, offsets of r, g, b), in [0,1] units: float32 luma, float64 squares and sum.
+    fn luma_squared_differences / luma_squared_differences_fma(
+        formula: LumaFormula,
+        a: &[u8],
+        a_layout: (usize, [usize; 3]),
+        b: &[u8],
+        b_layout: (usize, [usize; 3])
+    ) -> f64 {
+        let ((a_step, [ar, ag, ab]), (b_step, [br, bg, bb])) = (a_layout, b_layout);
+        let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+        let mut sum = 0f64;
+        for (p, q) in a.chunks_exact(a_step).zip(b.chunks_exact(b_step)) {
+            let y = formula.luma(lut[p[ar] as usize], lut[p[ag] as usize], lut[p[ab] as usize]);
+            let z = formula.luma(lut[q[br] as usize], lut[q[bg] as usize], lut[q[bb] as usize]);
+            let diff = (y - z) as f64;
+            sum += diff * diff;
+        }
+        sum
+    }
+}
+
+with_fma! {
+    /// Appends to `diffs` the differences of the luma of two rows of float32 pixels (`a_step`/`b_step` values
+    /// each: 3 for RGB, 1 for gray, which is R = G = B).
+    fn luma_differences / luma_differences_fma(
+        formula: LumaFormula,
+        a: &[f32],
+        a_step: usize,
+        b: &[f32],
+        b_step: usize,
+        diffs: &mut Vec<f32>
+    ) {
+        let rgb = |v: &[f32]| if v.len() == 3 { [v[0], v[1], v[2]] } else { [v[0]; 3] };
+        for (p, q) in a.chunks_exact(a_step).zip(b.chunks_exact(b_step)) {
+            let ([r, g, b], [s, t, u]) = (rgb(p), rgb(q));
+            diffs.push(formula.luma(r, g, b) - formula.luma(s, t, u));
+        }
     }
 }
 

@@ -5,16 +5,18 @@
 //! neighbourhoods) and the gain/noise of the distortion channel; the score is Σ log2(1 + g²·s·λ/(σv² + σn²))
 //! over Σ log2(1 + s·λ/σn²), σn² = 0.4. Higher is better.
 //!
-//! Only the subbands used are computed. Everything up to the per-subband sums runs in float32 like pyiqa; the
-//! neighbourhood covariance, whose rounding moves pyiqa's scores, with pyiqa's shapes and operations
-//! (`reference_model`); the sums of logarithms in float64. Where pyiqa's float32 covariance is not positive
-//! semi-definite (smooth content) and its score NaN, iqa scores that pair with the reference model in float64
-//! instead of returning NaN. Where pyiqa differs from the official vifvec (mostly that float32 covariance),
-//! iqa follows pyiqa. Minimum size 33×33: pyiqa's fourth level needs it.
+//! Only the subbands used are computed. Wherever rounding moves the score, the arithmetic is pyiqa's float32
+//! with its shapes, one instance at a time: the box sums and means of the channel estimate (vv is a difference
+//! of nearly equal sums), the neighbourhood covariance (`reference_model`) and the sums of logarithms. pyiqa's
+//! score depends on the CPU through that rounding (libtorch's kernels differ between AVX2 and AVX-512); iqa
+//! gives pyiqa's score on the CPU it runs on, and a batch equals single scores. Where pyiqa's float32 covariance
+//! is not positive semi-definite (smooth content) and its score NaN, iqa scores that pair with the reference
+//! model in float64 instead of returning NaN. Where pyiqa differs from the official vifvec (its float32
+//! rounding), iqa follows pyiqa. Minimum size 33×33: pyiqa's fourth level needs it.
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
-use crate::nn::matlab::{box_mean_dn, corr_dn, kernel};
+use crate::nn::matlab::{corr_dn, kernel};
 use crate::tensor::FrozenTensor;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -83,6 +85,9 @@ pub struct Vif {
     lo: FrozenTensor,
     /// 2×1×7×7: orientations 0 and 3.
     bands: FrozenTensor,
+    /// Per level, the box filters of the channel estimate (1×1×w×w): ones, and 1/w² as pyiqa rounds it to float32.
+    box_sums: Vec<FrozenTensor>,
+    box_means: Vec<FrozenTensor>,
 }
 
 /// Box side of the distortion-channel estimate at `level` (0 = finest): 2^(4−level) + 1.
@@ -96,7 +101,21 @@ impl Vif {
         let lo0 = kernel(&symmetric_filter(&LO0_QUARTER, 1.0), f)?.f_to_device(device)?;
         let lo = kernel(&symmetric_filter(&LO_QUARTER, 2.0), f)?.f_to_device(device)?;
         let bands = Tensor::f_from_slice(&band_filters())?.f_to_kind(f)?.f_view([2, 1, 7, 7])?.f_to_device(device)?;
-        Ok(Vif { lo0: FrozenTensor::new(lo0), lo: FrozenTensor::new(lo), bands: FrozenTensor::new(bands) })
+        let box_filter = |level: usize, value: f64| -> Result<FrozenTensor> {
+            let side = box_side(level) as usize;
+            Ok(FrozenTensor::new(kernel(&vec![value; side * side], f)?.f_to_device(device)?))
+        };
+        let box_sums = (0..LEVELS).map(|level| box_filter(level, 1.0)).collect::<Result<_>>()?;
+        let box_means = (0..LEVELS)
+            .map(|level| box_filter(level, 1.0 / (box_side(level) * box_side(level)) as f64))
+            .collect::<Result<_>>()?;
+        Ok(Vif {
+            lo0: FrozenTensor::new(lo0),
+            lo: FrozenTensor::new(lo),
+            bands: FrozenTensor::new(bands),
+            box_sums,
+            box_means,
+        })
     }
 
     /// Orientations 0 and 3 of every level of the pyramid of `y` (B×1×H×W): per level (fine to coarse)
@@ -115,17 +134,32 @@ impl Vif {
 
     /// Gain g and noise variance vv of the distortion channel, per box of `w`×`w` reference (`r`) and
     /// distorted (`d`) samples (B×1×H×W, sides multiples of 3), at every third sample from (1, 1).
+    ///
+    /// The box means and sums are pyiqa's correlations, one instance at a time with its shapes: full 1×1×H×W
+    /// convolutions with the box filters, then every third sample. vv is a difference of nearly equal sums, so
+    /// their rounding (the convolution's, which depends on the CPU) shows in the score: computing them otherwise
+    /// (average pooling) moved scores by up to 1.7e-6 from pyiqa's.
     fn channel(&self, r: &Tensor, d: &Tensor, level: usize) -> Result<(Tensor, Tensor)> {
         let w2 = (box_side(level) * box_side(level)) as f64;
-        let stacked = Tensor::f_cat(&[r, d, &r.f_mul(d)?, &r.f_square()?, &d.f_square()?], 1)?;
-        let s = box_mean_dn(&stacked, box_side(level), M, (1, 1))?;
-        let part = |i: i64| s.f_narrow(1, i, 1);
-        let (mean_x, mean_y) = (part(0)?, part(1)?);
-        // Box sums as w² × box means.
-        let sum = |i: i64| part(i)?.f_mul_scalar(w2);
-        let cov = sum(2)?.f_sub(&mean_x.f_mul_scalar(w2)?.f_mul(&mean_y)?)?;
-        let ss_x = sum(3)?.f_sub(&mean_x.f_square()?.f_mul_scalar(w2)?)?.f_relu()?;
-        let ss_y = sum(4)?.f_sub(&mean_y.f_square()?.f_mul_scalar(w2)?)?.f_relu()?;
+        let (b, h, w) = (r.size()[0], r.size()[2], r.size()[3]);
+        let correlate = |x: &Tensor, filter: &FrozenTensor| -> Result<Tensor> {
+            Ok(corr_dn(x, filter, 1, 1, (0, 0))?.f_slice(2, 1, h - 1, M)?.f_slice(3, 1, w - 1, M)?)
+        };
+        let (box_sum, box_mean) = (&self.box_sums[level], &self.box_means[level]);
+        let mut parts: [Vec<Tensor>; 5] = Default::default();
+        for i in 0..b {
+            let (x, y) = (r.f_narrow(0, i, 1)?, d.f_narrow(0, i, 1)?);
+            parts[0].push(correlate(&x, box_mean)?);
+            parts[1].push(correlate(&y, box_mean)?);
+            parts[2].push(correlate(&x.f_mul(&y)?, box_sum)?);
+            parts[3].push(correlate(&x.f_square()?, box_sum)?);
+            parts[4].push(correlate(&y.f_square()?, box_sum)?);
+        }
+        let [mean_x, mean_y, sum_xy, sum_xx, sum_yy] = parts.map(|p| Tensor::f_cat(&p, 0));
+        let (mean_x, mean_y) = (mean_x?, mean_y?);
+        let cov = sum_xy?.f_sub(&mean_x.f_mul_scalar(w2)?.f_mul(&mean_y)?)?;
+        let ss_x = sum_xx?.f_sub(&mean_x.f_square()?.f_mul_scalar(w2)?)?.f_relu()?;
+        let ss_y = sum_yy?.f_sub(&mean_y.f_square()?.f_mul_scalar(w2)?)?.f_relu()?;
         let mut g = cov.f_div(&ss_x.f_add_scalar(TOL)?)?;
         let mut vv = ss_y.f_sub(&g.f_mul(&cov)?)?.f_div_scalar(w2)?;
         let zero = Tensor::f_zeros_like(&g)?;
@@ -184,21 +218,32 @@ impl Vif {
 }
 
 impl Vif {
-    /// Information sums (numerator, denominator; float64, one per image) of one level's subbands from the
-    /// channel estimates `g`, `vv` (cropped), the reference model `ss` (uncropped) and `eig`: 2 instances
-    /// (orientations) per image.
-    fn level_sums(g: &Tensor, vv: &Tensor, ss: &Tensor, eig: &Tensor, offset: i64) -> Result<(Tensor, Tensor)> {
-        let instances = g.size()[0];
-        let ss = crop(ss, offset)?;
-        let lambda = eig.f_view([instances, 9, 1, 1])?;
-        let gain = g.f_mul(g)?.f_mul(&ss)?.f_mul(&lambda)?.f_div(&vv.f_add_scalar(SIGMA_NSQ)?)?;
-        let reference_info = ss.f_mul(&lambda)?.f_div_scalar(SIGMA_NSQ)?;
-        let total = |t: Tensor| -> Result<Tensor> {
-            let per_instance =
-                t.f_add_scalar(1.0)?.f_log2()?.f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?;
-            Ok(per_instance.f_view([instances / 2, 2])?.f_sum_dim_intlist(&[1i64][..], false, None::<Kind>)?)
+    /// pyiqa's information sums (numerator, denominator) of one subband instance, with its operations and shapes:
+    /// per eigenvalue a 1×1×h×w map of log2(1 + …) summed over h×w in the dtype of the model (float32: its
+    /// rounding, which depends on the CPU's vector width and the thread count, moves pyiqa's score by up to 2e-6),
+    /// accumulated over the nine eigenvalues. `g`, `vv`, `ss` are 1×1×h×w (cropped), `eig` holds 9 eigenvalues.
+    fn subband_sums(g: &Tensor, vv: &Tensor, ss: &Tensor, eig: &Tensor) -> Result<(Tensor, Tensor)> {
+        let information = |t: Tensor| t.f_add_scalar(1.0)?.f_log2()?.f_sum_dim_intlist(&[2i64, 3][..], false, None);
+        let mut num = Tensor::f_zeros([1, 1], (ss.kind(), ss.device()))?;
+        let mut den = num.f_zeros_like()?;
+        for j in 0..M * M {
+            let cc = eig.f_narrow(0, j, 1)?.f_view([1, 1, 1, 1])?;
+            let gain = g.f_mul(g)?.f_mul(ss)?.f_mul(&cc)?.f_div(&vv.f_add_scalar(SIGMA_NSQ)?)?;
+            num = num.f_add(&information(gain)?)?;
+            den = den.f_add(&information(ss.f_mul(&cc)?.f_div_scalar(SIGMA_NSQ)?)?)?;
+        }
+        Ok((num.f_view([1])?, den.f_view([1])?))
+    }
+
+    /// The score of one image from its subbands' sums, in pyiqa's order (coarse to fine, orientation 3 before 0):
+    /// Σ num / (Σ den + 1e-12), the sums over the eight subbands as pyiqa's stacked sum.
+    fn score_of(sums: &[(Tensor, Tensor)]) -> Result<Tensor> {
+        let total = |part: &dyn Fn(&(Tensor, Tensor)) -> Tensor| -> Result<Tensor> {
+            let parts: Vec<Tensor> = sums.iter().map(part).collect();
+            Ok(Tensor::f_stack(&parts, 1)?.f_sum_dim_intlist(&[1i64][..], false, None::<Kind>)?)
         };
-        Ok((total(gain)?, total(reference_info)?))
+        let (num, den) = (total(&|s| s.0.shallow_clone())?, total(&|s| s.1.shallow_clone())?);
+        Ok(num.f_div(&den.f_add_scalar(1e-12)?)?)
     }
 
     /// Scores of the pairs (`y` reference, `x` distorted: N×1×H×W float32 luma).
@@ -206,14 +251,13 @@ impl Vif {
         let n = x.size()[0];
         // Reference and distorted images through one pyramid pass.
         let levels = self.pyramid(&Tensor::f_cat(&[y, x], 0)?)?;
-        let mut num = Tensor::f_zeros([n], (Kind::Double, x.device()))?;
-        let mut den = num.f_zeros_like()?;
-        // Per level: the reference subbands, the cropped channel estimates and the crop, for a second pass.
+        // Per level (fine to coarse): the reference subbands, the cropped channel estimates and the crop.
         let mut kept = Vec::with_capacity(LEVELS);
+        // Per instance (image i, orientation 0 and 3 at 2i and 2i + 1), its subbands' sums, coarse to fine.
+        let mut sums: Vec<Vec<(Tensor, Tensor)>> = (0..2 * n).map(|_| Vec::with_capacity(LEVELS)).collect();
         for (level, bands) in levels.iter().enumerate() {
             let (h, w) = (bands.size()[2] / M * M, bands.size()[3] / M * M);
             let bands = bands.f_narrow(2, 0, h)?.f_narrow(3, 0, w)?;
-            // Each (image, orientation) is one instance: B = 2n, image i's are 2i and 2i + 1.
             let r = bands.f_narrow(0, 0, n)?.f_reshape([2 * n, 1, h, w])?;
             let d = bands.f_narrow(0, n, n)?.f_reshape([2 * n, 1, h, w])?;
             let (g, vv) = self.channel(&r, &d, level)?;
@@ -221,12 +265,25 @@ impl Vif {
             let offset = ((box_side(level) - 1) / 2 + M - 1) / M;
             let (g, vv) = (crop(&g, offset)?, crop(&vv, offset)?);
             let (ss, eig) = Self::reference_model(&r)?;
-            let (a, b) = Self::level_sums(&g, &vv, &ss, &eig, offset)?;
-            num = num.f_add(&a)?;
-            den = den.f_add(&b)?;
+            let ss = crop(&ss, offset)?;
+            for (i, instance) in sums.iter_mut().enumerate() {
+                let one = |t: &Tensor| t.f_narrow(0, i as i64, 1);
+                instance.insert(0, Self::subband_sums(&one(&g)?, &one(&vv)?, &one(&ss)?, &eig.f_select(0, i as i64)?)?);
+            }
             kept.push((r, g, vv, offset));
         }
-        let scores = num.f_div(&den.f_add_scalar(1e-12)?)?;
+        // pyiqa's subband order: per level, orientation 3 then 0.
+        let of_image = |sums: &[Vec<(Tensor, Tensor)>], i: usize| -> Vec<(Tensor, Tensor)> {
+            let (o0, o3) = (&sums[2 * i], &sums[2 * i + 1]);
+            o3.iter()
+                .zip(o0)
+                .flat_map(|(a, b)| {
+                    [(a.0.shallow_clone(), a.1.shallow_clone()), (b.0.shallow_clone(), b.1.shallow_clone())]
+                })
+                .collect()
+        };
+        let scores = (0..n as usize).map(|i| Self::score_of(&of_image(&sums, i))).collect::<Result<Vec<_>>>()?;
+        let scores = Tensor::f_cat(&scores, 0)?.f_to_kind(Kind::Double)?;
         // Where pyiqa's float32 covariance of a subband is not positive semi-definite (its rounding exceeds the
         // smallest eigenvalues: smooth content, e.g. upscaled 1080p), logarithms of negative numbers make
         // pyiqa's score NaN. iqa scores those pairs again with the reference model in float64, where the
@@ -234,16 +291,18 @@ impl Vif {
         let failed = scores.f_isnan()?;
         if i64::try_from(failed.f_sum(Kind::Int64)?)? > 0 {
             for i in Vec::<i64>::try_from(failed.f_nonzero()?.f_flatten(0, -1)?.f_to_device(Device::Cpu)?)? {
-                let (mut num, mut den) = (0f64, 0f64);
+                let mut sums: Vec<Vec<(Tensor, Tensor)>> = vec![Vec::with_capacity(LEVELS), Vec::with_capacity(LEVELS)];
                 for (r, g, vv, offset) in &kept {
-                    let one = |t: &Tensor| t.f_narrow(0, 2 * i, 2);
-                    let (ss, eig) = Self::reference_model(&one(r)?.f_to_kind(Kind::Double)?)?;
-                    let (a, b) = Self::level_sums(&one(g)?, &one(vv)?, &ss, &eig, *offset)?;
-                    num += f64::try_from(a)?;
-                    den += f64::try_from(b)?;
+                    for (o, instance) in sums.iter_mut().enumerate() {
+                        let one = |t: &Tensor| t.f_narrow(0, 2 * i + o as i64, 1);
+                        let (ss, eig) = Self::reference_model(&one(r)?.f_to_kind(Kind::Double)?)?;
+                        let ss = crop(&ss, *offset)?;
+                        instance.insert(0, Self::subband_sums(&one(g)?, &one(vv)?, &ss, &eig.f_select(0, 0)?)?);
+                    }
                 }
+                let score = f64::try_from(Self::score_of(&of_image(&sums, 0))?.f_view([])?)?;
                 // In place: the narrowed view shares the scores' storage.
-                let _ = scores.f_narrow(0, i, 1)?.f_fill_(num / (den + 1e-12))?;
+                let _ = scores.f_narrow(0, i, 1)?.f_fill_(score)?;
             }
         }
         Ok(scores)

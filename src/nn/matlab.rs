@@ -40,16 +40,6 @@ pub fn corr_dn(x: &Tensor, weight: &Tensor, groups: i64, step: i64, start: (i64,
     Ok(shifted.f_conv2d(weight, None::<&Tensor>, [step, step], [0, 0], [1, 1], groups)?)
 }
 
-/// `corr_dn` with the box filter `ones(side)/side²` (odd `side`), as an average pooling: far faster than a
-/// convolution with a large kernel, and equal to it up to rounding.
-pub fn box_mean_dn(x: &Tensor, side: i64, step: i64, start: (i64, i64)) -> Result<Tensor> {
-    let p = (side - 1) / 2;
-    let padded = x.f_pad([p, p, p, p], "reflect", None)?;
-    let (hp, wp) = (padded.size()[2], padded.size()[3]);
-    let shifted = padded.f_narrow(2, start.0, hp - start.0)?.f_narrow(3, start.1, wp - start.1)?;
-    Ok(shifted.f_avg_pool2d([side, side], [step, step], [0, 0], false, true, None)?)
-}
-
 /// A k×k kernel from its row-major taps (given in float64, stored as `kind`), as a 1×1×k×k conv weight.
 pub fn kernel(taps: &[f64], kind: Kind) -> Result<Tensor> {
     let k = (taps.len() as f64).sqrt() as i64;
@@ -77,10 +67,6 @@ mod tests {
         let want = full.f_slice(2, 1, 7, 3)?.f_slice(3, 2, 8, 3)?;
         assert_eq!(sampled.size(), vec![1, 1, 2, 2]);
         assert_eq!(f64::try_from(sampled.f_sub(&want)?.f_abs()?.f_max()?)?, 0.0);
-        let ones = Tensor::f_full([1, 1, 5, 5], 1.0 / 25.0, (Kind::Double, tch::Device::Cpu))?;
-        let boxed = box_mean_dn(&x, 5, 3, (1, 2))?;
-        let want = corr_dn(&x, &ones, 1, 3, (1, 2))?;
-        assert!(f64::try_from(boxed.f_sub(&want)?.f_abs()?.f_max()?)? < 1e-12);
         Ok(())
     }
 }

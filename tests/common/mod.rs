@@ -153,6 +153,18 @@ pub fn libiqa() -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
         cmd.args(["build", "--lib", "--quiet"]).current_dir(root());
+        // Without the variables cargo sets for the test process (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR, ...):
+        // ring's build script tracks them, and their differing values rebuilt ring, rustls, ureq and iqa on every
+        // switch between `cargo test` and this build (minutes each time).
+        let per_crate = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"];
+        for (name, _) in std::env::vars_os() {
+            if per_crate.iter().any(|p| name.to_string_lossy().starts_with(p))
+                || name == "CARGO_TARGET_TMPDIR"
+                || name == "OUT_DIR"
+            {
+                cmd.env_remove(name);
+            }
+        }
         match dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") => {}
             Some(profile) => {
