@@ -33,9 +33,9 @@ install: $(if $(NO_BUILD),,build)
 uninstall:
 	@$(INSTALL_ENV) scripts/install.sh uninstall
 
-# The main job: score the bundled sample images with every metric and print a table.
+# The main job: score the bundled sample images with every metric ready here, print a table and write a CSV.
 demo: setup
-	cargo run --release --quiet --bin iqa -- demo data/calibration
+	cargo run --release --quiet --bin iqa -- demo data/calibration --csv target/demo.csv
 
 # The whole test suite (Rust API, C ABI, C and Python clients, header drift, linking, TorchScript exports
 # checked against pyiqa: hence setup-dev).

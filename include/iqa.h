@@ -61,6 +61,16 @@ typedef enum IqaStatus {
   IQA_ERR_PANIC = 9,
 } IqaStatus;
 
+// Whether a metric can be created here now (iqa_metric_status).
+typedef enum IqaAvailability {
+  // Everything it needs is built in or found on this machine.
+  IQA_AVAILABILITY_READY = 0,
+  // Creating it first downloads a pretrained file (sha256-verified, into the cache directory).
+  IQA_AVAILABILITY_DOWNLOAD = 1,
+  // A pretrained file is missing and cannot be downloaded now (IQA_OFFLINE=1, or no verified checksum).
+  IQA_AVAILABILITY_MISSING = 2,
+} IqaAvailability;
+
 typedef enum IqaMode {
   IQA_MODE_FR = 0,
   IQA_MODE_NR = 1,
@@ -159,6 +169,21 @@ typedef struct IqaOptions {
   // FP16/BF16 = mixed precision inference where the metric allows it.
   enum IqaPrecision precision;
 } IqaOptions;
+
+// What iqa_metric_status reports. Set struct_size = sizeof(IqaMetricStatus) before the call.
+typedef struct IqaMetricStatus {
+  // sizeof(IqaMetricStatus) as the caller compiled it: lets the struct grow.
+  uint32_t struct_size;
+  enum IqaAvailability availability;
+  enum IqaMode mode;
+  bool lower_better;
+  // Rough range as pyiqa states it; NAN where unknown.
+  double score_min;
+  double score_max;
+  // Bytes the whole description needs, its terminating NUL included; larger than text_size when the text
+  // written was cut short.
+  size_t text_len;
+} IqaMetricStatus;
 
 // Describes a TorchScript module for iqa_metric_create_torchscript.
 typedef struct IqaTorchScriptSpec {
@@ -279,6 +304,25 @@ size_t iqa_metric_count(void);
 // past the end. Static string: never free it.
 const char *iqa_metric_name(size_t index);
 
+// Whether the metric `name` can be created here, without creating it or downloading anything: fills *out
+// (availability, mode, direction, range) and writes a description to `text`, one line per pretrained file the
+// metric needs: "NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR" or
+// "NAME: missing: WHY" (or "needs no pretrained file", or "TorchScript module PATH"). The text is NUL-terminated
+// and cut at a UTF-8 character boundary to fit `text_size` bytes; out->text_len says how many bytes the whole
+// text needs, so a caller may call once with text NULL and text_size 0 to size its buffer.
+// Set out->struct_size = sizeof(IqaMetricStatus) first. On error neither *out nor text is written.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL name or out, struct_size too small, text NULL with text_size > 0,
+// malformed IQA_OFFLINE), IQA_ERR_UNKNOWN_METRIC (also for pyiqa names iqa does not build), IQA_ERR_WEIGHTS
+// or IQA_ERR_IO (a TorchScript module's sidecar unreadable).
+//
+// # Safety
+// `name` must be NULL or NUL-terminated; `out` NULL or a writable IqaMetricStatus whose struct_size is set;
+// `text` NULL or writable for `text_size` bytes.
+enum IqaStatus iqa_metric_status(const char *name,
+                                 struct IqaMetricStatus *out,
+                                 char *text,
+                                 size_t text_size);
+
 // Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
 // Handles of the same metric and model-relevant options share one loaded model.
 // On success *out receives a handle to free with iqa_metric_free; on error *out is untouched.
@@ -376,11 +420,19 @@ enum IqaStatus iqa_score_files(struct IqaMetric *metric,
                                const char *ref_path,
                                double *out_score);
 
-// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
-// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
-// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
-// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
-// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+// Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
+// - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
+//   the image size and summed (larger = more different; its mean is close to the score);
+// - ssim, ssimc: pyiqa's SSIM index map ('valid' 11×11 window: (width−10)×(height−10); its mean is the score);
+// - psnr, psnry: the squared error of RGB (averaged over channels) or luma in [0,1] (its mean is the MSE; the
+//   score is 10·log10(1/(MSE + 1e-8)));
+// - gmsd: the gradient magnitude similarity of the 2×2-averaged luma ((width/2)×(height/2); the score is its
+//   standard deviation).
+//
+// Writes the map's floats, row-major, to out_map, which must hold `out_len` >= map width × map height floats
+// (iqa_map_size gives the map's size; it is the image's for most metrics). Errors: IQA_ERR_INVALID_ARGUMENT
+// (metric without a map, NULL pointers, out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise.
+// On error out_map is untouched.
 //
 // # Safety
 // `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
@@ -389,6 +441,18 @@ enum IqaStatus iqa_score_map(struct IqaMetric *metric,
                              const struct IqaImage *ref,
                              float *out_map,
                              size_t out_len);
+
+// The size of iqa_score_map's map for an image of `width`×`height`: the image's own for most metrics,
+// (width−10)×(height−10) for ssim and ssimc, (width/2)×(height/2) for gmsd. Either out pointer may be NULL.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or dead handle, metric without a map).
+//
+// # Safety
+// `metric` a live handle or NULL; `out_width`, `out_height` NULL or writable.
+enum IqaStatus iqa_map_size(const struct IqaMetric *metric,
+                            uint32_t width,
+                            uint32_t height,
+                            uint32_t *out_width,
+                            uint32_t *out_height);
 
 // Counts of distinct loaded models and live handles, process-wide.
 //

@@ -6,8 +6,9 @@ use crate::metrics::torchscript;
 use crate::model::{MetricSpec, Model, ModelKey};
 use crate::registry;
 use crate::runtime::{self, settings};
+use crate::weights::{self, Location, SearchConfig};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
@@ -39,6 +40,17 @@ pub struct MetricInfo {
     pub score_range: (f64, f64),
 }
 
+/// A per-pixel map of a pair ([`Metric::score_map`]): `values` holds height×width floats, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityMap {
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
 /// Sizes a metric accepts: smallest (height, width), and the largest pixel count with the reason.
 #[derive(Debug, Clone, Copy)]
 struct SizeLimits {
@@ -54,6 +66,151 @@ pub struct Metric {
     limits: SizeLimits,
     /// Always `Some` until dropped (taken in `Drop` to hand it back to the cache).
     model: Option<Arc<dyn Model>>,
+}
+
+/// Where one pretrained file a metric needs comes from on this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileSource {
+    /// Built into the library.
+    BuiltIn,
+    /// Found at this path (`IQA_WEIGHTS_DIR`, torch.hub's pyiqa or checkpoints folder, or iqa's cache).
+    Found(PathBuf),
+    /// Not here: the first use downloads it from `url` (sha256-verified) into `into`.
+    Download {
+        /// The official URL.
+        url: String,
+        /// iqa's cache directory.
+        into: PathBuf,
+    },
+    /// Not here and not downloadable now: the message names every place searched and where to get it.
+    Missing(String),
+}
+
+/// One pretrained file and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileStatus {
+    /// The official file name (pyiqa's or torchvision's).
+    pub name: String,
+    /// Where it comes from here.
+    pub source: FileSource,
+}
+
+/// Whether a metric can be created here now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Everything it needs is built in or found.
+    Ready,
+    /// Creating it downloads a file first.
+    Download,
+    /// A file is missing and cannot be downloaded now (offline, or no verified checksum).
+    Missing,
+}
+
+/// What [`metric_status`] says about a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricStatus {
+    /// Name, mode, direction and range, as a handle would report them.
+    pub info: MetricInfo,
+    /// Whether it can be created here now.
+    pub availability: Availability,
+    /// The pretrained files it needs (none for most classical metrics).
+    pub files: Vec<FileStatus>,
+    /// The TorchScript module file, for a metric that is one.
+    pub module: Option<PathBuf>,
+}
+
+impl MetricStatus {
+    /// One line per file ("NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR",
+    /// "NAME: missing: WHY"), or what else the metric is made of.
+    pub fn describe(&self) -> String {
+        if let Some(module) = &self.module {
+            return format!("TorchScript module {}", module.display());
+        }
+        if self.files.is_empty() {
+            return "needs no pretrained file".to_string();
+        }
+        let line = |f: &FileStatus| match &f.source {
+            FileSource::BuiltIn => format!("{}: built in", f.name),
+            FileSource::Found(path) => format!("{}: found at {}", f.name, path.display()),
+            FileSource::Download { url, into } => {
+                format!("{}: will download from {url} into {}", f.name, into.display())
+            }
+            FileSource::Missing(why) => format!("{}: missing: {why}", f.name),
+        };
+        self.files.iter().map(line).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Whether the metric `name` can be created here, and for each pretrained file it needs, where that comes from
+/// (built in, found at a path, to be downloaded from a URL, or missing), without creating it or downloading
+/// anything. Unknown names are `UnknownMetric` (with the same message as [`create_metric`]); a malformed
+/// `IQA_OFFLINE` is `InvalidArgument`.
+pub fn metric_status(name: &str) -> Result<MetricStatus> {
+    let spec = match registry::find_builtin(name) {
+        Ok(spec) => spec,
+        Err(not_builtin) => {
+            let found = settings::weights_dir().and_then(|dir| torchscript::find_in(&dir, name));
+            let Some((module, sidecar)) = found else { return Err(not_builtin) };
+            let spec = TorchScriptSpec::from_sidecar(name, &sidecar)
+                .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+            let info = MetricInfo {
+                name: spec.name,
+                mode: spec.mode,
+                lower_better: spec.lower_better,
+                score_range: spec.score_range,
+            };
+            return Ok(MetricStatus {
+                info,
+                availability: Availability::Ready,
+                files: Vec::new(),
+                module: Some(module),
+            });
+        }
+    };
+    let config = SearchConfig::from_env()?;
+    let files: Vec<FileStatus> = spec
+        .weights
+        .iter()
+        .map(|file| FileStatus {
+            name: file.official_name.to_string(),
+            source: match weights::locate_with(*file, &config) {
+                Location::Builtin => FileSource::BuiltIn,
+                Location::Found(path) => FileSource::Found(path),
+                Location::Download { url, dir } => FileSource::Download { url, into: dir },
+                Location::Missing(e) => FileSource::Missing(e.message),
+            },
+        })
+        .collect();
+    let availability = if files.iter().any(|f| matches!(f.source, FileSource::Missing(_))) {
+        Availability::Missing
+    } else if files.iter().any(|f| matches!(f.source, FileSource::Download { .. })) {
+        Availability::Download
+    } else {
+        Availability::Ready
+    };
+    Ok(MetricStatus { info: spec_info(spec), availability, files, module: None })
+}
+
+fn spec_info(spec: &MetricSpec) -> MetricInfo {
+    MetricInfo {
+        name: spec.name.to_string(),
+        mode: spec.mode,
+        lower_better: spec.lower_better,
+        score_range: spec.score_range,
+    }
+}
+
+/// pyiqa's own description of every metric it has (mode, direction, range), built into iqa or not: for listing
+/// the names iqa does not build, which `scripts/export_torchscript.py NAME` turns into TorchScript modules.
+pub fn pyiqa_catalogue() -> Vec<MetricInfo> {
+    registry::pyiqa_entries()
+        .map(|e| MetricInfo {
+            name: e.name.to_string(),
+            mode: e.mode,
+            lower_better: e.lower_better,
+            score_range: e.score_range,
+        })
+        .collect()
 }
 
 /// Names of every metric `create_metric` accepts.
@@ -117,12 +274,7 @@ pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
 }
 
 fn open_builtin(spec: &'static MetricSpec, options: &Options) -> Result<Metric> {
-    let info = MetricInfo {
-        name: spec.name.to_string(),
-        mode: spec.mode,
-        lower_better: spec.lower_better,
-        score_range: spec.score_range,
-    };
+    let info = spec_info(spec);
     let limits = SizeLimits { min: spec.min_size, max_pixels: spec.max_pixels };
     let precision = |device, requested| spec.effective_precision(device, requested);
     open(info, spec.name.to_string(), limits, options, precision, spec.build)
@@ -418,21 +570,45 @@ impl Metric {
         })())
     }
 
-    /// A per-pixel distance map of one pair, height×width values in row-major order (larger = more different),
-    /// for metrics that define one: the LPIPS family (its spatial map: each layer's distance upsampled to the
-    /// image size and summed). Other metrics are `InvalidArgument`.
-    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<Vec<f32>> {
+    /// The per-pixel map of one pair, for metrics that define one: the LPIPS family (a distance: each layer's
+    /// distance upsampled to the image size and summed; its mean is close to the score), `ssim`/`ssimc` (the
+    /// SSIM index, (W−10)×(H−10): its mean is the score), `psnr`/`psnry` (the squared error: its mean is the
+    /// MSE, and the score 10·log10(1/(MSE + 1e-8))) and `gmsd` (the gradient magnitude similarity of the
+    /// half-size luma: its standard deviation is the score). Other metrics are `InvalidArgument`.
+    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<QualityMap> {
         self.in_context((|| {
-            let map =
-                self.model().distance_map().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
+            let map = self.map_capability()?;
             check_same_size(0, std::slice::from_ref(dist), std::slice::from_ref(reference))?;
             self.check_size(0, dist.width() as i64, dist.height() as i64)?;
+            let (height, width) = map.map_size(dist.height() as i64, dist.width() as i64);
             let _no_grad = tch::no_grad_guard();
             let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;
             let r = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
-            let map = map.map(&d, &r)?.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
-            Ok(Vec::<f32>::try_from(&map)?)
+            let values = map.map(&d, &r)?;
+            if values.size() != [1, 1, height, width] {
+                return Err(Error::new(
+                    ErrorKind::Runtime,
+                    format!("map of shape {:?}, expected [1, 1, {height}, {width}]", values.size()),
+                ));
+            }
+            let values = values.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
+            Ok(QualityMap { width: width as u32, height: height as u32, values: Vec::<f32>::try_from(&values)? })
         })())
+    }
+
+    /// The (width, height) of [`Metric::score_map`]'s map for an image of `width`×`height`: the image's own
+    /// except for `ssim`/`ssimc` (10 fewer each way) and `gmsd` (half). `InvalidArgument` for metrics without
+    /// a map.
+    pub fn map_size(&self, width: u32, height: u32) -> Result<(u32, u32)> {
+        let map = self.in_context(self.map_capability())?;
+        let (h, w) = map.map_size(height as i64, width as i64);
+        Ok((w.max(0) as u32, h.max(0) as u32))
+    }
+
+    fn map_capability(&self) -> Result<&dyn crate::model::DistanceMap> {
+        self.model()
+            .distance_map()
+            .ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*, ssim, ssimc, psnr, psnry, gmsd)"))
     }
 
     /// Decodes and scores image files (the reference only for FR metrics).

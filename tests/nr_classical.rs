@@ -1,8 +1,8 @@
 //! The classical no-reference metrics (niqe, brisque, piqe) equal pyiqa 0.1.16's scores
 //! (tests/data/nr_references.csv, scripts/make_nr_references.py) within 1e-4 relative on the distorted
 //! calibration images, odd and small crops, the minimum size (and a shape error one pixel below it), 2×2 tiles
-//! and gray input; batches equal single scores; CUDA equals the CPU when present. NIQE and BRISQUE need the
-//! real parameter files: IQA_WEIGHTS_DIR must be set.
+//! and gray input; batches equal single scores; CUDA equals the CPU when present. NIQE's and BRISQUE's parameters
+//! are built into the library (or read from IQA_WEIGHTS_DIR when it holds them).
 mod common;
 use common::*;
 use iqa::{create_metric, ErrorKind, Options};
@@ -20,27 +20,17 @@ const BRISQUE_FLOOR: f64 = 6.5e-3;
 /// pyiqa's NIQE moves by up to 4.5e-4 relative between those CPUs (I03's 301×257 crop: 17.2750 vs 17.2828).
 const NIQE_RELATIVE: f64 = 4.5e-4;
 
-/// NIQE and BRISQUE need their parameter files (IQA_WEIGHTS_DIR, failing loudly without it); PIQE has none.
-fn needs_weights(name: &str) {
-    if name != "piqe" {
-        require_weights_dir();
-    }
-}
-
 /// Every reference row of `name` within `relative`, or within `floor` absolute where larger.
 fn matches_pyiqa(name: &str, relative: f64, floor: f64) {
-    needs_weights(name);
     assert_matches_pyiqa("nr_references.csv", name, relative, floor);
 }
 
 fn batch_equals_single(name: &str) {
-    needs_weights(name);
     assert_batch_equals_single(name);
 }
 
 /// Below the minimum size: a shape error saying how large an image must be.
 fn refuses_small_images(name: &str, (min_h, min_w): (u32, u32)) {
-    needs_weights(name);
     let metric = create_metric(name, &Options::default()).unwrap();
     let d = decoded("dist", "I03.bmp");
     assert!(metric.score(&strided_crop(&d, (0, 0, min_w, min_h)), None).is_ok());
@@ -52,7 +42,6 @@ fn refuses_small_images(name: &str, (min_h, min_w): (u32, u32)) {
 }
 
 fn cuda_equals_cpu(name: &str) {
-    needs_weights(name);
     assert_cuda_equals_cpu(name, TOLERANCE);
 }
 

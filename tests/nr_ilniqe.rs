@@ -1,7 +1,8 @@
 //! IL-NIQE equals pyiqa 0.1.16's `ilniqe` (tests/data/ilniqe_references.csv, scripts/make_ilniqe_references.py)
 //! within 1e-4 relative on the distorted calibration images, odd and small crops, the minimum size (3×3, and a
 //! shape error one pixel below it) and gray input; batches equal single scores; CUDA equals the CPU
-//! when present. It needs the official template model: IQA_WEIGHTS_DIR must be set.
+//! when present. The official template model is built into the library (IQA_WEIGHTS_DIR's copy, the official
+//! `.mat`, is read instead when it is set, as under `make test`).
 mod common;
 use common::*;
 use iqa::{create_metric, ErrorKind, Options};
@@ -14,13 +15,11 @@ const PYIQA_ACROSS_CPUS: f64 = 1e-3;
 
 #[test]
 fn ilniqe_matches_pyiqa() {
-    require_weights_dir();
     assert_matches_pyiqa("ilniqe_references.csv", "ilniqe", PYIQA_ACROSS_CPUS, 0.0);
 }
 
 #[test]
 fn ilniqe_batch_equals_single() {
-    require_weights_dir();
     assert_batch_equals_single("ilniqe");
 }
 
@@ -29,7 +28,6 @@ fn ilniqe_batch_equals_single() {
 /// 3×3 crop at (11, 13) in the references), while a 5×5 crop scores.
 #[test]
 fn ilniqe_refuses_images_below_3x3() {
-    require_weights_dir();
     let metric = create_metric("ilniqe", &Options::default()).unwrap();
     let d = decoded("dist", "I03.bmp");
     assert!(metric.score(&strided_crop(&d, (11, 13, 5, 5)), None).is_ok());
@@ -42,6 +40,5 @@ fn ilniqe_refuses_images_below_3x3() {
 
 #[test]
 fn ilniqe_cuda_equals_cpu() {
-    require_weights_dir();
     assert_cuda_equals_cpu("ilniqe", TOLERANCE);
 }

@@ -292,3 +292,31 @@ pub enum IqaPooling {
 }
 
 decode_c_enum!(IqaPooling { IQA_POOL_MEAN, IQA_POOL_HARMONIC_MEAN, IQA_POOL_MIN, IQA_POOL_MAX, IQA_POOL_PERCENTILE });
+
+/// Whether a metric can be created here now (iqa_metric_status).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IqaAvailability {
+    /// Everything it needs is built in or found on this machine.
+    IQA_AVAILABILITY_READY = 0,
+    /// Creating it first downloads a pretrained file (sha256-verified, into the cache directory).
+    IQA_AVAILABILITY_DOWNLOAD = 1,
+    /// A pretrained file is missing and cannot be downloaded now (IQA_OFFLINE=1, or no verified checksum).
+    IQA_AVAILABILITY_MISSING = 2,
+}
+
+/// What iqa_metric_status reports. Set struct_size = sizeof(IqaMetricStatus) before the call.
+#[repr(C)]
+pub struct IqaMetricStatus {
+    /// sizeof(IqaMetricStatus) as the caller compiled it: lets the struct grow.
+    pub struct_size: u32,
+    pub availability: IqaAvailability,
+    pub mode: IqaMode,
+    pub lower_better: bool,
+    /// Rough range as pyiqa states it; NAN where unknown.
+    pub score_min: f64,
+    pub score_max: f64,
+    /// Bytes the whole description needs, its terminating NUL included; larger than text_size when the text
+    /// written was cut short.
+    pub text_len: usize,
+}

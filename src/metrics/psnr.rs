@@ -2,7 +2,7 @@
 use crate::error::Result;
 use crate::image::colour::{luma_formula, rgb_to_y, with_fma, LumaFormula};
 use crate::image::{Image, PixelFormat};
-use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::runtime::{for_each_piece, worker_threads};
 use crate::tensor::cpu_slice;
 use std::sync::Arc;
@@ -239,15 +239,34 @@ impl Model for Psnr {
                 &mse_of_planes(dist, reference)?.into_iter().map(psnr_of_mse).collect::<Vec<_>>(),
             )?);
         }
+        // Accumulated in float64: pyiqa's float32 mean differs by ~1e-7 relative, and its rounding would
+        // depend on how the reduction is split, so a batch would not give exactly the single scores.
+        let mse = self.squared_error(dist, reference)?.f_mean_dim(&[1i64, 2, 3][..], false, Kind::Double)?;
+        // 10·log10(1 / (mse + eps)), data range 1
+        Ok(mse.f_add_scalar(MSE_EPS)?.f_reciprocal()?.f_log10()?.f_mul_scalar(10.0)?)
+    }
+
+    fn distance_map(&self) -> Option<&dyn DistanceMap> {
+        Some(self)
+    }
+}
+
+impl Psnr {
+    /// Per-pixel squared differences of RGB (or luma) in [0, 1], N×C×H×W float32.
+    fn squared_error(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
         let (x, y) = if self.luma_only {
             (rgb_to_y(dist, 1.0)?, rgb_to_y(reference, 1.0)?)
         } else {
             (dist.shallow_clone(), reference.shallow_clone())
         };
-        // Accumulated in float64: pyiqa's float32 mean differs by ~1e-7 relative, and its rounding would
-        // depend on how the reduction is split, so a batch would not give exactly the single scores.
-        let mse = x.f_sub(&y)?.f_square()?.f_mean_dim(&[1i64, 2, 3][..], false, Kind::Double)?;
-        // 10·log10(1 / (mse + eps)), data range 1
-        Ok(mse.f_add_scalar(MSE_EPS)?.f_reciprocal()?.f_log10()?.f_mul_scalar(10.0)?)
+        Ok(x.f_sub(&y)?.f_square()?)
+    }
+}
+
+impl DistanceMap for Psnr {
+    /// The squared error, averaged over channels for `psnr`: its mean is the MSE, and the score is
+    /// 10·log10(1 / (MSE + 1e-8)).
+    fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        Ok(self.squared_error(dist, reference)?.f_mean_dim(&[1i64][..], true, Kind::Double)?)
     }
 }
