@@ -18,6 +18,7 @@ mod pairs;
 mod progress;
 mod report;
 mod score;
+mod video;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
     Map(map::MapArgs),
     /// Score DIR/dist against DIR/ref with every metric that is ready (default: the bundled calibration pairs).
     Demo(score::DemoArgs),
+    /// Score a video against its reference frame by frame (Y4M, raw .yuv, `-` for a pipe): per-frame and
+    /// pooled scores.
+    Video(video::VideoArgs),
 }
 
 /// How a run ended: 0 all scored, 1 something failed (a row, a metric that could not be created), 2 the
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::List(args) => list::list(args),
         Command::Info(args) => list::info(args),
         Command::Map(args) => map::run(args, &cli.run),
+        Command::Video(args) => video::run(args, &cli.run),
     });
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
