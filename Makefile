@@ -55,10 +55,9 @@ header: setup
 abi: setup
 	IQA_UPDATE_ABI=1 cargo test --release --test abi
 
-# Regenerate the pyiqa references under tests/data.
+# Regenerate the pyiqa references under tests/data (make references METRICS="vif niqe" for some).
 references: setup-dev
-	.venv/bin/python scripts/make_references.py
-	.venv/bin/python scripts/make_deep_references.py
+	.venv/bin/python scripts/make_references.py $(METRICS)
 	.venv/bin/python scripts/make_yuv_references.py
 
 # pyiqa 0.1.16 against iqa on the same images and threads (cold start, s/image at 512x384 and 1920x1080, batch,

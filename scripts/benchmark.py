@@ -45,8 +45,7 @@ thread-sharing test past S/2 for its 7 images (printed "not run (slow)").
 
 pyiqa gets its pretrained files (LPIPS/DISTS lin layers and torchvision backbones, NIQE/BRISQUE parameters, the
 ILNIQE template) from the shared weight folder under the official names in a temporary TORCH_HOME, built once by
-scripts/make_deep_references.py's setup_weights() and scripts/make_nr_references.py's metric_kwargs(); no
-downloads. iqa reads IQA_WEIGHTS_DIR (default ../shared/weights) with IQA_OFFLINE=1.
+scripts/pyiqa_env.py's setup_weights() and metric_kwargs(); no downloads. iqa reads IQA_WEIGHTS_DIR (default ../shared/weights) with IQA_OFFLINE=1.
 Benchmarks print numbers; nothing here asserts a timing.
 """
 import argparse
@@ -333,18 +332,17 @@ def make_images(env, sizes):
 SETUP_PYIQA = r'''
 import json, os, pathlib, shutil, sys
 sys.path.insert(0, sys.argv[1])
-import make_deep_references as deep   # redirects TORCH_HOME & co. to its own temporary directory, imports pyiqa
-from make_nr_references import metric_kwargs
+import pyiqa_env as deep   # redirects TORCH_HOME & co. to its own temporary directory, imports pyiqa
+from pyiqa_env import metric_kwargs
 import pyiqa, torch
 import pyiqa.utils.download_util as dl
 from pyiqa.archs import niqe_arch, brisque_arch
 deep.setup_weights()                  # LPIPS/DISTS zoo files + torchvision backbones under the official names
 zoo = pathlib.Path(dl.DEFAULT_CACHE_DIR)
-for name, url in (('niqe', niqe_arch.default_model_urls['url']), ('brisque', brisque_arch.default_model_urls['url'])):
+for name, url in (('niqe', niqe_arch.default_model_urls['url']), ('brisque', brisque_arch.default_model_urls['url']),
+                  ('ilniqe', niqe_arch.default_model_urls['ilniqe'])):
     path = metric_kwargs(name, str(zoo))['pretrained_model_path']
     assert os.path.basename(path) == deep.url_name(url), (path, url)
-ilniqe = deep.url_name(niqe_arch.default_model_urls['ilniqe'])
-shutil.copyfile(pathlib.Path(os.environ['IQA_WEIGHTS_DIR']) / 'ilniqe' / ilniqe, zoo / ilniqe)
 dest = pathlib.Path(sys.argv[2])
 shutil.move(str(deep.TMP / 'torch'), str(dest))  # keep it past deep's atexit clean-up
 print('PYIQA ' + json.dumps({'version': pyiqa.__version__, 'torch': torch.__version__,

@@ -23,7 +23,7 @@ unrounded one by more than the 1e-4 tolerance.
 LPIPS weights come from WEIGHTS_DIR (IQA_WEIGHTS_DIR, default ../shared/weights; no network): the AlexNet
 features are saved as the torchvision checkpoint pyiqa asks for in a temporary TORCH_HOME, the linear layers
 are passed as pretrained_model_path; the result is checked on the I03 calibration pair against
-tests/data/deep_references.csv.
+tests/data/pyiqa_references.csv.
 
 Writes tests/data/yuv_references.csv (metric,image,region,score): `image` names the case
 (`FORMAT MATRIX RANGE SITING CONTAINER` then `range` and/or `siting` where the Y4M header states them),
@@ -193,7 +193,8 @@ def lpips_metric():
     from pyiqa.utils.img_util import imread2tensor
     cal = ROOT / 'data' / 'calibration'
     got = metric(imread2tensor(str(cal / 'dist' / 'I03.bmp'))[None], imread2tensor(str(cal / 'ref' / 'I03.bmp'))[None])
-    want = next(float(line.split(',')[3]) for line in (ROOT / 'tests/data/deep_references.csv').read_text().splitlines()
+    rows = (ROOT / 'tests/data/pyiqa_references.csv').read_text().splitlines()
+    want = next(float(line.split(',')[3]) for line in rows
                 if line.startswith('lpips,I03.bmp,file,'))
     if abs(got.item() - want) > 1e-6:
         sys.exit(f'lpips weights check failed: {got.item()} vs {want}')

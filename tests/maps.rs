@@ -1,7 +1,7 @@
 //! Quality maps (`Metric::score_map`) against the metrics' own scores on the calibration pairs: the SSIM map's
 //! mean is the score, the PSNR map's mean is the MSE the score follows from, and the GMSD score is the standard
 //! deviation of its similarity map, each to 1e-6; the LPIPS map's mean is close to its score (as in pyiqa,
-//! whose map tests/deep.rs checks). Maps of an identical pair are the metric's "perfect" value everywhere.
+//! whose map tests/parity.rs checks). Maps of an identical pair are the metric's "perfect" value everywhere.
 mod common;
 use common::*;
 use iqa::{create_metric, Options};

@@ -477,7 +477,7 @@ def url_name(url):
 
 def setup_pyiqa_weights(weights):
     """pyiqa's zoo files and torchvision's checkpoints from `weights` (check.py's float32 folder), under the names
-    they are downloaded as (as scripts/make_deep_references.py does); downloads raise."""
+    they are downloaded as (as scripts/pyiqa_env.py does); downloads raise."""
     import numpy as np
     import scipy.io
     import torch
