@@ -1,10 +1,11 @@
 """The `iqa score` command against pyiqa's own `pyiqa` command on the same folders, whole processes, same threads.
 
-    .venv/bin/python scripts/bench_cli.py [--pairs 200] [--threads 2] [--metrics psnr,ssim,lpips]
+    .venv/bin/python scripts/bench_cli.py [--pairs 200] [--threads 2] [--metrics psnr,ssim,lpips] [--no-warmup]
 
 Makes N pairs of 512x384 PNG images (shifted and flipped crops of the five calibration pairs) in a temporary folder,
 and a torch hub laid out as pyiqa leaves it (pyiqa's LPIPS file, torchvision's AlexNet checkpoint made from the
-shared folder's feature tensors, since neither can be downloaded here), then runs, each once after one warm-up run:
+shared folder's feature tensors, since neither can be downloaded here), then runs, each once after one warm-up run
+(unless --no-warmup):
 
     pyiqa psnr ssim lpips -t DIST -r REF              (torch on THREADS threads: OMP/MKL_NUM_THREADS)
     iqa score -m psnr,ssim,lpips DIST REF --threads THREADS --csv out.csv
@@ -118,6 +119,8 @@ def main():
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--metrics", default="psnr,ssim,lpips")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the warm-up run of each command (the images were just written: in the page cache)")
     args = parser.parse_args()
     metrics = args.metrics.split(",")
     iqa_bin = ROOT / "target" / "release" / "iqa"
@@ -141,8 +144,9 @@ def main():
         iqa_cmd = [str(iqa_bin), "score", "-m", ",".join(metrics), dist, ref, "--threads", threads, "--csv", str(csv),
                    "--quiet"]
         load_before = os.getloadavg()
-        timed(iqa_cmd, env)  # warm-up: file caches, first-run costs
-        timed(pyiqa_cmd, env)
+        if not args.no_warmup:
+            timed(iqa_cmd, env)  # warm-up: file caches, first-run costs
+            timed(pyiqa_cmd, env)
         iqa_wall, iqa_cpu, _, _ = timed(iqa_cmd, env)
         py_wall, py_cpu, py_out, _ = timed(pyiqa_cmd, env)
         load_after = os.getloadavg()

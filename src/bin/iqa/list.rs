@@ -54,19 +54,19 @@ pub fn availability(status: &MetricStatus) -> String {
 
 pub fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
     let names = metric_names();
-    println!("{:<14} {:<4} {:<7} {:<12} availability", "metric", "mode", "better", "range");
+    let others: Vec<MetricInfo> = pyiqa_catalogue().into_iter().filter(|m| !names.contains(&m.name)).collect();
+    let width = names.iter().map(String::len).chain(others.iter().map(|m| m.name.len())).max().unwrap_or(6);
+    println!("{:<width$} {:<4} {:<7} {:<12} availability", "metric", "mode", "better", "range");
     for name in &names {
         let status = metric_status(name)?;
         let info = &status.info;
-        let better = if info.lower_better { "lower" } else { "higher" };
-        println!("{name:<14} {:<4} {better:<7} {:<12} {}", mode(info), range(info), availability(&status));
+        println!("{name:<width$} {:<4} {:<7} {:<12} {}", mode(info), better(info), range(info), availability(&status));
         if args.verbose {
             for line in status.describe().lines() {
                 println!("    {line}");
             }
         }
     }
-    let others: Vec<MetricInfo> = pyiqa_catalogue().into_iter().filter(|m| !names.contains(&m.name)).collect();
     println!();
     println!(
         "pyiqa's other {} metrics are not built in; export one as a TorchScript module with \
@@ -74,8 +74,7 @@ pub fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
         others.len()
     );
     for info in &others {
-        let better = if info.lower_better { "lower" } else { "higher" };
-        println!("{:<14} {:<4} {better:<7} {}", info.name, mode(info), range(info));
+        println!("{:<width$} {:<4} {:<7} {}", info.name, mode(info), better(info), range(info));
     }
     Ok(Outcome::Done)
 }
