@@ -34,9 +34,9 @@ install: $(if $(NO_BUILD),,build)
 uninstall:
 	@$(INSTALL_ENV) scripts/install.sh uninstall
 
-# The main job: score the bundled sample images with every metric and print a table.
+# The main job: score the bundled sample images with every metric ready here, print a table and write a CSV.
 demo: setup
-	cargo run --release --quiet --bin iqa -- demo data/calibration
+	cargo run --release --quiet --bin iqa -- demo data/calibration --csv target/demo.csv
 
 # The whole test suite (Rust API, C ABI, C and Python clients, header drift, linking, TorchScript exports
 # checked against pyiqa: hence setup-dev).
@@ -59,6 +59,7 @@ abi: setup
 # Regenerate the pyiqa references under tests/data (make references METRICS="vif niqe" for some).
 references: setup-dev
 	.venv/bin/python scripts/make_references.py $(METRICS)
+	.venv/bin/python scripts/make_yuv_references.py
 
 # pyiqa 0.1.16 against iqa on the same images and threads (cold start, s/image at 512x384 and 1920x1080, batch,
 # peak RSS, bf16, ratios); writes BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.

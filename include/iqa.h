@@ -61,6 +61,16 @@ typedef enum IqaStatus {
   IQA_ERR_PANIC = 9,
 } IqaStatus;
 
+// Whether a metric can be created here now (iqa_metric_status).
+typedef enum IqaAvailability {
+  // Everything it needs is built in or found on this machine.
+  IQA_AVAILABILITY_READY = 0,
+  // Creating it first downloads a pretrained file (sha256-verified, into the cache directory).
+  IQA_AVAILABILITY_DOWNLOAD = 1,
+  // A pretrained file is missing and cannot be downloaded now (IQA_OFFLINE=1, or no verified checksum).
+  IQA_AVAILABILITY_MISSING = 2,
+} IqaAvailability;
+
 typedef enum IqaMode {
   IQA_MODE_FR = 0,
   IQA_MODE_NR = 1,
@@ -87,8 +97,72 @@ typedef enum IqaPixelFormat {
   IQA_FORMAT_RGB_F32_PLANAR = 9,
 } IqaPixelFormat;
 
+// Layout and bit depth of a frame's samples. 10-bit samples are little-endian uint16.
+typedef enum IqaFrameFormat {
+  // 8-bit 4:2:0; planes Y, U, V (yuv420p).
+  IQA_FRAME_I420 = 0,
+  // 8-bit 4:2:0; planes Y and interleaved U,V (nv12).
+  IQA_FRAME_NV12 = 1,
+  // 8-bit 4:2:2; planes Y, U, V (yuv422p).
+  IQA_FRAME_I422 = 2,
+  // 8-bit 4:4:4; planes Y, U, V (yuv444p).
+  IQA_FRAME_I444 = 3,
+  // 10-bit 4:2:0; planes Y, U, V; values in the low 10 bits, at most 1023 (yuv420p10le).
+  IQA_FRAME_I420_10 = 4,
+  // 10-bit 4:2:0; planes Y and interleaved U,V; values in the high 10 bits, low 6 bits zero (p010le).
+  IQA_FRAME_P010 = 5,
+  // 10-bit 4:2:2; planes Y, U, V; values in the low 10 bits (yuv422p10le).
+  IQA_FRAME_I422_10 = 6,
+  // 10-bit 4:4:4; planes Y, U, V; values in the low 10 bits (yuv444p10le).
+  IQA_FRAME_I444_10 = 7,
+} IqaFrameFormat;
+
+// Matrix coefficients of Y'CbCr (non-constant luminance).
+typedef enum IqaColorMatrix {
+  // Kr 0.2126, Kb 0.0722 (HD). The default (0).
+  IQA_MATRIX_BT709 = 0,
+  // Kr 0.299, Kb 0.114 (SD; SMPTE 170M, BT.470 BG).
+  IQA_MATRIX_BT601 = 1,
+  // Kr 0.2627, Kb 0.0593 (UHD, non-constant luminance).
+  IQA_MATRIX_BT2020 = 2,
+} IqaColorMatrix;
+
+// Which code values span black to white.
+typedef enum IqaColorRange {
+  // "TV": Y 16..235, chroma 16..240, times 2^(bits-8). The default (0).
+  IQA_RANGE_LIMITED = 0,
+  // "PC": 0..2^bits-1.
+  IQA_RANGE_FULL = 1,
+} IqaColorRange;
+
+// Where chroma samples sit relative to luma in subsampled formats (ignored for 4:4:4).
+typedef enum IqaChromaSiting {
+  // Co-sited with the left luma sample, vertically between rows: MPEG-2, H.264, HEVC (chroma_sample_loc_type
+  // 0). The default (0).
+  IQA_CHROMA_LEFT = 0,
+  // Centred both ways: JPEG, MPEG-1 (type 1).
+  IQA_CHROMA_CENTER = 1,
+  // Co-sited with the top-left luma sample (type 2).
+  IQA_CHROMA_TOPLEFT = 2,
+} IqaChromaSiting;
+
+// How iqa_stream_pooled pools per-frame scores.
+typedef enum IqaPooling {
+  IQA_POOL_MEAN = 0,
+  // libvmaf's harmonic mean: n / sum(1 / (score + 1)) - 1.
+  IQA_POOL_HARMONIC_MEAN = 1,
+  IQA_POOL_MIN = 2,
+  IQA_POOL_MAX = 3,
+  // The p-th percentile, linear between the closest ranks (numpy's default): with the n scores sorted and
+  // r = p/100 * (n-1), s[floor r] + (r - floor r) * (s[ceil r] - s[floor r]).
+  IQA_POOL_PERCENTILE = 4,
+} IqaPooling;
+
 // Opaque metric handle. Create with iqa_metric_create, free with iqa_metric_free.
 typedef struct IqaMetric IqaMetric;
+
+// Opaque stream handle. Open with iqa_stream_open, close with iqa_stream_close.
+typedef struct IqaStream IqaStream;
 
 // Options for iqa_metric_create. Fill with iqa_options_default() first, then change fields.
 typedef struct IqaOptions {
@@ -100,6 +174,21 @@ typedef struct IqaOptions {
   // FP16/BF16 = mixed precision inference where the metric allows it.
   enum IqaPrecision precision;
 } IqaOptions;
+
+// What iqa_metric_status reports. Set struct_size = sizeof(IqaMetricStatus) before the call.
+typedef struct IqaMetricStatus {
+  // sizeof(IqaMetricStatus) as the caller compiled it: lets the struct grow.
+  uint32_t struct_size;
+  enum IqaAvailability availability;
+  enum IqaMode mode;
+  bool lower_better;
+  // Rough range as pyiqa states it; NAN where unknown.
+  double score_min;
+  double score_max;
+  // Bytes the whole description needs, its terminating NUL included; larger than text_size when the text
+  // written was cut short.
+  size_t text_len;
+} IqaMetricStatus;
 
 // Describes a TorchScript module for iqa_metric_create_torchscript.
 typedef struct IqaTorchScriptSpec {
@@ -142,6 +231,44 @@ typedef struct IqaCacheStats {
   size_t handles_alive;
 } IqaCacheStats;
 
+// A caller's video frame. Converted to RGB as the README documents (range, bilinear chroma upsampling at the
+// siting, matrix, clamping to [0,1], no rounding); its score is the metric's score on that RGB image.
+typedef struct IqaFrame {
+  // sizeof(IqaFrame) as the caller compiled it.
+  uint32_t struct_size;
+  // Luma size in pixels; even widths (4:2:0, 4:2:2) and heights (4:2:0).
+  uint32_t width;
+  uint32_t height;
+  enum IqaFrameFormat format;
+  enum IqaColorMatrix matrix;
+  enum IqaColorRange range;
+  enum IqaChromaSiting siting;
+  // Y, U, V (planar) or Y, UV (NV12, P010; planes[2] unused). Borrowed for the duration of the call only.
+  const void *planes[3];
+  // Bytes from one row of each plane to the next; 0 = tightly packed.
+  size_t strides[3];
+} IqaFrame;
+
+// Options for iqa_stream_open. Fill with iqa_stream_options_default() first, then change fields; 0 in a
+// count means its default.
+typedef struct IqaStreamOptions {
+  // sizeof(IqaStreamOptions) as the caller compiled it.
+  uint32_t struct_size;
+  // Score every Nth frame pushed (frames 0, N, 2N, ...); default 1 = every frame.
+  uint32_t subsample;
+  // Worker threads scoring frames behind iqa_stream_push; default 1.
+  uint32_t threads;
+  // Frames that may wait for a worker before iqa_stream_push blocks; default 4.
+  uint32_t queue;
+  // Consecutive waiting frames scored in one forward pass; default 1.
+  uint32_t batch;
+  // Keep only the running pooled values (constant memory): no per-frame reads, no percentiles. Default
+  // false: 8 bytes per metric per scored frame are kept.
+  bool pooled_only;
+  // Device and precision of every metric; NULL = defaults.
+  const struct IqaOptions *metric_options;
+} IqaStreamOptions;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -181,6 +308,25 @@ size_t iqa_metric_count(void);
 // Name of metric `index` (0 ≤ index < iqa_metric_count()), as pyiqa names it ("psnr", "ssim", ...); NULL
 // past the end. Static string: never free it.
 const char *iqa_metric_name(size_t index);
+
+// Whether the metric `name` can be created here, without creating it or downloading anything: fills *out
+// (availability, mode, direction, range) and writes a description to `text`, one line per pretrained file the
+// metric needs: "NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR" or
+// "NAME: missing: WHY" (or "needs no pretrained file", or "TorchScript module PATH"). The text is NUL-terminated
+// and cut at a UTF-8 character boundary to fit `text_size` bytes; out->text_len says how many bytes the whole
+// text needs, so a caller may call once with text NULL and text_size 0 to size its buffer.
+// Set out->struct_size = sizeof(IqaMetricStatus) first. On error neither *out nor text is written.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL name or out, struct_size too small, text NULL with text_size > 0,
+// malformed IQA_OFFLINE), IQA_ERR_UNKNOWN_METRIC (also for pyiqa names iqa does not build), IQA_ERR_WEIGHTS
+// or IQA_ERR_IO (a TorchScript module's sidecar unreadable).
+//
+// # Safety
+// `name` must be NULL or NUL-terminated; `out` NULL or a writable IqaMetricStatus whose struct_size is set;
+// `text` NULL or writable for `text_size` bytes.
+enum IqaStatus iqa_metric_status(const char *name,
+                                 struct IqaMetricStatus *out,
+                                 char *text,
+                                 size_t text_size);
 
 // Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
 // Handles of the same metric and model-relevant options share one loaded model.
@@ -279,11 +425,19 @@ enum IqaStatus iqa_score_files(struct IqaMetric *metric,
                                const char *ref_path,
                                double *out_score);
 
-// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
-// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
-// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
-// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
-// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+// Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
+// - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
+//   the image size and summed (larger = more different; its mean is close to the score);
+// - ssim, ssimc: pyiqa's SSIM index map ('valid' 11×11 window: (width−10)×(height−10); its mean is the score);
+// - psnr, psnry: the squared error of RGB (averaged over channels) or luma in [0,1] (its mean is the MSE; the
+//   score is 10·log10(1/(MSE + 1e-8)));
+// - gmsd: the gradient magnitude similarity of the 2×2-averaged luma ((width/2)×(height/2); the score is its
+//   standard deviation).
+//
+// Writes the map's floats, row-major, to out_map, which must hold `out_len` >= map width × map height floats
+// (iqa_map_size gives the map's size; it is the image's for most metrics). Errors: IQA_ERR_INVALID_ARGUMENT
+// (metric without a map, NULL pointers, out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise.
+// On error out_map is untouched.
 //
 // # Safety
 // `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
@@ -293,11 +447,132 @@ enum IqaStatus iqa_score_map(struct IqaMetric *metric,
                              float *out_map,
                              size_t out_len);
 
+// The size of iqa_score_map's map for an image of `width`×`height`: the image's own for most metrics,
+// (width−10)×(height−10) for ssim and ssimc, (width/2)×(height/2) for gmsd. Either out pointer may be NULL.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or dead handle, metric without a map).
+//
+// # Safety
+// `metric` a live handle or NULL; `out_width`, `out_height` NULL or writable.
+enum IqaStatus iqa_map_size(const struct IqaMetric *metric,
+                            uint32_t width,
+                            uint32_t height,
+                            uint32_t *out_width,
+                            uint32_t *out_height);
+
 // Counts of distinct loaded models and live handles, process-wide.
 //
 // # Safety
 // `out` must be NULL or writable.
 enum IqaStatus iqa_cache_stats(struct IqaCacheStats *out);
+
+// Scores one video frame (`ref` required for FR metrics, NULL for NR): the metric's score on the frame's RGB
+// conversion. Distorted and reference frames may differ in format, not in size. Planes are only read during
+// the call. Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers or planes, struct_size, bad enum values, sizes
+// the format cannot hold such as odd widths of 4:2:0, strides shorter than a row, 10-bit values above 1023,
+// P010 words with low bits set: the message names the plane and the value), IQA_ERR_SHAPE_MISMATCH (sizes
+// differ, frame smaller than the metric's minimum), IQA_ERR_RUNTIME. On error *out_score is untouched.
+//
+// # Safety
+// `metric` a live handle or NULL; `dist`, `ref` NULL or valid frames; `out_score` NULL or writable.
+enum IqaStatus iqa_score_frame(struct IqaMetric *metric,
+                               const struct IqaFrame *dist,
+                               const struct IqaFrame *ref,
+                               double *out_score);
+
+// Scores `count` frames (`dists[i]` against `refs[i]`; `refs` NULL for NR metrics) into
+// out_scores[0..count); frames of one size go through the model in one forward pass. Errors as
+// iqa_score_frame (messages name the frame: "dists[2]: plane U: ..."); on error no score is written.
+//
+// # Safety
+// `dists` (and `refs` unless NULL) must point to `count` frames; `out_scores` to `count` writable doubles.
+enum IqaStatus iqa_score_frames(struct IqaMetric *metric,
+                                const struct IqaFrame *dists,
+                                const struct IqaFrame *refs,
+                                size_t count,
+                                double *out_scores);
+
+// Fills *out with the defaults: struct_size = sizeof(IqaStreamOptions), every frame, 1 worker, 4 frames
+// queued, batches of 1, per-frame scores kept, default metric options. NULL is a no-op.
+//
+// # Safety
+// `out` must be NULL or point to a writable IqaStreamOptions.
+void iqa_stream_options_default(struct IqaStreamOptions *out);
+
+// Opens a stream scoring `metric_count` metrics (names as for iqa_metric_create) on every frame pair pushed:
+// each pair is converted to RGB once for all of them and scored on worker threads behind the push, in frame
+// order. `options` may be NULL for defaults. On success *out receives a stream to close with
+// iqa_stream_close. Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers or names, count 0, bad options),
+// IQA_ERR_UNKNOWN_METRIC, and those of iqa_metric_create.
+//
+// # Safety
+// `metrics` must be NULL or point to `metric_count` NULL or NUL-terminated strings; `options` NULL or valid for
+// struct_size bytes; `out` NULL or writable.
+enum IqaStatus iqa_stream_open(const char *const *metrics,
+                               size_t metric_count,
+                               const struct IqaStreamOptions *options,
+                               struct IqaStream **out);
+
+// Adds the next frame pair in display order (`ref` NULL when every metric is no-reference, required
+// otherwise). The planes are copied before the call returns; scoring happens behind it, and the call blocks
+// only while the queue is full. A bad pair is refused with the errors of iqa_score_frame (nothing queued,
+// the stream stays usable; pairs must keep the size and formats of the first); a failure while scoring an
+// earlier frame is returned here and by every later call, its message naming the frame.
+//
+// # Safety
+// `stream` a live stream or NULL; `dist`, `ref` NULL or valid frames.
+enum IqaStatus iqa_stream_push(struct IqaStream *stream,
+                               const struct IqaFrame *dist,
+                               const struct IqaFrame *ref);
+
+// Waits until every frame pushed is scored. Errors: a failure while scoring (the message names the frame).
+//
+// # Safety
+// `stream` a live stream or NULL.
+enum IqaStatus iqa_stream_flush(struct IqaStream *stream);
+
+// Frames pushed so far, and how many leading frames are done (scored, or skipped by subsampling): frames
+// below *frames_done can be read with iqa_stream_frame_scores. Either out pointer may be NULL.
+//
+// # Safety
+// `stream` a live stream or NULL; `frames_pushed`, `frames_done` NULL or writable.
+enum IqaStatus iqa_stream_progress(const struct IqaStream *stream,
+                                   uint64_t *frames_pushed,
+                                   uint64_t *frames_done);
+
+// The scores of display frame `frame` (0 = the first pushed), one per metric in the order given to
+// iqa_stream_open, into out_scores[0..metric_count); `count` must be at least metric_count. Errors:
+// IQA_ERR_INVALID_ARGUMENT when the frame is not scored (not pushed or not done yet: see
+// iqa_stream_progress; skipped by subsampling; stream opened pooled_only). On error nothing is written.
+//
+// # Safety
+// `stream` a live stream or NULL; `out_scores` NULL or `count` writable doubles.
+enum IqaStatus iqa_stream_frame_scores(const struct IqaStream *stream,
+                                       uint64_t frame,
+                                       double *out_scores,
+                                       size_t count);
+
+// Metric `metric_index`'s scores (in the order given to iqa_stream_open) pooled over every frame pushed:
+// waits for them first (as iqa_stream_flush). `method` is an IqaPooling value (an integer here, so that any
+// value a caller passes is checked rather than trusted); `percentile` (0..100) is read for IQA_POOL_PERCENTILE
+// only.
+// Errors: IQA_ERR_INVALID_ARGUMENT (index out of range, bad method or percentile, no frame scored, a
+// percentile of a pooled_only stream), a failure while scoring.
+//
+// # Safety
+// `stream` a live stream or NULL; `out` NULL or writable.
+enum IqaStatus iqa_stream_pooled(struct IqaStream *stream,
+                                 size_t metric_index,
+                                 uint32_t method,
+                                 double percentile,
+                                 double *out);
+
+// Closes a stream (NULL is a no-op; a pointer that is not a live stream is ignored where detectable): frames
+// still queued are dropped unscored, its worker threads are joined and its metric handles released. Do not
+// close a stream while another thread is calling it.
+//
+// # Safety
+// `stream` must be NULL or a stream from iqa_stream_open not yet closed.
+void iqa_stream_close(struct IqaStream *stream);
 
 #ifdef __cplusplus
 }  // extern "C"

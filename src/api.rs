@@ -1,13 +1,14 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
 use crate::cache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{decode_file, to_batch_tensor, Image};
+use crate::image::{decode_file, frames_to_batch_tensor, to_batch_tensor, Frame, Image};
 use crate::metrics::torchscript;
 use crate::model::{MetricSpec, Model, ModelKey};
 use crate::registry;
 use crate::runtime::{self, settings};
+use crate::weights::{self, Location, SearchConfig};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
@@ -39,6 +40,17 @@ pub struct MetricInfo {
     pub score_range: (f64, f64),
 }
 
+/// A per-pixel map of a pair ([`Metric::score_map`]): `values` holds height×width floats, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityMap {
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
 /// Sizes a metric accepts: smallest (height, width), and the largest pixel count with the reason.
 #[derive(Debug, Clone, Copy)]
 struct SizeLimits {
@@ -54,6 +66,151 @@ pub struct Metric {
     limits: SizeLimits,
     /// Always `Some` until dropped (taken in `Drop` to hand it back to the cache).
     model: Option<Arc<dyn Model>>,
+}
+
+/// Where one pretrained file a metric needs comes from on this machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileSource {
+    /// Built into the library.
+    BuiltIn,
+    /// Found at this path (`IQA_WEIGHTS_DIR`, torch.hub's pyiqa or checkpoints folder, or iqa's cache).
+    Found(PathBuf),
+    /// Not here: the first use downloads it from `url` (sha256-verified) into `into`.
+    Download {
+        /// The official URL.
+        url: String,
+        /// iqa's cache directory.
+        into: PathBuf,
+    },
+    /// Not here and not downloadable now: the message names every place searched and where to get it.
+    Missing(String),
+}
+
+/// One pretrained file and where it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileStatus {
+    /// The official file name (pyiqa's or torchvision's).
+    pub name: String,
+    /// Where it comes from here.
+    pub source: FileSource,
+}
+
+/// Whether a metric can be created here now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Everything it needs is built in or found.
+    Ready,
+    /// Creating it downloads a file first.
+    Download,
+    /// A file is missing and cannot be downloaded now (offline, or no verified checksum).
+    Missing,
+}
+
+/// What [`metric_status`] says about a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricStatus {
+    /// Name, mode, direction and range, as a handle would report them.
+    pub info: MetricInfo,
+    /// Whether it can be created here now.
+    pub availability: Availability,
+    /// The pretrained files it needs (none for most classical metrics).
+    pub files: Vec<FileStatus>,
+    /// The TorchScript module file, for a metric that is one.
+    pub module: Option<PathBuf>,
+}
+
+impl MetricStatus {
+    /// One line per file ("NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR",
+    /// "NAME: missing: WHY"), or what else the metric is made of.
+    pub fn describe(&self) -> String {
+        if let Some(module) = &self.module {
+            return format!("TorchScript module {}", module.display());
+        }
+        if self.files.is_empty() {
+            return "needs no pretrained file".to_string();
+        }
+        let line = |f: &FileStatus| match &f.source {
+            FileSource::BuiltIn => format!("{}: built in", f.name),
+            FileSource::Found(path) => format!("{}: found at {}", f.name, path.display()),
+            FileSource::Download { url, into } => {
+                format!("{}: will download from {url} into {}", f.name, into.display())
+            }
+            FileSource::Missing(why) => format!("{}: missing: {why}", f.name),
+        };
+        self.files.iter().map(line).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Whether the metric `name` can be created here, and for each pretrained file it needs, where that comes from
+/// (built in, found at a path, to be downloaded from a URL, or missing), without creating it or downloading
+/// anything. Unknown names are `UnknownMetric` (with the same message as [`create_metric`]); a malformed
+/// `IQA_OFFLINE` is `InvalidArgument`.
+pub fn metric_status(name: &str) -> Result<MetricStatus> {
+    let spec = match registry::find_builtin(name) {
+        Ok(spec) => spec,
+        Err(not_builtin) => {
+            let found = settings::weights_dir().and_then(|dir| torchscript::find_in(&dir, name));
+            let Some((module, sidecar)) = found else { return Err(not_builtin) };
+            let spec = TorchScriptSpec::from_sidecar(name, &sidecar)
+                .map_err(|e| e.context(format_args!("metric '{name}'")))?;
+            let info = MetricInfo {
+                name: spec.name,
+                mode: spec.mode,
+                lower_better: spec.lower_better,
+                score_range: spec.score_range,
+            };
+            return Ok(MetricStatus {
+                info,
+                availability: Availability::Ready,
+                files: Vec::new(),
+                module: Some(module),
+            });
+        }
+    };
+    let config = SearchConfig::from_env()?;
+    let files: Vec<FileStatus> = spec
+        .weights
+        .iter()
+        .map(|file| FileStatus {
+            name: file.official_name.to_string(),
+            source: match weights::locate_with(*file, &config) {
+                Location::Builtin => FileSource::BuiltIn,
+                Location::Found(path) => FileSource::Found(path),
+                Location::Download { url, dir } => FileSource::Download { url, into: dir },
+                Location::Missing(e) => FileSource::Missing(e.message),
+            },
+        })
+        .collect();
+    let availability = if files.iter().any(|f| matches!(f.source, FileSource::Missing(_))) {
+        Availability::Missing
+    } else if files.iter().any(|f| matches!(f.source, FileSource::Download { .. })) {
+        Availability::Download
+    } else {
+        Availability::Ready
+    };
+    Ok(MetricStatus { info: spec_info(spec), availability, files, module: None })
+}
+
+fn spec_info(spec: &MetricSpec) -> MetricInfo {
+    MetricInfo {
+        name: spec.name.to_string(),
+        mode: spec.mode,
+        lower_better: spec.lower_better,
+        score_range: spec.score_range,
+    }
+}
+
+/// pyiqa's own description of every metric it has (mode, direction, range), built into iqa or not: for listing
+/// the names iqa does not build, which `scripts/export_torchscript.py NAME` turns into TorchScript modules.
+pub fn pyiqa_catalogue() -> Vec<MetricInfo> {
+    registry::pyiqa_entries()
+        .map(|e| MetricInfo {
+            name: e.name.to_string(),
+            mode: e.mode,
+            lower_better: e.lower_better,
+            score_range: e.score_range,
+        })
+        .collect()
 }
 
 /// Names of every metric `create_metric` accepts.
@@ -117,12 +274,7 @@ pub fn create_metric(name: &str, options: &Options) -> Result<Metric> {
 }
 
 fn open_builtin(spec: &'static MetricSpec, options: &Options) -> Result<Metric> {
-    let info = MetricInfo {
-        name: spec.name.to_string(),
-        mode: spec.mode,
-        lower_better: spec.lower_better,
-        score_range: spec.score_range,
-    };
+    let info = spec_info(spec);
     let limits = SizeLimits { min: spec.min_size, max_pixels: spec.max_pixels };
     let precision = |device, requested| spec.effective_precision(device, requested);
     open(info, spec.name.to_string(), limits, options, precision, spec.build)
@@ -178,14 +330,48 @@ fn open(
     Ok(Metric { info, key, limits, model: Some(model) })
 }
 
-fn check_same_size(index: usize, dist: &Image<'_>, reference: &Image<'_>) -> Result<()> {
-    if (dist.width(), dist.height()) != (reference.width(), reference.height()) {
+/// What a batch of inputs gives the scoring: their sizes and their conversion to one tensor.
+trait Pictures {
+    /// "image" or "frame", in messages.
+    const NOUN: &'static str;
+    fn len(&self) -> usize;
+    fn size(&self, index: usize) -> (u32, u32);
+    /// The pictures at `indices` (of one size) as an N×3×H×W float32 tensor on `device`.
+    fn tensor(&self, indices: &[usize], device: Device) -> Result<Tensor>;
+}
+
+impl Pictures for [Image<'_>] {
+    const NOUN: &'static str = "image";
+    fn len(&self) -> usize {
+        <[Image<'_>]>::len(self)
+    }
+    fn size(&self, index: usize) -> (u32, u32) {
+        (self[index].width(), self[index].height())
+    }
+    fn tensor(&self, indices: &[usize], device: Device) -> Result<Tensor> {
+        to_batch_tensor(&indices.iter().map(|&i| self[i]).collect::<Vec<_>>(), device)
+    }
+}
+
+impl Pictures for [Frame<'_>] {
+    const NOUN: &'static str = "frame";
+    fn len(&self) -> usize {
+        <[Frame<'_>]>::len(self)
+    }
+    fn size(&self, index: usize) -> (u32, u32) {
+        (self[index].width(), self[index].height())
+    }
+    fn tensor(&self, indices: &[usize], device: Device) -> Result<Tensor> {
+        frames_to_batch_tensor(&indices.iter().map(|&i| self[i]).collect::<Vec<_>>(), device)
+    }
+}
+
+fn check_same_size<P: Pictures + ?Sized>(index: usize, dists: &P, refs: &P) -> Result<()> {
+    let ((dw, dh), (rw, rh)) = (dists.size(index), refs.size(index));
+    if (dw, dh) != (rw, rh) {
         return Err(Error::shape(format!(
-            "image {index}: distorted {}x{} and reference {}x{} differ in size",
-            dist.width(),
-            dist.height(),
-            reference.width(),
-            reference.height()
+            "{} {index}: distorted {dw}x{dh} and reference {rw}x{rh} differ in size",
+            P::NOUN
         )));
     }
     Ok(())
@@ -272,46 +458,81 @@ impl Metric {
     }
 
     fn score_batch_inner(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Result<Vec<f64>> {
-        if dists.is_empty() {
-            return Err(Error::invalid("no images to score (count is 0)"));
-        }
-        self.check_mode(refs.is_some())?;
-        if let Some(refs) = refs {
-            if refs.len() != dists.len() {
-                return Err(Error::invalid(format!("{} distorted images but {} references", dists.len(), refs.len())));
-            }
-            for (i, (d, r)) in dists.iter().zip(refs).enumerate() {
-                check_same_size(i, d, r)?;
-            }
-        }
-        for (i, d) in dists.iter().enumerate() {
-            self.check_size(i, d.width() as i64, d.height() as i64)?;
-        }
+        self.check_batch(dists, refs)?;
         if self.key.device == Device::Cpu {
             if let Some(scores) = self.model().score_pixels(dists, refs) {
                 return scores;
             }
         }
-        // One forward pass per distinct size (in chunks of the preset's batch limit).
+        self.forward_batch(dists, refs)
+    }
+
+    /// The checks every batch passes: not empty, a reference exactly for FR metrics, one per input, pairs of
+    /// one size, sizes the metric accepts.
+    fn check_batch<P: Pictures + ?Sized>(&self, dists: &P, refs: Option<&P>) -> Result<()> {
+        if dists.len() == 0 {
+            return Err(Error::invalid(format!("no {}s to score (count is 0)", P::NOUN)));
+        }
+        self.check_mode(refs.is_some())?;
+        if let Some(refs) = refs {
+            if refs.len() != dists.len() {
+                return Err(Error::invalid(format!(
+                    "{} distorted {noun}s but {} references",
+                    dists.len(),
+                    refs.len(),
+                    noun = P::NOUN
+                )));
+            }
+            for i in 0..dists.len() {
+                check_same_size(i, dists, refs)?;
+            }
+        }
+        for i in 0..dists.len() {
+            let (w, h) = dists.size(i);
+            self.check_size(i, w as i64, h as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Scores checked inputs: one forward pass per distinct size (in chunks of the preset's batch limit).
+    fn forward_batch<P: Pictures + ?Sized>(&self, dists: &P, refs: Option<&P>) -> Result<Vec<f64>> {
         let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
-        for (i, d) in dists.iter().enumerate() {
-            groups.entry((d.width(), d.height())).or_default().push(i);
+        for i in 0..dists.len() {
+            groups.entry(dists.size(i)).or_default().push(i);
         }
         let _no_grad = tch::no_grad_guard();
         let mut scores = vec![f64::NAN; dists.len()];
         let limit = runtime::current_settings().batch_limit.unwrap_or(usize::MAX);
         for indices in groups.values().flat_map(|group| group.chunks(limit)) {
-            let pick = |set: &[Image<'_>]| {
-                to_batch_tensor(&indices.iter().map(|&i| set[i]).collect::<Vec<_>>(), self.key.device)
-            };
-            let dist = pick(dists)?;
-            let reference = refs.map(pick).transpose()?;
+            let dist = dists.tensor(indices, self.key.device)?;
+            let reference = refs.map(|r| r.tensor(indices, self.key.device)).transpose()?;
             let out = self.forward_checked(&dist, reference.as_ref())?;
             for (&i, s) in indices.iter().zip(out) {
                 scores[i] = s;
             }
         }
         Ok(scores)
+    }
+
+    /// Scores one video frame (and its reference frame for FR metrics): the metric's score on the frame's RGB
+    /// conversion (see [`Frame::to_rgb_f32`]). Distorted and reference frames may differ in format.
+    pub fn score_frame(&self, dist: &Frame<'_>, reference: Option<&Frame<'_>>) -> Result<f64> {
+        let refs = reference.map(std::slice::from_ref);
+        Ok(self.score_frames(std::slice::from_ref(dist), refs)?[0])
+    }
+
+    /// Scores many frames; frames of one size go through the model in one forward pass.
+    pub fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Result<Vec<f64>> {
+        self.in_context((|| {
+            self.check_batch(dists, refs)?;
+            self.forward_batch(dists, refs)
+        })())
+    }
+
+    /// Whether this metric scores a `width`×`height` input, with a reference or not: the checks of
+    /// [`Metric::score`] that do not need the pixels.
+    pub(crate) fn check_input(&self, width: u32, height: u32, has_ref: bool) -> Result<()> {
+        self.in_context(self.check_mode(has_ref).and_then(|()| self.check_size(0, width as i64, height as i64)))
     }
 
     fn forward_checked(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Vec<f64>> {
@@ -349,21 +570,45 @@ impl Metric {
         })())
     }
 
-    /// A per-pixel distance map of one pair, height×width values in row-major order (larger = more different),
-    /// for metrics that define one: the LPIPS family (its spatial map: each layer's distance upsampled to the
-    /// image size and summed). Other metrics are `InvalidArgument`.
-    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<Vec<f32>> {
+    /// The per-pixel map of one pair, for metrics that define one: the LPIPS family (a distance: each layer's
+    /// distance upsampled to the image size and summed; its mean is close to the score), `ssim`/`ssimc` (the
+    /// SSIM index, (W−10)×(H−10): its mean is the score), `psnr`/`psnry` (the squared error: its mean is the
+    /// MSE, and the score 10·log10(1/(MSE + 1e-8))) and `gmsd` (the gradient magnitude similarity of the
+    /// half-size luma: its standard deviation is the score). Other metrics are `InvalidArgument`.
+    pub fn score_map(&self, dist: &Image<'_>, reference: &Image<'_>) -> Result<QualityMap> {
         self.in_context((|| {
-            let map =
-                self.model().distance_map().ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*)"))?;
-            check_same_size(0, dist, reference)?;
+            let map = self.map_capability()?;
+            check_same_size(0, std::slice::from_ref(dist), std::slice::from_ref(reference))?;
             self.check_size(0, dist.width() as i64, dist.height() as i64)?;
+            let (height, width) = map.map_size(dist.height() as i64, dist.width() as i64);
             let _no_grad = tch::no_grad_guard();
             let d = to_batch_tensor(std::slice::from_ref(dist), self.key.device)?;
             let r = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
-            let map = map.map(&d, &r)?.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
-            Ok(Vec::<f32>::try_from(&map)?)
+            let values = map.map(&d, &r)?;
+            if values.size() != [1, 1, height, width] {
+                return Err(Error::new(
+                    ErrorKind::Runtime,
+                    format!("map of shape {:?}, expected [1, 1, {height}, {width}]", values.size()),
+                ));
+            }
+            let values = values.f_reshape([-1])?.f_to_kind(tch::Kind::Float)?;
+            Ok(QualityMap { width: width as u32, height: height as u32, values: Vec::<f32>::try_from(&values)? })
         })())
+    }
+
+    /// The (width, height) of [`Metric::score_map`]'s map for an image of `width`×`height`: the image's own
+    /// except for `ssim`/`ssimc` (10 fewer each way) and `gmsd` (half). `InvalidArgument` for metrics without
+    /// a map.
+    pub fn map_size(&self, width: u32, height: u32) -> Result<(u32, u32)> {
+        let map = self.in_context(self.map_capability())?;
+        let (h, w) = map.map_size(height as i64, width as i64);
+        Ok((w.max(0) as u32, h.max(0) as u32))
+    }
+
+    fn map_capability(&self) -> Result<&dyn crate::model::DistanceMap> {
+        self.model()
+            .distance_map()
+            .ok_or_else(|| Error::invalid("has no spatial map (supported: lpips*, ssim, ssimc, psnr, psnry, gmsd)"))
     }
 
     /// Decodes and scores image files (the reference only for FR metrics).

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::image::Image;
 use crate::runtime::Precision;
+use crate::weights::WeightFile;
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
@@ -44,6 +45,8 @@ pub struct MetricSpec {
     /// Largest image (pixels) the metric scores, and why, for metrics whose peak memory would otherwise grow
     /// without bound; larger images are a shape error naming the limit.
     pub max_pixels: Option<(u64, &'static str)>,
+    /// The pretrained files its model loads (what `metric_status` reports on).
+    pub weights: &'static [&'static WeightFile],
 }
 
 impl MetricSpec {
@@ -64,6 +67,7 @@ impl MetricSpec {
             reduced_precision: false,
             min_size: (1, 1),
             max_pixels: None,
+            weights: &[],
         }
     }
 
@@ -76,6 +80,12 @@ impl MetricSpec {
     /// The same spec with a pixel limit and the reason for it.
     pub const fn max_pixels(mut self, pixels: u64, why: &'static str) -> MetricSpec {
         self.max_pixels = Some((pixels, why));
+        self
+    }
+
+    /// The same spec with the pretrained files its model loads.
+    pub const fn weights(mut self, files: &'static [&'static WeightFile]) -> MetricSpec {
+        self.weights = files;
         self
     }
 
@@ -113,10 +123,19 @@ pub trait Model: Send + Sync {
     }
 }
 
-/// A capability of FR metrics that define a per-pixel map of a pair.
+/// A capability of FR metrics that define a per-pixel map of a pair. Each metric says how its map relates to
+/// its score (the LPIPS family: a distance, its mean close to the score; ssim: the SSIM index, its mean is the
+/// score; psnr: the squared error, its mean is the MSE; gmsd: the gradient magnitude similarity, whose standard
+/// deviation is the score).
 pub trait DistanceMap {
-    /// N×1×H×W for N×3×H×W inputs; larger = more different.
+    /// N×1×h×w for N×3×H×W inputs, (h, w) = [`DistanceMap::map_size`] of (H, W).
     fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor>;
+
+    /// The map's (height, width) for an image of (height, width): the image's own unless the metric filters
+    /// without padding or downsamples first.
+    fn map_size(&self, height: i64, width: i64) -> (i64, i64) {
+        (height, width)
+    }
 }
 
 /// The reference tensor of an FR metric (presence is checked by the API before any model runs).

@@ -52,6 +52,11 @@ pub fn available_names() -> Vec<String> {
     names
 }
 
+/// pyiqa's facts about every metric it has, in its catalogue's order.
+pub fn pyiqa_entries() -> impl Iterator<Item = &'static CatalogueEntry> {
+    PYIQA_METRICS.iter()
+}
+
 /// pyiqa's facts about a metric it has, built in or not.
 pub fn pyiqa_entry(name: &str) -> Option<&'static CatalogueEntry> {
     PYIQA_METRICS.iter().find(|e| e.name == name)
@@ -66,7 +71,11 @@ pub fn find_builtin(name: &str) -> Result<&'static MetricSpec> {
     Err(Error::new(
         ErrorKind::UnknownMetric,
         match pyiqa_entry(name) {
-            Some(_) => format!("metric '{name}' exists in pyiqa but is not built into iqa; available: {available}"),
+            Some(_) => format!(
+                "metric '{name}' exists in pyiqa but is not built into iqa; export it with \
+                 `scripts/export_torchscript.py {name} --out DIR` and set IQA_WEIGHTS_DIR=DIR to use it; \
+                 available: {available}"
+            ),
             None => format!("unknown metric '{name}'; available: {available}"),
         },
     ))

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 /// Layers, top to bottom; a module may use modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
     &["ffi"],
+    &["video"],
     &["api"],
     &["registry"],
     &["catalogue"],

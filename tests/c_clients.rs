@@ -1,6 +1,6 @@
-//! The library as C and Python clients see it: examples/score.c, tests/c/contract.c and tests/c/torchscript.c
-//! are compiled with `cc` against include/iqa.h and the libiqa.so of the current cargo profile, and run;
-//! examples/score.py is run with the project's Python through the `iqa` package (python/).
+//! The library as C and Python clients see it: examples/score.c, tests/c/contract.c, tests/c/frames.c and
+//! tests/c/torchscript.c are compiled with `cc` against include/iqa.h and the libiqa.so of the current cargo
+//! profile, and run; examples/score.py is run with the project's Python through the `iqa` package (python/).
 //! libiqa.so of the test profile is built first (tests/common).
 mod common;
 use common::{calibration, libiqa, root as repo, torchscript_fixtures, venv_python};
@@ -103,6 +103,15 @@ fn contract_c_passes() {
     let exe = compile("tests/c/contract.c", &dir);
     let out = run("contract", Command::new(&exe).arg(repo().join("data/calibration")));
     assert_checks_pass("tests/c/contract.c", &out);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn frames_c_passes() {
+    let dir = temp_dir("frames_c");
+    let exe = compile("tests/c/frames.c", &dir);
+    let out = run("frames", &mut Command::new(&exe));
+    assert_checks_pass("tests/c/frames.c", &out);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -63,12 +63,39 @@ fn weights_errors_and_score_map_through_the_c_abi() {
     unsafe { iqa_metric_free(handle) };
 
     // A metric without a map.
-    let ssim = CString::new("ssim").unwrap();
+    let ms_ssim = CString::new("ms_ssim").unwrap();
     let mut h = ptr::null_mut();
     unsafe {
-        assert_eq!(iqa_metric_create(ssim.as_ptr(), ptr::null(), &mut h), IqaStatus::IQA_OK);
+        assert_eq!(iqa_metric_create(ms_ssim.as_ptr(), ptr::null(), &mut h), IqaStatus::IQA_OK);
         assert_eq!(iqa_score_map(h, &dc, &rc, map.as_mut_ptr(), n), IqaStatus::IQA_ERR_INVALID_ARGUMENT);
         assert!(last_error().contains("no spatial map"));
+        let (mut w, mut hh) = (7u32, 7u32);
+        assert_eq!(iqa_map_size(h, 512, 384, &mut w, &mut hh), IqaStatus::IQA_ERR_INVALID_ARGUMENT);
+        assert_eq!((w, hh), (7, 7), "untouched on error");
+        iqa_metric_free(h);
+    }
+
+    // SSIM's map is smaller than the image ('valid' window): iqa_map_size says how much, and out_len is
+    // checked against it; its mean is the score.
+    let ssim = CString::new("ssim").unwrap();
+    unsafe {
+        assert_eq!(iqa_metric_create(ssim.as_ptr(), ptr::null(), &mut h), IqaStatus::IQA_OK);
+        let (mut w, mut hh) = (0u32, 0u32);
+        assert_eq!(iqa_map_size(h, 512, 384, &mut w, ptr::null_mut()), IqaStatus::IQA_OK);
+        assert_eq!(iqa_map_size(h, 512, 384, ptr::null_mut(), &mut hh), IqaStatus::IQA_OK);
+        assert_eq!((w, hh), (502, 374));
+        assert_eq!(iqa_map_size(ptr::null(), 512, 384, &mut w, &mut hh), IqaStatus::IQA_ERR_INVALID_ARGUMENT);
+        let m = 502 * 374;
+        map.fill(-1.0);
+        assert_eq!(iqa_score_map(h, &dc, &rc, map.as_mut_ptr(), m - 1), IqaStatus::IQA_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("502x374 map"), "{}", last_error());
+        assert!(map.iter().all(|&v| v == -1.0), "map untouched on error");
+        assert_eq!(iqa_score_map(h, &dc, &rc, map.as_mut_ptr(), m), IqaStatus::IQA_OK, "{}", last_error());
+        assert!(map[m..].iter().all(|&v| v == -1.0), "nothing written past the map");
+        let mean = map[..m].iter().map(|&v| v as f64).sum::<f64>() / m as f64;
+        let mut score = 0.0;
+        assert_eq!(iqa_score(h, &dc, &rc, &mut score), IqaStatus::IQA_OK);
+        assert!((mean - score).abs() < 1e-6, "ssim map mean {mean} vs score {score}");
         iqa_metric_free(h);
     }
     std::fs::remove_dir_all(empty).ok();

@@ -9,6 +9,8 @@
 // - Every failing call throws iqa::Error, a std::runtime_error whose what() is iqa_last_error()'s message and
 //   whose status() is the IqaStatus the C function returned.
 // - iqa::ImageView describes caller memory (no copy, no ownership); it must stay valid during the call only.
+//   iqa::FrameView does the same for a YUV video frame (planes, strides, format, matrix, range, siting).
+// - iqa::Stream scores (dist, ref) frame pairs with several metrics behind push(): per-frame and pooled scores.
 // - Thread safety is the C API's: one Metric may score from many threads at once (its scoring methods are const).
 // Nothing here adds state or behaviour: each method is one C call plus the error check, so scores are the C API's.
 #ifndef IQA_HPP
@@ -115,6 +117,50 @@ struct ImageView {
         : data(data_), width(width_), height(height_), format(format_), stride(stride_) {}
 
     IqaImage c_image() const noexcept { return IqaImage{data, width, height, stride, format}; }
+};
+
+// A YUV video frame in caller memory (iqa_score_frame's IqaFrame): planes Y, U, V (planar formats) or Y, UV
+// (NV12, P010), each with its stride in bytes (0 = packed). The matrix, range and siting default to the C
+// API's 0 values (BT.709, limited range, chroma left). Borrowed for the duration of a call only.
+struct FrameView {
+    std::uint32_t width = 0;
+    std::uint32_t height = 0;
+    IqaFrameFormat format = IQA_FRAME_I420;
+    IqaColorMatrix matrix = IQA_MATRIX_BT709;
+    IqaColorRange range = IQA_RANGE_LIMITED;
+    IqaChromaSiting siting = IQA_CHROMA_LEFT;
+    const void* planes[3] = {nullptr, nullptr, nullptr};
+    std::size_t strides[3] = {0, 0, 0};
+
+    FrameView() = default;
+    FrameView(std::uint32_t width_, std::uint32_t height_, IqaFrameFormat format_, const void* y,
+              std::size_t y_stride, const void* u, std::size_t u_stride, const void* v = nullptr,
+              std::size_t v_stride = 0) noexcept
+        : width(width_), height(height_), format(format_), planes{y, u, v}, strides{y_stride, u_stride, v_stride} {}
+
+    FrameView& color(IqaColorMatrix matrix_, IqaColorRange range_,
+                     IqaChromaSiting siting_ = IQA_CHROMA_LEFT) noexcept {
+        matrix = matrix_;
+        range = range_;
+        siting = siting_;
+        return *this;
+    }
+
+    IqaFrame c_frame() const noexcept {
+        IqaFrame f{};
+        f.struct_size = sizeof(IqaFrame);
+        f.width = width;
+        f.height = height;
+        f.format = format;
+        f.matrix = matrix;
+        f.range = range;
+        f.siting = siting;
+        for (int p = 0; p < 3; ++p) {
+            f.planes[p] = planes[p];
+            f.strides[p] = strides[p];
+        }
+        return f;
+    }
 };
 
 // Options for Metric: starts from iqa_options_default() (which reads IQA_PRECISION), then chained setters.
@@ -267,8 +313,22 @@ public:
     }
 
     // ------------------------------------------------------------------------------------ frames and streams
-    // Reserved for the video API (YUV frames, streams, prepared references): its methods go here, in the
-    // same style (one C call each, errors thrown as iqa::Error), when the C API gains them.
+    // A video frame's score: the metric's score on the frame's RGB conversion (iqa_score_frame). NR: no ref.
+    double score_frame(const FrameView& dist) const { return frame_impl(dist, nullptr); }
+    double score_frame(const FrameView& dist, const FrameView& ref) const { return frame_impl(dist, &ref); }
+
+    // One score per frame (iqa_score_frames); an empty list gives an empty result. NR: no refs.
+    std::vector<double> score_frames(const std::vector<FrameView>& dists) const {
+        return frames_impl(dists, nullptr);
+    }
+    std::vector<double> score_frames(const std::vector<FrameView>& dists, const std::vector<FrameView>& refs) const {
+        if (refs.size() != dists.size()) {
+            throw Error(IQA_ERR_INVALID_ARGUMENT, "score_frames: " + std::to_string(dists.size()) +
+                                                      " distorted frames but " + std::to_string(refs.size()) +
+                                                      " references");
+        }
+        return frames_impl(dists, &refs);
+    }
 
 private:
     double score_impl(const ImageView& dist, const ImageView* ref) const {
@@ -295,6 +355,30 @@ private:
         return out;
     }
 
+    double frame_impl(const FrameView& dist, const FrameView* ref) const {
+        const IqaFrame d = dist.c_frame();
+        IqaFrame r{};
+        if (ref != nullptr) r = ref->c_frame();
+        double out = 0.0;
+        detail::check(iqa_score_frame(handle_, &d, ref != nullptr ? &r : nullptr, &out));
+        return out;
+    }
+
+    std::vector<double> frames_impl(const std::vector<FrameView>& dists, const std::vector<FrameView>* refs) const {
+        if (dists.empty()) return {};
+        std::vector<IqaFrame> d, r;
+        d.reserve(dists.size());
+        for (const FrameView& v : dists) d.push_back(v.c_frame());
+        if (refs != nullptr) {
+            r.reserve(refs->size());
+            for (const FrameView& v : *refs) r.push_back(v.c_frame());
+        }
+        std::vector<double> out(dists.size());
+        detail::check(
+            iqa_score_frames(handle_, d.data(), refs != nullptr ? r.data() : nullptr, d.size(), out.data()));
+        return out;
+    }
+
     double files_impl(const char* dist_path, const char* ref_path) const {
         double out = 0.0;
         detail::check(iqa_score_files(handle_, dist_path, ref_path, &out));
@@ -302,6 +386,127 @@ private:
     }
 
     IqaMetric* handle_ = nullptr;
+};
+
+// -------------------------------------------------------------------------------------------------- Stream
+
+// Options for Stream (iqa_stream_options_default, then chained setters; 0 in a count means its default).
+class StreamOptions {
+public:
+    StreamOptions() noexcept { iqa_stream_options_default(&options_); }
+    // Score every Nth frame pushed (frames 0, N, 2N, ...).
+    StreamOptions& subsample(std::uint32_t n) noexcept { return set(options_.subsample, n); }
+    // Worker threads scoring behind push().
+    StreamOptions& threads(std::uint32_t n) noexcept { return set(options_.threads, n); }
+    // Frames that may wait for a worker before push() blocks.
+    StreamOptions& queue(std::uint32_t n) noexcept { return set(options_.queue, n); }
+    // Consecutive waiting frames scored in one forward pass.
+    StreamOptions& batch(std::uint32_t n) noexcept { return set(options_.batch, n); }
+    // Keep only the running pooled values: no per-frame reads, no percentiles.
+    StreamOptions& pooled_only(bool on) noexcept {
+        options_.pooled_only = on;
+        return *this;
+    }
+    // Device and precision of every metric (copied).
+    StreamOptions& metric_options(const Options& options) noexcept {
+        metric_options_ = options.c_options();
+        has_metric_options_ = true;
+        return *this;
+    }
+    // The C struct; its metric_options points into this object.
+    IqaStreamOptions c_options() const noexcept {
+        IqaStreamOptions out = options_;
+        out.metric_options = has_metric_options_ ? &metric_options_ : nullptr;
+        return out;
+    }
+
+private:
+    StreamOptions& set(std::uint32_t& field, std::uint32_t n) noexcept {
+        field = n;
+        return *this;
+    }
+    IqaStreamOptions options_{};
+    IqaOptions metric_options_{};
+    bool has_metric_options_ = false;
+};
+
+// Several metrics over a sequence of frame pairs (iqa_stream_*): each pair pushed is copied, converted to RGB
+// once for all metrics and scored behind push() in frame order. Move-only; the destructor closes it (frames
+// still queued are dropped unscored: call flush() first to keep them).
+class Stream {
+public:
+    explicit Stream(const std::vector<std::string>& metrics, const StreamOptions& options = StreamOptions())
+        : metric_count_(metrics.size()) {
+        std::vector<const char*> names;
+        names.reserve(metrics.size());
+        for (const std::string& m : metrics) names.push_back(m.c_str());
+        const IqaStreamOptions c_options = options.c_options();
+        detail::check(iqa_stream_open(names.data(), names.size(), &c_options, &handle_));
+    }
+
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    Stream(Stream&& other) noexcept
+        : handle_(std::exchange(other.handle_, nullptr)), metric_count_(std::exchange(other.metric_count_, 0)) {}
+    Stream& operator=(Stream&& other) noexcept {
+        if (this != &other) {
+            iqa_stream_close(handle_);
+            handle_ = std::exchange(other.handle_, nullptr);
+            metric_count_ = std::exchange(other.metric_count_, 0);
+        }
+        return *this;
+    }
+    ~Stream() { iqa_stream_close(handle_); }
+
+    IqaStream* get() const noexcept { return handle_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+    // Metrics in the order given (frame_scores() and pooled() index them).
+    std::size_t metric_count() const noexcept { return metric_count_; }
+
+    // The next pair in display order (NR metrics only: no ref). Blocks only while the queue is full.
+    void push(const FrameView& dist) { push_impl(dist, nullptr); }
+    void push(const FrameView& dist, const FrameView& ref) { push_impl(dist, &ref); }
+
+    // Waits until every frame pushed is scored.
+    void flush() { detail::check(iqa_stream_flush(handle_)); }
+
+    struct Progress {
+        std::uint64_t pushed = 0;
+        // Leading frames scored (or skipped by subsampling): frame_scores() reads frames below this.
+        std::uint64_t done = 0;
+    };
+    Progress progress() const {
+        Progress p;
+        detail::check(iqa_stream_progress(handle_, &p.pushed, &p.done));
+        return p;
+    }
+
+    // Display frame `frame`'s scores, one per metric.
+    std::vector<double> frame_scores(std::uint64_t frame) const {
+        std::vector<double> out(metric_count_);
+        detail::check(iqa_stream_frame_scores(handle_, frame, out.data(), out.size()));
+        return out;
+    }
+
+    // Metric `metric_index`'s scores pooled over every frame pushed (waits for them); `percentile` (0..100)
+    // is read for IQA_POOL_PERCENTILE only.
+    double pooled(std::size_t metric_index, IqaPooling method, double percentile = 0.0) {
+        double out = 0.0;
+        detail::check(
+            iqa_stream_pooled(handle_, metric_index, static_cast<std::uint32_t>(method), percentile, &out));
+        return out;
+    }
+
+private:
+    void push_impl(const FrameView& dist, const FrameView* ref) {
+        const IqaFrame d = dist.c_frame();
+        IqaFrame r{};
+        if (ref != nullptr) r = ref->c_frame();
+        detail::check(iqa_stream_push(handle_, &d, ref != nullptr ? &r : nullptr));
+    }
+
+    IqaStream* handle_ = nullptr;
+    std::size_t metric_count_ = 0;
 };
 
 }  // namespace iqa

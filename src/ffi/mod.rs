@@ -3,8 +3,10 @@
 //! thread-local message returned by `iqa_last_error`.
 // The doc comments here become the C header's: "[0,1]" and "[N]" are math there, not links.
 #![allow(rustdoc::broken_intra_doc_links)]
+mod frames;
 mod types;
 
+pub use frames::*;
 pub use types::*;
 
 use crate::api::{self, DeviceRequest, Metric, Mode, Options, Precision, Preset, TorchScriptSpec};
@@ -296,6 +298,73 @@ pub extern "C" fn iqa_metric_name(index: usize) -> *const c_char {
     METRIC_NAMES.get(index).map_or(std::ptr::null(), |n| n.as_ptr())
 }
 
+/// Whether the metric `name` can be created here, without creating it or downloading anything: fills *out
+/// (availability, mode, direction, range) and writes a description to `text`, one line per pretrained file the
+/// metric needs: "NAME: built in", "NAME: found at PATH", "NAME: will download from URL into DIR" or
+/// "NAME: missing: WHY" (or "needs no pretrained file", or "TorchScript module PATH"). The text is NUL-terminated
+/// and cut at a UTF-8 character boundary to fit `text_size` bytes; out->text_len says how many bytes the whole
+/// text needs, so a caller may call once with text NULL and text_size 0 to size its buffer.
+/// Set out->struct_size = sizeof(IqaMetricStatus) first. On error neither *out nor text is written.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL name or out, struct_size too small, text NULL with text_size > 0,
+/// malformed IQA_OFFLINE), IQA_ERR_UNKNOWN_METRIC (also for pyiqa names iqa does not build), IQA_ERR_WEIGHTS
+/// or IQA_ERR_IO (a TorchScript module's sidecar unreadable).
+///
+/// # Safety
+/// `name` must be NULL or NUL-terminated; `out` NULL or a writable IqaMetricStatus whose struct_size is set;
+/// `text` NULL or writable for `text_size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_status(
+    name: *const c_char,
+    out: *mut IqaMetricStatus,
+    text: *mut c_char,
+    text_size: usize,
+) -> IqaStatus {
+    entry(|| {
+        checked_out(out, "out")?;
+        let size = std::ptr::read(addr_of!((*out).struct_size)) as usize;
+        if size < size_of::<IqaMetricStatus>() {
+            return Err(Error::invalid(format!(
+                "out->struct_size is {size}; set it to sizeof(IqaMetricStatus) ({})",
+                size_of::<IqaMetricStatus>()
+            )));
+        }
+        if text.is_null() && text_size > 0 {
+            return Err(Error::invalid(format!("text is NULL but text_size is {text_size}")));
+        }
+        if name.is_null() {
+            return Err(Error::invalid("metric name is NULL"));
+        }
+        let name = CStr::from_ptr(name).to_str().map_err(|_| Error::invalid("metric name is not valid UTF-8"))?;
+        let status = api::metric_status(name)?;
+        let description = status.describe();
+        if text_size > 0 {
+            let mut len = description.len().min(text_size - 1);
+            while !description.is_char_boundary(len) {
+                len -= 1;
+            }
+            std::ptr::copy_nonoverlapping(description.as_ptr(), text.cast::<u8>(), len);
+            text.add(len).write(0);
+        }
+        out.write(IqaMetricStatus {
+            struct_size: size_of::<IqaMetricStatus>() as u32,
+            availability: match status.availability {
+                api::Availability::Ready => IqaAvailability::IQA_AVAILABILITY_READY,
+                api::Availability::Download => IqaAvailability::IQA_AVAILABILITY_DOWNLOAD,
+                api::Availability::Missing => IqaAvailability::IQA_AVAILABILITY_MISSING,
+            },
+            mode: match status.info.mode {
+                Mode::FullReference => IqaMode::IQA_MODE_FR,
+                Mode::NoReference => IqaMode::IQA_MODE_NR,
+            },
+            lower_better: status.info.lower_better,
+            score_min: status.info.score_range.0,
+            score_max: status.info.score_range.1,
+            text_len: description.len() + 1,
+        });
+        Ok(())
+    })
+}
+
 /// Creates a handle for the metric `name` (a pyiqa name). `options` may be NULL for defaults.
 /// Handles of the same metric and model-relevant options share one loaded model.
 /// On success *out receives a handle to free with iqa_metric_free; on error *out is untouched.
@@ -558,11 +627,19 @@ pub unsafe extern "C" fn iqa_score_files(
     })
 }
 
-/// Per-pixel distance map of one pair (larger = more different) for metrics that define one: the LPIPS
-/// family (lpips, lpips-vgg, lpips-squeeze and the + variants), whose map is each layer's distance upsampled
-/// to the image size and summed. Writes width×height floats, row-major, to out_map, which must hold
-/// `out_len >= width*height` floats. Errors: IQA_ERR_INVALID_ARGUMENT (metric without a map, NULL pointers,
-/// out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise. On error out_map is untouched.
+/// Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
+/// - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
+///   the image size and summed (larger = more different; its mean is close to the score);
+/// - ssim, ssimc: pyiqa's SSIM index map ('valid' 11×11 window: (width−10)×(height−10); its mean is the score);
+/// - psnr, psnry: the squared error of RGB (averaged over channels) or luma in [0,1] (its mean is the MSE; the
+///   score is 10·log10(1/(MSE + 1e-8)));
+/// - gmsd: the gradient magnitude similarity of the 2×2-averaged luma ((width/2)×(height/2); the score is its
+///   standard deviation).
+///
+/// Writes the map's floats, row-major, to out_map, which must hold `out_len` >= map width × map height floats
+/// (iqa_map_size gives the map's size; it is the image's for most metrics). Errors: IQA_ERR_INVALID_ARGUMENT
+/// (metric without a map, NULL pointers, out_len too small), IQA_ERR_SHAPE_MISMATCH, as iqa_score otherwise.
+/// On error out_map is untouched.
 ///
 /// # Safety
 /// `metric` a live handle or NULL; `dist`, `ref` NULL or valid images; `out_map` NULL or `out_len` floats.
@@ -579,16 +656,50 @@ pub unsafe extern "C" fn iqa_score_map(
         checked_out(out_map, "out_map")?;
         let dist = image_from_c(dist, "dist")?;
         let reference = image_from_c(r#ref, "ref")?;
-        let needed = dist.width() as usize * dist.height() as usize;
+        let (width, height) = handle.metric.map_size(dist.width(), dist.height())?;
+        let needed = width as usize * height as usize;
         if out_len < needed {
             return Err(Error::invalid(format!(
-                "out_len {out_len} is smaller than the {}x{} map ({needed} floats)",
+                "out_len {out_len} is smaller than the {width}x{height} map ({needed} floats) of a {}x{} image",
                 dist.width(),
                 dist.height()
             )));
         }
         let map = handle.metric.score_map(&dist, &reference)?;
-        std::ptr::copy_nonoverlapping(map.as_ptr(), out_map, map.len());
+        std::ptr::copy_nonoverlapping(map.values.as_ptr(), out_map, map.values.len().min(out_len));
+        Ok(())
+    })
+}
+
+/// The size of iqa_score_map's map for an image of `width`×`height`: the image's own for most metrics,
+/// (width−10)×(height−10) for ssim and ssimc, (width/2)×(height/2) for gmsd. Either out pointer may be NULL.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL or dead handle, metric without a map).
+///
+/// # Safety
+/// `metric` a live handle or NULL; `out_width`, `out_height` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_map_size(
+    metric: *const IqaMetric,
+    width: u32,
+    height: u32,
+    out_width: *mut u32,
+    out_height: *mut u32,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        let (w, h) = handle.metric.map_size(width, height)?;
+        if !out_width.is_null() {
+            checked_out(out_width, "out_width")?;
+        }
+        if !out_height.is_null() {
+            checked_out(out_height, "out_height")?;
+        }
+        if !out_width.is_null() {
+            out_width.write(w);
+        }
+        if !out_height.is_null() {
+            out_height.write(h);
+        }
         Ok(())
     })
 }

@@ -8,6 +8,9 @@ use std::path::Path;
 /// more (a decompression bomb) is `Decode`, not an out-of-memory abort.
 pub const DECODE_LIMITS: (u32, u64) = (65_535, 2 << 30);
 
+/// File extensions (lowercase) of the formats [`decode_file`] reads.
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"];
+
 /// Pixels decoded from a file, owned.
 #[derive(Debug, Clone)]
 pub struct DecodedImage {

@@ -9,7 +9,7 @@
 //! code (its luma, float32 features, its own `imresize`) iqa follows pyiqa; README lists the distances.
 //! Minimum size 7×7 (pyiqa's resize fails below). Small images with no negative or no positive neighbour
 //! product along some direction score NaN, as in pyiqa.
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::image::colour::rgb_to_y;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::nss::{fspecial_gaussian_f32, lgamma_of, mscn, neighbour_product, Border, ShapeTables};
@@ -19,10 +19,13 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("brisque", Mode::NoReference, true, (0.0, 150.0), build).min_size(7, 7)];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("brisque", Mode::NoReference, true, (0.0, 150.0), build)
+    .min_size(7, 7)
+    .weights(&[&files::BRISQUE_SVM])];
 
 const FEATURES: i64 = 36;
+/// Support vectors of the LIVE model.
+const SUPPORT_VECTORS: i64 = 774;
 const GAMMA: f64 = 0.05;
 const RHO: f64 = -153.591;
 /// The official feature ranges (LIVE `allrange`: min, max per feature) that scale features to [−1, 1].
@@ -78,23 +81,11 @@ pub struct Brisque {
 }
 
 pub fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
-    let params = weights::load(&files::BRISQUE_SVM, &[])?;
-    // The shared .safetensors names the tensors; pyiqa's official file is a tuple (sv_coef, sv) saved by torch.
-    let pick = |names: [&str; 2]| names.iter().find_map(|n| params.get(*n));
-    let (Some(sv_coef), Some(sv)) = (pick(["sv_coef", "0"]), pick(["sv", "1"])) else {
-        return Err(Error::new(
-            ErrorKind::Weights,
-            "BRISQUE model file has neither sv_coef/sv nor a (sv_coef, sv) tuple",
-        ));
-    };
-    let count = sv_coef.numel() as i64;
-    if sv.size() != [count, FEATURES] {
-        return Err(Error::new(
-            ErrorKind::Weights,
-            format!("BRISQUE support vectors have shape {:?}, expected [{count}, {FEATURES}]", sv.size()),
-        ));
-    }
-    Ok(Arc::new(Brisque::new(sv_coef, sv, key.device)?))
+    let params = weights::load(
+        &files::BRISQUE_SVM,
+        &[("sv_coef", &[SUPPORT_VECTORS][..]), ("sv", &[SUPPORT_VECTORS, FEATURES][..])],
+    )?;
+    Ok(Arc::new(Brisque::new(&params["sv_coef"], &params["sv"], key.device)?))
 }
 
 impl Brisque {

@@ -9,11 +9,13 @@ use crate::weights;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("dists", Mode::FullReference, true, (0.0, 1.0), build).reduced_precision().max_pixels(
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("dists", Mode::FullReference, true, (0.0, 1.0), build)
+    .reduced_precision()
+    .max_pixels(
         crate::metrics::lpips::TILE_ABOVE_PIXELS as u64,
         "its statistics span whole VGG16 feature maps (~1.5 KB per pixel at once), so it is not scored in tiles",
-    )];
+    )
+    .weights(&[&weights::files::DISTS_ALPHA_BETA, &weights::files::VGG16])];
 
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];

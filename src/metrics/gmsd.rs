@@ -8,7 +8,7 @@
 //! iqa follows pyiqa. Minimum size: two 2×2 blocks (4×2 or 2×4); pyiqa returns NaN or fails below that.
 use crate::error::{Error, Result};
 use crate::image::colour::rgb_to_y;
-use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::scaled_block_mean;
 use crate::nn::matlab::kernel;
 use crate::tensor::FrozenTensor;
@@ -62,17 +62,40 @@ impl Model for Gmsd {
             )));
         }
         let n = dist.size()[0];
-        let (g1, g2) = (self.magnitude(dist)?, self.magnitude(reference)?);
-        let quality = g1
-            .f_mul_scalar(2.0)?
-            .f_mul(&g2)?
-            .f_add_scalar(T)?
-            .f_div(&g1.f_square()?.f_add(&g2.f_square()?)?.f_add_scalar(T)?)?;
+        let quality = self.similarity(dist, reference)?;
         // One float32 reduction per image, shaped as pyiqa's single-image call, so that a batch gives exactly
         // the single scores (a batched reduction splits its sums differently).
         let per_image = (0..n)
             .map(|i| Ok(quality.f_narrow(0, i, 1)?.f_view([1, -1])?.f_std_correction(&[1i64][..], 1, false)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Tensor::f_cat(&per_image, 0)?)
+    }
+
+    fn distance_map(&self) -> Option<&dyn DistanceMap> {
+        Some(self)
+    }
+}
+
+impl Gmsd {
+    /// The gradient magnitude similarity map (GMS), N×1×H/2×W/2.
+    fn similarity(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        let (g1, g2) = (self.magnitude(dist)?, self.magnitude(reference)?);
+        Ok(g1
+            .f_mul_scalar(2.0)?
+            .f_mul(&g2)?
+            .f_add_scalar(T)?
+            .f_div(&g1.f_square()?.f_add(&g2.f_square()?)?.f_add_scalar(T)?)?)
+    }
+}
+
+impl DistanceMap for Gmsd {
+    /// The gradient magnitude similarity of the 2×2-averaged luma (1 where gradients agree): the score is its
+    /// standard deviation (n−1) over the map.
+    fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        self.similarity(dist, reference)
+    }
+
+    fn map_size(&self, height: i64, width: i64) -> (i64, i64) {
+        (height / 2, width / 2)
     }
 }

@@ -24,8 +24,9 @@ use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 /// pyiqa's resize needs three samples per side.
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("ilniqe", Mode::NoReference, true, (0.0, 100.0), build).min_size(3, 3)];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("ilniqe", Mode::NoReference, true, (0.0, 100.0), build)
+    .min_size(3, 3)
+    .weights(&[&files::ILNIQE_TEMPLATE])];
 
 const SIDE: i64 = 524;
 const BLOCK: i64 = 84;

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::model::{require_ref, Builder, DistanceMap, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg16};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
-use crate::weights;
+use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
@@ -29,6 +29,15 @@ impl Net {
         }
     }
 
+    /// The files it loads: its v0.1 linear layers and its torchvision backbone.
+    pub const fn weights(self) -> &'static [&'static WeightFile] {
+        match self {
+            Net::Alex => &[&files::LPIPS_V0_1_ALEX, &files::ALEXNET],
+            Net::Vgg => &[&files::LPIPS_V0_1_VGG, &files::VGG16],
+            Net::Squeeze => &[&files::LPIPS_V0_1_SQUEEZE, &files::SQUEEZENET1_1],
+        }
+    }
+
     /// Smallest side the backbone's deepest tap accepts.
     pub const fn min_side(self) -> u32 {
         match self {
@@ -45,6 +54,7 @@ const fn lpips(name: &'static str, net: Net, build: Builder) -> MetricSpec {
     MetricSpec::new(name, Mode::FullReference, true, (0.0, 1.0), build)
         .reduced_precision()
         .min_size(net.min_side(), net.min_side())
+        .weights(net.weights())
 }
 
 const SEMANTIC_UNTILED: &str = "its semantic weights are resized over the whole image, so it is not scored in tiles";

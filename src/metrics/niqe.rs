@@ -17,8 +17,9 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("niqe", Mode::NoReference, true, (0.0, 100.0), build).min_size(BLOCK as u32, BLOCK as u32)];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("niqe", Mode::NoReference, true, (0.0, 100.0), build)
+    .min_size(BLOCK as u32, BLOCK as u32)
+    .weights(&[&files::NIQE_PARAMS])];
 
 const BLOCK: i64 = 96;
 const FEATURES: i64 = 36;

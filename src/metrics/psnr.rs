@@ -2,10 +2,11 @@
 use crate::error::Result;
 use crate::image::colour::{luma_formula, rgb_to_y, with_fma, LumaFormula};
 use crate::image::{Image, PixelFormat};
-use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::runtime::{for_each_piece, worker_threads};
+use crate::tensor::cpu_slice;
 use std::sync::Arc;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// `psnr` on RGB and `psnry` on luma.
 pub const METRICS: &[MetricSpec] = &[
@@ -123,6 +124,29 @@ impl Psnr {
     }
 }
 
+/// The mean squared error of each image of two float32 CPU batches (the RGB path of [`Model::forward`], which
+/// video frames take): one pass in fixed pieces of the planes on the worker threads, each piece's squares
+/// summed in 8 float64 lanes and the pieces added in order, so the value does not depend on the thread count.
+/// Three libtorch passes with two temporaries each the size of the batch cost several times more.
+fn mse_of_planes(dist: &Tensor, reference: &Tensor) -> Result<Vec<f64>> {
+    const PIECE: usize = 1 << 16;
+    let (dist, reference) = (dist.f_contiguous()?, reference.f_contiguous()?);
+    let (a, b) = (cpu_slice::<f32>(&dist)?, cpu_slice::<f32>(&reference)?);
+    let n = dist.size().first().copied().unwrap_or(1).max(1) as usize;
+    let per_image = a.len() / n;
+    (0..n)
+        .map(|i| {
+            let (a, b) = (&a[i * per_image..(i + 1) * per_image], &b[i * per_image..(i + 1) * per_image]);
+            let mut pieces = vec![[0f64; 8]; per_image.div_ceil(PIECE)];
+            for_each_piece(&mut pieces, 1, |k, out| {
+                let range = k * PIECE..((k + 1) * PIECE).min(per_image);
+                add_squared_differences(&mut out[0], &a[range.clone()], &b[range]);
+            });
+            Ok(pieces.iter().flatten().sum::<f64>() / per_image as f64)
+        })
+        .collect()
+}
+
 with_fma! {
     /// The sum of the squared differences of the luma of two rows of 8-bit pixels (each with its layout: bytes
     /// per pixel, offsets of r, g, b), in [0,1] units: float32 luma, float64 squares and sum.
@@ -209,15 +233,40 @@ impl Model for Psnr {
 
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let reference = require_ref(reference)?;
+        let float_cpu = |t: &Tensor| t.device() == Device::Cpu && t.kind() == Kind::Float;
+        if !self.luma_only && float_cpu(dist) && float_cpu(reference) {
+            return Ok(Tensor::f_from_slice(
+                &mse_of_planes(dist, reference)?.into_iter().map(psnr_of_mse).collect::<Vec<_>>(),
+            )?);
+        }
+        // Accumulated in float64: pyiqa's float32 mean differs by ~1e-7 relative, and its rounding would
+        // depend on how the reduction is split, so a batch would not give exactly the single scores.
+        let mse = self.squared_error(dist, reference)?.f_mean_dim(&[1i64, 2, 3][..], false, Kind::Double)?;
+        // 10·log10(1 / (mse + eps)), data range 1
+        Ok(mse.f_add_scalar(MSE_EPS)?.f_reciprocal()?.f_log10()?.f_mul_scalar(10.0)?)
+    }
+
+    fn distance_map(&self) -> Option<&dyn DistanceMap> {
+        Some(self)
+    }
+}
+
+impl Psnr {
+    /// Per-pixel squared differences of RGB (or luma) in [0, 1], N×C×H×W float32.
+    fn squared_error(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
         let (x, y) = if self.luma_only {
             (rgb_to_y(dist, 1.0)?, rgb_to_y(reference, 1.0)?)
         } else {
             (dist.shallow_clone(), reference.shallow_clone())
         };
-        // Accumulated in float64: pyiqa's float32 mean differs by ~1e-7 relative, and its rounding would
-        // depend on how the reduction is split, so a batch would not give exactly the single scores.
-        let mse = x.f_sub(&y)?.f_square()?.f_mean_dim(&[1i64, 2, 3][..], false, Kind::Double)?;
-        // 10·log10(1 / (mse + eps)), data range 1
-        Ok(mse.f_add_scalar(MSE_EPS)?.f_reciprocal()?.f_log10()?.f_mul_scalar(10.0)?)
+        Ok(x.f_sub(&y)?.f_square()?)
+    }
+}
+
+impl DistanceMap for Psnr {
+    /// The squared error, averaged over channels for `psnr`: its mean is the MSE, and the score is
+    /// 10·log10(1 / (MSE + 1e-8)).
+    fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        Ok(self.squared_error(dist, reference)?.f_mean_dim(&[1i64][..], true, Kind::Double)?)
     }
 }

@@ -4,7 +4,7 @@
 //! default `downsample=False`).
 use crate::error::Result;
 use crate::image::colour::preprocess;
-use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{gaussian_taps, separable_valid};
 use crate::tensor::FrozenTensor;
 use std::sync::Arc;
@@ -42,6 +42,13 @@ impl Windows {
 
     /// Mean SSIM and mean contrast-structure per image of x and y (N×C×H×W float64, 0..255).
     fn ssim_and_cs(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (ssim_map, cs_map) = self.maps(x, y)?;
+        let dims = &[1i64, 2, 3][..];
+        Ok((ssim_map.f_mean_dim(dims, false, None)?, cs_map.f_mean_dim(dims, false, None)?))
+    }
+
+    /// The SSIM and contrast-structure maps, N×C×(H−10)×(W−10) ('valid' filtering).
+    fn maps(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
         let c1 = (0.01 * DATA_RANGE).powi(2);
         let c2 = (0.03 * DATA_RANGE).powi(2);
         // One depthwise pass filters x, y, x², y² and xy at once (5·C independent channels).
@@ -62,9 +69,7 @@ impl Windows {
             .f_relu()?;
         let luminance =
             mu1_mu2.f_mul_scalar(2.0)?.f_add_scalar(c1)?.f_div(&mu1_sq.f_add(&mu2_sq)?.f_add_scalar(c1)?)?;
-        let ssim_map = luminance.f_mul(&cs_map)?;
-        let dims = &[1i64, 2, 3][..];
-        Ok((ssim_map.f_mean_dim(dims, false, None)?, cs_map.f_mean_dim(dims, false, None)?))
+        Ok((luminance.f_mul(&cs_map)?, cs_map))
     }
 }
 
@@ -85,6 +90,24 @@ impl Model for Ssim {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
         let y = preprocess(require_ref(reference)?, self.luma_only, DATA_RANGE, Kind::Double)?;
         Ok(self.windows.ssim_and_cs(&x, &y)?.0)
+    }
+
+    fn distance_map(&self) -> Option<&dyn DistanceMap> {
+        Some(self)
+    }
+}
+
+impl DistanceMap for Ssim {
+    /// pyiqa's SSIM map (averaged over channels for `ssimc`): its mean is the score.
+    fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
+        let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
+        let y = preprocess(reference, self.luma_only, DATA_RANGE, Kind::Double)?;
+        Ok(self.windows.maps(&x, &y)?.0.f_mean_dim(&[1i64][..], true, None)?)
+    }
+
+    /// The 11×11 window is applied without padding ('valid').
+    fn map_size(&self, height: i64, width: i64) -> (i64, i64) {
+        (height - (WINDOW - 1), width - (WINDOW - 1))
     }
 }
 

@@ -200,6 +200,33 @@ pub fn cache_dir() -> Option<PathBuf> {
     path_var("IQA_CACHE_DIR")
 }
 
+/// The user's home directory: `HOME`, else the system's record of the user.
+pub fn home_dir() -> Option<PathBuf> {
+    path_var("HOME").or_else(std::env::home_dir)
+}
+
+/// A leading `~` or `~/` replaced by the home directory, as Python's `os.path.expanduser` does.
+fn expand_home(path: PathBuf) -> PathBuf {
+    match path.strip_prefix("~") {
+        Ok(rest) => home_dir().map_or(path.clone(), |home| home.join(rest)),
+        Err(_) => path,
+    }
+}
+
+/// The user's cache directory: `XDG_CACHE_HOME`, else `~/.cache` (the default of both torch.hub and iqa's
+/// download cache).
+pub fn cache_home() -> Option<PathBuf> {
+    path_var("XDG_CACHE_HOME").map(expand_home).or_else(|| home_dir().map(|home| home.join(".cache")))
+}
+
+/// torch.hub's directory as `torch.hub.get_dir()` computes it: `$TORCH_HOME/hub`, else
+/// `$XDG_CACHE_HOME/torch/hub`, else `~/.cache/torch/hub`. pyiqa downloads into its `pyiqa` folder,
+/// torchvision into its `checkpoints` folder.
+pub fn torch_hub_dir() -> Option<PathBuf> {
+    let torch_home = path_var("TORCH_HOME").map(expand_home).or_else(|| cache_home().map(|c| c.join("torch")));
+    torch_home.map(|t| t.join("hub"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +242,14 @@ mod tests {
         assert_eq!(Preset::parse("Memory"), Some(Preset::Memory));
         assert_eq!(parse_switch("off"), Some(false));
         assert_eq!(parse_switch("2"), None);
+    }
+
+    #[test]
+    fn a_leading_tilde_is_the_home_directory() {
+        let home = home_dir().expect("a home directory");
+        assert_eq!(expand_home(PathBuf::from("~/x/y")), home.join("x/y"));
+        assert_eq!(expand_home(PathBuf::from("~")), home);
+        assert_eq!(expand_home(PathBuf::from("/a/~/b")), PathBuf::from("/a/~/b"));
+        assert_eq!(expand_home(PathBuf::from("~user/b")), PathBuf::from("~user/b"));
     }
 }

@@ -12,8 +12,11 @@
 //! - Torchvision backbones: `features.N.{weight,bias}` (the official files also hold `classifier.*`; the shared
 //!   AlexNet/VGG16 copies hold the features only, the SqueezeNet copy also `classifier.1.*`).
 //! - NIQE, BRISQUE, IL-NIQE: the official files and the shared copies differ in format and key names, see each
-//!   entry.
-use super::WeightFile;
+//!   entry; `renames` maps the official keys to iqa's.
+//!
+//! `builtin` points at the copies built into the library (data/builtin/): the LPIPS v0.1 layers, DISTS, NIQE,
+//! BRISQUE and IL-NIQE.
+use super::{builtin, WeightFile};
 
 /// pyiqa's release assets (the `github` store of pyiqa's `get_url_from_name`).
 macro_rules! pyiqa_release {
@@ -30,7 +33,7 @@ macro_rules! pyiqa_hf {
 }
 
 macro_rules! lpips_file {
-    ($ident:ident, $ver:literal, $net:literal, $sha8:literal, $sha:literal) => {
+    ($ident:ident, $ver:literal, $net:literal, $sha8:literal, $sha:literal, $builtin:expr) => {
         #[doc = concat!("LPIPS v", $ver, " ", $net, " linear layers (`lin{k}.model.1.weight`, (1, C_k, 1, 1)).")]
         pub const $ident: WeightFile = WeightFile {
             official_name: concat!("LPIPS_v", $ver, "_", $net, "-", $sha8, ".pth"),
@@ -48,6 +51,8 @@ macro_rules! lpips_file {
                 ".pth"
             ),
             sha256: $sha,
+            builtin: $builtin,
+            renames: &[],
         };
     };
 }
@@ -57,42 +62,48 @@ lpips_file!(
     "0.0",
     "alex",
     "18720f55",
-    "18720f55913d0af89042f13faa7e536a6ce1444a0914e6db9461355ece1e8cd5"
+    "18720f55913d0af89042f13faa7e536a6ce1444a0914e6db9461355ece1e8cd5",
+    &[]
 );
 lpips_file!(
     LPIPS_V0_0_VGG,
     "0.0",
     "vgg",
     "b9e42362",
-    "b9e4236260c3dd988fc79d2a48d645d885afcbb21f9fd595e6744cf7419b582c"
+    "b9e4236260c3dd988fc79d2a48d645d885afcbb21f9fd595e6744cf7419b582c",
+    &[]
 );
 lpips_file!(
     LPIPS_V0_0_SQUEEZE,
     "0.0",
     "squeeze",
     "c27abd3a",
-    "c27abd3a0145541baa50990817df58d3759c3f8154949f42af3b59b4e042d0bf"
+    "c27abd3a0145541baa50990817df58d3759c3f8154949f42af3b59b4e042d0bf",
+    &[]
 );
 lpips_file!(
     LPIPS_V0_1_ALEX,
     "0.1",
     "alex",
     "df73285e",
-    "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"
+    "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+    &[builtin::LPIPS_V0_1_ALEX]
 );
 lpips_file!(
     LPIPS_V0_1_VGG,
     "0.1",
     "vgg",
     "a78928a0",
-    "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868"
+    "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+    &[builtin::LPIPS_V0_1_VGG]
 );
 lpips_file!(
     LPIPS_V0_1_SQUEEZE,
     "0.1",
     "squeeze",
     "4a5350f2",
-    "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76"
+    "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76",
+    &[builtin::LPIPS_V0_1_SQUEEZE]
 );
 
 /// DISTS `alpha`, `beta`, each (1, 1475, 1, 1) float32 (dingkeyan93/DISTS `weights.pt`).
@@ -101,6 +112,8 @@ pub const DISTS_ALPHA_BETA: WeightFile = WeightFile {
     alternative_names: &["dists_alpha_beta.safetensors", "dists_alpha_beta.pt"],
     url: pyiqa_release!("DISTS_weights-f5e65c96.pth"),
     sha256: "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
+    builtin: &[builtin::DISTS_ALPHA_BETA],
+    renames: &[],
 };
 
 /// Torchvision AlexNet IMAGENET1K_V1 (LPIPS-alex backbone): `features.{0,3,6,8,10}.{weight,bias}`.
@@ -109,6 +122,8 @@ pub const ALEXNET: WeightFile = WeightFile {
     alternative_names: &["alexnet_features_torchvision.safetensors"],
     url: "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     sha256: "7be5be79",
+    builtin: &[],
+    renames: &[],
 };
 
 /// Torchvision VGG16 IMAGENET1K_V1 (LPIPS-vgg and DISTS backbone): `features.{0,2,5,...,28}.{weight,bias}`.
@@ -117,6 +132,8 @@ pub const VGG16: WeightFile = WeightFile {
     alternative_names: &["vgg16_features_torchvision.safetensors"],
     url: "https://download.pytorch.org/models/vgg16-397923af.pth",
     sha256: "397923af",
+    builtin: &[],
+    renames: &[],
 };
 
 /// Torchvision SqueezeNet 1.1 IMAGENET1K_V1 (LPIPS-squeeze backbone). The shared copy
@@ -127,46 +144,53 @@ pub const SQUEEZENET1_1: WeightFile = WeightFile {
     alternative_names: &["squeezenet1_1_torchvision_fp16rounded.safetensors"],
     url: "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
     sha256: "b8a52dc0",
+    builtin: &[],
+    renames: &[],
 };
 
-/// NIQE pristine model (LIVE `modelparameters.mat`), pyiqa's `niqe` (version 'original').
-///
-/// The official file is a MATLAB `.mat` (keys `mu_prisparam` (1, 36), `cov_prisparam` (36, 36)), which
-/// [`super::load_state_dict`] does not read; [`super::load`] therefore takes the shared
-/// `niqe_pris_params.safetensors` (F64 `mu_pris_param` (36,), `cov_pris_param` (36, 36), `gaussian_window` (7, 7)).
-/// No checksum of pyiqa's asset is published or verified, so it is never downloaded (`sha256` is empty).
+/// NIQE pristine model (LIVE `modelparameters.mat`), pyiqa's `niqe` (version 'original'): F64 `mu_pris_param`
+/// (36,), `cov_pris_param` (36, 36) (the built-in copy also holds the 7×7 `gaussian_window`). The official
+/// `.mat` names them `mu_prisparam` (1, 36) and `cov_prisparam`. No checksum of pyiqa's asset is published or
+/// verified, so it is never downloaded (`sha256` is empty): the built-in copy serves.
 pub const NIQE_PARAMS: WeightFile = WeightFile {
     official_name: "niqe_modelparameters.mat",
     alternative_names: &["niqe_pris_params.safetensors"],
     url: pyiqa_hf!("niqe_modelparameters.mat"),
     sha256: "",
+    builtin: &[builtin::NIQE_PRISTINE],
+    renames: &[("mu_prisparam", "mu_pris_param"), ("cov_prisparam", "cov_pris_param")],
 };
 
-/// BRISQUE LIVE SVR model, pyiqa's `brisque` (version 'original').
-///
-/// The official file is `torch.save((sv_coef, sv))`, a tuple, which loads as keys `0` (sv_coef) and `1` (sv).
-/// The shared `brisque_live_svm.safetensors` has F64 `sv_coef` (774), `sv` (774, 36), `feature_min`,
-/// `feature_max` (36), `scale_lower_upper`, `gamma`, `rho`. No checksum of pyiqa's asset is published or
-/// verified, so it is never downloaded (`sha256` is empty).
+/// BRISQUE LIVE SVR model, pyiqa's `brisque` (version 'original'): F64 `sv_coef` (774), `sv` (774, 36) (the
+/// built-in copy also holds `feature_min`, `feature_max`, `scale_lower_upper`, `gamma`, `rho`). The official
+/// file is `torch.save((sv_coef, sv))`, a tuple, which loads as keys `0` and `1`. No checksum of pyiqa's asset
+/// is published or verified, so it is never downloaded (`sha256` is empty): the built-in copy serves.
 pub const BRISQUE_SVM: WeightFile = WeightFile {
     official_name: "brisque_svm_weights.pth",
     alternative_names: &["brisque_live_svm.safetensors"],
     url: pyiqa_hf!("brisque_svm_weights.pth"),
     sha256: "",
+    builtin: &[builtin::BRISQUE_SVM],
+    renames: &[("0", "sv_coef"), ("1", "sv")],
 };
 
-/// IL-NIQE template model (official 2014 `templateModel.mat`), pyiqa's `ilniqe`.
-///
-/// The official `.mat` (a 1×4 cell `templateModel`) sits in the shared folder under its official name, so
-/// [`super::resolve_with`] returns it; [`super::load`] skips it (no `.mat` reader) and takes
-/// `ILNIQE_templateModel.safetensors`: F64 `mu_pris_param` (430,), `cov_pris_param` (430, 430),
-/// `mean_of_sample_data` (468,), `principle_vectors` (468, 430). No checksum of pyiqa's asset is published or
-/// verified, so it is never downloaded (`sha256` is empty).
+/// IL-NIQE template model (official 2014 `templateModel.mat`), pyiqa's `ilniqe`: F64 `mu_pris_param` (430,),
+/// `cov_pris_param` (430, 430), `mean_of_sample_data` (468,), `principle_vectors` (468, 430). The official
+/// `.mat` holds them as the 1×4 cell `templateModel` (items 1×430, 430×430, 468×1, 468×430). The built-in copy
+/// is two files (the pristine Gaussian, the PCA projection), each under the repository's 2 MiB limit. No
+/// checksum of pyiqa's asset is published or verified, so it is never downloaded (`sha256` is empty).
 pub const ILNIQE_TEMPLATE: WeightFile = WeightFile {
     official_name: "ILNIQE_templateModel.mat",
     alternative_names: &["ILNIQE_templateModel.safetensors"],
     url: pyiqa_hf!("ILNIQE_templateModel.mat"),
     sha256: "",
+    builtin: &[builtin::ILNIQE_PRISTINE, builtin::ILNIQE_PCA],
+    renames: &[
+        ("templateModel.0", "mu_pris_param"),
+        ("templateModel.1", "cov_pris_param"),
+        ("templateModel.2", "mean_of_sample_data"),
+        ("templateModel.3", "principle_vectors"),
+    ],
 };
 
 /// Every entry above.

@@ -1,12 +1,13 @@
 //! Pretrained weights: finding, downloading, verifying and loading every pretrained file the deep and classical
 //! metrics need.
 //!
-//! - [`files`]: one [`WeightFile`] per pretrained file (official name, alternative names, URL, sha256).
-//! - [`resolve_with`]: where the file is — `IQA_WEIGHTS_DIR` (and its immediate subdirectories), then the cache
-//!   directory, then a verified download into the cache directory.
-//! - [`load_state_dict`]: a `.safetensors` or PyTorch `.pth`/`.pt` (zip or legacy format) as named CPU tensors,
-//!   read with a restricted unpickler that executes nothing.
-//! - [`load`]: both, plus a check of the expected keys and shapes.
+//! - [`files`]: one [`WeightFile`] per pretrained file (official name, alternative names, URL, sha256, built-in
+//!   copy, key renames); [`builtin`]: the copies built into the library.
+//! - [`locate_with`]: where the file is — `IQA_WEIGHTS_DIR` (and its immediate subdirectories), the built-in
+//!   copy, torch.hub's `pyiqa` and `checkpoints` folders, iqa's cache directory, else a verified download.
+//! - [`load_state_dict`]: a `.safetensors`, PyTorch `.pth`/`.pt` (zip or legacy format, read with a restricted
+//!   unpickler that executes nothing) or MATLAB `.mat` ([`mat`]) as named CPU tensors.
+//! - [`load`]: all of it, plus a check of the expected keys and shapes.
 //!
 //! Every failure is [`ErrorKind::Weights`] with a message naming the file (and, for a missing file, every place
 //! searched and the URL to fetch it from).
@@ -16,8 +17,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
+pub mod builtin;
 mod download;
 pub mod files;
+pub mod mat;
 mod pickle;
 #[cfg(test)]
 mod tests;
@@ -37,24 +40,41 @@ pub struct WeightFile {
     /// Where the official file is downloaded from.
     pub url: &'static str,
     /// sha256 of the official file as lowercase hex: the full digest, or a prefix of at least 8 hex digits
-    /// (torchvision only publishes the prefix in the file name). Checked on every download. Empty when no
-    /// verified digest is known: such a file is never downloaded, only found.
+    /// (torchvision only publishes the prefix in the file name). Checked on every download, and (full digests)
+    /// on files found in the torch hub. Empty when no verified digest is known: such a file is never
+    /// downloaded, only found.
     pub sha256: &'static str,
+    /// The copy built into the library ([`builtin`]): safetensors parts whose tensors together are the file's,
+    /// under iqa's key names. Empty when there is none.
+    pub builtin: &'static [&'static [u8]],
+    /// Keys of the official file that iqa names otherwise: (official key, iqa's key). A renamed tensor whose
+    /// shape differs from the expected one only by dimensions of size 1 is reshaped (MATLAB stores a vector
+    /// as a 1×N or N×1 matrix).
+    pub renames: &'static [(&'static str, &'static str)],
 }
 
 /// The same description borrowed for any lifetime: for files known only at run time (a test server's URL, a
-/// user's own file). `&WeightFile` converts into it, so [`resolve_with`] and [`load_with`] take either.
+/// user's own file). `&WeightFile` converts into it, so [`locate_with`] and [`load_with`] take either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileRef<'a> {
     pub official_name: &'a str,
     pub alternative_names: &'a [&'a str],
     pub url: &'a str,
     pub sha256: &'a str,
+    pub builtin: &'a [&'a [u8]],
+    pub renames: &'a [(&'a str, &'a str)],
 }
 
 impl From<&WeightFile> for FileRef<'static> {
     fn from(f: &WeightFile) -> Self {
-        FileRef { official_name: f.official_name, alternative_names: f.alternative_names, url: f.url, sha256: f.sha256 }
+        FileRef {
+            official_name: f.official_name,
+            alternative_names: f.alternative_names,
+            url: f.url,
+            sha256: f.sha256,
+            builtin: f.builtin,
+            renames: f.renames,
+        }
     }
 }
 
@@ -64,55 +84,68 @@ impl<'a> From<&FileRef<'a>> for FileRef<'a> {
     }
 }
 
-impl FileRef<'_> {
+impl<'a> FileRef<'a> {
+    /// A file with no alternative names, no built-in copy and no renamed keys.
+    #[cfg(test)]
+    pub fn plain(official_name: &'a str, url: &'a str, sha256: &'a str) -> Self {
+        FileRef { official_name, alternative_names: &[], url, sha256, builtin: &[], renames: &[] }
+    }
+
     /// The official name, then the alternative names.
     fn names(&self) -> impl Iterator<Item = &str> + '_ {
         std::iter::once(self.official_name).chain(self.alternative_names.iter().copied())
     }
 }
 
-/// Where [`resolve_with`] looks, read from the environment by [`SearchConfig::from_env`]; tests build it directly.
+/// Where [`locate_with`] looks, read from the environment by [`SearchConfig::from_env`]; tests build it directly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchConfig {
     /// `IQA_WEIGHTS_DIR`: searched first, the directory itself and its immediate subdirectories.
     pub weights_dir: Option<PathBuf>,
-    /// `IQA_CACHE_DIR`, else the platform cache directory + `iqa/weights`: searched second, downloads go here.
+    /// torch.hub's directory (`$TORCH_HOME/hub`, default `~/.cache/torch/hub`): its `pyiqa` folder (pyiqa's
+    /// downloads) and `checkpoints` folder (torchvision's) are searched after the built-in copies.
+    pub torch_hub: Option<PathBuf>,
+    /// `IQA_CACHE_DIR`, else `~/.cache/iqa/weights`: searched last, downloads go here.
     pub cache_dir: Option<PathBuf>,
     /// `IQA_OFFLINE=1`: never download.
     pub offline: bool,
 }
 
 impl SearchConfig {
-    /// Reads `IQA_WEIGHTS_DIR`, `IQA_CACHE_DIR` and `IQA_OFFLINE` (runtime::settings parses them).
+    /// Reads `IQA_WEIGHTS_DIR`, `TORCH_HOME`, `IQA_CACHE_DIR`, `IQA_OFFLINE` (and `XDG_CACHE_HOME`, `HOME` for the
+    /// defaults; runtime::settings parses them).
     pub fn from_env() -> Result<Self> {
         Ok(SearchConfig {
             weights_dir: settings::weights_dir(),
-            cache_dir: settings::cache_dir().or_else(Self::default_cache_dir),
+            torch_hub: settings::torch_hub_dir(),
+            cache_dir: settings::cache_dir().or_else(|| settings::cache_home().map(|c| c.join("iqa").join("weights"))),
             offline: settings::offline()?,
         })
     }
-
-    /// The platform cache directory + `iqa/weights` (`~/.cache/iqa/weights` on Linux), if there is one.
-    pub fn default_cache_dir() -> Option<PathBuf> {
-        dirs::cache_dir().map(|d| d.join("iqa").join("weights"))
-    }
 }
 
-/// Finds the file: 1. IQA_WEIGHTS_DIR (the directory itself and its immediate subdirectories; official name
-/// first, then alternative names), 2. the cache dir (IQA_CACHE_DIR, else the platform cache dir + "iqa/weights"),
-/// 3. a download of `url` into the cache dir (unless IQA_OFFLINE=1): streamed to a temporary file in the cache
-/// dir, sha256-verified, then renamed into place (never a half file under the final name), with progress
-/// reported. Errors are ErrorKind::Weights with a message naming the file, every directory searched, and the
-/// URL to fetch it from.
-/// Finds a file with explicit directories (see [`load`] for the order and the download).
-#[cfg(test)]
-pub fn resolve_with<'a>(file: impl Into<FileRef<'a>>, config: &SearchConfig) -> Result<PathBuf> {
-    resolve_impl(file.into(), config, false)
+/// Which folder a file was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// `IQA_WEIGHTS_DIR` or one of its immediate subdirectories.
+    WeightsDir,
+    /// torch.hub's `pyiqa` or `checkpoints` folder.
+    TorchHub,
+    /// iqa's cache directory (where iqa's downloads land).
+    Cache,
 }
 
-/// Whether [`load_state_dict`] reads files of this name (by extension: `.safetensors`, `.pth`, `.pt`, `.bin`).
-pub fn is_loadable(path: &Path) -> bool {
-    matches!(extension(path).as_deref(), Some("safetensors" | "pth" | "pt" | "bin"))
+/// Where a file comes from on this machine, as [`locate_with`] finds it (nothing is downloaded).
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// The copy built into the library.
+    Builtin,
+    /// A file on disk.
+    Found(PathBuf),
+    /// Not here; the first use will download `url` into `dir` (sha256-verified).
+    Download { url: String, dir: PathBuf },
+    /// Not here and not downloadable now: the error names the file, every place searched and the URL.
+    Missing(Error),
 }
 
 fn extension(path: &Path) -> Option<String> {
@@ -133,132 +166,226 @@ fn subdirectories(dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn resolve_impl(file: FileRef<'_>, config: &SearchConfig, loadable_only: bool) -> Result<PathBuf> {
-    let names: Vec<&str> = file.names().filter(|n| !loadable_only || is_loadable(Path::new(n))).collect();
+/// The first of `names` that is a file in one of `dirs` (names in order, each through every dir).
+fn first_file<'n>(names: impl IntoIterator<Item = &'n str>, dirs: &[PathBuf]) -> Option<PathBuf> {
+    names.into_iter().flat_map(|name| dirs.iter().map(move |d| d.join(name))).find(|p| p.is_file())
+}
+
+/// Finds a file without downloading it. The order, and why:
+/// 1. `IQA_WEIGHTS_DIR` (the directory and its immediate subdirectories; official name first, then the
+///    alternative names): a user who sets it means those files, so they win even over the built-in copy.
+/// 2. The copy built into the library: verified when it was committed, no I/O.
+/// 3. torch.hub's `pyiqa` and `checkpoints` folders (official names only: that is how pyiqa and torchvision
+///    save them), so that a machine where pyiqa has run works offline at once.
+/// 4. iqa's cache directory (official names first).
+/// 5. Otherwise the first use downloads it into the cache ([`Location::Download`]), if it may.
+pub fn locate_with<'a>(file: impl Into<FileRef<'a>>, config: &SearchConfig) -> Location {
+    let file = file.into();
+    match search(file, config) {
+        Search::Builtin => Location::Builtin,
+        Search::Found(path, _) => Location::Found(path),
+        Search::NotFound(searched) => match (refusal(file, config), &config.cache_dir) {
+            (None, Some(cache)) => Location::Download { url: file.url.to_string(), dir: cache.clone() },
+            (reason, _) => Location::Missing(missing(file, config, &searched, reason.unwrap_or_default())),
+        },
+    }
+}
+
+/// What [`search`] found: the built-in copy, a file, or nothing (with the places searched, for the message).
+enum Search {
+    Builtin,
+    Found(PathBuf, Place),
+    NotFound(Vec<String>),
+}
+
+/// Steps 1–4 of [`locate_with`].
+fn search(file: FileRef<'_>, config: &SearchConfig) -> Search {
     let mut searched = Vec::new();
 
     if let Some(dir) = &config.weights_dir {
         let mut dirs = vec![dir.clone()];
         dirs.extend(subdirectories(dir));
-        for name in &names {
-            for d in &dirs {
-                let p = d.join(name);
-                if p.is_file() {
-                    return Ok(p);
-                }
-            }
+        if let Some(p) = first_file(file.names(), &dirs) {
+            return Search::Found(p, Place::WeightsDir);
         }
-        if dir.is_dir() {
-            let subs: Vec<String> = dirs[1..].iter().map(|d| d.display().to_string()).collect();
-            searched.push(if subs.is_empty() {
-                format!("IQA_WEIGHTS_DIR {} (no subdirectories)", dir.display())
-            } else {
-                format!("IQA_WEIGHTS_DIR {} and its subdirectories {}", dir.display(), subs.join(", "))
-            });
+        searched.push(if !dir.is_dir() {
+            format!("IQA_WEIGHTS_DIR {} (not a directory)", dir.display())
+        } else if dirs.len() == 1 {
+            format!("IQA_WEIGHTS_DIR {} (no subdirectories)", dir.display())
         } else {
-            searched.push(format!("IQA_WEIGHTS_DIR {} (not a directory)", dir.display()));
-        }
+            let subs: Vec<String> = dirs[1..].iter().map(|d| d.display().to_string()).collect();
+            format!("IQA_WEIGHTS_DIR {} and its subdirectories {}", dir.display(), subs.join(", "))
+        });
     } else {
         searched.push("IQA_WEIGHTS_DIR (not set)".to_string());
     }
 
+    if !file.builtin.is_empty() {
+        return Search::Builtin;
+    }
+
+    if let Some(hub) = &config.torch_hub {
+        let dirs = [hub.join("pyiqa"), hub.join("checkpoints")];
+        if let Some(p) = first_file([file.official_name], &dirs) {
+            return Search::Found(p, Place::TorchHub);
+        }
+        searched.push(format!("the torch hub's {} and {}", dirs[0].display(), dirs[1].display()));
+    } else {
+        searched.push("the torch hub (none: TORCH_HOME, XDG_CACHE_HOME and HOME are not set)".to_string());
+    }
+
     if let Some(cache) = &config.cache_dir {
-        for name in &names {
-            let p = cache.join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
+        if let Some(p) = first_file(file.names(), std::slice::from_ref(cache)) {
+            return Search::Found(p, Place::Cache);
         }
         searched.push(format!("cache directory {}", cache.display()));
     } else {
-        searched.push("cache directory (none: no platform cache directory and IQA_CACHE_DIR not set)".to_string());
+        searched.push("cache directory (none: IQA_CACHE_DIR, XDG_CACHE_HOME and HOME are not set)".to_string());
     }
 
-    let fail = |reason: &str| {
-        let dest = match &config.cache_dir {
-            Some(c) => format!("{} or IQA_WEIGHTS_DIR", c.display()),
-            None => "IQA_WEIGHTS_DIR".to_string(),
-        };
-        let looked_for = names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
-        Error::new(
-            ErrorKind::Weights,
-            format!(
-                "pretrained file '{}' not found ({reason}); looked for {looked_for} in {}; download it from {} into {dest}",
-                file.official_name,
-                searched.join("; "),
-                file.url
-            ),
-        )
-    };
-    if loadable_only && !is_loadable(Path::new(file.official_name)) {
-        // Downloading the official file would not help: iqa cannot read its format (a MATLAB .mat).
-        let alternatives = match names.is_empty() {
-            true => "a .safetensors or .pth copy".to_string(),
-            false => names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(" or "),
-        };
-        return Err(Error::new(
-            ErrorKind::Weights,
-            format!(
-                "pretrained file '{}' is needed as {alternatives}, which iqa can read, and none was found; looked in {}. \
-                 The official file ({}) is in a format iqa does not read; put {alternatives} into IQA_WEIGHTS_DIR",
-                file.official_name,
-                searched.join("; "),
-                file.url
-            ),
-        ));
-    }
-    if config.offline {
-        return Err(fail("downloads are off: IQA_OFFLINE=1"));
-    }
-    if file.sha256.is_empty() {
-        return Err(fail("no verified sha256 is known for it, so iqa does not download it"));
-    }
-    let Some(cache) = &config.cache_dir else {
-        return Err(fail("nowhere to download it to: set IQA_CACHE_DIR"));
-    };
-    download::download(file.url, file.official_name, file.sha256, cache)
-        .map_err(|e| fail(&format!("the download failed: {e}")))
+    Search::NotFound(searched)
 }
 
-/// Reads a state dict: `.safetensors` (tch::Tensor::read_safetensors), or a PyTorch `.pth`/`.pt` in either the
-/// legacy (pre-1.6, non-zip) torch.save format or the zip format, with a restricted unpickler written here:
-/// it only understands the opcodes and the few globals a tensor state dict needs (collections.OrderedDict,
-/// torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.*Storage types, ...) and refuses
-/// anything else — no code is ever executed. Tensors come back on the CPU with their stored dtype, shape,
-/// strides/offset applied (contiguous). Nested dicts (e.g. {"state_dict": {...}} or {"params": {...}}) are
-/// flattened with "." joined keys; lists and tuples by index ("0", "1", ...); values that are not tensors (an
-/// `epoch` int, a name) are skipped. Corrupt, truncated or unsupported files are ErrorKind::Weights naming the
-/// path and what is wrong — never a panic.
+/// Why a file that is not here cannot be downloaded now, if it cannot.
+fn refusal(file: FileRef<'_>, config: &SearchConfig) -> Option<&'static str> {
+    if config.offline {
+        Some("downloads are off: IQA_OFFLINE=1")
+    } else if file.sha256.is_empty() {
+        Some("no verified sha256 is known for it, so iqa does not download it")
+    } else if config.cache_dir.is_none() {
+        Some("nowhere to download it to: set IQA_CACHE_DIR")
+    } else {
+        None
+    }
+}
+
+/// The error for a file that is not here: its name, every name and place searched, and where to get it.
+fn missing(file: FileRef<'_>, config: &SearchConfig, searched: &[String], reason: &str) -> Error {
+    let dest = match &config.cache_dir {
+        Some(c) => format!("{} or IQA_WEIGHTS_DIR", c.display()),
+        None => "IQA_WEIGHTS_DIR".to_string(),
+    };
+    let looked_for = file.names().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+    Error::new(
+        ErrorKind::Weights,
+        format!(
+            "pretrained file '{}' not found ({reason}); looked for {looked_for} in {}; download it from {} into {dest}",
+            file.official_name,
+            searched.join("; "),
+            file.url
+        ),
+    )
+}
+
+/// Finds the file (see [`locate_with`]), downloading it into the cache if that is where it must come from:
+/// streamed to a temporary file in the cache dir, sha256-verified, then renamed into place (never a half file
+/// under the final name), with progress reported. `None` is the built-in copy.
+fn fetch(file: FileRef<'_>, config: &SearchConfig) -> Result<Option<(PathBuf, Place)>> {
+    match search(file, config) {
+        Search::Builtin => Ok(None),
+        Search::Found(path, place) => Ok(Some((path, place))),
+        Search::NotFound(searched) => {
+            if let Some(reason) = refusal(file, config) {
+                return Err(missing(file, config, &searched, reason));
+            }
+            let cache = config.cache_dir.as_deref().expect("refusal() checked that there is a cache dir");
+            download::download(file.url, file.official_name, file.sha256, cache)
+                .map(|path| Some((path, Place::Cache)))
+                .map_err(|e| missing(file, config, &searched, &format!("the download failed: {e}")))
+        }
+    }
+}
+
+/// The path [`load_with`] would read (`None`: the built-in copy), downloading the file if needed.
+#[cfg(test)]
+pub fn resolve_with<'a>(file: impl Into<FileRef<'a>>, config: &SearchConfig) -> Result<Option<PathBuf>> {
+    Ok(fetch(file.into(), config)?.map(|(path, _)| path))
+}
+
+/// Reads a state dict: `.safetensors`, a PyTorch `.pth`/`.pt` in either the legacy (pre-1.6, non-zip)
+/// torch.save format or the zip format, or a MATLAB level-5 `.mat` ([`mat`]). PyTorch files go through a
+/// restricted unpickler written here: it only understands the opcodes and the few globals a tensor state dict
+/// needs (collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter,
+/// torch.*Storage types, ...) and refuses anything else — no code is ever executed. Tensors come back on the CPU
+/// with their stored dtype, shape, strides/offset applied (contiguous). Nested dicts (e.g. {"state_dict": {...}})
+/// are flattened with "." joined keys; lists, tuples and MATLAB cell arrays by index ("0", "1", ...); values
+/// that are not tensors (an `epoch` int, a name, a MATLAB struct) are skipped. MATLAB arrays keep their shape
+/// (row-major tensors of the column-major data), doubles as float64, singles as float32. Corrupt, truncated or
+/// unsupported files are ErrorKind::Weights naming the path and what is wrong — never a panic.
 pub fn load_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let read_bytes = |read: fn(&[u8]) -> Read| {
+        std::fs::read(path).map_err(|e| format!("cannot read it: {e}")).and_then(|bytes| read(&bytes))
+    };
     let result = match extension(path).as_deref() {
-        Some("safetensors") => read_safetensors(path),
+        Some("safetensors") => read_bytes(read_safetensors),
         Some("pth" | "pt" | "bin") => torch_file::read(path),
-        _ => Err("unsupported file type: iqa reads .safetensors and PyTorch .pth/.pt/.bin files".to_string()),
+        Some("mat") => read_bytes(read_mat),
+        _ => Err("unsupported file type: iqa reads .safetensors, PyTorch .pth/.pt/.bin and MATLAB .mat files".into()),
     };
     let tensors = result
         .map_err(|e| Error::new(ErrorKind::Weights, format!("cannot load weights from '{}': {e}", path.display())))?;
     Ok(tensors.into_iter().collect())
 }
 
-fn read_safetensors(path: &Path) -> std::result::Result<Vec<(String, Tensor)>, String> {
-    // tch returns errors for malformed files; the catch is a second line of defence so that a bug in a
-    // dependency's parsing still surfaces as an error, not an abort of the host program.
-    let read = std::panic::catch_unwind(|| Tensor::read_safetensors(path));
-    match read {
-        Ok(Ok(tensors)) => Ok(tensors),
-        Ok(Err(e)) => {
-            let text = e.to_string();
-            // tch's message repeats the path; keep what is wrong.
-            let first = text.lines().next().unwrap_or("").trim().to_string();
-            Err(format!("not a valid safetensors file: {first}"))
-        }
-        Err(_) => Err("not a valid safetensors file (the parser panicked)".to_string()),
-    }
+/// Named tensors read from a file, or what is wrong with it.
+type Read = std::result::Result<Vec<(String, Tensor)>, String>;
+
+/// The tensors of a safetensors file's bytes.
+pub(crate) fn read_safetensors(bytes: &[u8]) -> Read {
+    // The safetensors crate checks every offset and size; the catch is a second line of defence so that a bug
+    // in a dependency's parsing still surfaces as an error, not an abort of the host program.
+    std::panic::catch_unwind(|| {
+        let file =
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid safetensors file: {e}"))?;
+        file.tensors()
+            .into_iter()
+            .map(|(name, view)| {
+                let tensor = Tensor::try_from(view).map_err(|e| format!("tensor '{name}': {e}"))?;
+                Ok((name, tensor))
+            })
+            .collect()
+    })
+    .unwrap_or_else(|_| Err("not a valid safetensors file (the parser panicked)".to_string()))
 }
 
-/// Checks that every `(key, shape)` of `expected` is in `tensors` with that shape. `path` names the file in the
-/// message.
-pub fn check_shapes(path: &Path, tensors: &HashMap<String, Tensor>, expected: &[(&str, &[i64])]) -> Result<()> {
+/// The numeric arrays of a MAT-file as tensors; cell items as `name.i`.
+fn read_mat(bytes: &[u8]) -> Read {
+    fn add(name: String, value: mat::MatValue, out: &mut Vec<(String, Tensor)>) -> std::result::Result<(), String> {
+        match value {
+            mat::MatValue::Numeric { dims, single, data } => {
+                // Column-major data of dims (d0, d1, ...) is the row-major tensor of the reversed dims, transposed.
+                let reversed: Vec<i64> = dims.iter().rev().map(|&d| d as i64).collect();
+                let order: Vec<i64> = (0..dims.len() as i64).rev().collect();
+                let kind = if single { tch::Kind::Float } else { tch::Kind::Double };
+                let tensor = (|| {
+                    Tensor::f_from_slice(&data)?
+                        .f_reshape(&reversed)?
+                        .f_permute(&order)?
+                        .f_contiguous()?
+                        .f_to_kind(kind)
+                })()
+                .map_err(|e| format!("'{name}': {e}"))?;
+                out.push((name, tensor));
+            }
+            mat::MatValue::Cell { items, .. } => {
+                for (i, item) in items.into_iter().enumerate() {
+                    add(format!("{name}.{i}"), item, out)?;
+                }
+            }
+            mat::MatValue::Unsupported { .. } => {}
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for (name, value) in mat::read(bytes)? {
+        add(name, value, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Checks that every `(key, shape)` of `expected` is in `tensors` with that shape. `source` names the file in
+/// the message.
+pub fn check_shapes(source: &str, tensors: &HashMap<String, Tensor>, expected: &[(&str, &[i64])]) -> Result<()> {
     for (key, shape) in expected {
         match tensors.get(*key) {
             None => {
@@ -269,8 +396,7 @@ pub fn check_shapes(path: &Path, tensors: &HashMap<String, Tensor>, expected: &[
                 return Err(Error::new(
                     ErrorKind::Weights,
                     format!(
-                        "'{}': key '{key}' (expected shape {shape:?}) is missing; the file has {}{more}",
-                        path.display(),
+                        "'{source}': key '{key}' (expected shape {shape:?}) is missing; the file has {}{more}",
                         keys.join(", ")
                     ),
                 ));
@@ -280,7 +406,7 @@ pub fn check_shapes(path: &Path, tensors: &HashMap<String, Tensor>, expected: &[
                 if found.as_slice() != *shape {
                     return Err(Error::new(
                         ErrorKind::Weights,
-                        format!("'{}': key '{key}' has shape {found:?}, expected {shape:?}", path.display()),
+                        format!("'{source}': key '{key}' has shape {found:?}, expected {shape:?}"),
                     ));
                 }
             }
@@ -289,9 +415,29 @@ pub fn check_shapes(path: &Path, tensors: &HashMap<String, Tensor>, expected: &[
     Ok(())
 }
 
-/// resolve + load_state_dict, plus a check that `expected` (key, shape) pairs are present with those shapes
-/// (ErrorKind::Weights naming the key, the expected and the found shape). Only names [`load_state_dict`] can
-/// read are considered (an official `.mat` is passed over for a `.safetensors` alternative).
+/// Renames the official file's keys to iqa's ([`WeightFile::renames`]), reshaping a renamed tensor to its
+/// expected shape where the two differ only by dimensions of size 1.
+fn apply_renames(tensors: &mut HashMap<String, Tensor>, renames: &[(&str, &str)], expected: &[(&str, &[i64])]) {
+    let squeezed = |shape: &[i64]| shape.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+    for &(official, ours) in renames {
+        if tensors.contains_key(ours) {
+            continue;
+        }
+        let Some(mut tensor) = tensors.remove(official) else { continue };
+        if let Some((_, shape)) = expected.iter().find(|(key, _)| *key == ours) {
+            if squeezed(&tensor.size()) == squeezed(shape) {
+                tensor = tensor.reshape(*shape);
+            }
+        }
+        tensors.insert(ours.to_string(), tensor);
+    }
+}
+
+/// The file's tensors from wherever [`locate_with`] finds it (downloading it if it must), with iqa's key names
+/// ([`WeightFile::renames`]), checked against `expected` (key, shape) pairs (ErrorKind::Weights naming the key,
+/// the expected and the found shape). A file found in the torch hub whose full sha256 is known is checked
+/// against it first: pyiqa saves its downloads unchecked. (torchvision's files there carry the first 8 hex
+/// digits of their sha256 in their names, which torch checked when it downloaded them.)
 pub fn load(file: &WeightFile, expected: &[(&str, &[i64])]) -> Result<HashMap<String, Tensor>> {
     load_with(file, &SearchConfig::from_env()?, expected)
 }
@@ -302,10 +448,36 @@ pub fn load_with<'a>(
     config: &SearchConfig,
     expected: &[(&str, &[i64])],
 ) -> Result<HashMap<String, Tensor>> {
-    let path = resolve_impl(file.into(), config, true)?;
-    let tensors = load_state_dict(&path)?;
-    check_shapes(&path, &tensors, expected)?;
+    let file = file.into();
+    let (source, mut tensors) = match fetch(file, config)? {
+        None => (format!("built-in {}", file.official_name), builtin::read(file.builtin, file.official_name)?),
+        Some((path, place)) => {
+            if place == Place::TorchHub && file.sha256.len() == 64 {
+                verify(&path, file.sha256)?;
+            }
+            (path.display().to_string(), load_state_dict(&path)?)
+        }
+    };
+    apply_renames(&mut tensors, file.renames, expected);
+    check_shapes(&source, &tensors, expected)?;
     Ok(tensors)
+}
+
+/// Checks a file's sha256 against the full digest `expected`.
+fn verify(path: &Path, expected: &str) -> Result<()> {
+    let found = download::sha256_file(path)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read '{}' for its sha256: {e}", path.display())))?;
+    if found != expected {
+        return Err(Error::new(
+            ErrorKind::Weights,
+            format!(
+                "'{}' has sha256 {found}, expected {expected}: it is not the file of that name iqa knows; \
+                 delete it (it will be downloaded again) or put the right file into IQA_WEIGHTS_DIR",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The sha256 of a file as lowercase hex.

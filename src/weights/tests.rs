@@ -446,11 +446,16 @@ fn zip_files_with_missing_or_short_storages_are_weights_errors() {
 const TEST_ALTS: &[&str] = &["foo.safetensors", "foo_alt.pth"];
 
 fn test_file(url: &str) -> FileRef<'_> {
-    FileRef { official_name: "foo-12345678.pth", alternative_names: TEST_ALTS, url, sha256: "12345678" }
+    FileRef { alternative_names: TEST_ALTS, ..FileRef::plain("foo-12345678.pth", url, "12345678") }
 }
 
 fn offline(weights: Option<&Path>, cache: Option<&Path>) -> SearchConfig {
-    SearchConfig { weights_dir: weights.map(Path::to_path_buf), cache_dir: cache.map(Path::to_path_buf), offline: true }
+    SearchConfig {
+        weights_dir: weights.map(Path::to_path_buf),
+        cache_dir: cache.map(Path::to_path_buf),
+        offline: true,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -461,7 +466,7 @@ fn resolve_searches_weights_dir_subdirectories_alternatives_then_cache() {
     std::fs::create_dir_all(&cache).unwrap();
     let file = test_file("http://127.0.0.1:9/foo-12345678.pth");
     let cfg = offline(Some(&wd), Some(&cache));
-    let found = |cfg: &SearchConfig| resolve_with(file, cfg).unwrap();
+    let found = |cfg: &SearchConfig| resolve_with(file, cfg).unwrap().unwrap();
 
     // Only in the cache (official name, then an alternative).
     write(&cache.join("foo_alt.pth"), b"x");
@@ -522,8 +527,8 @@ fn offline_and_missing_names_the_file_directories_and_url() {
 fn a_file_without_a_known_checksum_is_never_downloaded() {
     let tmp = TempDir::new("nosha");
     let cache = tmp.path().join("cache");
-    let file = FileRef { official_name: "x.mat", alternative_names: &[], url: "http://127.0.0.1:9/x.mat", sha256: "" };
-    let cfg = SearchConfig { weights_dir: None, cache_dir: Some(cache.clone()), offline: false };
+    let file = FileRef::plain("x.mat", "http://127.0.0.1:9/x.mat", "");
+    let cfg = SearchConfig { cache_dir: Some(cache.clone()), ..Default::default() };
     let e = resolve_with(file, &cfg).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("sha256") && e.message.contains("x.mat") && e.message.contains(file.url), "{e}");
@@ -531,35 +536,184 @@ fn a_file_without_a_known_checksum_is_never_downloaded() {
 }
 
 #[test]
-fn load_passes_over_an_unreadable_official_file_for_an_alternative() {
-    // IL-NIQE's case: the official name is a .mat (no reader), the alternative a .safetensors.
-    let tmp = TempDir::new("mat");
+fn key_and_shape_checks_name_the_file() {
+    let tmp = TempDir::new("shapes");
     let wd = tmp.path().join("w");
-    write(&wd.join("m").join("model.mat"), b"MATLAB 5.0 MAT-file");
     let st = wd.join("m").join("model.safetensors");
     std::fs::create_dir_all(st.parent().unwrap()).unwrap();
     Tensor::write_safetensors(&[("mu", &Tensor::zeros([3], (Kind::Double, tch::Device::Cpu)))], &st).unwrap();
     let file = FileRef {
-        official_name: "model.mat",
         alternative_names: &["model.safetensors"],
-        url: "https://example.invalid/model.mat",
-        sha256: "",
+        ..FileRef::plain("model.mat", "https://example.invalid/model.mat", "")
     };
     let cfg = offline(Some(&wd), None);
-    assert_eq!(resolve_with(file, &cfg).unwrap(), wd.join("m").join("model.mat"));
     let sd = weights::load_with(file, &cfg, &[("mu", &[3])]).unwrap();
     assert_eq!(sd["mu"].kind(), Kind::Double);
-    // Shape and key checks.
     let e = weights::load_with(file, &cfg, &[("mu", &[4])]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("'mu'") && e.message.contains("[3]") && e.message.contains("[4]"), "{e}");
+    assert!(e.message.contains(&st.display().to_string()), "{e}");
     let e = weights::load_with(file, &cfg, &[("sigma", &[3])]).unwrap_err();
     assert!(e.message.contains("'sigma'") && e.message.contains("missing") && e.message.contains("mu"), "{e}");
-    // Without the alternative: an error that says why, naming the URL.
-    std::fs::remove_file(&st).unwrap();
+    // The official .mat is read when it is there, and a broken one is an error naming it (not passed over).
+    write(&wd.join("m").join("model.mat"), b"MATLAB 5.0 MAT-file");
     let e = weights::load_with(file, &cfg, &[]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
-    assert!(e.message.contains("model.safetensors") && e.message.contains(file.url), "{e}");
+    assert!(e.message.contains("model.mat") && e.message.contains("128-byte MAT-file header"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Built-in copies, the torch hub, pyiqa's formats
+
+/// A config that finds nothing on disk: only built-in copies answer.
+fn nowhere() -> SearchConfig {
+    SearchConfig { offline: true, ..Default::default() }
+}
+
+#[test]
+fn built_in_copies_load_with_nothing_on_disk() {
+    let cfg = nowhere();
+    for (file, keys) in [
+        (&files::NIQE_PARAMS, &[("mu_pris_param", &[36][..]), ("cov_pris_param", &[36, 36][..])][..]),
+        (&files::BRISQUE_SVM, &[("sv_coef", &[774][..]), ("sv", &[774, 36][..])][..]),
+        (
+            &files::ILNIQE_TEMPLATE,
+            &[
+                ("mu_pris_param", &[430][..]),
+                ("cov_pris_param", &[430, 430][..]),
+                ("mean_of_sample_data", &[468][..]),
+                ("principle_vectors", &[468, 430][..]),
+            ][..],
+        ),
+        (&files::DISTS_ALPHA_BETA, &[("alpha", &[1, 1475, 1, 1][..]), ("beta", &[1, 1475, 1, 1][..])][..]),
+        (&files::LPIPS_V0_1_ALEX, &[("lin4.model.1.weight", &[1, 256, 1, 1][..])][..]),
+        (&files::LPIPS_V0_1_VGG, &[("lin4.model.1.weight", &[1, 512, 1, 1][..])][..]),
+        (&files::LPIPS_V0_1_SQUEEZE, &[("lin6.model.1.weight", &[1, 512, 1, 1][..])][..]),
+    ] {
+        assert!(matches!(weights::locate_with(file, &cfg), weights::Location::Builtin), "{}", file.official_name);
+        assert_eq!(resolve_with(file, &cfg).unwrap(), None);
+        weights::load_with(file, &cfg, keys).unwrap_or_else(|e| panic!("{e}"));
+    }
+    // The backbones are not built in: offline and nowhere, they are missing, and the message says from where.
+    let weights::Location::Missing(e) = weights::locate_with(&files::VGG16, &cfg) else { panic!("VGG16 found") };
+    assert!(e.message.contains("vgg16-397923af.pth") && e.message.contains(files::VGG16.url), "{e}");
+}
+
+/// The built-in copies are the shared folder's verified files, tensor for tensor (IL-NIQE's two parts together
+/// are its one template file).
+#[test]
+fn built_in_copies_equal_the_shared_files() {
+    let dir = shared_weights();
+    for (file, shared) in [
+        (&files::NIQE_PARAMS, "niqe/niqe_pris_params.safetensors"),
+        (&files::BRISQUE_SVM, "brisque/brisque_live_svm.safetensors"),
+        (&files::ILNIQE_TEMPLATE, "ilniqe/ILNIQE_templateModel.safetensors"),
+        (&files::DISTS_ALPHA_BETA, "dists/dists_alpha_beta.safetensors"),
+        (&files::LPIPS_V0_1_ALEX, "lpips/lpips_v0.1_alex_lin.safetensors"),
+        (&files::LPIPS_V0_1_VGG, "lpips/lpips_v0.1_vgg_lin.safetensors"),
+        (&files::LPIPS_V0_1_SQUEEZE, "lpips/lpips_v0.1_squeeze_lin.safetensors"),
+    ] {
+        let built_in = weights::load_with(file, &nowhere(), &[]).unwrap();
+        assert_same(&built_in, &load_state_dict(&dir.join(shared)).unwrap(), shared);
+    }
+}
+
+/// pyiqa's own files give the model of the built-in copy: the official IL-NIQE `.mat` (a compressed 1×4 cell),
+/// NIQE's `.mat` layout (compressed doubles, 1×36 and 36×36) and BRISQUE's `torch.save((sv_coef, sv))`.
+#[test]
+fn pyiqa_format_files_give_the_built_in_model() {
+    let tmp = TempDir::new("pyiqa-formats");
+    let ilniqe = shared_weights().join("ilniqe/ILNIQE_templateModel.mat");
+    for (file, source) in [
+        (&files::ILNIQE_TEMPLATE, ilniqe),
+        (&files::NIQE_PARAMS, data_dir().join("niqe_modelparameters.mat")),
+        (&files::BRISQUE_SVM, data_dir().join("brisque_svm_weights.pth")),
+    ] {
+        let wd = tmp.path().join(file.official_name);
+        std::fs::create_dir_all(&wd).unwrap();
+        std::fs::copy(&source, wd.join(file.official_name)).unwrap();
+        let cfg = offline(Some(&wd), None);
+        assert_eq!(resolve_with(file, &cfg).unwrap(), Some(wd.join(file.official_name)));
+        let built_in = weights::load_with(file, &nowhere(), &[]).unwrap();
+        // The keys iqa uses, with the shapes the metrics ask for.
+        let expected: Vec<(String, Vec<i64>)> =
+            file.renames.iter().map(|(_, ours)| (ours.to_string(), built_in[*ours].size())).collect();
+        let expected: Vec<(&str, &[i64])> = expected.iter().map(|(k, s)| (k.as_str(), s.as_slice())).collect();
+        let from_pyiqa = weights::load_with(file, &cfg, &expected).unwrap_or_else(|e| panic!("{e}"));
+        for (key, _) in &expected {
+            let (a, b) = (&from_pyiqa[*key], &built_in[*key]);
+            assert_eq!((a.kind(), a.size()), (b.kind(), b.size()), "{}: {key}", file.official_name);
+            assert!(a.equal(b), "{}: {key} values differ", file.official_name);
+        }
+    }
+}
+
+#[test]
+fn the_torch_hub_is_searched_after_the_built_in_copy_and_before_the_cache() {
+    let tmp = TempDir::new("hub");
+    let (wd, hub, cache) = (tmp.path().join("w"), tmp.path().join("hub"), tmp.path().join("cache"));
+    let bytes = b"some bytes";
+    let digest = {
+        write(&tmp.path().join("x"), bytes);
+        weights::sha256_file(&tmp.path().join("x")).unwrap()
+    };
+    let cfg = SearchConfig {
+        weights_dir: Some(wd.clone()),
+        torch_hub: Some(hub.clone()),
+        cache_dir: Some(cache.clone()),
+        offline: true,
+    };
+    let file =
+        FileRef { alternative_names: &["f.safetensors"], ..FileRef::plain("f-1234.pth", "https://x/f", &digest) };
+    write(&cache.join("f-1234.pth"), bytes);
+    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(cache.join("f-1234.pth")));
+    // torchvision's folder, then pyiqa's (which wins): official names only.
+    write(&hub.join("checkpoints").join("f.safetensors"), bytes);
+    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(cache.join("f-1234.pth")));
+    write(&hub.join("checkpoints").join("f-1234.pth"), bytes);
+    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(hub.join("checkpoints").join("f-1234.pth")));
+    write(&hub.join("pyiqa").join("f-1234.pth"), bytes);
+    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(hub.join("pyiqa").join("f-1234.pth")));
+    // A built-in copy comes before the hub, IQA_WEIGHTS_DIR before both.
+    let with_builtin = FileRef { builtin: &[weights::builtin::DISTS_ALPHA_BETA], ..file };
+    assert_eq!(resolve_with(with_builtin, &cfg).unwrap(), None);
+    write(&wd.join("f.safetensors"), bytes);
+    assert_eq!(resolve_with(with_builtin, &cfg).unwrap(), Some(wd.join("f.safetensors")));
+
+    // A file in the hub whose full sha256 is known is checked; one of another content is refused by name.
+    let hub_file = hub.join("pyiqa").join("f-1234.pth");
+    let no_wd = SearchConfig { weights_dir: None, ..cfg.clone() };
+    write(&hub_file, b"other bytes");
+    let e = weights::load_with(file, &no_wd, &[]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Weights);
+    assert!(e.message.contains(&hub_file.display().to_string()) && e.message.contains(&digest), "{e}");
+    // With only a digest prefix (torchvision's, which torch checked at download) the file is read as it is.
+    let prefix = FileRef { sha256: &digest[..8], ..file };
+    let e = weights::load_with(prefix, &no_wd, &[]).unwrap_err();
+    assert!(e.message.contains("cannot load weights from") && !e.message.contains("sha256"), "{e}");
+}
+
+#[test]
+fn locate_says_where_a_file_would_come_from() {
+    let tmp = TempDir::new("locate");
+    let cache = tmp.path().join("cache");
+    let online = SearchConfig { cache_dir: Some(cache.clone()), ..Default::default() };
+    let file = FileRef::plain("g-12345678.pth", "https://example.invalid/g-12345678.pth", "12345678");
+    match weights::locate_with(file, &online) {
+        weights::Location::Download { url, dir } => assert_eq!((url.as_str(), dir), (file.url, cache.clone())),
+        other => panic!("{other:?}"),
+    }
+    let offline = SearchConfig { offline: true, ..online.clone() };
+    let weights::Location::Missing(e) = weights::locate_with(file, &offline) else { panic!("not missing") };
+    assert!(e.message.contains("IQA_OFFLINE=1") && e.message.contains(file.url), "{e}");
+    let unverified = FileRef { sha256: "", ..file };
+    let weights::Location::Missing(e) = weights::locate_with(unverified, &online) else { panic!("not missing") };
+    assert!(e.message.contains("no verified sha256"), "{e}");
+    write(&cache.join("g-12345678.pth"), b"x");
+    assert!(
+        matches!(weights::locate_with(file, &offline), weights::Location::Found(p) if p == cache.join("g-12345678.pth"))
+    );
+    assert!(!tmp.path().join("hub").exists(), "locating creates nothing");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -617,7 +771,7 @@ fn serve(replies: Vec<Reply>) -> (String, std::thread::JoinHandle<Vec<String>>) 
 }
 
 fn online(cache: &Path) -> SearchConfig {
-    SearchConfig { weights_dir: None, cache_dir: Some(cache.to_path_buf()), offline: false }
+    SearchConfig { cache_dir: Some(cache.to_path_buf()), ..Default::default() }
 }
 
 #[test]
@@ -631,9 +785,8 @@ fn download_with_the_right_checksum_lands_in_the_cache_and_loads() {
     let cache = tmp.path().join("cache");
     let url_full = format!("{base}/assets/testdl-full.pth");
     let url_prefix = format!("{base}/assets/testdl-prefix.pth");
-    let full = FileRef { official_name: "testdl-full.pth", alternative_names: &[], url: &url_full, sha256: &sha };
-    let prefix =
-        FileRef { official_name: "testdl-prefix.pth", alternative_names: &[], url: &url_prefix, sha256: &sha[..8] };
+    let full = FileRef::plain("testdl-full.pth", &url_full, &sha);
+    let prefix = FileRef::plain("testdl-prefix.pth", &url_prefix, &sha[..8]);
 
     // Progress events for this test's files (the callback is process-wide; other tests' events are ignored).
     type Events = Arc<Mutex<Vec<(String, u64, Option<u64>)>>>;
@@ -645,10 +798,10 @@ fn download_with_the_right_checksum_lands_in_the_cache_and_loads() {
         }
     })));
 
-    let p = resolve_with(full, &online(&cache)).unwrap();
+    let p = resolve_with(full, &online(&cache)).unwrap().unwrap();
     assert_eq!(p, cache.join("testdl-full.pth"));
     check_test_state_dict(&load_state_dict(&p).unwrap(), "downloaded file");
-    let p2 = resolve_with(prefix, &online(&cache)).unwrap();
+    let p2 = resolve_with(prefix, &online(&cache)).unwrap().unwrap();
     assert_eq!(std::fs::read(&p2).unwrap(), body, "8-hex prefix accepted");
     let mut listing = dir_entries(&cache);
     listing.sort();
@@ -656,7 +809,7 @@ fn download_with_the_right_checksum_lands_in_the_cache_and_loads() {
     assert_eq!(server.join().unwrap(), ["/assets/testdl-full.pth", "/assets/testdl-prefix.pth"]);
 
     // Found in the cache now: no request (the server has stopped), even when online.
-    assert_eq!(resolve_with(full, &online(&cache)).unwrap(), p);
+    assert_eq!(resolve_with(full, &online(&cache)).unwrap(), Some(p));
 
     let ev: Vec<_> = events.lock().unwrap().iter().filter(|e| e.0 == "testdl-full.pth").cloned().collect();
     let n = body.len() as u64;
@@ -673,7 +826,7 @@ fn download_with_a_wrong_checksum_leaves_nothing() {
     let cache = tmp.path().join("cache");
     let url = format!("{base}/bad-sha.pth");
     let wrong = "0".repeat(64);
-    let file = FileRef { official_name: "bad-sha.pth", alternative_names: &[], url: &url, sha256: &wrong };
+    let file = FileRef::plain("bad-sha.pth", &url, &wrong);
     let e = resolve_with(file, &online(&cache)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("sha256") && e.message.contains("mismatch") && e.message.contains(&wrong), "{e}");
@@ -691,7 +844,7 @@ fn truncated_download_leaves_nothing() {
     let tmp = TempDir::new("dl-trunc");
     let cache = tmp.path().join("cache");
     let url = format!("{base}/cut.pth");
-    let file = FileRef { official_name: "cut.pth", alternative_names: &[], url: &url, sha256: &sha };
+    let file = FileRef::plain("cut.pth", &url, &sha);
     let e = resolve_with(file, &online(&cache)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("cut.pth") && e.message.contains("download failed"), "{e}");
@@ -705,7 +858,7 @@ fn http_error_status_is_a_weights_error() {
     let tmp = TempDir::new("dl-404");
     let cache = tmp.path().join("cache");
     let url = format!("{base}/gone.pth");
-    let file = FileRef { official_name: "gone.pth", alternative_names: &[], url: &url, sha256: "12345678" };
+    let file = FileRef::plain("gone.pth", &url, "12345678");
     let e = resolve_with(file, &online(&cache)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("404") && e.message.contains(&url), "{e}");
@@ -784,9 +937,9 @@ fn load_expect(file: &weights::WeightFile, cfg: &SearchConfig, expected: &[(Stri
 #[test]
 fn every_catalogued_file_resolves_offline_with_provenance_shapes() {
     let dir = shared_weights();
-    let cfg = SearchConfig { weights_dir: Some(dir.clone()), cache_dir: None, offline: true };
+    let cfg = SearchConfig { weights_dir: Some(dir.clone()), offline: true, ..Default::default() };
     for f in files::ALL {
-        let p = weights::resolve_with(*f, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let p = weights::resolve_with(*f, &cfg).unwrap_or_else(|e| panic!("{e}")).expect("found in the folder");
         assert!(p.starts_with(&dir), "{}", p.display());
     }
     let nets: [(&str, &[i64]); 3] = [
@@ -859,10 +1012,10 @@ fn every_catalogued_file_resolves_offline_with_provenance_shapes() {
         ("principle_vectors".to_string(), vec![468, 430]),
     ];
     load_expect(&files::ILNIQE_TEMPLATE, &cfg, &ilniqe, Kind::Double);
-    // IL-NIQE's official name is the .mat in the folder: resolve returns it, load took the safetensors.
+    // IL-NIQE's official name is the .mat in the folder: that is what was read.
     assert_eq!(
         weights::resolve_with(&files::ILNIQE_TEMPLATE, &cfg).unwrap(),
-        dir.join("ilniqe/ILNIQE_templateModel.mat")
+        Some(dir.join("ilniqe/ILNIQE_templateModel.mat"))
     );
 }
 
@@ -871,14 +1024,14 @@ fn shared_pth_copies_match_the_catalogued_checksums() {
     // The shared .pth/.pt are byte copies of pyiqa's assets: their sha256 must be the catalogue's, which also
     // checks that the official names carry the digest's first 8 hex digits.
     let dir = shared_weights();
-    let cfg = SearchConfig { weights_dir: Some(dir), cache_dir: None, offline: true };
+    let cfg = SearchConfig { weights_dir: Some(dir), offline: true, ..Default::default() };
     let mut checked = 0;
     for f in files::ALL {
         let Some(alt) = f.alternative_names.iter().find(|n| n.ends_with(".pth") || n.ends_with(".pt")) else {
             continue;
         };
-        let file = FileRef { official_name: alt, alternative_names: &[], url: f.url, sha256: f.sha256 };
-        let p = weights::resolve_with(file, &cfg).unwrap();
+        let file = FileRef::plain(alt, f.url, f.sha256);
+        let p = weights::resolve_with(file, &cfg).unwrap().unwrap();
         assert_eq!(weights::sha256_file(&p).unwrap(), f.sha256, "{}", p.display());
         assert!(f.official_name.contains(&f.sha256[..8]), "{}", f.official_name);
         checked += 1;

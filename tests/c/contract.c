@@ -923,6 +923,69 @@ static void test_threads(void) {
     iqa_metric_free(m);
 }
 
+/* ------------------------------------------------------------------------------------------------ status */
+
+static IqaMetricStatus status_sentinel(void) {
+    IqaMetricStatus st;
+    memset(&st, 0, sizeof st);
+    st.struct_size = sizeof(IqaMetricStatus);
+    st.text_len = 777;
+    return st;
+}
+
+static void test_status(void) {
+    IqaMetricStatus st = status_sentinel();
+    char text[64];
+    EXPECT(iqa_metric_status("psnr", &st, text, sizeof text), IQA_OK, NULL, "status psnr");
+    CHECK(st.availability == IQA_AVAILABILITY_READY, "psnr is ready (%d)", (int)st.availability);
+    CHECK(st.mode == IQA_MODE_FR && !st.lower_better, "psnr is FR, higher better");
+    CHECK(st.score_min == 0.0 && st.score_max == 40.0, "psnr range [%g, %g]", st.score_min, st.score_max);
+    CHECK(strcmp(text, "needs no pretrained file") == 0, "psnr text \"%s\"", text);
+    CHECK(st.text_len == strlen("needs no pretrained file") + 1, "psnr text_len %zu", st.text_len);
+    CHECK(st.struct_size == sizeof(IqaMetricStatus), "struct_size %u", st.struct_size);
+
+    /* Sizing call, then a cut: NUL-terminated within text_size, text_len still the whole size. */
+    st = status_sentinel();
+    EXPECT(iqa_metric_status("niqe", &st, NULL, 0), IQA_OK, NULL, "status niqe, sizing call");
+    CHECK(st.availability == IQA_AVAILABILITY_READY, "niqe is ready (built in) (%d)", (int)st.availability);
+    CHECK(st.mode == IQA_MODE_NR && st.lower_better, "niqe is NR, lower better");
+    size_t whole = st.text_len;
+    CHECK(whole > 26, "niqe text_len %zu", whole);
+    memset(text, 'x', sizeof text);
+    EXPECT(iqa_metric_status("niqe", &st, text, 5), IQA_OK, NULL, "status niqe, 5-byte buffer");
+    CHECK(memcmp(text, "niqe\0", 5) == 0 && text[5] == 'x', "cut to \"niqe\" and nothing past the buffer");
+    CHECK(st.text_len == whole, "text_len %zu is the whole size %zu", st.text_len, whole);
+    EXPECT(iqa_metric_status("niqe", &st, text, sizeof text), IQA_OK, NULL, "status niqe");
+    CHECK(strncmp(text, "niqe_modelparameters.mat: ", 26) == 0, "niqe text \"%s\"", text);
+
+    /* Errors: *out and the text untouched. */
+    struct {
+        const char *name;
+        IqaMetricStatus *out;
+        char *text;
+        size_t size;
+        uint32_t struct_size;
+        IqaStatus want;
+        const char *needle;
+    } cases[] = {
+        {NULL, &st, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_INVALID_ARGUMENT, "name is NULL"},
+        {"psnr", NULL, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_INVALID_ARGUMENT, "out is NULL"},
+        {"psnr", &st, NULL, 8, sizeof(IqaMetricStatus), IQA_ERR_INVALID_ARGUMENT, "text is NULL"},
+        {"psnr", &st, text, sizeof text, 4, IQA_ERR_INVALID_ARGUMENT, "struct_size"},
+        {"musiq", &st, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_UNKNOWN_METRIC, "not built into iqa"},
+        {"no_such_metric", &st, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_UNKNOWN_METRIC, "unknown"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        st = status_sentinel();
+        st.struct_size = cases[i].struct_size;
+        memset(text, 'x', sizeof text);
+        EXPECT(iqa_metric_status(cases[i].name, cases[i].out, cases[i].text, cases[i].size), cases[i].want,
+               cases[i].needle, "status error case");
+        CHECK(st.text_len == 777 && text[0] == 'x' && text[sizeof text - 1] == 'x',
+              "error case %zu leaves *out and the text untouched", i);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -952,6 +1015,7 @@ int main(int argc, char **argv) {
     test_files();
     test_batch();
     test_threads();
+    test_status();
 
     IqaCacheStats end;
     EXPECT(iqa_cache_stats(&end), IQA_OK, NULL, "iqa_cache_stats at the end");

@@ -360,3 +360,72 @@ pub fn torchscript_fixtures() -> PathBuf {
     });
     dir
 }
+
+/// The metrics whose ImageNet backbone (AlexNet, VGG16, SqueezeNet: not built in) must be found or downloaded.
+pub const NEEDS_BACKBONE: [&str; 6] = ["lpips", "lpips-vgg", "lpips+", "lpips-vgg+", "lpips-squeeze", "dists"];
+
+/// Empty HOME, IQA_WEIGHTS_DIR, IQA_CACHE_DIR and TORCH_HOME under `root` (made fresh), as on a new user's machine.
+pub struct FreshMachine {
+    pub home: PathBuf,
+    pub weights: PathBuf,
+    pub cache: PathBuf,
+    pub torch_home: PathBuf,
+}
+
+impl FreshMachine {
+    pub fn new(root: &Path) -> FreshMachine {
+        let _ = std::fs::remove_dir_all(root);
+        let m = FreshMachine {
+            home: root.join("home"),
+            weights: root.join("weights"),
+            cache: root.join("cache"),
+            torch_home: root.join("torch"),
+        };
+        for d in [&m.home, &m.weights, &m.cache, &m.torch_home] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        m
+    }
+
+    /// (variable, value) pairs to set; XDG_CACHE_HOME is to be removed.
+    pub fn vars(&self) -> [(&'static str, &Path); 4] {
+        [
+            ("HOME", &self.home),
+            ("IQA_WEIGHTS_DIR", &self.weights),
+            ("IQA_CACHE_DIR", &self.cache),
+            ("TORCH_HOME", &self.torch_home),
+        ]
+    }
+
+    /// A torch hub laid out as pyiqa and torchvision leave it: pyiqa's LPIPS and DISTS files in `hub/pyiqa`
+    /// (byte copies of its assets), torchvision's backbones in `hub/checkpoints` under their official names
+    /// (torch.save of the shared folder's feature tensors: the real files, which also hold the classifier, cannot
+    /// be downloaded here). `shared` is the shared weights folder.
+    pub fn fill_torch_hub(&self, shared: &Path) {
+        let pyiqa = self.torch_home.join("hub/pyiqa");
+        std::fs::create_dir_all(&pyiqa).unwrap();
+        for (from, to) in [
+            ("lpips/lpips_v0.1_alex_lin.pth", "LPIPS_v0.1_alex-df73285e.pth"),
+            ("lpips/lpips_v0.1_vgg_lin.pth", "LPIPS_v0.1_vgg-a78928a0.pth"),
+            ("lpips/lpips_v0.1_squeeze_lin.pth", "LPIPS_v0.1_squeeze-4a5350f2.pth"),
+            ("dists/dists_alpha_beta.pt", "DISTS_weights-f5e65c96.pth"),
+        ] {
+            std::fs::copy(shared.join(from), pyiqa.join(to)).unwrap();
+        }
+        let checkpoints = self.torch_home.join("hub/checkpoints");
+        let script = "import sys, torch\nfrom safetensors.torch import load_file\n\
+                      for src, dst in zip(sys.argv[1::2], sys.argv[2::2]):\n    torch.save(load_file(src), dst)\n";
+        let mut cmd = std::process::Command::new(venv_python());
+        cmd.arg("-c").arg(script);
+        for (from, to) in [
+            ("backbones/alexnet_features_torchvision.safetensors", "alexnet-owt-7be5be79.pth"),
+            ("backbones/vgg16_features_torchvision.safetensors", "vgg16-397923af.pth"),
+            ("backbones/squeezenet1_1_torchvision_fp16rounded.safetensors", "squeezenet1_1-b8a52dc0.pth"),
+        ] {
+            cmd.arg(shared.join(from)).arg(checkpoints.join(to));
+        }
+        std::fs::create_dir_all(&checkpoints).unwrap();
+        let out = cmd.output().expect("python runs");
+        assert!(out.status.success(), "writing the fake torch hub failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

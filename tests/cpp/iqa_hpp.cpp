@@ -24,6 +24,10 @@ static_assert(!std::is_copy_assignable_v<iqa::Metric>, "Metric is move-only");
 static_assert(std::is_nothrow_move_constructible_v<iqa::Metric>, "Metric moves without throwing");
 static_assert(std::is_nothrow_move_assignable_v<iqa::Metric>, "Metric moves without throwing");
 static_assert(std::is_base_of_v<std::runtime_error, iqa::Error>, "Error is a std::runtime_error");
+static_assert(!std::is_copy_constructible_v<iqa::Stream>, "Stream is move-only");
+static_assert(!std::is_copy_assignable_v<iqa::Stream>, "Stream is move-only");
+static_assert(std::is_nothrow_move_constructible_v<iqa::Stream>, "Stream moves without throwing");
+static_assert(std::is_nothrow_move_assignable_v<iqa::Stream>, "Stream moves without throwing");
 
 namespace {
 
@@ -208,8 +212,116 @@ int main(int argc, char** argv) {
     });
     EXPECT_ERROR("missing file", IQA_ERR_IO, "/no/such/dist.png",
                  [&] { psnr.score_files("/no/such/dist.png", dir + "/ref/I03.bmp"); });
-    EXPECT_ERROR("map of a metric without one", IQA_ERR_INVALID_ARGUMENT, "psnr",
-                 [&] { psnr.score_map(dv[0], rv[0]); });
+    {
+        iqa::Metric ms_ssim("ms_ssim");
+        EXPECT_ERROR("map of a metric without one", IQA_ERR_INVALID_ARGUMENT, "ms_ssim",
+                     [&] { ms_ssim.score_map(dv[0], rv[0]); });
+    }
+
+    // ---------------------------------------------------------------------------------- frames and streams
+    // Full-range I420 frames whose chroma is neutral (128) convert to R = G = B = Y / 255: they score as the
+    // RGB8 image with R = G = B = Y. Y is each calibration image's green channel.
+    {
+        struct Yuv {
+            std::vector<unsigned char> y, chroma, gray_rgb;
+            std::uint32_t width = 0, height = 0;
+            iqa::FrameView frame() const {
+                return iqa::FrameView(width, height, IQA_FRAME_I420, y.data(), 0, chroma.data(), 0, chroma.data(), 0)
+                    .color(IQA_MATRIX_BT601, IQA_RANGE_FULL);
+            }
+            iqa::ImageView image() const { return iqa::ImageView(gray_rgb.data(), width, height, IQA_FORMAT_RGB8); }
+        };
+        auto yuv = [](const Bgr& img) {
+            Yuv f;
+            f.width = img.width;
+            f.height = img.height;
+            f.chroma.assign(static_cast<std::size_t>(img.width / 2) * (img.height / 2), 128);
+            for (std::uint32_t y = 0; y < img.height; ++y) {
+                for (std::uint32_t x = 0; x < img.width; ++x) {
+                    const unsigned char g = img.bytes[y * img.stride + 3 * x + 1];
+                    f.y.push_back(g);
+                    f.gray_rgb.insert(f.gray_rgb.end(), {g, g, g});
+                }
+            }
+            return f;
+        };
+        std::vector<Yuv> yd, yr;
+        std::vector<iqa::FrameView> fd, fr;
+        for (std::size_t i = 0; i < dists.size(); ++i) {
+            yd.push_back(yuv(dists[i]));
+            yr.push_back(yuv(refs[i]));
+        }
+        for (std::size_t i = 0; i < dists.size(); ++i) {
+            fd.push_back(yd[i].frame());
+            fr.push_back(yr[i].frame());
+        }
+        std::vector<std::vector<double>> direct(2);
+        iqa::Metric* metrics[] = {&psnr, &ssim};
+        for (int k = 0; k < 2; ++k) {
+            const std::string name = metrics[k]->info().name;
+            bool same = true;
+            for (std::size_t i = 0; i < fd.size(); ++i) {
+                direct[k].push_back(metrics[k]->score_frame(fd[i], fr[i]));
+                same = same && close(direct[k][i], metrics[k]->score(yd[i].image(), yr[i].image()), 1e-6);
+            }
+            const std::vector<double> batch = metrics[k]->score_frames(fd, fr);
+            for (std::size_t i = 0; i < fd.size(); ++i) same = same && close(batch[i], direct[k][i], 1e-9);
+            CHECK(same, name + ": neutral-chroma frames score as their gray RGB, score_frames as score_frame");
+        }
+        CHECK(psnr.score_frames({}, {}).empty(), "an empty frame list gives no scores");
+
+        iqa::Stream stream({"psnr", "ssim"}, iqa::StreamOptions().threads(2).queue(2));
+        CHECK(stream && stream.metric_count() == 2, "stream of psnr and ssim");
+        for (std::size_t i = 0; i < fd.size(); ++i) stream.push(fd[i], fr[i]);
+        stream.flush();
+        const iqa::Stream::Progress progress = stream.progress();
+        CHECK(progress.pushed == 5 && progress.done == 5, "5 frames pushed and done");
+        bool same = true;
+        for (std::uint64_t i = 0; i < 5; ++i) {
+            const std::vector<double> s = stream.frame_scores(i);
+            same = same && s.size() == 2 && close(s[0], direct[0][i], 1e-12) && close(s[1], direct[1][i], 1e-12);
+        }
+        CHECK(same, "the stream's per-frame scores are score_frame's");
+        for (std::size_t k = 0; k < 2; ++k) {
+            std::vector<double> v = direct[k];
+            std::sort(v.begin(), v.end());
+            double sum = 0.0, inverse = 0.0;
+            for (double x : v) {
+                sum += x;
+                inverse += 1.0 / (x + 1.0);
+            }
+            const bool pooled = close(stream.pooled(k, IQA_POOL_MEAN), sum / 5.0, 1e-12) &&
+                                close(stream.pooled(k, IQA_POOL_HARMONIC_MEAN), 5.0 / inverse - 1.0, 1e-12) &&
+                                stream.pooled(k, IQA_POOL_MIN) == v[0] && stream.pooled(k, IQA_POOL_MAX) == v[4] &&
+                                close(stream.pooled(k, IQA_POOL_PERCENTILE, 50.0), v[2], 1e-12) &&
+                                close(stream.pooled(k, IQA_POOL_PERCENTILE, 62.5), 0.5 * (v[2] + v[3]), 1e-12);
+            CHECK(pooled, std::string(k == 0 ? "psnr" : "ssim") + ": mean, harmonic mean, min, max, percentiles");
+        }
+        EXPECT_ERROR("a frame not pushed", IQA_ERR_INVALID_ARGUMENT, "frame 5 was not pushed",
+                     [&] { stream.frame_scores(5); });
+        EXPECT_ERROR("a bad pooling method", IQA_ERR_INVALID_ARGUMENT, "method 9 is not an IqaPooling",
+                     [&] { stream.pooled(0, static_cast<IqaPooling>(9)); });
+        iqa::Stream moved(std::move(stream));
+        CHECK(!stream && moved && moved.frame_scores(4).size() == 2, "a moved stream keeps its scores");
+
+        iqa::FrameView odd = fd[0];
+        odd.width = 511;
+        EXPECT_ERROR("odd I420 width", IQA_ERR_INVALID_ARGUMENT, "width 511 is not a multiple of 2",
+                     [&] { psnr.score_frame(odd, fr[0]); });
+        iqa::FrameView no_u = fd[0];
+        no_u.planes[1] = nullptr;
+        EXPECT_ERROR("NULL U plane", IQA_ERR_INVALID_ARGUMENT, "planes[1] (U) is NULL",
+                     [&] { psnr.score_frame(no_u, fr[0]); });
+        iqa::FrameView short_v = fd[0];
+        short_v.strides[2] = 100;
+        EXPECT_ERROR("short V stride", IQA_ERR_INVALID_ARGUMENT, "plane V: stride 100 bytes",
+                     [&] { moved.push(short_v, fr[0]); });
+        EXPECT_WRAPPER_ERROR("frame lists of different lengths", IQA_ERR_INVALID_ARGUMENT,
+                             "5 distorted frames but 1", [&] { psnr.score_frames(fd, {fr[0]}); });
+        EXPECT_ERROR("stream of an unknown metric", IQA_ERR_UNKNOWN_METRIC, "no_such_metric",
+                     [] { iqa::Stream s({"psnr", "no_such_metric"}); });
+    }
+    CHECK(iqa::cache_stats().handles_alive == handles + 3, "streams closed: only psnr, ssim, entropy alive");
 
     // ------------------------------------------------------------------------ map (needs lpips' weights)
     if (std::getenv("IQA_WEIGHTS_DIR") != nullptr) {

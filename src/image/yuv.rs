@@ -1,0 +1,255 @@
+//! YUV → RGB: the one conversion every frame goes through before any metric sees it. A frame's score is by
+//! definition the metric's score on the RGB image this module makes.
+//!
+//! For a frame of bit depth `b` (the sample value `v` of semi-planar formats is the stored word >> (16 − b)):
+//!
+//! 1. **Range.** Limited: `Y' = (v − 16·2^(b−8)) / (219·2^(b−8))`, `Pb, Pr = (v − 128·2^(b−8)) / (224·2^(b−8))`.
+//!    Full: `Y' = v / (2^b − 1)`, `Pb, Pr = (v − 2^(b−1)) / (2^b − 1)`. Gray frames have `Pb = Pr = 0`.
+//! 2. **Chroma upsampling**, bilinear, on the `Pb`, `Pr` planes (rows first, then columns). Chroma sample `k`
+//!    sits at luma position `k·f + o` for the subsampling factor `f` of that direction, with `o` = 0 where the
+//!    siting is co-sited and `(f − 1)/2` where it is centred ([`ChromaSiting`]: left = co-sited horizontally,
+//!    centred vertically; center = centred both ways; top-left = co-sited both ways). The luma sample at `x`
+//!    reads `u = (x − o)/f` and takes `(1 − t)·c[i] + t·c[i + 1]` with `i = ⌊u⌋`, `t = u − i`, indices
+//!    clamped to the plane (edge samples repeated).
+//! 3. **Matrix** (non-constant luminance, `Kg = 1 − Kr − Kb`; [`ColorMatrix`] gives Kr, Kb):
+//!    `R = Y' + 2(1 − Kr)·Pr`, `G = Y' − (2Kb(1 − Kb)/Kg)·Pb − (2Kr(1 − Kr)/Kg)·Pr`, `B = Y' + 2(1 − Kb)·Pb`.
+//! 4. **Clamping** of R, G, B to [0, 1]. No rounding: the values stay float32, as metrics take them.
+//!
+//! Computed in float32 (`(v − offset)·scale` per sample, the blends and the matrix with float32 constants
+//! derived in float64): within about 1e-6 of the same formulas in float64.
+use super::frame::{ColorMatrix, ColorRange, Frame, PlaneLayout};
+use crate::error::{Error, Result};
+use crate::runtime::{for_each_piece, worker_threads};
+use crate::tensor::FreshTensor;
+use tch::{Device, Tensor};
+
+/// The constants of one frame's conversion.
+struct Coefficients {
+    /// Normalised value = (sample − offset) · scale, for luma and chroma.
+    luma: (f32, f32),
+    chroma: (f32, f32),
+    /// R = Y' + r_pr·Pr; G = Y' + g_pb·Pb + g_pr·Pr; B = Y' + b_pb·Pb.
+    r_pr: f32,
+    g_pb: f32,
+    g_pr: f32,
+    b_pb: f32,
+}
+
+impl Coefficients {
+    fn of(bits: u8, matrix: ColorMatrix, range: ColorRange) -> Coefficients {
+        let unit = (1u32 << (bits - 8)) as f64;
+        let max = ((1u32 << bits) - 1) as f64;
+        let ((luma_offset, luma_span), (chroma_offset, chroma_span)) = match range {
+            ColorRange::Limited => ((16.0 * unit, 219.0 * unit), (128.0 * unit, 224.0 * unit)),
+            ColorRange::Full => ((0.0, max), ((1u32 << (bits - 1)) as f64, max)),
+        };
+        let (kr, kb) = matrix.coefficients();
+        let kg = 1.0 - kr - kb;
+        Coefficients {
+            luma: (luma_offset as f32, (1.0 / luma_span) as f32),
+            chroma: (chroma_offset as f32, (1.0 / chroma_span) as f32),
+            r_pr: (2.0 * (1.0 - kr)) as f32,
+            g_pb: (-2.0 * kb * (1.0 - kb) / kg) as f32,
+            g_pr: (-2.0 * kr * (1.0 - kr) / kg) as f32,
+            b_pb: (2.0 * (1.0 - kb)) as f32,
+        }
+    }
+}
+
+/// One bilinear tap pair: output sample reads `w0·c[i0] + w1·c[i1]`.
+#[derive(Clone, Copy)]
+struct Tap {
+    i0: usize,
+    i1: usize,
+    w0: f32,
+    w1: f32,
+}
+
+/// The tap of output sample `x` reading a chroma line of `len` samples at factor 2^shift, offset `offset`.
+fn tap(x: usize, len: usize, shift: u32, offset: f64) -> Tap {
+    let u = (x as f64 - offset) / (1u32 << shift) as f64;
+    let i = u.floor();
+    let t = u - i;
+    let clamp = |k: i64| k.clamp(0, len as i64 - 1) as usize;
+    Tap { i0: clamp(i as i64), i1: clamp(i as i64 + 1), w0: (1.0 - t) as f32, w1: t as f32 }
+}
+
+/// Reads component `component` (of `per` interleaved ones) of a row's samples as normalised floats.
+fn normalise(
+    frame: &Frame<'_>,
+    row: &[u8],
+    per: usize,
+    component: usize,
+    (offset, scale): (f32, f32),
+    out: &mut [f32],
+) {
+    let format = frame.format();
+    let value = |v: u16| (v as f32 - offset) * scale;
+    match (format.bytes_per_sample(), per) {
+        (1, 1) => out.iter_mut().zip(row).for_each(|(o, &v)| *o = value(v as u16)),
+        (1, _) => out.iter_mut().zip(row.chunks_exact(per)).for_each(|(o, s)| *o = value(s[component] as u16)),
+        _ => {
+            let shift = if format.layout() == PlaneLayout::SemiPlanar { 16 - format.bit_depth() as u32 } else { 0 };
+            for (o, s) in out.iter_mut().zip(row.chunks_exact(2 * per)) {
+                *o = value(u16::from_le_bytes([s[2 * component], s[2 * component + 1]]) >> shift);
+            }
+        }
+    }
+}
+
+/// How a chroma row becomes a luma-wide row: the general taps, and the common cases written out so that they
+/// vectorise (the same products and sums as their taps).
+enum Horizontal {
+    /// Full chroma width.
+    Copy,
+    /// Factor 2, co-sited: out[2k] = c[k], out[2k+1] = ½·c[k] + ½·c[k+1].
+    CoSitedHalf,
+    /// Factor 2, centred: out[2k] = ¼·c[k−1] + ¾·c[k], out[2k+1] = ¾·c[k] + ¼·c[k+1].
+    CentredHalf,
+    Taps(Vec<Tap>),
+}
+
+impl Horizontal {
+    fn new(width: usize, chroma_width: usize, shift: u32, offset: f64) -> Horizontal {
+        match (shift, offset) {
+            (0, _) => Horizontal::Copy,
+            (1, 0.0) => Horizontal::CoSitedHalf,
+            (1, 0.5) => Horizontal::CentredHalf,
+            _ => Horizontal::Taps((0..width).map(|x| tap(x, chroma_width, shift, offset)).collect()),
+        }
+    }
+
+    fn apply(&self, c: &[f32], out: &mut [f32]) {
+        let last = c.len() - 1;
+        match self {
+            Horizontal::Copy => out.copy_from_slice(c),
+            Horizontal::CoSitedHalf => {
+                for (k, (pair, &a)) in out.chunks_exact_mut(2).zip(c).enumerate() {
+                    let b = c[(k + 1).min(last)];
+                    pair[0] = a;
+                    pair[1] = 0.5 * a + 0.5 * b;
+                }
+            }
+            Horizontal::CentredHalf => {
+                for (k, (pair, &a)) in out.chunks_exact_mut(2).zip(c).enumerate() {
+                    let (before, after) = (c[k.saturating_sub(1)], c[(k + 1).min(last)]);
+                    pair[0] = 0.25 * before + 0.75 * a;
+                    pair[1] = 0.75 * a + 0.25 * after;
+                }
+            }
+            Horizontal::Taps(taps) => {
+                for (o, tap) in out.iter_mut().zip(taps) {
+                    *o = tap.w0 * c[tap.i0] + tap.w1 * c[tap.i1];
+                }
+            }
+        }
+    }
+}
+
+/// Scratch rows of one band of output rows.
+struct Scratch {
+    luma: Vec<f32>,
+    /// The two chroma rows a vertical tap reads, and their blend.
+    rows: [Vec<f32>; 2],
+    blended: Vec<f32>,
+    /// Pb and Pr upsampled to the luma width.
+    full: [Vec<f32>; 2],
+}
+
+/// Writes `frame` as three planes (R, G, B) of width×height float32 in [0,1] (see the module documentation).
+pub(crate) fn write_planes(frame: &Frame<'_>, planes: &mut [f32]) {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let plane = w * h;
+    let (r_plane, rest) = planes[..3 * plane].split_at_mut(plane);
+    let (g_plane, b_plane) = rest.split_at_mut(plane);
+    // Bands of rows on the worker threads for frames large enough to repay the hand-over.
+    let threads = if plane >= 1 << 16 { worker_threads() } else { 1 };
+    let band = h.div_ceil(threads).max(1);
+    let mut bands: Vec<_> = r_plane
+        .chunks_mut(band * w)
+        .zip(g_plane.chunks_mut(band * w))
+        .zip(b_plane.chunks_mut(band * w))
+        .map(|((r, g), b)| (r, g, b))
+        .collect();
+    let format = frame.format();
+    let color = frame.color();
+    let c = Coefficients::of(format.bit_depth(), color.matrix, color.range);
+    let shifts = format.subsampling().shifts();
+    let (cw, ch, per) = format.plane_size(1, frame.width(), frame.height());
+    let has_chroma = format.plane_count() > 1;
+    let (ox, oy) = color.siting.offsets(shifts);
+    let horizontal = Horizontal::new(w, cw, shifts.0, ox);
+    for_each_piece(&mut bands, 1, |i, piece| {
+        let (r, g, b) = &mut piece[0];
+        let mut s = Scratch {
+            luma: vec![0.0; w],
+            rows: [vec![0.0; cw], vec![0.0; cw]],
+            blended: vec![0.0; cw],
+            full: [vec![0.0; w], vec![0.0; w]],
+        };
+        for (j, y) in (i * band..((i + 1) * band).min(h)).enumerate() {
+            let out = j * w..(j + 1) * w;
+            let (r, g, b) = (&mut r[out.clone()], &mut g[out.clone()], &mut b[out]);
+            normalise(frame, frame.row(0, y), 1, 0, c.luma, &mut s.luma);
+            if !has_chroma {
+                for (((r, g), b), &luma) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(&s.luma) {
+                    let v = luma.clamp(0.0, 1.0);
+                    (*r, *g, *b) = (v, v, v);
+                }
+                continue;
+            }
+            let vertical = tap(y, ch, shifts.1, oy);
+            for component in 0..2 {
+                chroma_row(frame, &vertical, per, component, c.chroma, &mut s);
+                horizontal.apply(&s.blended, &mut s.full[component]);
+            }
+            let [pb, pr] = &s.full;
+            let pixels = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(s.luma.iter().zip(pb).zip(pr));
+            for (((r, g), b), ((&luma, &pb), &pr)) in pixels {
+                *r = (luma + c.r_pr * pr).clamp(0.0, 1.0);
+                *g = (luma + c.g_pb * pb + c.g_pr * pr).clamp(0.0, 1.0);
+                *b = (luma + c.b_pb * pb).clamp(0.0, 1.0);
+            }
+        }
+    });
+}
+
+/// Fills `s.blended` with chroma component `component` (0 = Pb, 1 = Pr) of one output row at chroma width:
+/// the two chroma rows of its vertical tap normalised and blended.
+fn chroma_row(frame: &Frame<'_>, vertical: &Tap, per: usize, component: usize, norm: (f32, f32), s: &mut Scratch) {
+    let (plane, k) = if per == 1 { (1 + component, 0) } else { (1, component) };
+    if vertical.w1 == 0.0 {
+        normalise(frame, frame.row(plane, vertical.i0), per, k, norm, &mut s.blended);
+        return;
+    }
+    let [row0, row1] = &mut s.rows;
+    normalise(frame, frame.row(plane, vertical.i0), per, k, norm, row0);
+    normalise(frame, frame.row(plane, vertical.i1), per, k, norm, row1);
+    for ((out, &a), &b) in s.blended.iter_mut().zip(row0.iter()).zip(row1.iter()) {
+        *out = vertical.w0 * a + vertical.w1 * b;
+    }
+}
+
+/// Converts equally sized frames into one N×3×H×W float32 tensor in [0,1] on `device`: one pass over the
+/// samples into the tensor's own memory (plus the host→device transfer for a GPU).
+pub fn frames_to_batch_tensor(frames: &[Frame<'_>], device: Device) -> Result<Tensor> {
+    let first = frames.first().ok_or_else(|| Error::invalid("no frames given"))?;
+    let (w, h) = (first.width(), first.height());
+    if let Some(other) = frames.iter().find(|f| (f.width(), f.height()) != (w, h)) {
+        return Err(Error::shape(format!(
+            "frames in one batch must have one size: {w}x{h} and {}x{}",
+            other.width(),
+            other.height()
+        )));
+    }
+    let per_frame = 3 * w as usize * h as usize;
+    let mut fresh = FreshTensor::<f32>::empty(&[frames.len() as i64, 3, h as i64, w as i64])?;
+    for (frame, planes) in frames.iter().zip(fresh.as_mut_slice().chunks_exact_mut(per_frame)) {
+        write_planes(frame, planes);
+    }
+    let mut host = fresh.into_tensor();
+    if device != Device::Cpu {
+        host = host.f_to_device(device)?;
+    }
+    Ok(host)
+}
