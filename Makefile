@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle
+.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle fuzz fuzz-check
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -41,6 +41,15 @@ demo: setup
 # checked against pyiqa: hence setup-dev).
 test: setup-dev
 	cargo test --release
+
+# Fuzzing (README "Reliability"): cargo-fuzz/libFuzzer on the nightly toolchain (installed on first use), every
+# target of fuzz/ for FUZZ_SECONDS each. fuzz-check is the short run .ci/run makes.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	scripts/fuzz.sh run $(FUZZ_SECONDS)
+
+fuzz-check: setup
+	scripts/fuzz.sh run 20
 
 lint: setup
 	cargo fmt --all -- --check
