@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle fuzz fuzz-check
+.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle fuzz fuzz-check memcheck
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -50,6 +50,11 @@ fuzz: setup
 
 fuzz-check: setup
 	scripts/fuzz.sh run 20
+
+# The C contract test and a create/score/free loop over every metric under valgrind memcheck (README
+# "Reliability"); valgrind comes with setup-dev.
+memcheck: setup-dev
+	cargo test --release --test reliability_memcheck -- --ignored --nocapture --test-threads=1
 
 lint: setup
 	cargo fmt --all -- --check

@@ -2,7 +2,8 @@
 //! included) and tests/c/metric_loop.c (create, score and free every built-in metric), with no invalid read or
 //! write and no definitely lost bytes. Uninitialised-value checks are off: libtorch's vectorised kernels read
 //! padding lanes they then discard, which memcheck reports by the thousand without a bug behind them.
-//! valgrind is installed by `scripts/setup.sh --dev` (`make test`); without it these tests fail saying so.
+//! valgrind is installed by `scripts/setup.sh --dev`; without it these tests fail saying so. Ignored by plain
+//! `cargo test` (libtorch under valgrind takes many minutes): `make memcheck` runs them.
 mod common;
 use common::{libiqa, root};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ fn temp_dir(test: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "minutes under valgrind: make memcheck"]
 fn contract_c_under_memcheck() {
     let dir = temp_dir("contract");
     let exe = compile("tests/c/contract.c", &dir);
@@ -81,6 +83,7 @@ fn contract_c_under_memcheck() {
 }
 
 #[test]
+#[ignore = "minutes under valgrind: make memcheck"]
 fn every_metric_create_score_free_under_memcheck() {
     let dir = temp_dir("loop");
     let exe = compile("tests/c/metric_loop.c", &dir);
