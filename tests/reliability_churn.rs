@@ -70,7 +70,7 @@ fn eight_threads_churning_handles_leave_nothing_alive() {
             while !stop.load(Ordering::Relaxed) {
                 let i = next(&mut state) % (METRICS.len() + UNSHARED.len());
                 let name = if i < METRICS.len() { METRICS[i] } else { UNSHARED[i - METRICS.len()] };
-                let got = if i < METRICS.len() && next(&mut state) % 2 == 0 {
+                let got = if i < METRICS.len() && next(&mut state).is_multiple_of(2) {
                     score(&shared[i], &d, &r)
                 } else {
                     let own = create_metric(name, &Options::default()).unwrap();
