@@ -29,6 +29,10 @@ case "${1:-}" in
     # cargo-fuzz's defaults: AddressSanitizer on the Rust code (the C libraries, built by cc, are not
     # instrumented), optimised.
     cargo +nightly fuzz build -O
+    # The fuzz binaries have no rpath to libtorch (libiqa.so's is set by build.rs): the .venv's torch/lib.
+    torch_lib=$(.venv/bin/python -c \
+      'import importlib.util as u, os; print(os.path.join(os.path.dirname(u.find_spec("torch").origin), "lib"))')
+    export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     for t in "${targets[@]}"; do
       work="$PWD/target/fuzz-corpus/$t"
       mkdir -p "$work"
