@@ -55,6 +55,7 @@ fuzz-check: setup
 # "Reliability"); valgrind comes with setup-dev.
 memcheck: setup-dev
 	cargo test --release --test reliability_memcheck -- --ignored --nocapture --test-threads=1
+	cargo test --release --test reliability_memory rss_is_flat -- --ignored --nocapture
 
 lint: setup
 	cargo fmt --all -- --check

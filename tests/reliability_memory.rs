@@ -79,6 +79,7 @@ fn child_cycle_metric() {
 const RSS_SLACK: u64 = 8 << 20;
 
 #[test]
+#[ignore = "7,000 cycles: 19 min on a loaded 2-core machine; make memcheck"]
 fn rss_is_flat_over_1000_cycles_per_family() {
     let mut failures = Vec::new();
     for name in FAMILIES {
