@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
 .PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle \
-	python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench
+	python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench fuzz fuzz-check memcheck
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -42,6 +42,21 @@ demo: setup
 # checked against pyiqa: hence setup-dev).
 test: setup-dev
 	cargo test --release
+
+# Fuzzing (README "Reliability"): cargo-fuzz/libFuzzer on the nightly toolchain (installed on first use), every
+# target of fuzz/ for FUZZ_SECONDS each. fuzz-check is the short run .ci/run makes.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	scripts/fuzz.sh run $(FUZZ_SECONDS)
+
+fuzz-check: setup
+	scripts/fuzz.sh run 20
+
+# The C contract test and a create/score/free loop over every metric under valgrind memcheck (README
+# "Reliability"); valgrind comes with setup-dev.
+memcheck: setup-dev
+	cargo test --release --test reliability_memcheck -- --ignored --nocapture --test-threads=1
+	cargo test --release --test reliability_memory rss_is_flat -- --ignored --nocapture
 
 lint: setup
 	cargo fmt --all -- --check

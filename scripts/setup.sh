@@ -4,8 +4,9 @@
 #      (download.pytorch.org is not needed; pip's wheel carries libtorch and its CUDA libraries);
 #   2. .cargo/config.toml pointing torch-sys at that libtorch, so that plain `cargo build|test|run` work.
 # With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark,
-# Ray Data (examples/ray_score.py and its test, `make python-test-ray`; about 10 s, 80 MB), and
-# cmake and pkg-config (Debian/Ubuntu packages, as root or through password-less sudo) for tests/install.rs.
+# Ray Data (examples/ray_score.py and its test, `make python-test-ray`; about 10 s, 80 MB),
+# cmake and pkg-config (Debian/Ubuntu packages, as root or through password-less sudo) for tests/install.rs, and
+# valgrind for tests/reliability_memcheck.rs.
 # A second run is a no-op taking well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,11 +61,11 @@ apt_install() {
 
 if [ "$want_dev" = 1 ]; then
   missing=()
-  for tool in cmake pkg-config; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  for tool in cmake pkg-config valgrind; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]} (apt-get) for the install tests" >&2
+    echo "setup: installing ${missing[*]} (apt-get) for the install and memcheck tests" >&2
     apt_install "${missing[@]}" ||
-      echo "setup: could not install ${missing[*]}: tests/install.rs will fail until they are installed" >&2
+      echo "setup: could not install ${missing[*]}: tests/install.rs, tests/reliability_memcheck.rs will fail" >&2
   fi
 fi
 

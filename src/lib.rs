@@ -10,6 +10,8 @@
 pub mod api;
 pub mod error;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod video;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers, top to bottom; a module may use modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["ffi"],
+    &["ffi", "fuzzing"],
     &["video"],
     &["api"],
     &["registry"],

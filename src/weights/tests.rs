@@ -866,6 +866,36 @@ fn http_error_status_is_a_weights_error() {
     server.join().unwrap();
 }
 
+/// A cache directory this process cannot write: 0555 for a normal user; for root, whom permissions do not stop,
+/// /proc/self/fdinfo (a directory nobody can create files in).
+fn unwritable_dir(tmp: &TempDir) -> PathBuf {
+    let dir = tmp.path().join("read-only");
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    if std::fs::write(dir.join("probe"), b"x").is_ok() {
+        return PathBuf::from("/proc/self/fdinfo");
+    }
+    dir
+}
+
+#[test]
+fn read_only_cache_directory_is_a_weights_error_naming_it() {
+    let body = std::fs::read(data_dir().join("zip_format.pth")).unwrap();
+    let sha = weights::sha256_file(&data_dir().join("zip_format.pth")).unwrap();
+    let (base, server) = serve(vec![Reply::Send(200, body.len(), body)]);
+    let tmp = TempDir::new("dl-readonly");
+    let cache = unwritable_dir(&tmp);
+    let url = format!("{base}/ro.pth");
+    let file = FileRef { official_name: "ro.pth", alternative_names: &[], url: &url, sha256: &sha };
+    let e = resolve_with(file, &online(&cache)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Weights);
+    assert!(e.message.contains("ro.pth") && e.message.contains(&cache.display().to_string()), "{e}");
+    let left: Vec<String> = dir_entries(&cache).into_iter().filter(|n| n.contains("ro.pth")).collect();
+    assert!(left.is_empty(), "nothing written: {left:?}");
+    server.join().unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The real files of the shared weights folder (IQA_WEIGHTS_DIR)
 
