@@ -887,7 +887,7 @@ fn read_only_cache_directory_is_a_weights_error_naming_it() {
     let tmp = TempDir::new("dl-readonly");
     let cache = unwritable_dir(&tmp);
     let url = format!("{base}/ro.pth");
-    let file = FileRef { official_name: "ro.pth", alternative_names: &[], url: &url, sha256: &sha };
+    let file = FileRef::plain("ro.pth", &url, &sha);
     let e = resolve_with(file, &online(&cache)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Weights);
     assert!(e.message.contains("ro.pth") && e.message.contains(&cache.display().to_string()), "{e}");
