@@ -20,7 +20,8 @@ iqa is faster):
   - one process per pair: `iqa score psnr DIST REF` (the CLI) against `ffmpeg -i DIST -i REF -lavfi psnr -f
     null -` (and ssim), wall time from spawn to exit, alternating, median; beside them the floor of a process
     that only dlopens libtorch (benches/dlopen_floor.c) and one that dlopens libiqa.so and scores
-    (benches/coldstart.c).
+    (benches/coldstart.c), and benches/startup_phases.c's time since process start after each phase (dlopen
+    libtorch_cpu, dlopen libiqa, create, first score).
 Every child gets N threads: IQA_NUM_THREADS, torch.set_num_threads, cv2.setNumThreads, OMP/MKL_NUM_THREADS
 (scikit-image is single-threaded numpy; ffmpeg is given -threads N). Nothing here asserts a timing.
 """
@@ -209,8 +210,13 @@ def process_cells(tmp, images, threads, quick, iqa_env):
         for f in ('psnr', 'ssim'):
             cmds[f'ffmpeg -lavfi {f}'] = ['ffmpeg', '-nostdin', '-loglevel', 'error', '-threads', n, '-i', dp,
                                           '-i', rp, '-lavfi', f, '-f', 'null', '-']
+    phases_exe = tmp / 'startup_phases'
+    subprocess.run([cc, '-O2', '-o', str(phases_exe), str(ROOT / 'benches' / 'startup_phases.c'), '-ldl'],
+                   check=True)
+    phases_cmd = [str(phases_exe), str(torch_dir / 'libtorch_cpu.so'), lib, 'psnr', dp, rp]
     runs = 3 if quick else 9
     times = {k: [] for k in cmds}
+    phases = {}
     failures = {}
     for _ in range(runs):
         for k, cmd in cmds.items():
@@ -218,8 +224,17 @@ def process_cells(tmp, images, threads, quick, iqa_env):
             if p.returncode != 0:
                 failures[k] = (p.stderr or p.stdout)[-300:]
             times[k].append(t)
-    return [{'process': k, 'median': statistics.median(v), 'runs': len(v), 'error': failures.get(k)}
+        _, p = wall(phases_cmd, iqa_env)
+        for line in p.stdout.splitlines():
+            if line.endswith(' ms'):
+                name, ms = line[:-3].rsplit(None, 1)
+                phases.setdefault(name.strip(), []).append(float(ms) / 1e3)
+    rows = [{'process': k, 'median': statistics.median(v), 'runs': len(v), 'error': failures.get(k)}
             for k, v in times.items()]
+    # Milliseconds since process start at the end of each phase of startup_phases.c (psnr, the PNG pair).
+    rows += [{'process': f'startup_phases.c: {name} done', 'median': statistics.median(v), 'runs': len(v),
+              'error': None} for name, v in phases.items()]
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------------
