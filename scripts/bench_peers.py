@@ -264,8 +264,9 @@ def child_env(base_env, threads):
     return env
 
 
-def measure(tmp, sizes, threads, quick, lib, iqa_env, metrics=None, say=print):
-    """Runs every section; returns the results dict (see tables())."""
+def measure(tmp, sizes, threads, quick, lib, iqa_env, metrics=None, say=print, large_metrics=None):
+    """Runs every section; returns the results dict (see tables()). `large_metrics`: the only metrics measured at
+    the sizes after the first (None: the same as at the first)."""
     env = child_env(iqa_env, threads)
     res = {'sizes': [], 'process': None, 'peers_dir': str(PEERS_DIR), 'versions': peer_versions(env)}
     images = {}
@@ -280,11 +281,12 @@ def measure(tmp, sizes, threads, quick, lib, iqa_env, metrics=None, say=print):
                 (im if im.size == size else im.resize(size, Image.BICUBIC)).save(p)
             pair.append(str(p))
         images[bm.size_key(size)] = tuple(pair)
-    for size in sizes:
+    for i, size in enumerate(sizes):
         key = bm.size_key(size)
         say(f'peers at {key} ...')
         spec = {'kind': 'peers', 'images': images[key], 'threads': threads, 'lib': lib, 'quick': quick,
-                'metrics': metrics, 'files': make_file_variants(tmp, images[key])}
+                'metrics': metrics if i == 0 or large_metrics is None else large_metrics,
+                'files': make_file_variants(tmp, images[key])}
         c = bm.run_child([sys.executable, str(Path(__file__).resolve()), '--_worker', json.dumps(spec)], env,
                          1800, 1 << 40)
         out = c.result()
@@ -345,8 +347,24 @@ def cell_row(where, c):
             c['settings']]
 
 
+def machine_line(threads):
+    cpu = '?'
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return (f'{cpu}, {os.cpu_count()} logical CPUs, {threads} threads each, '
+            f'{time.strftime("%Y-%m-%d %H:%M %Z")}')
+
+
 def markdown_section(res):
-    lines = ['## Against other libraries (OpenCV, piq, torchmetrics, scikit-image, ffmpeg)', '',
+    lines = ['## Against other libraries (OpenCV, piq, torchmetrics, scikit-image, ffmpeg)', '']
+    if res.get('machine'):
+        la, lb = res.get('loadavg_at_start'), res.get('loadavg_at_end')
+        lines += [f'Machine: {res["machine"]}; load average (1, 5, 15 min) at start ' +
+                  ' '.join(f'{x:.2f}' for x in la) + ', at end ' + ' '.join(f'{x:.2f}' for x in lb) + '.', '']
+    lines += [
              'Measured by scripts/bench_peers.py in the same run, iqa and each peer alternating call by call in one '
              'process per size (see its docstring). Versions: ' +
              ', '.join(f'{k} {v}' for k, v in res['versions'].items() if v) + '.', '']
@@ -363,6 +381,8 @@ def main():
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--quick', action='store_true', help='fewer repetitions (a few minutes in all)')
     ap.add_argument('--metrics', help='comma-separated iqa metrics to compare (default: all with a peer)')
+    ap.add_argument('--large-metrics', help='only these metrics at the sizes after the first (default: the same; '
+                    '--quick: psnr,gmsd,ssimc, the memory-bound ones)')
     ap.add_argument('--library', default=str(ROOT / 'target' / 'release' / 'libiqa.so'))
     ap.add_argument('--weights-dir',
                     default=os.environ.get('IQA_WEIGHTS_DIR') or str(ROOT.parent / 'shared' / 'weights'))
@@ -383,8 +403,11 @@ def main():
         iqa_env = dict(os.environ, IQA_DEVICE='cpu', IQA_OFFLINE='1', IQA_WEIGHTS_DIR=args.weights_dir,
                        IQA_CACHE_DIR=str(tmp / 'iqa_cache'), CUDA_VISIBLE_DEVICES='', PYTHONDONTWRITEBYTECODE='1')
         metrics = [m.strip() for m in args.metrics.split(',')] if args.metrics else None
+        large = args.large_metrics or ('psnr,gmsd,ssimc' if args.quick else None)
+        large = [m.strip() for m in large.split(',')] if large else None
         res = measure(tmp, sizes, args.threads, args.quick, str(Path(args.library).resolve()), iqa_env, metrics,
-                      say=bm.say)
+                      say=bm.say, large_metrics=large)
+        res['machine'] = machine_line(args.threads)
         res['loadavg_at_start'] = load
         res['loadavg_at_end'] = os.getloadavg()
         for title, header, rows in tables(res):
