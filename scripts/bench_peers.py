@@ -26,7 +26,8 @@ Every child gets N threads: IQA_NUM_THREADS, torch.set_num_threads, cv2.setNumTh
 (scikit-image is single-threaded numpy; ffmpeg is given -threads N). Nothing here asserts a timing.
 
 Known problem (BENCHMARKS.md run 4): once piq is imported in the child, iqa's libtorch-backed metrics with 2
-threads run 10-30x slower than in a process of their own, and psnr beside the torch peers is slowed by their spinning threads;
+threads run 10-30x slower than in a process of their own, and psnr beside the torch peers is slowed by their
+spinning threads;
 until iqa is timed in its own child, only the psnr, file and process rows are iqa's speed.
 """
 import argparse
