@@ -1,7 +1,8 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev build install uninstall demo test lint header abi references bench gpu-bundle \
-	python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench fuzz fuzz-check memcheck
+.PHONY: setup setup-dev setup-bench build install uninstall demo test lint header abi references bench bench-peers \
+	gpu-bundle python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench fuzz \
+	fuzz-check memcheck
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -13,6 +14,10 @@ setup:
 # Dev extras: pyiqa 0.1.16, the reference implementation (reference scripts, benchmark).
 setup-dev:
 	@scripts/setup.sh --dev
+
+# Benchmark extras (setup-dev plus the peers: OpenCV contrib, piq, torchmetrics into .bench-peers/, ffmpeg).
+setup-bench:
+	@scripts/setup.sh --bench
 
 # Installation (README "Install"): make install PREFIX=DIR [DESTDIR=STAGING] [LIBTORCH_BUNDLE=none|cpu|cuda].
 # LIBTORCH_BUNDLE: none = the installed library uses the libtorch it was built against (this checkout's .venv);
@@ -77,10 +82,17 @@ references: setup-dev
 	.venv/bin/python scripts/make_yuv_references.py
 
 # pyiqa 0.1.16 against iqa on the same images and threads (cold start, s/image at 512x384 and 1920x1080, batch,
-# peak RSS, bf16, ratios); writes BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.
-bench: setup-dev
-	cargo build --release --lib --quiet
-	.venv/bin/python scripts/benchmark.py --precision-check --markdown BENCHMARKS.md --json target/benchmark.json
+# peak RSS, bf16, ratios), then the other libraries (scripts/bench_peers.py: OpenCV, piq, torchmetrics,
+# scikit-image, ffmpeg); writes BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.
+bench: setup-bench
+	cargo build --release --lib --bin iqa --quiet
+	.venv/bin/python scripts/benchmark.py --precision-check --peers --markdown BENCHMARKS.md \
+		--json target/benchmark.json
+
+# iqa against the other libraries only, quick (a few minutes): prints the tables, writes target/bench_peers.md.
+bench-peers: setup-bench
+	cargo build --release --lib --bin iqa --quiet
+	.venv/bin/python scripts/bench_peers.py --quick --markdown target/bench_peers.md --json target/bench_peers.json
 
 # For the device tool's GPU machine (torch 2.11, no Rust): libiqa built against PyPI's torch 2.11.0 (its own venv,
 # TORCH211_VENV, default ../venv-torch211; build in target/torch211), the C contract test, float16-rounded backbones

@@ -1,7 +1,7 @@
 //! Prints every built-in metric's score on every pyiqa reference row (tests/data/*references.csv: calibration
 //! files, crops, tiles, JPEG and gray inputs), in a batch, from float32 buffers and in bf16, with all 17
 //! digits. A refactoring that must keep every score diffs this output before and after:
-//! `cargo run --release --example score_dump > before.txt`.
+//! `cargo run --release --example score_dump > before.txt`; metric names as arguments dump only those.
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -19,7 +19,8 @@ fn main() {
     for f in &files {
         rows.extend(references_from(f).into_iter().map(|r| (f.clone(), r)));
     }
-    let names: Vec<String> = iqa::metric_names();
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let names: Vec<String> = iqa::metric_names().into_iter().filter(|n| only.is_empty() || only.contains(n)).collect();
     for name in &names {
         let metric = match iqa::create_metric(name, &iqa::Options::default()) {
             Ok(m) => m,

@@ -1108,6 +1108,8 @@ def main():
     ap.add_argument('--json', help='write every measurement to this file')
     ap.add_argument('--markdown', help='write a BENCHMARKS.md (machine, method, tables, floors) to this file')
     ap.add_argument('--precision-check', action='store_true', help='iqa bf16 against fp32: speed and score change')
+    ap.add_argument('--peers', action='store_true',
+                    help='then iqa against OpenCV, piq, torchmetrics, scikit-image, ffmpeg (scripts/bench_peers.py)')
     ap.add_argument('--no-floors', action='store_true', help='skip the bandwidth / GFLOP/s measurements')
     ap.add_argument('--library', default=os.environ.get('IQA_LIBRARY', str(ROOT / 'target' / 'release' / 'libiqa.so')))
     ap.add_argument('--weights-dir', default=os.environ.get('IQA_WEIGHTS_DIR') or str(ROOT.parent / 'shared' / 'weights'))
@@ -1168,17 +1170,28 @@ def main():
             results.append(measure_metric(env, metric, sizes, floors))
             results[-1]['elapsed_s'] = time.time() - t0
             say(f'  ({results[-1]["elapsed_s"]:.0f} s)')
+        peers = None
+        if args.peers:
+            import bench_peers
+            peers = bench_peers.measure(tmp, sizes, args.threads, args.quick, env.lib, env.iqa_env, say=say)
         elapsed = time.time() - t_start
         for title, header, rows in tables(results, sizes, args.precision_check):
             print_table(title, header, rows)
+        if peers:
+            for title, header, rows in bench_peers.tables(peers):
+                print_table(title, header, rows)
         say(f'\ntotal {elapsed / 60:.1f} min')
         if args.json:
             Path(args.json).write_text(json.dumps({'machine': machine, 'floors': floors, 'args': vars(args),
-                                                   'sizes': [size_key(s) for s in sizes], 'results': results},
+                                                   'sizes': [size_key(s) for s in sizes], 'results': results,
+                                                   'peers': peers},
                                                   indent=1))
             say(f'wrote {args.json}')
         if args.markdown:
             markdown(args.markdown, machine, floors, results, sizes, args, elapsed)
+            if peers:
+                with open(args.markdown, 'a') as f:
+                    f.write('\n' + bench_peers.markdown_section(peers) + '\n')
             say(f'wrote {args.markdown}')
     finally:
         if args.keep_tmp:

@@ -7,6 +7,9 @@
 # Ray Data (examples/ray_score.py and its test, `make python-test-ray`; about 10 s, 80 MB),
 # cmake and pkg-config (Debian/Ubuntu packages, as root or through password-less sudo) for tests/install.rs, and
 # valgrind for tests/reliability_memcheck.rs.
+# With --bench (`make bench`; implies --dev) also the peers scripts/bench_peers.py compares against, pinned, into
+# .bench-peers/ (pip --target, first on the benchmark children's sys.path, so that OpenCV's contrib build does not
+# replace the cv2 pyiqa installed in .venv), and ffmpeg (apt-get). `make test` installs none of them.
 # A second run is a no-op taking well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +22,11 @@ venv="$root/.venv"
 py="$venv/bin/python"
 
 want_dev=0
+want_bench=0
 [ "${1:-}" = "--dev" ] && want_dev=1
+[ "${1:-}" = "--bench" ] && want_dev=1 && want_bench=1
+# The peers' own dependencies (numpy, scipy, torch, torchvision, scikit-image, Pillow) come with pyiqa.
+BENCH_PEERS="opencv-contrib-python-headless==5.0.0.93 piq==0.8.0 torchmetrics==1.9.0 lightning-utilities==0.15.3"
 
 if [ ! -x "$py" ]; then
   echo "setup: creating $venv" >&2
@@ -66,6 +73,21 @@ if [ "$want_dev" = 1 ]; then
     echo "setup: installing ${missing[*]} (apt-get) for the install and memcheck tests" >&2
     apt_install "${missing[@]}" ||
       echo "setup: could not install ${missing[*]}: tests/install.rs, tests/reliability_memcheck.rs will fail" >&2
+  fi
+fi
+
+if [ "$want_bench" = 1 ]; then
+  peers="$root/.bench-peers"
+  if [ "$(cat "$peers/.installed" 2>/dev/null)" != "$BENCH_PEERS" ]; then
+    echo "setup: installing the benchmark's peers into $peers: $BENCH_PEERS" >&2
+    rm -rf "$peers"
+    # shellcheck disable=SC2086 # one word per requirement
+    "$py" -m pip install -q --no-deps --target "$peers" $BENCH_PEERS
+    printf '%s' "$BENCH_PEERS" > "$peers/.installed"
+  fi
+  if ! command -v ffmpeg >/dev/null; then
+    echo "setup: installing ffmpeg (apt-get) for the benchmark's process comparison" >&2
+    apt_install ffmpeg || echo "setup: could not install ffmpeg: the benchmark leaves its rows out" >&2
   fi
 fi
 

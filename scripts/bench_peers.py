@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""iqa against the other libraries users choose between, measured in one run, alternating call by call.
+
+    .venv/bin/python scripts/bench_peers.py [--quick] [--sizes 512x384,1920x1080] [--threads N]
+        [--markdown FILE] [--json FILE]
+    make bench          # benchmark.py --peers runs this as its last section
+    make bench-peers    # this alone, quick (a few minutes)
+
+Peers (installed by `scripts/setup.sh --bench` into .bench-peers/, which the children put first on sys.path; never
+by `make test`): OpenCV (opencv-contrib-python-headless: cv2.PSNR, cv2.quality), piq, torchmetrics, scikit-image,
+and ffmpeg's psnr/ssim filters (apt) for one process per pair.
+
+Sections, each printed with every peer's settings beside its numbers and the ratio peer time / iqa time (above 1:
+iqa is faster):
+  - from buffers, at each size: one fresh child per size loads libiqa.so (ctypes, RGB8 buffers) and every peer,
+    then times iqa and each peer alternately (benchmark.timed_pair: a change in machine load hits both), median;
+    OpenCV and scikit-image get HxWx3 uint8 arrays, piq and torchmetrics preloaded 1x3xHxW float32 tensors in
+    [0,1] (their documented input), as pyiqa gets in benchmark.py; scores printed beside the times;
+  - from files (PNG, BMP, JPEG quality 90): iqa_score_files against cv2.imread of both + the same peer call;
+  - one process per pair: `iqa score psnr DIST REF` (the CLI) against `ffmpeg -i DIST -i REF -lavfi psnr -f
+    null -` (and ssim), wall time from spawn to exit, alternating, median; beside them the floor of a process
+    that only dlopens libtorch (benches/dlopen_floor.c) and one that dlopens libiqa.so and scores
+    (benches/coldstart.c), and benches/startup_phases.c's time since process start after each phase (dlopen
+    libtorch_cpu, dlopen libiqa, create, first score).
+Every child gets N threads: IQA_NUM_THREADS, torch.set_num_threads, cv2.setNumThreads, OMP/MKL_NUM_THREADS
+(scikit-image is single-threaded numpy; ffmpeg is given -threads N). Nothing here asserts a timing.
+
+Known problem (BENCHMARKS.md run 4): once piq is imported in the child, iqa's libtorch-backed metrics with 2
+threads run 10-30x slower than in a process of their own, and psnr beside the torch peers is slowed by their
+spinning threads;
+until iqa is timed in its own child, only the psnr, file and process rows are iqa's speed.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark as bm  # noqa: E402 - the helpers (timing, ctypes client, formatting) live there
+
+ROOT = bm.ROOT
+PEERS_DIR = ROOT / '.bench-peers'
+FILE_FORMATS = ('png', 'bmp', 'jpg')
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the cells: (iqa metric, peer, settings, peer call) — built inside the child, where the libraries are imported
+# ---------------------------------------------------------------------------------------------------------------
+
+def peer_cells(d8, r8, dt, rt):
+    """Every peer call on one pair: d8/r8 HxWx3 uint8 RGB, dt/rt 1x3xHxW float32 in [0,1]. Each entry:
+    (iqa metric, peer, settings, callable returning the score). A library that fails to import is skipped."""
+    cells = []
+    try:
+        import cv2
+        cv2.setNumThreads(int(os.environ['OMP_NUM_THREADS']))
+        cells.append(('psnr', 'OpenCV cv2.PSNR', 'uint8 RGB, all channels, peak 255; pyiqa\'s formula without its '
+                      '1e-8', lambda: cv2.PSNR(r8, d8)))
+        if hasattr(cv2, 'quality'):
+            def cv_gmsd():
+                g = cv2.quality.QualityGMSD_compute(cv2.cvtColor(r8, cv2.COLOR_RGB2GRAY),
+                                                    cv2.cvtColor(d8, cv2.COLOR_RGB2GRAY))
+                return g[0][0]
+            cells.append(('gmsd', 'OpenCV quality.GMSD', 'cvtColor RGB2GRAY (BT.601, rounded) inside the timed '
+                          'call, then QualityGMSD_compute; not pyiqa\'s luma or padding', cv_gmsd))
+            cells.append(('ssimc', 'OpenCV quality.SSIM', 'uint8 RGB, Gaussian 11/1.5 per channel, mean of the 3 '
+                          'channels; not pyiqa\'s (no rounding step, its own borders)',
+                          lambda: float(sum(cv2.quality.QualitySSIM_compute(r8, d8)[0][:3]) / 3)))
+    except ImportError:
+        pass
+    try:
+        import piq
+        cells += [
+            ('psnr', 'piq psnr', 'float32 RGB tensors, data_range 1, MSE over all channels; pyiqa\'s formula',
+             lambda: float(piq.psnr(dt, rt, data_range=1.0))),
+            ('ssimc', 'piq ssim', 'float32 RGB, Gaussian 11/1.5, downsample=False, valid borders',
+             lambda: float(piq.ssim(dt, rt, data_range=1.0, downsample=False))),
+            ('ms_ssim', 'piq multi_scale_ssim', 'float32 RGB (iqa: luma, as pyiqa), Gaussian 11/1.5, 5 scales',
+             lambda: float(piq.multi_scale_ssim(dt, rt, data_range=1.0))),
+            ('gmsd', 'piq gmsd', 'float32 RGB → Y of YIQ, pyiqa\'s port source (same formula)',
+             lambda: float(piq.gmsd(dt, rt, data_range=1.0))),
+            ('vsi', 'piq vsi', 'float32 RGB, pyiqa\'s port source (same formula)',
+             lambda: float(piq.vsi(dt, rt, data_range=1.0))),
+            ('vif', 'piq vif_p', 'float32 RGB → luma, pixel-domain VIF: a different formulation (speed anchor)',
+             lambda: float(piq.vif_p(dt, rt, data_range=1.0))),
+            ('fsim', 'piq fsim', 'float32 RGB, chromatic FSIMc (pyiqa\'s default)',
+             lambda: float(piq.fsim(dt, rt, data_range=1.0, chromatic=True))),
+        ]
+    except ImportError:
+        pass
+    try:
+        from torchmetrics.functional.image import (multiscale_structural_similarity_index_measure as tm_msssim,
+                                                   peak_signal_noise_ratio as tm_psnr,
+                                                   structural_similarity_index_measure as tm_ssim)
+        cells += [
+            ('psnr', 'torchmetrics PSNR', 'float32 RGB tensors, data_range 1; pyiqa\'s formula without its 1e-8',
+             lambda: float(tm_psnr(dt, rt, data_range=1.0))),
+            ('ssimc', 'torchmetrics SSIM', 'float32 RGB, Gaussian 11/1.5, reflect-padded borders',
+             lambda: float(tm_ssim(dt, rt, data_range=1.0))),
+            ('ms_ssim', 'torchmetrics MS-SSIM', 'float32 RGB (iqa: luma, as pyiqa), Gaussian 11/1.5, 5 scales',
+             lambda: float(tm_msssim(dt, rt, data_range=1.0))),
+        ]
+    except ImportError:
+        pass
+    try:
+        from skimage.metrics import peak_signal_noise_ratio as sk_psnr, structural_similarity as sk_ssim
+        cells += [
+            ('psnr', 'scikit-image PSNR', 'uint8 RGB, data_range 255, single-threaded numpy; pyiqa\'s formula '
+             'without its 1e-8', lambda: float(sk_psnr(r8, d8, data_range=255))),
+            ('ssimc', 'scikit-image SSIM', 'uint8 RGB, gaussian_weights, sigma 1.5, population covariance, '
+             'channel_axis=2, single-threaded', lambda: float(sk_ssim(r8, d8, data_range=255, channel_axis=2,
+                                                                     gaussian_weights=True, sigma=1.5,
+                                                                     use_sample_covariance=False))),
+        ]
+    except ImportError:
+        pass
+    return cells
+
+
+def file_cells():
+    """Decode + score from files: (iqa metric, peer, settings, callable(dist, ref))."""
+    cells = []
+    try:
+        import cv2
+        cells.append(('psnr', 'OpenCV imread + PSNR', 'cv2.imread of both (BGR, IMREAD_COLOR), cv2.PSNR',
+                      lambda d, r: cv2.PSNR(cv2.imread(r), cv2.imread(d))))
+    except ImportError:
+        pass
+    return cells
+
+
+def worker(spec):
+    import numpy as np
+    import torch
+    from PIL import Image
+    torch.set_num_threads(spec['threads'])
+    iqa = bm.Iqa(spec['lib'])
+    dist_path, ref_path = spec['images']
+    d8 = np.ascontiguousarray(np.asarray(Image.open(dist_path).convert('RGB'), dtype=np.uint8))
+    r8 = np.ascontiguousarray(np.asarray(Image.open(ref_path).convert('RGB'), dtype=np.uint8))
+    dt = torch.from_numpy(d8).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
+    rt = torch.from_numpy(r8).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
+    di, ri = iqa.image(dist_path), iqa.image(ref_path)
+    handles = {}
+
+    def handle(metric):
+        if metric not in handles:
+            handles[metric] = iqa.create(metric)[0]
+        return handles[metric]
+
+    out = {'buffer': [], 'file': []}
+    with torch.no_grad():
+        for metric, peer, settings, call in peer_cells(d8, r8, dt, rt):
+            if spec['metrics'] and metric not in spec['metrics']:
+                continue
+            cell = {'metric': metric, 'peer': peer, 'settings': settings}
+            try:
+                h = handle(metric)
+                ti, tp = bm.timed_pair(lambda h=h: iqa.score(h, di, ri), call, spec['quick'])
+                cell.update(iqa=ti['median'], peer_time=tp['median'], runs=ti['runs'],
+                            iqa_score=iqa.score(h, di, ri), peer_score=float(call()))
+            except Exception as e:  # noqa: BLE001 - one failing cell is reported, the others still run
+                cell['error'] = f'{type(e).__name__}: {e}'[:300]
+            out['buffer'].append(cell)
+        for fmt, (dp, rp) in spec.get('files', {}).items():
+            for metric, peer, settings, call in file_cells():
+                cell = {'metric': metric, 'peer': peer, 'settings': settings, 'format': fmt}
+                try:
+                    h = handle(metric)
+                    ti, tp = bm.timed_pair(lambda h=h: iqa.score_files(h, dp, rp), lambda: call(dp, rp),
+                                           spec['quick'])
+                    cell.update(iqa=ti['median'], peer_time=tp['median'], runs=ti['runs'],
+                                iqa_score=iqa.score_files(h, dp, rp), peer_score=float(call(dp, rp)))
+                except Exception as e:  # noqa: BLE001
+                    cell['error'] = f'{type(e).__name__}: {e}'[:300]
+                out['file'].append(cell)
+    for h in handles.values():
+        iqa.lib.iqa_metric_free(h)
+    bm.emit(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one process per pair
+# ---------------------------------------------------------------------------------------------------------------
+
+def wall(cmd, env):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+    return time.perf_counter() - t, p
+
+
+def process_cells(tmp, images, threads, quick, iqa_env):
+    """Alternating wall times of whole processes on the 512x384 PNG pair."""
+    dp, rp = images
+    n = str(threads)
+    cc = os.environ.get('CC', 'cc')
+    floor_exe, cold_exe = tmp / 'dlopen_floor', tmp / 'coldstart'
+    subprocess.run([cc, '-O2', '-o', str(floor_exe), str(ROOT / 'benches' / 'dlopen_floor.c'), '-ldl'], check=True)
+    subprocess.run([cc, '-O2', '-o', str(cold_exe), str(ROOT / 'benches' / 'coldstart.c'), '-ldl'], check=True)
+    import importlib.util
+    torch_dir = Path(importlib.util.find_spec('torch').origin).parent / 'lib'
+    lib = str(ROOT / 'target' / 'release' / 'libiqa.so')
+    cmds = {
+        'iqa score psnr (CLI)': [str(ROOT / 'target' / 'release' / 'iqa'), 'score', 'psnr', dp, rp],
+        'coldstart.c psnr (dlopen libiqa + score)': [str(cold_exe), lib, 'psnr', dp, rp],
+        'floor: dlopen libtorch_cpu.so only': [str(floor_exe), str(torch_dir / 'libtorch_cpu.so')],
+    }
+    if shutil.which('ffmpeg'):
+        for f in ('psnr', 'ssim'):
+            cmds[f'ffmpeg -lavfi {f}'] = ['ffmpeg', '-nostdin', '-loglevel', 'error', '-threads', n, '-i', dp,
+                                          '-i', rp, '-lavfi', f, '-f', 'null', '-']
+    phases_exe = tmp / 'startup_phases'
+    subprocess.run([cc, '-O2', '-o', str(phases_exe), str(ROOT / 'benches' / 'startup_phases.c'), '-ldl'],
+                   check=True)
+    phases_cmd = [str(phases_exe), str(torch_dir / 'libtorch_cpu.so'), lib, 'psnr', dp, rp]
+    runs = 3 if quick else 9
+    times = {k: [] for k in cmds}
+    phases = {}
+    failures = {}
+    for _ in range(runs):
+        for k, cmd in cmds.items():
+            t, p = wall(cmd, iqa_env)
+            if p.returncode != 0:
+                failures[k] = (p.stderr or p.stdout)[-300:]
+            times[k].append(t)
+        _, p = wall(phases_cmd, iqa_env)
+        for line in p.stdout.splitlines():
+            if line.endswith(' ms'):
+                name, ms = line[:-3].rsplit(None, 1)
+                phases.setdefault(name.strip(), []).append(float(ms) / 1e3)
+    rows = [{'process': k, 'median': statistics.median(v), 'runs': len(v), 'error': failures.get(k)}
+            for k, v in times.items()]
+    # Milliseconds since process start at the end of each phase of startup_phases.c (psnr, the PNG pair).
+    rows += [{'process': f'startup_phases.c: {name} done', 'median': statistics.median(v), 'runs': len(v),
+              'error': None} for name, v in phases.items()]
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------------------------------
+
+def make_file_variants(tmp, images):
+    """The PNG pair again as BMP and JPEG (quality 90, the distorted image re-encoded as it is)."""
+    from PIL import Image
+    out = {'png': images}
+    for fmt in ('bmp', 'jpg'):
+        pair = []
+        for p in images:
+            q = str(Path(p).with_suffix('.' + fmt))
+            Image.open(p).convert('RGB').save(q, quality=90) if fmt == 'jpg' else Image.open(p).save(q)
+            pair.append(q)
+        out[fmt] = tuple(pair)
+    return out
+
+
+def child_env(base_env, threads):
+    env = dict(base_env)
+    peers = str(PEERS_DIR)
+    env['PYTHONPATH'] = peers + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
+    n = str(threads)
+    env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, IQA_NUM_THREADS=n)
+    return env
+
+
+def measure(tmp, sizes, threads, quick, lib, iqa_env, metrics=None, say=print, large_metrics=None):
+    """Runs every section; returns the results dict (see tables()). `large_metrics`: the only metrics measured at
+    the sizes after the first (None: the same as at the first)."""
+    env = child_env(iqa_env, threads)
+    res = {'sizes': [], 'process': None, 'peers_dir': str(PEERS_DIR), 'versions': peer_versions(env)}
+    images = {}
+    from PIL import Image
+    d = Image.open(bm.CAL / 'dist' / bm.MAIN_IMAGE).convert('RGB')
+    r = Image.open(bm.CAL / 'ref' / bm.MAIN_IMAGE).convert('RGB')
+    for size in sizes:
+        pair = []
+        for tag, im in (('dist', d), ('ref', r)):
+            p = tmp / f'peer_{tag}_{bm.size_key(size)}.png'
+            if not p.exists():
+                (im if im.size == size else im.resize(size, Image.BICUBIC)).save(p)
+            pair.append(str(p))
+        images[bm.size_key(size)] = tuple(pair)
+    for i, size in enumerate(sizes):
+        key = bm.size_key(size)
+        say(f'peers at {key} ...')
+        spec = {'kind': 'peers', 'images': images[key], 'threads': threads, 'lib': lib, 'quick': quick,
+                'metrics': metrics if i == 0 or large_metrics is None else large_metrics,
+                'files': make_file_variants(tmp, images[key])}
+        c = bm.run_child([sys.executable, str(Path(__file__).resolve()), '--_worker', json.dumps(spec)], env,
+                         1800, 1 << 40)
+        out = c.result()
+        if out is None:
+            say(f'  failed: {c.error()}\n{c.stderr[-2000:]}')
+            out = {'buffer': [], 'file': [], 'error': c.error()}
+        out['size'] = key
+        res['sizes'].append(out)
+    say('processes (one per pair) ...')
+    res['process'] = process_cells(tmp, images[bm.size_key(sizes[0])], threads, quick, env)
+    return res
+
+
+def peer_versions(env):
+    code = ('import json, importlib.metadata as m\nv = {}\n'
+            'for p in ("opencv-contrib-python-headless", "piq", "torchmetrics", "scikit-image", "torch"):\n'
+            '    try: v[p] = m.version(p)\n    except m.PackageNotFoundError: v[p] = None\nprint(json.dumps(v))')
+    p = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=False)
+    try:
+        v = json.loads(p.stdout)
+    except ValueError:
+        v = {}
+    if shutil.which('ffmpeg'):
+        line = subprocess.run(['ffmpeg', '-version'], capture_output=True, text=True, check=False).stdout
+        v['ffmpeg'] = line.split('\n')[0].split(' ')[2] if line else None
+    return v
+
+
+def tables(res):
+    out = []
+    rows = []
+    for s in res['sizes']:
+        for c in s['buffer']:
+            rows.append(cell_row(s['size'], c))
+    out.append(('From buffers (peer time / iqa time: above 1, iqa is faster)',
+                ['metric', 'size', 'iqa', 'peer', 'peer time', 'peer / iqa', 'iqa score', 'peer score',
+                 'peer settings'], rows))
+    rows = []
+    for s in res['sizes']:
+        for c in s['file']:
+            rows.append(cell_row(f'{s["size"]} {c["format"].upper()}', c))
+    out.append(('From files (decode both + score)',
+                ['metric', 'size, format', 'iqa', 'peer', 'peer time', 'peer / iqa', 'iqa score', 'peer score',
+                 'peer settings'], rows))
+    if res.get('process'):
+        rows = [[p['process'], bm.fmt_time(p['median']), str(p['runs']), 'failed: ' + p['error'] if p['error']
+                 else ''] for p in res['process']]
+        out.append(('One process per pair (512x384 PNG, spawn to exit, median)', ['process', 'wall', 'runs', ''],
+                    rows))
+    return out
+
+
+def cell_row(where, c):
+    if 'error' in c:
+        return [c['metric'], where, 'error', c['peer'], '-', '-', '-', '-', c['error']]
+    return [c['metric'], where, bm.fmt_time(c['iqa']), c['peer'], bm.fmt_time(c['peer_time']),
+            bm.fmt_ratio(c['peer_time'] / c['iqa']), f'{c["iqa_score"]:.6g}', f'{c["peer_score"]:.6g}',
+            c['settings']]
+
+
+def machine_line(threads):
+    cpu = '?'
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return (f'{cpu}, {os.cpu_count()} logical CPUs, {threads} threads each, '
+            f'{time.strftime("%Y-%m-%d %H:%M %Z")}')
+
+
+def markdown_section(res):
+    lines = ['## Against other libraries (OpenCV, piq, torchmetrics, scikit-image, ffmpeg)', '']
+    if res.get('machine'):
+        la, lb = res.get('loadavg_at_start'), res.get('loadavg_at_end')
+        lines += [f'Machine: {res["machine"]}; load average (1, 5, 15 min) at start ' +
+                  ' '.join(f'{x:.2f}' for x in la) + ', at end ' + ' '.join(f'{x:.2f}' for x in lb) + '.', '']
+    lines += [
+             'Measured by scripts/bench_peers.py in the same run, iqa and each peer alternating call by call in one '
+             'process per size (see its docstring). Versions: ' +
+             ', '.join(f'{k} {v}' for k, v in res['versions'].items() if v) + '.', '']
+    for title, header, rows in tables(res):
+        lines += [f'### {title}', '', '| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
+        lines += ['| ' + ' | '.join(str(x).replace('|', '\\|') for x in r) + ' |' for r in rows]
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--sizes', default=bm.DEFAULT_SIZES)
+    ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--quick', action='store_true', help='fewer repetitions (a few minutes in all)')
+    ap.add_argument('--metrics', help='comma-separated iqa metrics to compare (default: all with a peer)')
+    ap.add_argument('--large-metrics', help='only these metrics at the sizes after the first (default: the same; '
+                    '--quick: psnr,gmsd,ssimc, the memory-bound ones)')
+    ap.add_argument('--library', default=str(ROOT / 'target' / 'release' / 'libiqa.so'))
+    ap.add_argument('--weights-dir',
+                    default=os.environ.get('IQA_WEIGHTS_DIR') or str(ROOT.parent / 'shared' / 'weights'))
+    ap.add_argument('--markdown', help='write the section as Markdown to this file')
+    ap.add_argument('--json', help='write every measurement to this file')
+    ap.add_argument('--_worker', help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._worker:
+        worker(json.loads(args._worker))
+        return
+    if not PEERS_DIR.exists():
+        print(f'{PEERS_DIR} missing: run scripts/setup.sh --bench first', file=sys.stderr)
+    sizes = [bm.parse_size(s) for s in args.sizes.split(',')]
+    load = os.getloadavg()
+    bm.say(f'load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; threads {args.threads}')
+    tmp = Path(tempfile.mkdtemp(prefix='iqa_peers_'))
+    try:
+        iqa_env = dict(os.environ, IQA_DEVICE='cpu', IQA_OFFLINE='1', IQA_WEIGHTS_DIR=args.weights_dir,
+                       IQA_CACHE_DIR=str(tmp / 'iqa_cache'), CUDA_VISIBLE_DEVICES='', PYTHONDONTWRITEBYTECODE='1')
+        metrics = [m.strip() for m in args.metrics.split(',')] if args.metrics else None
+        large = args.large_metrics or ('psnr,gmsd,ssimc' if args.quick else None)
+        large = [m.strip() for m in large.split(',')] if large else None
+        res = measure(tmp, sizes, args.threads, args.quick, str(Path(args.library).resolve()), iqa_env, metrics,
+                      say=bm.say, large_metrics=large)
+        res['machine'] = machine_line(args.threads)
+        res['loadavg_at_start'] = load
+        res['loadavg_at_end'] = os.getloadavg()
+        for title, header, rows in tables(res):
+            bm.print_table(title, header, rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=1))
+        if args.markdown:
+            Path(args.markdown).write_text(markdown_section(res) + '\n')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
