@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
         ref[i] = (uint8_t)((i * 7 + (i / (SIDE * 3)) * 13) % 251);
         dist[i] = (uint8_t)(ref[i] ^ ((i * 31) % 17));
     }
-    IqaImage d = {dist, SIDE, SIDE, 0, IQA_FORMAT_RGB8}, r = {ref, SIDE, SIDE, 0, IQA_PIXEL_RGB8};
+    IqaImage d = {dist, SIDE, SIDE, 0, IQA_FORMAT_RGB8}, r = {ref, SIDE, SIDE, 0, IQA_FORMAT_RGB8};
     int scored = 0, skipped = 0, failed = 0;
     for (size_t m = 0; m < iqa_metric_count(); m++) {
         const char *name = iqa_metric_name(m);
