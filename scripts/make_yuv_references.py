@@ -20,9 +20,8 @@ No PNGs: a PNG holds 8-bit levels (PIL reads 16-bit RGB PNGs as 8 bits), so it w
 conversion keeps (and every 10-bit frame's extra precision); pyiqa on the rounded image differs from the
 unrounded one by more than the 1e-4 tolerance.
 
-LPIPS weights come from WEIGHTS_DIR (IQA_WEIGHTS_DIR, default ../shared/weights; no network): the AlexNet
-features are saved as the torchvision checkpoint pyiqa asks for in a temporary TORCH_HOME, the linear layers
-are passed as pretrained_model_path; the result is checked on the I03 calibration pair against
+LPIPS weights come from the shared weights folder through scripts/pyiqa_env.py (offline, isolated caches, the
+same set-up as make_references.py); the result is checked on the I03 calibration pair against
 tests/data/pyiqa_references.csv.
 
 Writes tests/data/yuv_references.csv (metric,image,region,score): `image` names the case
@@ -31,33 +30,19 @@ Writes tests/data/yuv_references.csv (metric,image,region,score): `image` names 
 that channel of the distorted (`dist_*`) and reference (`ref_*`) frame: `*_mean` (mean over the pixels) and
 `*_weighted` (mean of value x ((31x + 17y) mod 7 - 3), which moves when a value moves anywhere).
 """
-import atexit
 import math
-import os
 import pathlib
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import pyiqa_env  # noqa: E402  (before torch and pyiqa: isolated caches, the shared weights)
+from pyiqa_env import ROOT, pyiqa, torch  # noqa: E402
 from reference_csv import write_rows  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / 'tests' / 'data' / 'yuv_references.csv'
-WEIGHTS = pathlib.Path(os.environ.get('IQA_WEIGHTS_DIR') or ROOT.parent / 'shared' / 'weights')
 WIDTH, HEIGHT, FRAMES = 64, 48, 3
-
-TMP = pathlib.Path(tempfile.mkdtemp(prefix='iqa_yuv_reference_'))
-atexit.register(shutil.rmtree, TMP, ignore_errors=True)
-os.environ['TORCH_HOME'] = str(TMP / 'torch')
-os.environ['XDG_CACHE_HOME'] = str(TMP / 'cache')
-
-import torch  # noqa: E402
-import torch.hub  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
-from torchvision import models as tvm  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -171,24 +156,9 @@ def checksums(rgb):
 
 
 def lpips_metric():
-    import pyiqa
-    import pyiqa.utils.download_util as download_util
-
-    def no_download(url, *args, **kwargs):
-        raise RuntimeError(f'download attempted: {url}')
-
-    torch.hub.download_url_to_file = no_download
-    download_util.download_url_to_file = no_download
-    weights = tvm.AlexNet_Weights.IMAGENET1K_V1
-    features = load_file(str(WEIGHTS / 'backbones' / 'alexnet_features_torchvision.safetensors'))
-    with torch.device('meta'):
-        full = tvm.alexnet().state_dict()
-    checkpoint = {k: features[k] if k in features else torch.zeros(t.shape) for k, t in full.items()}
-    hub = pathlib.Path(torch.hub.get_dir()) / 'checkpoints'
-    hub.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, hub / weights.url.rsplit('/', 1)[-1])
-    lin = WEIGHTS / 'lpips' / 'lpips_v0.1_alex_lin.pth'
-    metric = pyiqa.create_metric('lpips', device='cpu', pretrained_model_path=str(lin))
+    feats = pyiqa_env.setup_weights()
+    metric = pyiqa.create_metric('lpips', device='cpu')
+    pyiqa_env.verify('lpips', metric, feats)
     # The weights are the ones iqa's own references were made with.
     from pyiqa.utils.img_util import imread2tensor
     cal = ROOT / 'data' / 'calibration'
@@ -202,7 +172,6 @@ def lpips_metric():
 
 
 def main():
-    import pyiqa
     assert pyiqa.__version__ == '0.1.16', pyiqa.__version__
     metrics = {'psnr': pyiqa.create_metric('psnr', device='cpu'), 'ssim': pyiqa.create_metric('ssim', device='cpu'),
                'lpips': lpips_metric()}

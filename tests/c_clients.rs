@@ -3,7 +3,7 @@
 //! profile, and run; examples/score.py is run with the project's Python through the `iqa` package (python/).
 //! libiqa.so of the test profile is built first (tests/common).
 mod common;
-use common::{calibration, libiqa, root as repo, torchscript_fixtures, venv_python};
+use common::{calibration, describe, fresh_temp_dir, libiqa, root as repo, torchscript_fixtures, venv_python};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,21 +15,8 @@ fn lib_path() -> PathBuf {
     libiqa()
 }
 
-/// A fresh directory for one test of this process.
 fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iqa_c_clients_{}_{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir
-}
-
-fn describe(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    fresh_temp_dir("c_clients", test)
 }
 
 fn run(what: &str, cmd: &mut Command) -> Output {

@@ -9,7 +9,7 @@
 //! namespaces), the programs run again with those paths covered by an empty tmpfs, as if deleted.
 //! The installs use `NO_BUILD=1`: `cargo test` already built target/release/iqa, and libiqa() the library.
 mod common;
-use common::{libiqa, references, require_weights_dir, root};
+use common::{describe, fresh_temp_dir, libiqa, references, require_weights_dir, root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,19 +19,7 @@ const TOLERANCE: [(&str, f64); 3] = [("psnr", 1.2e-7), ("ssim", 2.6e-6), ("entro
 const IMAGES: [&str; 2] = ["I03.bmp", "I19.bmp"];
 
 fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iqa_install_{}_{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-    dir
-}
-
-fn describe(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    fresh_temp_dir("install", test)
 }
 
 /// Runs a command that must succeed; returns its output. Without cargo's LD_LIBRARY_PATH (target/ directories),

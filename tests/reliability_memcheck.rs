@@ -5,7 +5,7 @@
 //! valgrind is installed by `scripts/setup.sh --dev`; without it these tests fail saying so. Ignored by plain
 //! `cargo test` (libtorch under valgrind takes many minutes): `make memcheck` runs them.
 mod common;
-use common::{libiqa, root};
+use common::{fresh_temp_dir, libiqa, root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -63,10 +63,7 @@ fn memcheck(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
 }
 
 fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("iqa_memcheck_{}_{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_temp_dir("memcheck", test)
 }
 
 #[test]

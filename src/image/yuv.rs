@@ -3,7 +3,8 @@
 //!
 //! For a frame of bit depth `b` (the sample value `v` of semi-planar formats is the stored word >> (16 − b)):
 //!
-//! 1. **Range.** Limited: `Y' = (v − 16·2^(b−8)) / (219·2^(b−8))`, `Pb, Pr = (v − 128·2^(b−8)) / (224·2^(b−8))`.
+//! 1. **Range.** Limited: `Y' = (v − 16·2^(b−8)) / (219·2^(b−8))`,
+//!    `Pb, Pr = (v − 128·2^(b−8)) / (224·2^(b−8))`.
 //!    Full: `Y' = v / (2^b − 1)`, `Pb, Pr = (v − 2^(b−1)) / (2^b − 1)`. Gray frames have `Pb = Pr = 0`.
 //! 2. **Chroma upsampling**, bilinear, on the `Pb`, `Pr` planes (rows first, then columns). Chroma sample `k`
 //!    sits at luma position `k·f + o` for the subsampling factor `f` of that direction, with `o` = 0 where the
@@ -12,7 +13,8 @@
 //!    reads `u = (x − o)/f` and takes `(1 − t)·c[i] + t·c[i + 1]` with `i = ⌊u⌋`, `t = u − i`, indices
 //!    clamped to the plane (edge samples repeated).
 //! 3. **Matrix** (non-constant luminance, `Kg = 1 − Kr − Kb`; [`ColorMatrix`] gives Kr, Kb):
-//!    `R = Y' + 2(1 − Kr)·Pr`, `G = Y' − (2Kb(1 − Kb)/Kg)·Pb − (2Kr(1 − Kr)/Kg)·Pr`, `B = Y' + 2(1 − Kb)·Pb`.
+//!    `R = Y' + 2(1 − Kr)·Pr`, `G = Y' − (2Kb(1 − Kb)/Kg)·Pb − (2Kr(1 − Kr)/Kg)·Pr`,
+//!    `B = Y' + 2(1 − Kb)·Pb`.
 //! 4. **Clamping** of R, G, B to [0, 1]. No rounding: the values stay float32, as metrics take them.
 //!
 //! Computed in float32 (`(v − offset)·scale` per sample, the blends and the matrix with float32 constants

@@ -302,7 +302,8 @@ impl Ilniqe {
         put(LOG_GABOR, &parts)?;
         let (px, py) = gradient(&parts)?;
         drop(parts);
-        put(LOG_GABOR_DERIVATIVES, &Tensor::f_stack(&[&px, &py], 2)?.f_reshape([n, 48, h, w])?)?; // xRe, yRe, xIm, yIm, …
+        // xRe, yRe, xIm, yIm, …
+        put(LOG_GABOR_DERIVATIVES, &Tensor::f_stack(&[&px, &py], 2)?.f_reshape([n, 48, h, w])?)?;
         put(LOG_GABOR_MAGNITUDES, &magnitude(&px, &py)?)?;
         Ok(blocks)
     }

@@ -31,7 +31,8 @@ pub fn pad_symmetric(x: &Tensor, [left, right, top, bottom]: [i64; 4]) -> Result
 /// matlabPyrTools' `corrDn(x, filt, 'reflect1', step, start)` for odd square kernels: `x` padded by reflection
 /// without repeating the edge sample ((k−1)/2 on each side, which needs sides longer than that), correlated
 /// with `weight` (a conv2d weight, `groups` as in conv2d), and sampled at `start + i·step` for every position
-/// inside the image: ⌈(H − start)/step⌉ × ⌈(W − start)/step⌉ outputs. The samples not kept are never computed.
+/// inside the image: ⌈(H − start)/step⌉ × ⌈(W − start)/step⌉ outputs. The samples not kept are never
+/// computed.
 pub fn corr_dn(x: &Tensor, weight: &Tensor, groups: i64, step: i64, start: (i64, i64)) -> Result<Tensor> {
     let p = (weight.size()[2] - 1) / 2;
     let padded = x.f_pad([p, p, p, p], "reflect", None)?;

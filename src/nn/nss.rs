@@ -63,7 +63,8 @@ pub enum Border {
 }
 
 /// pyiqa's `normalize_img_with_gauss` (C = 1): (x − μ) / (σ + 1) with μ and σ the local mean and standard
-/// deviation under `window` (1×1×k×k, x's dtype), σ = sqrt(|E[x²] − μ²| + eps of the dtype). `x` is N×1×H×W.
+/// deviation under `window` (1×1×k×k, x's dtype), σ = sqrt(|E[x²] − μ²| + eps of the dtype).
+/// `x` is N×1×H×W.
 pub fn mscn(x: &Tensor, window: &Tensor, border: Border) -> Result<Tensor> {
     let k = window.size()[2];
     let (before, after) = ((k - 1) / 2, k - 1 - (k - 1) / 2);

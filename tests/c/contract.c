@@ -22,24 +22,7 @@
 
 /* ------------------------------------------------------------------------------------------------ checks */
 
-static int g_passed, g_failed;
-
-static void check_at(int ok, int line, const char *fmt, ...) {
-    va_list ap;
-    if (ok) {
-        g_passed++;
-    } else {
-        g_failed++;
-    }
-    printf("%s line %d: ", ok ? "ok  " : "FAIL", line);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-#define CHECK(cond, ...) check_at(!!(cond), __LINE__, __VA_ARGS__)
+#include "check.h"
 
 static int contains_ci(const char *hay, const char *needle) {
     size_t n = strlen(needle);

@@ -14,23 +14,7 @@
 
 #include "iqa.h"
 
-static int g_passed, g_failed;
-
-static void check_at(int ok, int line, const char *fmt, ...) {
-    va_list ap;
-    if (ok) {
-        g_passed++;
-    } else {
-        g_failed++;
-    }
-    printf("%s line %d: ", ok ? "ok  " : "FAIL", line);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-#define CHECK(ok, ...) check_at((ok) != 0, __LINE__, __VA_ARGS__)
+#include "check.h"
 
 static char g_path[4096];
 static const char *module_path(const char *dir, const char *file) {

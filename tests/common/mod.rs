@@ -142,6 +142,24 @@ pub fn require_weights_dir() -> PathBuf {
     dir
 }
 
+/// A fresh, empty directory for one test (`suite`, `test`) of this process, under the system's temp dir.
+pub fn fresh_temp_dir(suite: &str, test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("iqa_{suite}_{}_{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    dir
+}
+
+/// A finished command's status, stdout and stderr, for an assertion message.
+pub fn describe(what: &str, out: &std::process::Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn rel_err(got: f64, want: f64) -> f64 {
     (got - want).abs() / want.abs().max(1e-12)
 }
