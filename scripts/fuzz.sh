@@ -7,7 +7,8 @@
 # feeds every file there, and every seed, to the same entry point with plain `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(image_decode pixel_buffer weights_pth weights_safetensors sidecar_json)
+# Every target of fuzz/fuzz_targets (the same list as iqa::fuzzing::TARGETS, which tests/fuzz_regressions.rs checks).
+mapfile -t targets < <(ls fuzz/fuzz_targets | sed 's/\.rs$//')
 
 setup() {
   if ! rustup run nightly rustc --version >/dev/null 2>&1; then

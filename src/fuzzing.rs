@@ -5,13 +5,25 @@
 //! to keep a fuzzer's thousands of runs a second off the disk).
 use crate::api::{create_metric, Options, TorchScriptSpec};
 use crate::error::Result;
-use crate::image::{decode_file, Image, PixelFormat};
+use crate::image::{
+    decode_file, ChromaSiting, ColorChoice, ColorMatrix, ColorRange, ColorSpec, FrameFormat, FrameReader, Image,
+    PixelFormat, PlaneLayout, RawReader, Subsampling, Y4mReader,
+};
 use crate::weights::load_state_dict;
 use std::path::{Path, PathBuf};
 
 /// The parsers the fuzz targets drive, by target name (fuzz/fuzz_targets/NAME.rs, fuzz/corpus/NAME,
 /// fuzz/regressions/NAME).
-pub const TARGETS: &[&str] = &["image_decode", "pixel_buffer", "weights_pth", "weights_safetensors", "sidecar_json"];
+pub const TARGETS: &[&str] = &[
+    "image_decode",
+    "pixel_buffer",
+    "weights_pth",
+    "weights_safetensors",
+    "weights_mat",
+    "sidecar_json",
+    "y4m_stream",
+    "raw_stream",
+];
 
 /// Runs target `name` on `data`; `Ok` or the parser's error, never a panic (which the fuzzer reports as a crash).
 pub fn run(name: &str, data: &[u8]) -> Result<()> {
@@ -20,6 +32,9 @@ pub fn run(name: &str, data: &[u8]) -> Result<()> {
         "pixel_buffer" => pixel_buffer(data),
         "weights_pth" => with_file("pth", data, |p| load_state_dict(p).map(|_| ())),
         "weights_safetensors" => with_file("safetensors", data, |p| load_state_dict(p).map(|_| ())),
+        "weights_mat" => with_file("mat", data, |p| load_state_dict(p).map(|_| ())),
+        "y4m_stream" => frames(Y4mReader::new(data, ColorChoice::default())?),
+        "raw_stream" => raw_stream(data),
         "sidecar_json" => with_file("json", data, |p| TorchScriptSpec::from_sidecar("fuzz", p).map(|_| ())),
         _ => panic!("no fuzz target named {name}"),
     }
@@ -64,6 +79,38 @@ fn pixel_buffer(data: &[u8]) -> Result<()> {
     let scorer = create_metric(metric, &Options::default())?;
     let reference = (metric != "entropy").then_some(&image);
     scorer.score(&image, reference).map(|_| ())
+}
+
+/// Frames read from a stream are converted to RGB, so that the samples (10-bit values out of range, odd
+/// chroma sizes) reach the conversion too. A few frames are enough: each is read the same way.
+fn frames(mut reader: impl FrameReader) -> Result<()> {
+    let mut planes = Vec::new();
+    while reader.frames_read() < 4 {
+        let Some(frame) = reader.read_frame()? else { break };
+        planes.resize(3 * frame.width() as usize * frame.height() as usize, 0.0);
+        frame.write_rgb_planes(&mut planes)?;
+    }
+    Ok(())
+}
+
+/// A 6-byte header (width, height, subsampling and depth, layout, colour) and the stream's bytes: what a raw
+/// .yuv stream is read as comes from the caller, so every stated format meets every byte count.
+fn raw_stream(data: &[u8]) -> Result<()> {
+    let Some((header, stream)) = data.split_first_chunk::<6>() else { return Ok(()) };
+    let width = header[0] as u32 % 67;
+    let height = header[1] as u32 % 67;
+    let subsampling =
+        [Subsampling::Yuv420, Subsampling::Yuv422, Subsampling::Yuv444, Subsampling::Yuv411, Subsampling::Mono]
+            [header[2] as usize % 5];
+    let bits = 8 + (header[2] / 5) % 9;
+    let layout = if header[3] & 1 == 0 { PlaneLayout::Planar } else { PlaneLayout::SemiPlanar };
+    let format = FrameFormat::new(subsampling, bits, layout)?;
+    let color = ColorSpec {
+        matrix: [ColorMatrix::Bt709, ColorMatrix::Bt601, ColorMatrix::Bt2020][header[4] as usize % 3],
+        range: if header[4] & 4 == 0 { ColorRange::Limited } else { ColorRange::Full },
+        siting: [ChromaSiting::Left, ChromaSiting::Center, ChromaSiting::TopLeft][header[5] as usize % 3],
+    };
+    frames(RawReader::new(stream, width, height, format, color)?)
 }
 
 /// One fuzzer run of target `name`: errors are fine, a panic that escapes the parser aborts with its message

@@ -247,7 +247,8 @@ struct Y4mHeader {
 /// Parses a Y4M stream header line (without its newline), the first byte of the stream being at `at`.
 fn parse_y4m_header(line: &[u8], at: u64) -> Result<Y4mHeader> {
     let bad = |what: String| decode(format!("y4m header at byte {at}: {what}"));
-    let text = std::str::from_utf8(line).map_err(|_| bad("not ASCII text".into()))?;
+    // ASCII, not only UTF-8: tags are split after their first byte.
+    let text = std::str::from_utf8(line).ok().filter(|t| t.is_ascii()).ok_or_else(|| bad("not ASCII text".into()))?;
     let mut tokens = text.split(' ').filter(|t| !t.is_empty());
     if tokens.next() != Some("YUV4MPEG2") {
         let shown: String = text.chars().take(16).collect();
