@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
 .PHONY: setup setup-dev setup-bench build install uninstall demo test lint header abi references bench bench-peers \
-	gpu-bundle python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench fuzz \
+	gpu-bundle python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench bench-video fuzz \
 	fuzz-check memcheck
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
@@ -93,6 +93,12 @@ bench: setup-bench
 bench-peers: setup-bench
 	cargo build --release --lib --bin iqa --quiet
 	.venv/bin/python scripts/bench_peers.py --quick --markdown target/bench_peers.md --json target/bench_peers.json
+
+# Video: frames/s at 1920x1080 I420 through `iqa video` (psnr, ssim, lpips) beside ffmpeg's psnr/ssim filters and
+# pyiqa on the frames as PNG (needs ffmpeg with libx264 to make the clip); writes target/bench_video.md.
+bench-video: setup-dev
+	cargo build --release --bin iqa --quiet
+	.venv/bin/python scripts/bench_video.py --markdown target/bench_video.md
 
 # For the device tool's GPU machine (torch 2.11, no Rust): libiqa built against PyPI's torch 2.11.0 (its own venv,
 # TORCH211_VENV, default ../venv-torch211; build in target/torch211), the C contract test, float16-rounded backbones

@@ -63,8 +63,14 @@ fn classical_metrics_score_with_nothing_installed_and_deep_ones_name_their_downl
                 assert!(err.contains(needle), "{name}: {needle:?} missing from {err}");
             }
         } else {
-            let score = stdout_score(&out, name);
-            assert_eq!(score.to_bits(), here().to_bits(), "{name}: built-in parameters give another score");
+            let (score, here) = (stdout_score(&out, name), here());
+            if ["niqe", "brisque", "ilniqe"].contains(&name.as_str()) {
+                assert_eq!(score.to_bits(), here.to_bits(), "{name}: built-in parameters give another score");
+            } else {
+                // No parameter file: nothing differs but the process. vsi gave a score 2.5e-6 relative off in
+                // about 1 of 200 fresh processes under heavy load (README "Reliability"), so not to the bit.
+                assert!((score - here).abs() <= 1e-5 * here.abs(), "{name}: {score} here {here}");
+            }
         }
     }
     // The listing says the same, and nothing was written anywhere.
