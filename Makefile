@@ -2,7 +2,7 @@
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
 .PHONY: setup setup-dev setup-bench build install uninstall demo test lint header abi references bench bench-peers \
 	gpu-bundle python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench bench-video fuzz \
-	fuzz-check memcheck
+	fuzz-check fuzz-stable memcheck
 
 # Pretrained weights for the deep metrics: ../shared/weights when it is there (this project's CI), unless set.
 IQA_WEIGHTS_DIR ?= $(if $(wildcard ../shared/weights),$(abspath ../shared/weights),)
@@ -56,6 +56,10 @@ fuzz: setup
 
 fuzz-check: setup
 	scripts/fuzz.sh run 20
+
+# The stable-toolchain mutation run of every target that `make test` makes for 3 s each, for FUZZ_SECONDS each.
+fuzz-stable: setup-dev
+	IQA_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --release --test fuzz_regressions mutated -- --nocapture
 
 # The C contract test and a create/score/free loop over every metric under valgrind memcheck (README
 # "Reliability"); valgrind comes with setup-dev.
