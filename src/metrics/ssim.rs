@@ -5,8 +5,9 @@
 use crate::error::Result;
 use crate::image::colour::preprocess;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
-use crate::nn::filters::{gaussian_taps, separable_valid};
-use crate::tensor::FrozenTensor;
+use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
+use crate::runtime::for_each_piece;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
@@ -42,13 +43,29 @@ impl Windows {
 
     /// Mean SSIM and mean contrast-structure per image of x and y (N×C×H×W float64, 0..255).
     fn ssim_and_cs(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (ssim_map, cs_map) = self.maps(x, y)?;
-        let dims = &[1i64, 2, 3][..];
-        Ok((ssim_map.f_mean_dim(dims, false, None)?, cs_map.f_mean_dim(dims, false, None)?))
+        let (ssim_map, cs_map) = self.maps(x, y, true)?;
+        let cs_map = cs_map.expect("kept when asked for");
+        Ok((mean_per_image(&ssim_map)?, mean_per_image(&cs_map)?))
     }
 
-    /// The SSIM and contrast-structure maps, N×C×(H−10)×(W−10) ('valid' filtering).
-    fn maps(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// Mean SSIM per image (the contrast-structure map is not kept).
+    fn mean_ssim(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        mean_per_image(&self.maps(x, y, false)?.0)
+    }
+
+    /// The SSIM and contrast-structure maps, N×C×(H−10)×(W−10) ('valid' filtering); the second only when
+    /// `keep_cs`. Float64 on the CPU: [`maps_cpu`].
+    fn maps(&self, x: &Tensor, y: &Tensor, keep_cs: bool) -> Result<(Tensor, Option<Tensor>)> {
+        if x.device() == Device::Cpu && x.kind() == Kind::Double && y.kind() == Kind::Double {
+            let taps = Vec::<f64>::try_from(&*self.taps)?;
+            return maps_cpu(x, y, &taps, keep_cs);
+        }
+        let (ssim, cs) = self.band_maps(x, y)?;
+        Ok((ssim, keep_cs.then_some(cs)))
+    }
+
+    /// [`Windows::maps`] through libtorch's operations (the GPU path).
+    fn band_maps(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
         let c1 = (0.01 * DATA_RANGE).powi(2);
         let c2 = (0.03 * DATA_RANGE).powi(2);
         // One depthwise pass filters x, y, x², y² and xy at once (5·C independent channels).
@@ -73,6 +90,84 @@ impl Windows {
     }
 }
 
+/// Output rows per task of [`maps_cpu`]: its scratch stays about 1 MB per 1000 pixels of width.
+const BAND_ROWS: usize = 32;
+
+/// [`Windows::maps`] for float64 CPU tensors in one pass per plane, on the worker threads: each task takes a
+/// band of output rows, forms x², y² and xy over the input rows the window needs, filters the five statistics
+/// ([`filter_band`]) and writes both maps. Every value comes from the operations libtorch applies to the whole
+/// tensors, in the same order (no fused multiply-adds), so the maps, and their means, are the same to the bit,
+/// without that path's fifteen full-size float64 temporaries.
+fn maps_cpu(x: &Tensor, y: &Tensor, taps: &[f64], keep_cs: bool) -> Result<(Tensor, Option<Tensor>)> {
+    let (n, c, h, w) = x.size4()?;
+    let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
+    let (xs, ys) = (cpu_slice::<f64>(&x)?, cpu_slice::<f64>(&y)?);
+    let (h, w, k) = (h as usize, w as usize, taps.len());
+    let (oh, ow) = (h + 1 - k, w + 1 - k);
+    let shape = [n, c, oh as i64, ow as i64];
+    let mut ssim = FreshTensor::<f64>::empty(&shape)?;
+    let mut cs = if keep_cs { Some(FreshTensor::<f64>::empty(&shape)?) } else { None };
+    let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
+    let plane_in = h * w;
+    let plane_out = oh * ow;
+    let mut cs_planes: Vec<Option<&mut [f64]>> = match cs.as_mut() {
+        Some(cs) => cs.as_mut_slice().chunks_mut(plane_out).map(Some).collect(),
+        None => (0..n * c).map(|_| None).collect(),
+    };
+    for (plane, (ssim_plane, cs_plane)) in ssim.as_mut_slice().chunks_mut(plane_out).zip(&mut cs_planes).enumerate() {
+        let (xp, yp) = (&xs[plane * plane_in..][..plane_in], &ys[plane * plane_in..][..plane_in]);
+        let mut bands: Vec<(&mut [f64], Option<&mut [f64]>)> = match cs_plane.as_deref_mut() {
+            Some(cs) => ssim_plane
+                .chunks_mut(BAND_ROWS * ow)
+                .zip(cs.chunks_mut(BAND_ROWS * ow))
+                .map(|(s, c)| (s, Some(c)))
+                .collect(),
+            None => ssim_plane.chunks_mut(BAND_ROWS * ow).map(|s| (s, None)).collect(),
+        };
+        for_each_piece(&mut bands, 1, |i, piece| {
+            let (ssim_rows, cs_rows) = &mut piece[0];
+            let (first, rows) = (i * BAND_ROWS, ssim_rows.len() / ow);
+            let input = (first * w)..((first + rows + k - 1) * w);
+            let (xb, yb) = (&xp[input.clone()], &yp[input]);
+            let products: [Vec<f64>; 3] = [
+                xb.iter().map(|v| v * v).collect(),
+                yb.iter().map(|v| v * v).collect(),
+                xb.iter().zip(yb).map(|(a, b)| a * b).collect(),
+            ];
+            let mut stats = [(); 5].map(|_| vec![0f64; rows * ow]);
+            for (src, out) in [xb, yb, &products[0], &products[1], &products[2]].into_iter().zip(stats.iter_mut()) {
+                filter_band(src, w, taps, 0, out, ow);
+            }
+            let [mu1, mu2, xx, yy, xy] = &stats;
+            for j in 0..rows * ow {
+                let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
+                let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
+                let cs_value = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
+                let luminance = (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1);
+                ssim_rows[j] = luminance * cs_value;
+                if let Some(cs_rows) = cs_rows {
+                    cs_rows[j] = cs_value;
+                }
+            }
+        });
+    }
+    Ok((ssim.into_tensor(), cs.map(FreshTensor::into_tensor)))
+}
+
+/// libtorch's relu: NaN stays NaN.
+fn relu(v: f64) -> f64 {
+    if v.is_nan() || v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// The mean of each image of an N×C×H×W map.
+fn mean_per_image(map: &Tensor) -> Result<Tensor> {
+    Ok(map.f_mean_dim(&[1i64, 2, 3][..], false, None)?)
+}
+
 /// `ssim` (luma) and `ssimc` (RGB).
 pub struct Ssim {
     luma_only: bool,
@@ -89,7 +184,7 @@ impl Model for Ssim {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
         let y = preprocess(require_ref(reference)?, self.luma_only, DATA_RANGE, Kind::Double)?;
-        Ok(self.windows.ssim_and_cs(&x, &y)?.0)
+        self.windows.mean_ssim(&x, &y)
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
@@ -102,7 +197,7 @@ impl DistanceMap for Ssim {
     fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
         let y = preprocess(reference, self.luma_only, DATA_RANGE, Kind::Double)?;
-        Ok(self.windows.maps(&x, &y)?.0.f_mean_dim(&[1i64][..], true, None)?)
+        Ok(self.windows.maps(&x, &y, false)?.0.f_mean_dim(&[1i64][..], true, None)?)
     }
 
     /// The 11×11 window is applied without padding ('valid').

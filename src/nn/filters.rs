@@ -93,7 +93,7 @@ where
 }
 
 /// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`).
-fn filter_band(src: &[f64], w: usize, taps: &[f64], first_row: usize, rows: &mut [f64], ow: usize) {
+pub(crate) fn filter_band(src: &[f64], w: usize, taps: &[f64], first_row: usize, rows: &mut [f64], ow: usize) {
     let k = taps.len();
     let count = rows.len() / ow;
     // Horizontal pass over the input rows this band needs.
