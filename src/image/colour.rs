@@ -1,4 +1,5 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
+use super::Image;
 use crate::error::Result;
 use crate::tensor::{cpu_slice, FreshTensor};
 use std::collections::HashMap;
@@ -206,11 +207,69 @@ pub fn preprocess(rgb: &Tensor, luma_only: bool, data_range: f64, kind: Kind) ->
     Ok(x.f_to_kind(kind)?)
 }
 
+/// [`preprocess`] at data range 255 in float64, read straight from an 8-bit image's rows instead of from its
+/// float32 tensor: the same values (the luma of the same float32 pixels by the same formula, rounded; or the
+/// bytes themselves, which is what RGB scaled back to 255 and rounded gives) without the 3×H×W float32
+/// planes. `None` for other pixel formats and for widths where no formula equals libtorch's product.
+pub fn preprocess_8bit(image: &Image<'_>, luma_only: bool) -> Option<Result<Tensor>> {
+    let (step, [ri, gi, bi]) = image.rgb8_layout()?;
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let formula = if luma_only { Some(luma_formula(w)?) } else { None };
+    let channels = if luma_only { 1 } else { 3 };
+    let mut fresh = match FreshTensor::<f64>::empty(&[1, channels as i64, h as i64, w as i64]) {
+        Ok(fresh) => fresh,
+        Err(e) => return Some(Err(e)),
+    };
+    let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+    let mut luma = vec![0f32; w];
+    for (y, rows) in fresh.as_mut_slice().chunks_mut(w).enumerate() {
+        let (c, row) = (y / h, image.row(y % h));
+        let pixels = row.chunks_exact(step);
+        match formula {
+            Some(formula) => {
+                let rgb = pixels.map(|p| [lut[p[ri] as usize], lut[p[gi] as usize], lut[p[bi] as usize]]);
+                formula.fill(&mut luma, 255.0, true, rgb);
+                rows.iter_mut().zip(&luma).for_each(|(o, &v)| *o = v as f64);
+            }
+            None => rows.iter_mut().zip(pixels).for_each(|(o, p)| *o = p[[ri, gi, bi][c]] as f64),
+        }
+    }
+    Some(Ok(fresh.into_tensor()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Every float32 bit pattern rounds as `f32::round_ties_even` does (NaN payloads aside: NaN stays NaN).
+    /// Straight from 8-bit rows, the planes [`preprocess`] makes from the pixels' float32 tensor, bit for bit:
+    /// luma (at a width under and one over libtorch's 400-element switch to the BLAS) and RGB, for every byte
+    /// value in every channel, through RGB, BGRA and gray layouts.
+    #[test]
+    fn preprocess_8bit_equals_preprocess_of_the_tensor() {
+        use super::super::{to_batch_tensor, PixelFormat};
+        for (w, h) in [(16usize, 48usize), (300, 3)] {
+            for (format, channels) in [(PixelFormat::Rgb8, 3), (PixelFormat::Bgra8, 4), (PixelFormat::Gray8, 1)] {
+                let bytes: Vec<u8> = (0..w * h * channels).map(|i| (i * 7 + i / 3) as u8).collect();
+                let image = Image::new(&bytes, w as u32, h as u32, 0, format).unwrap();
+                let tensor = to_batch_tensor(&[image], Device::Cpu).unwrap();
+                for luma_only in [true, false] {
+                    let want = preprocess(&tensor, luma_only, 255.0, Kind::Double).unwrap();
+                    let got = preprocess_8bit(&image, luma_only).unwrap().unwrap();
+                    assert_eq!(got.size(), want.size());
+                    let (a, b) = (
+                        Vec::<f64>::try_from(got.flatten(0, -1)).unwrap(),
+                        Vec::<f64>::try_from(want.flatten(0, -1)).unwrap(),
+                    );
+                    assert!(
+                        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{format:?} {w}x{h} luma {luma_only}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn inline_rounding_equals_round_ties_even() {
         let mismatches = (0..=u32::MAX)

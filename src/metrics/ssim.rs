@@ -3,7 +3,8 @@
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
 use crate::error::Result;
-use crate::image::colour::preprocess;
+use crate::image::colour::{preprocess, preprocess_8bit};
+use crate::image::Image;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
 use crate::runtime::for_each_piece;
@@ -41,30 +42,26 @@ impl Windows {
         Ok(Windows { channels, taps: FrozenTensor::new(taps) })
     }
 
-    /// Mean SSIM and mean contrast-structure per image of x and y (N×C×H×W float64, 0..255).
-    fn ssim_and_cs(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (ssim_map, cs_map) = self.maps(x, y, true)?;
-        let cs_map = cs_map.expect("kept when asked for");
-        Ok((mean_per_image(&ssim_map)?, mean_per_image(&cs_map)?))
+    /// The mean of map `which` per image of x and y (N×C×H×W float64, 0..255).
+    fn mean(&self, x: &Tensor, y: &Tensor, which: MapKind) -> Result<Tensor> {
+        Ok(self.map(x, y, which)?.f_mean_dim(&[1i64, 2, 3][..], false, None)?)
     }
 
-    /// Mean SSIM per image (the contrast-structure map is not kept).
-    fn mean_ssim(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-        mean_per_image(&self.maps(x, y, false)?.0)
-    }
-
-    /// The SSIM and contrast-structure maps, N×C×(H−10)×(W−10) ('valid' filtering); the second only when
-    /// `keep_cs`. Float64 on the CPU: [`maps_cpu`].
-    fn maps(&self, x: &Tensor, y: &Tensor, keep_cs: bool) -> Result<(Tensor, Option<Tensor>)> {
+    /// The SSIM or the contrast-structure map, N×C×(H−10)×(W−10) ('valid' filtering). Float64 on the CPU:
+    /// [`map_cpu`].
+    fn map(&self, x: &Tensor, y: &Tensor, which: MapKind) -> Result<Tensor> {
         if x.device() == Device::Cpu && x.kind() == Kind::Double && y.kind() == Kind::Double {
             let taps = Vec::<f64>::try_from(&*self.taps)?;
-            return maps_cpu(x, y, &taps, keep_cs);
+            return map_cpu(x, y, &taps, which);
         }
         let (ssim, cs) = self.band_maps(x, y)?;
-        Ok((ssim, keep_cs.then_some(cs)))
+        Ok(match which {
+            MapKind::Ssim => ssim,
+            MapKind::ContrastStructure => cs,
+        })
     }
 
-    /// [`Windows::maps`] through libtorch's operations (the GPU path).
+    /// Both maps through libtorch's operations (the GPU path).
     fn band_maps(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
         let c1 = (0.01 * DATA_RANGE).powi(2);
         let c2 = (0.03 * DATA_RANGE).powi(2);
@@ -90,43 +87,35 @@ impl Windows {
     }
 }
 
-/// Output rows per task of [`maps_cpu`]: its scratch stays about 1 MB per 1000 pixels of width.
+/// Which of the two maps [`Windows::map`] makes: SSIM (`ssim`, `ssimc`, MS-SSIM's last scale) or
+/// contrast-structure (MS-SSIM's other scales).
+#[derive(Clone, Copy, PartialEq)]
+enum MapKind {
+    Ssim,
+    ContrastStructure,
+}
+
+/// Output rows per task of [`map_cpu`]: its scratch stays about 1 MB per 1000 pixels of width.
 const BAND_ROWS: usize = 32;
 
-/// [`Windows::maps`] for float64 CPU tensors in one pass per plane, on the worker threads: each task takes a
+/// [`Windows::map`] for float64 CPU tensors in one pass per plane, on the worker threads: each task takes a
 /// band of output rows, forms x², y² and xy over the input rows the window needs, filters the five statistics
-/// ([`filter_band`]) and writes both maps. Every value comes from the operations libtorch applies to the whole
-/// tensors, in the same order (no fused multiply-adds), so the maps, and their means, are the same to the bit,
+/// ([`filter_band`]) and writes the map. Every value comes from the operations libtorch applies to the whole
+/// tensors, in the same order (no fused multiply-adds), so the map, and its mean, are the same to the bit,
 /// without that path's fifteen full-size float64 temporaries.
-fn maps_cpu(x: &Tensor, y: &Tensor, taps: &[f64], keep_cs: bool) -> Result<(Tensor, Option<Tensor>)> {
+fn map_cpu(x: &Tensor, y: &Tensor, taps: &[f64], which: MapKind) -> Result<Tensor> {
     let (n, c, h, w) = x.size4()?;
     let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
     let (xs, ys) = (cpu_slice::<f64>(&x)?, cpu_slice::<f64>(&y)?);
     let (h, w, k) = (h as usize, w as usize, taps.len());
     let (oh, ow) = (h + 1 - k, w + 1 - k);
-    let shape = [n, c, oh as i64, ow as i64];
-    let mut ssim = FreshTensor::<f64>::empty(&shape)?;
-    let mut cs = if keep_cs { Some(FreshTensor::<f64>::empty(&shape)?) } else { None };
+    let mut map = FreshTensor::<f64>::empty(&[n, c, oh as i64, ow as i64])?;
     let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
     let plane_in = h * w;
-    let plane_out = oh * ow;
-    let mut cs_planes: Vec<Option<&mut [f64]>> = match cs.as_mut() {
-        Some(cs) => cs.as_mut_slice().chunks_mut(plane_out).map(Some).collect(),
-        None => (0..n * c).map(|_| None).collect(),
-    };
-    for (plane, (ssim_plane, cs_plane)) in ssim.as_mut_slice().chunks_mut(plane_out).zip(&mut cs_planes).enumerate() {
+    for (plane, out) in map.as_mut_slice().chunks_mut(oh * ow).enumerate() {
         let (xp, yp) = (&xs[plane * plane_in..][..plane_in], &ys[plane * plane_in..][..plane_in]);
-        let mut bands: Vec<(&mut [f64], Option<&mut [f64]>)> = match cs_plane.as_deref_mut() {
-            Some(cs) => ssim_plane
-                .chunks_mut(BAND_ROWS * ow)
-                .zip(cs.chunks_mut(BAND_ROWS * ow))
-                .map(|(s, c)| (s, Some(c)))
-                .collect(),
-            None => ssim_plane.chunks_mut(BAND_ROWS * ow).map(|s| (s, None)).collect(),
-        };
-        for_each_piece(&mut bands, 1, |i, piece| {
-            let (ssim_rows, cs_rows) = &mut piece[0];
-            let (first, rows) = (i * BAND_ROWS, ssim_rows.len() / ow);
+        for_each_piece(out, BAND_ROWS * ow, |i, band| {
+            let (first, rows) = (i * BAND_ROWS, band.len() / ow);
             let input = (first * w)..((first + rows + k - 1) * w);
             let (xb, yb) = (&xp[input.clone()], &yp[input]);
             let products: [Vec<f64>; 3] = [
@@ -139,19 +128,18 @@ fn maps_cpu(x: &Tensor, y: &Tensor, taps: &[f64], keep_cs: bool) -> Result<(Tens
                 filter_band(src, w, taps, 0, out, ow);
             }
             let [mu1, mu2, xx, yy, xy] = &stats;
-            for j in 0..rows * ow {
+            for (j, out) in band.iter_mut().enumerate() {
                 let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
                 let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
-                let cs_value = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
-                let luminance = (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1);
-                ssim_rows[j] = luminance * cs_value;
-                if let Some(cs_rows) = cs_rows {
-                    cs_rows[j] = cs_value;
-                }
+                let cs = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
+                *out = match which {
+                    MapKind::ContrastStructure => cs,
+                    MapKind::Ssim => (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1) * cs,
+                };
             }
         });
     }
-    Ok((ssim.into_tensor(), cs.map(FreshTensor::into_tensor)))
+    Ok(map.into_tensor())
 }
 
 /// libtorch's relu: NaN stays NaN.
@@ -161,11 +149,6 @@ fn relu(v: f64) -> f64 {
     } else {
         0.0
     }
-}
-
-/// The mean of each image of an N×C×H×W map.
-fn mean_per_image(map: &Tensor) -> Result<Tensor> {
-    Ok(map.f_mean_dim(&[1i64, 2, 3][..], false, None)?)
 }
 
 /// `ssim` (luma) and `ssimc` (RGB).
@@ -180,11 +163,38 @@ impl Ssim {
     }
 }
 
+/// Scores each 8-bit pair from planes made straight from its rows ([`preprocess_8bit`]): no float32 RGB tensor
+/// of the pair, the largest part of the peak memory left. `None` when any image is not 8-bit (or has a width
+/// where the luma is computed as a product): the tensor path then scores the batch.
+fn score_8bit(
+    dists: &[Image<'_>],
+    refs: Option<&[Image<'_>]>,
+    luma_only: bool,
+    score: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Option<Result<Vec<f64>>> {
+    let refs = refs?;
+    let planes = |i: &Image<'_>| preprocess_8bit(i, luma_only);
+    // Checked for every image first, so that no pair is scored twice.
+    if dists.iter().chain(refs).any(|i| i.rgb8_layout().is_none()) {
+        return None;
+    }
+    let mut scores = Vec::with_capacity(dists.len());
+    for (d, r) in dists.iter().zip(refs) {
+        let (x, y) = (planes(d)?, planes(r)?);
+        scores.push(x.and_then(|x| Ok(score(&x, &y?)?.f_double_value(&[0])?)));
+    }
+    Some(scores.into_iter().collect())
+}
+
 impl Model for Ssim {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
         let y = preprocess(require_ref(reference)?, self.luma_only, DATA_RANGE, Kind::Double)?;
-        self.windows.mean_ssim(&x, &y)
+        self.windows.mean(&x, &y, MapKind::Ssim)
+    }
+
+    fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        score_8bit(dists, refs, self.luma_only, |x, y| self.windows.mean(x, y, MapKind::Ssim))
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
@@ -197,7 +207,7 @@ impl DistanceMap for Ssim {
     fn map(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
         let y = preprocess(reference, self.luma_only, DATA_RANGE, Kind::Double)?;
-        Ok(self.windows.maps(&x, &y, false)?.0.f_mean_dim(&[1i64][..], true, None)?)
+        Ok(self.windows.map(&x, &y, MapKind::Ssim)?.f_mean_dim(&[1i64][..], true, None)?)
     }
 
     /// The 11×11 window is applied without padding ('valid').
@@ -221,16 +231,28 @@ impl MsSsim {
 
 impl Model for MsSsim {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
-        let mut x = preprocess(dist, true, DATA_RANGE, Kind::Double)?;
-        let mut y = preprocess(require_ref(reference)?, true, DATA_RANGE, Kind::Double)?;
+        let x = preprocess(dist, true, DATA_RANGE, Kind::Double)?;
+        let y = preprocess(require_ref(reference)?, true, DATA_RANGE, Kind::Double)?;
+        self.of_luma(x, y)
+    }
+
+    fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        score_8bit(dists, refs, true, |x, y| self.of_luma(x.shallow_clone(), y.shallow_clone()))
+    }
+}
+
+impl MsSsim {
+    /// MS-SSIM of luma planes x and y (N×1×H×W float64, 0..255).
+    fn of_luma(&self, mut x: Tensor, mut y: Tensor) -> Result<Tensor> {
         let levels = MS_WEIGHTS.len();
-        let mut cs_levels = Vec::with_capacity(levels);
+        let mut cs_levels = Vec::with_capacity(levels - 1);
         let mut last_ssim = None;
         for level in 0..levels {
-            let (ssim, cs) = self.windows.ssim_and_cs(&x, &y)?;
-            cs_levels.push(cs);
-            last_ssim = Some(ssim);
-            if level + 1 < levels {
+            // The contrast-structure term at every scale but the last, where the SSIM is taken instead.
+            if level + 1 == levels {
+                last_ssim = Some(self.windows.mean(&x, &y, MapKind::Ssim)?);
+            } else {
+                cs_levels.push(self.windows.mean(&x, &y, MapKind::ContrastStructure)?);
                 // 2×2 average pooling; odd sides get one zero-padded row/column counted in the mean.
                 let (h, w) = (x.size()[2], x.size()[3]);
                 let pad = [h % 2, w % 2];
@@ -238,7 +260,7 @@ impl Model for MsSsim {
                 y = y.f_avg_pool2d([2, 2], [2, 2], pad, false, true, None)?;
             }
         }
-        let cs = Tensor::f_stack(&cs_levels[..levels - 1], 0)?; // (levels-1)×N
+        let cs = Tensor::f_stack(&cs_levels, 0)?; // (levels-1)×N
         let w = self.weights.f_narrow(0, 0, levels as i64 - 1)?.f_unsqueeze(1)?;
         let cs_term = cs.f_pow(&w)?.f_prod_dim_int(0, false, None::<Kind>)?;
         let ssim_term = last_ssim.expect("five levels").f_pow(&self.weights.f_get(levels as i64 - 1)?)?;
