@@ -12,8 +12,9 @@ and ffmpeg's psnr/ssim filters (apt) for one process per pair.
 
 Sections, each printed with every peer's settings beside its numbers and the ratio peer time / iqa time (above 1:
 iqa is faster):
-  - from buffers, at each size: one fresh child per size loads libiqa.so (ctypes, RGB8 buffers) and every peer,
-    then times iqa and each peer alternately (benchmark.timed_pair: a change in machine load hits both), median;
+  - from buffers, at each size: two fresh children per size, one loading only libiqa.so (ctypes, RGB8 buffers),
+    one the peers; the parent asks them in turn for batches of calls (~50 ms each), iqa's and a peer's
+    alternating so that a change in machine load hits both, median;
     OpenCV and scikit-image get HxWx3 uint8 arrays, piq and torchmetrics preloaded 1x3xHxW float32 tensors in
     [0,1] (their documented input), as pyiqa gets in benchmark.py; scores printed beside the times;
   - from files (PNG, BMP, JPEG quality 90): iqa_score_files against cv2.imread of both + the same peer call;
@@ -25,10 +26,8 @@ iqa is faster):
 Every child gets N threads: IQA_NUM_THREADS, torch.set_num_threads, cv2.setNumThreads, OMP/MKL_NUM_THREADS
 (scikit-image is single-threaded numpy; ffmpeg is given -threads N). Nothing here asserts a timing.
 
-Known problem (BENCHMARKS.md run 4): once piq is imported in the child, iqa's libtorch-backed metrics with 2
-threads run 10-30x slower than in a process of their own, and psnr beside the torch peers is slowed by their
-spinning threads;
-until iqa is timed in its own child, only the psnr, file and process rows are iqa's speed.
+iqa and the peers run in separate processes: in one process, importing piq made iqa's libtorch-backed metrics
+with 2 threads 10-30x slower, and the torch peers' spinning threads slowed psnr (BENCHMARKS.md run 4).
 """
 import argparse
 import json
@@ -135,54 +134,121 @@ def file_cells():
     return cells
 
 
-def worker(spec):
+def serve(kind, spec):
+    """A timing server, in a child of its own: 'iqa' loads only libiqa.so (ctypes, RGB8 buffers), 'peers' loads
+    the peer libraries (and torch). It prints READY with the cells it can time, then answers each request line
+    {"cell": id, "n": k} on stdin with one warm-up call and k timed ones: {"times": [...], "score": s}. Run in
+    separate processes so that neither library's threads or runtimes slow the other (importing piq beside
+    libiqa made iqa's 2-thread libtorch metrics 10-30x slower: BENCHMARKS.md run 4)."""
     import numpy as np
-    import torch
     from PIL import Image
-    torch.set_num_threads(spec['threads'])
-    iqa = bm.Iqa(spec['lib'])
     dist_path, ref_path = spec['images']
-    d8 = np.ascontiguousarray(np.asarray(Image.open(dist_path).convert('RGB'), dtype=np.uint8))
-    r8 = np.ascontiguousarray(np.asarray(Image.open(ref_path).convert('RGB'), dtype=np.uint8))
-    dt = torch.from_numpy(d8).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
-    rt = torch.from_numpy(r8).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
-    di, ri = iqa.image(dist_path), iqa.image(ref_path)
-    handles = {}
-
-    def handle(metric):
-        if metric not in handles:
-            handles[metric] = iqa.create(metric)[0]
-        return handles[metric]
-
-    out = {'buffer': [], 'file': []}
-    with torch.no_grad():
-        for metric, peer, settings, call in peer_cells(d8, r8, dt, rt):
+    files = spec.get('files', {})
+    calls = {}
+    if kind == 'iqa':
+        iqa = bm.Iqa(spec['lib'])
+        di, ri = iqa.image(dist_path), iqa.image(ref_path)
+        for metric in spec['iqa_metrics']:
+            h = iqa.create(metric)[0]
+            calls[f'buffer:{metric}'] = lambda h=h: iqa.score(h, di, ri)
+            for fmt, (dp, rp) in files.items():
+                calls[f'file:{fmt}:{metric}'] = lambda h=h, dp=dp, rp=rp: iqa.score_files(h, dp, rp)
+        cells = {}
+    else:
+        import torch
+        torch.set_num_threads(spec['threads'])
+        torch.set_grad_enabled(False)
+        d8 = np.ascontiguousarray(np.asarray(Image.open(dist_path).convert('RGB'), dtype=np.uint8))
+        r8 = np.ascontiguousarray(np.asarray(Image.open(ref_path).convert('RGB'), dtype=np.uint8))
+        dt = torch.from_numpy(d8).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
+        rt = torch.from_numpy(r8).permute(2, 0, 1).unsqueeze(0).float().div(255).contiguous()
+        cells = {}
+        for i, (metric, peer, settings, call) in enumerate(peer_cells(d8, r8, dt, rt)):
             if spec['metrics'] and metric not in spec['metrics']:
                 continue
-            cell = {'metric': metric, 'peer': peer, 'settings': settings}
+            calls[f'buffer:{i}'] = call
+            cells[f'buffer:{i}'] = {'metric': metric, 'peer': peer, 'settings': settings}
+        for fmt, (dp, rp) in files.items():
+            for i, (metric, peer, settings, call) in enumerate(file_cells()):
+                calls[f'file:{fmt}:{i}'] = lambda call=call, dp=dp, rp=rp: call(dp, rp)
+                cells[f'file:{fmt}:{i}'] = {'metric': metric, 'peer': peer, 'settings': settings, 'format': fmt}
+    print('READY ' + json.dumps(cells), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            call = calls[request['cell']]
+            score = float(call())
+            times = []
+            for _ in range(request['n']):
+                t = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - t)
+            print(json.dumps({'times': times, 'score': score}), flush=True)
+        except Exception as e:  # noqa: BLE001 - one failing cell is reported, the others still run
+            print(json.dumps({'error': f'{type(e).__name__}: {e}'[:300]}), flush=True)
+
+
+class Server:
+    """The parent's end of a `serve` child."""
+
+    def __init__(self, kind, spec, env):
+        self.p = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), '--_serve', kind, json.dumps(spec)],
+                                  env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith('READY '):
+            raise RuntimeError(f'{kind} server did not start (exit {self.p.poll()})')
+        self.cells = json.loads(line[len('READY '):])
+
+    def time(self, cell, n):
+        self.p.stdin.write(json.dumps({'cell': cell, 'n': n}) + '\n')
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f'server exited (code {self.p.wait()})')
+        return json.loads(line)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def alternate(iqa, iqa_cell, peers, peer_cell, quick):
+    """Median seconds of iqa's and the peer's call, timed in their own processes in alternating batches (a
+    change in machine load hits both), as benchmark.timed_pair does within one process."""
+    target, min_rounds, cap = (0.6, 2, 40) if quick else (4.0, 5, 200)
+    first = [iqa.time(iqa_cell, 1), peers.time(peer_cell, 1)]
+    for r in first:
+        if 'error' in r:
+            raise RuntimeError(r['error'])
+    # Batches of about 50 ms, so that handing over between the processes costs nothing measurable.
+    per_batch = [max(1, min(20, int(0.05 / max(r['times'][0], 1e-6)))) for r in first]
+    ta, tb = [], []
+    start = time.perf_counter()
+    while len(ta) < cap and (len(ta) < min_rounds * per_batch[0] or time.perf_counter() - start < target):
+        ta += iqa.time(iqa_cell, per_batch[0])['times']
+        tb += peers.time(peer_cell, per_batch[1])['times']
+    return (statistics.median(ta), len(ta), first[0]['score']), (statistics.median(tb), len(tb), first[1]['score'])
+
+
+def measure_size(spec, env, quick):
+    """Every buffer and file cell at one size: iqa and the peers in two servers, alternating."""
+    peers = Server('peers', spec, env)
+    metrics = sorted({c['metric'] for c in peers.cells.values()})
+    iqa = Server('iqa', dict(spec, iqa_metrics=metrics), env)
+    out = {'buffer': [], 'file': []}
+    try:
+        for cell_id, cell in peers.cells.items():
+            iqa_cell = cell_id.split(':')[0] + (f':{cell["format"]}' if 'format' in cell else '') + f':{cell["metric"]}'
             try:
-                h = handle(metric)
-                ti, tp = bm.timed_pair(lambda h=h: iqa.score(h, di, ri), call, spec['quick'])
-                cell.update(iqa=ti['median'], peer_time=tp['median'], runs=ti['runs'],
-                            iqa_score=iqa.score(h, di, ri), peer_score=float(call()))
-            except Exception as e:  # noqa: BLE001 - one failing cell is reported, the others still run
+                (ti, runs, si), (tp, _, sp) = alternate(iqa, iqa_cell, peers, cell_id, quick)
+                cell.update(iqa=ti, peer_time=tp, runs=runs, iqa_score=si, peer_score=sp)
+            except Exception as e:  # noqa: BLE001
                 cell['error'] = f'{type(e).__name__}: {e}'[:300]
-            out['buffer'].append(cell)
-        for fmt, (dp, rp) in spec.get('files', {}).items():
-            for metric, peer, settings, call in file_cells():
-                cell = {'metric': metric, 'peer': peer, 'settings': settings, 'format': fmt}
-                try:
-                    h = handle(metric)
-                    ti, tp = bm.timed_pair(lambda h=h: iqa.score_files(h, dp, rp), lambda: call(dp, rp),
-                                           spec['quick'])
-                    cell.update(iqa=ti['median'], peer_time=tp['median'], runs=ti['runs'],
-                                iqa_score=iqa.score_files(h, dp, rp), peer_score=float(call(dp, rp)))
-                except Exception as e:  # noqa: BLE001
-                    cell['error'] = f'{type(e).__name__}: {e}'[:300]
-                out['file'].append(cell)
-    for h in handles.values():
-        iqa.lib.iqa_metric_free(h)
-    bm.emit(out)
+            out['file' if 'format' in cell else 'buffer'].append(cell)
+    finally:
+        iqa.close()
+        peers.close()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -292,12 +358,11 @@ def measure(tmp, sizes, threads, quick, lib, iqa_env, metrics=None, say=print, l
         spec = {'kind': 'peers', 'images': images[key], 'threads': threads, 'lib': lib, 'quick': quick,
                 'metrics': metrics if i == 0 or large_metrics is None else large_metrics,
                 'files': make_file_variants(tmp, images[key])}
-        c = bm.run_child([sys.executable, str(Path(__file__).resolve()), '--_worker', json.dumps(spec)], env,
-                         1800, 1 << 40)
-        out = c.result()
-        if out is None:
-            say(f'  failed: {c.error()}\n{c.stderr[-2000:]}')
-            out = {'buffer': [], 'file': [], 'error': c.error()}
+        try:
+            out = measure_size(spec, env, quick)
+        except Exception as e:  # noqa: BLE001 - the other sizes and the process section still run
+            say(f'  failed: {e}')
+            out = {'buffer': [], 'file': [], 'error': str(e)}
         out['size'] = key
         res['sizes'].append(out)
     say('processes (one per pair) ...')
@@ -370,8 +435,8 @@ def markdown_section(res):
         lines += [f'Machine: {res["machine"]}; load average (1, 5, 15 min) at start ' +
                   ' '.join(f'{x:.2f}' for x in la) + ', at end ' + ' '.join(f'{x:.2f}' for x in lb) + '.', '']
     lines += [
-             'Measured by scripts/bench_peers.py in the same run, iqa and each peer alternating call by call in one '
-             'process per size (see its docstring). Versions: ' +
+             'Measured by scripts/bench_peers.py in the same run, iqa and each peer in processes of their own, '
+             'alternating batches of calls (see its docstring). Versions: ' +
              ', '.join(f'{k} {v}' for k, v in res['versions'].items() if v) + '.', '']
     for title, header, rows in tables(res):
         lines += [f'### {title}', '', '| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
@@ -393,10 +458,10 @@ def main():
                     default=os.environ.get('IQA_WEIGHTS_DIR') or str(ROOT.parent / 'shared' / 'weights'))
     ap.add_argument('--markdown', help='write the section as Markdown to this file')
     ap.add_argument('--json', help='write every measurement to this file')
-    ap.add_argument('--_worker', help=argparse.SUPPRESS)
+    ap.add_argument('--_serve', nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args._worker:
-        worker(json.loads(args._worker))
+    if args._serve:
+        serve(args._serve[0], json.loads(args._serve[1]))
         return
     if not PEERS_DIR.exists():
         print(f'{PEERS_DIR} missing: run scripts/setup.sh --bench first', file=sys.stderr)
