@@ -2,7 +2,7 @@
 //! to 0..255 and rounded like MATLAB's uint8 images, computed in float64, 11×11 Gaussian window (σ 1.5),
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::colour::{preprocess, preprocess_8bit};
 use crate::image::Image;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
@@ -54,7 +54,7 @@ impl Windows {
             let taps = Vec::<f64>::try_from(&*self.taps)?;
             return map_cpu(x, y, &taps, which);
         }
-        let (ssim, cs) = self.band_maps(x, y)?;
+        let (ssim, cs) = self.maps_libtorch(x, y)?;
         Ok(match which {
             MapKind::Ssim => ssim,
             MapKind::ContrastStructure => cs,
@@ -62,7 +62,7 @@ impl Windows {
     }
 
     /// Both maps through libtorch's operations (the GPU path).
-    fn band_maps(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn maps_libtorch(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
         let c1 = (0.01 * DATA_RANGE).powi(2);
         let c2 = (0.03 * DATA_RANGE).powi(2);
         // One depthwise pass filters x, y, x², y² and xy at once (5·C independent channels).
@@ -95,7 +95,7 @@ enum MapKind {
     ContrastStructure,
 }
 
-/// Output rows per task of [`map_cpu`]: its scratch stays about 1 MB per 1000 pixels of width.
+/// Output rows per task of [`map_cpu`]: a task's scratch is about 2.6 MB per 1000 pixels of width.
 const BAND_ROWS: usize = 32;
 
 /// [`Windows::map`] for float64 CPU tensors in one pass per plane, on the worker threads: each task takes a
@@ -108,6 +108,9 @@ fn map_cpu(x: &Tensor, y: &Tensor, taps: &[f64], which: MapKind) -> Result<Tenso
     let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
     let (xs, ys) = (cpu_slice::<f64>(&x)?, cpu_slice::<f64>(&y)?);
     let (h, w, k) = (h as usize, w as usize, taps.len());
+    if h < k || w < k {
+        return Err(Error::shape(format!("{w}x{h} is smaller than the {k}x{k} window")));
+    }
     let (oh, ow) = (h + 1 - k, w + 1 - k);
     let mut map = FreshTensor::<f64>::empty(&[n, c, oh as i64, ow as i64])?;
     let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
