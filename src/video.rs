@@ -59,7 +59,8 @@ pub enum Pooling {
     /// Largest score.
     Max,
     /// The p-th percentile (0 ≤ p ≤ 100), linear between the closest ranks: with the n scores sorted as
-    /// s₀ ≤ … ≤ sₙ₋₁ and r = p/100·(n − 1), s⌊r⌋ + (r − ⌊r⌋)·(s⌈r⌉ − s⌊r⌋) (numpy's default).
+    /// s₀ ≤ … ≤ sₙ₋₁ and r = p/100·(n − 1),
+    /// s⌊r⌋ + (r − ⌊r⌋)·(s⌈r⌉ − s⌊r⌋) (numpy's default).
     Percentile(f64),
 }
 

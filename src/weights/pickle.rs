@@ -827,10 +827,13 @@ fn decode_quoted_string(line: &[u8]) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    /// {'a': [1, 2.5, 'x', None, True]} with memo, protocol 2, as pickle.dumps writes it.
+    const SAMPLE: &[u8] = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01]q\x02(K\x01G@\x04\x00\x00\x00\x00\x00\x00\
+        X\x01\x00\x00\x00xq\x03N\x88es.";
+
     #[test]
     fn primitives_and_memo() {
-        // {'a': [1, 2.5, 'x', None, True]} with memo, protocol 2, as pickle.dumps writes it.
-        let p = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01]q\x02(K\x01G@\x04\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00xq\x03N\x88es.";
+        let p = SAMPLE;
         let (pk, used) = parse(p).unwrap();
         assert_eq!(used, p.len());
         let Some(Object::Dict(d)) = pk.get(&pk.root) else { panic!("not a dict") };
@@ -877,7 +880,7 @@ mod tests {
 
     #[test]
     fn malformed_never_panics() {
-        let p = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01]q\x02(K\x01G@\x04\x00\x00\x00\x00\x00\x00X\x01\x00\x00\x00xq\x03N\x88es.";
+        let p = SAMPLE;
         for cut in 0..p.len() {
             assert!(parse(&p[..cut]).is_err());
         }

@@ -758,7 +758,8 @@ fn serve(replies: Vec<Reply>) -> (String, std::thread::JoinHandle<Vec<String>>) 
             let Reply::Send(status, declared, body) = reply;
             let reason = if status == 200 { "OK" } else { "Not Found" };
             let head = format!(
-                "HTTP/1.1 {status} {reason}\r\nContent-Length: {declared}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
+                "HTTP/1.1 {status} {reason}\r\nContent-Length: {declared}\r\n\
+                 Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"
             );
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(&body);

@@ -198,7 +198,8 @@ fn view(storage: &Tensor, storage_numel: i64, base: i64, spec: &TensorSpec, kind
     };
     if end > storage_numel {
         return Err(format!(
-            "tensor of size {size:?}, stride {stride:?}, offset {offset} reaches element {end} of a storage of {storage_numel}"
+            "tensor of size {size:?}, stride {stride:?}, offset {offset} reaches element {end} of a storage of \
+             {storage_numel}"
         ));
     }
     let tch_err = |e: tch::TchError| format!("libtorch: {}", e.to_string().lines().next().unwrap_or(""));

@@ -136,7 +136,10 @@ pub fn strided_crop<'a>(img: &'a DecodedImage, (x, y, w, h): (usize, usize, u32,
 /// IQA_WEIGHTS_DIR, required by the tests of metrics with pretrained weights: they fail, loudly, without it.
 pub fn require_weights_dir() -> PathBuf {
     let dir = std::env::var_os("IQA_WEIGHTS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("IQA_WEIGHTS_DIR is not set: these tests need the real pretrained files (e.g. IQA_WEIGHTS_DIR=../shared/weights)")
+        panic!(
+            "IQA_WEIGHTS_DIR is not set: these tests need the real pretrained files \
+             (e.g. IQA_WEIGHTS_DIR=../shared/weights)"
+        )
     });
     assert!(dir.join("PROVENANCE.md").exists() || dir.is_dir(), "IQA_WEIGHTS_DIR={} is not a directory", dir.display());
     dir
