@@ -56,6 +56,20 @@ impl Error {
     }
 }
 
+/// The text a panic carried (`panic!` with a literal or a formatted message), if any.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied())
+}
+
+/// Runs `body`; a panic in it becomes an [`ErrorKind::Panic`] error, so that none crosses the C boundary or
+/// kills a worker thread silently.
+pub(crate) fn catch_panics<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        let what = panic_text(panic.as_ref()).unwrap_or("unknown panic");
+        Err(Error::new(ErrorKind::Panic, format!("internal error (please report it): {what}")))
+    })
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

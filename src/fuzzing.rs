@@ -4,7 +4,7 @@
 //! The parsers read files, so the bytes go through a file of this process (in /dev/shm where there is one,
 //! to keep a fuzzer's thousands of runs a second off the disk).
 use crate::api::{create_metric, Options, TorchScriptSpec};
-use crate::error::Result;
+use crate::error::{panic_text, Result};
 use crate::image::{
     decode_file, ChromaSiting, ColorChoice, ColorMatrix, ColorRange, ColorSpec, FrameFormat, FrameReader, Image,
     PixelFormat, PlaneLayout, RawReader, Subsampling, Y4mReader,
@@ -120,8 +120,7 @@ pub fn fuzz_one(name: &str, data: &[u8]) {
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     if let Err(panic) = std::panic::catch_unwind(|| run(name, data)) {
-        let text = panic.downcast_ref::<String>().map(String::as_str).or(panic.downcast_ref::<&str>().copied());
-        eprintln!("{name}: panic: {}", text.unwrap_or("(no message)"));
+        eprintln!("{name}: panic: {}", panic_text(panic.as_ref()).unwrap_or("(no message)"));
         std::process::abort();
     }
 }

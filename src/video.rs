@@ -6,11 +6,10 @@
 //! (each a packed copy of the pair), and per-frame scores take 8 bytes per metric per scored frame (none with
 //! `keep_frame_scores` off, when only the running pooled values are kept).
 use crate::api::{create_metric, Metric, Mode, Options};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{catch_panics, Error, ErrorKind, Result};
 use crate::image::{frames_to_batch_tensor, Frame, FrameBuf, FrameFormat};
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -509,14 +508,7 @@ fn work(receiver: &Mutex<Receiver<Job>>, shared: &Shared, scorers: &Scorers, bat
         let outcome = if shared.cancel.load(Ordering::SeqCst) {
             None
         } else {
-            let scored = catch_unwind(AssertUnwindSafe(|| score_jobs(scorers, &jobs))).unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown panic");
-                Err(Error::new(ErrorKind::Panic, format!("internal error (please report it): {what}")))
-            });
+            let scored = catch_panics(|| score_jobs(scorers, &jobs));
             Some(scored.map_err(|e| {
                 let (first, last) = (jobs[0].ordinal * subsample, jobs[jobs.len() - 1].ordinal * subsample);
                 if first == last {

@@ -1,7 +1,7 @@
 //! The C ABI of video frames and streams: `IqaFrame` checked and borrowed as a [`Frame`], frame scoring, and
 //! `IqaStream` over [`Stream`]. Same conventions as the rest of `ffi` (checked pointers, `entry`, tags).
 use super::types::*;
-use super::{checked_handle, checked_out, checked_ref, entry, options_from_c, read_enum, IqaMetric};
+use super::{checked_out, checked_ref, entry, options_from_c, read_enum, score_all, score_one, IqaMetric};
 use crate::error::{Error, Result};
 use crate::image::{ChromaSiting, ColorMatrix, ColorRange, ColorSpec, Frame, FrameFormat};
 use crate::video::{Pooling, Stream, StreamOptions};
@@ -89,16 +89,6 @@ unsafe fn frame_from_c<'a>(p: *const IqaFrame, what: &str) -> Result<Frame<'a>> 
     Frame::new(&planes[..count], &f.strides[..count], f.width, f.height, format, color).map_err(in_context)
 }
 
-/// # Safety
-/// `p` must be NULL or point to `count` `IqaFrame`s (see `frame_from_c`).
-unsafe fn frames_from_c<'a>(p: *const IqaFrame, count: usize, what: &str) -> Result<Vec<Frame<'a>>> {
-    checked_ref(p, what)?;
-    if count.checked_mul(size_of::<IqaFrame>()).is_none_or(|n| n > isize::MAX as usize) {
-        return Err(Error::invalid(format!("count {count} is too large")));
-    }
-    (0..count).map(|i| frame_from_c(p.add(i), &format!("{what}[{i}]"))).collect()
-}
-
 /// Scores one video frame (`ref` required for FR metrics, NULL for NR): the metric's score on the frame's RGB
 /// conversion. Distorted and reference frames may differ in format, not in size. Planes are only read during
 /// the call. Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers or planes, struct_size, bad enum values, sizes
@@ -115,15 +105,7 @@ pub unsafe extern "C" fn iqa_score_frame(
     r#ref: *const IqaFrame,
     out_score: *mut f64,
 ) -> IqaStatus {
-    entry(|| {
-        let handle = checked_handle(metric)?;
-        checked_out(out_score, "out_score")?;
-        let dist = frame_from_c(dist, "dist")?;
-        let reference = if r#ref.is_null() { None } else { Some(frame_from_c(r#ref, "ref")?) };
-        let score = handle.metric.score_frame(&dist, reference.as_ref())?;
-        out_score.write(score);
-        Ok(())
-    })
+    score_one(metric, dist, r#ref, out_score, frame_from_c, |m, d, r| m.score_frame(d, r))
 }
 
 /// Scores `count` frames (`dists[i]` against `refs[i]`; `refs` NULL for NR metrics) into
@@ -140,18 +122,7 @@ pub unsafe extern "C" fn iqa_score_frames(
     count: usize,
     out_scores: *mut f64,
 ) -> IqaStatus {
-    entry(|| {
-        let handle = checked_handle(metric)?;
-        checked_out(out_scores, "out_scores")?;
-        if count == 0 {
-            return Err(Error::invalid("count is 0: nothing to score"));
-        }
-        let dists = frames_from_c(dists, count, "dists")?;
-        let refs = if refs.is_null() { None } else { Some(frames_from_c(refs, count, "refs")?) };
-        let scores = handle.metric.score_frames(&dists, refs.as_deref())?;
-        std::ptr::copy_nonoverlapping(scores.as_ptr(), out_scores, count);
-        Ok(())
-    })
+    score_all(metric, dists, refs, count, out_scores, frame_from_c, |m, d, r| m.score_frames(d, r))
 }
 
 /// Fills *out with the defaults: struct_size = sizeof(IqaStreamOptions), every frame, 1 worker, 4 frames

@@ -10,7 +10,7 @@ pub use frames::*;
 pub use types::*;
 
 use crate::api::{self, DeviceRequest, Metric, Mode, Options, Precision, Preset, TorchScriptSpec};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{catch_panics, Error, ErrorKind, Result};
 use crate::image::{Image, PixelFormat};
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
@@ -58,15 +58,7 @@ fn status_of(kind: ErrorKind) -> IqaStatus {
 /// Runs the body of a status-returning entry point: clears the last error, catches panics, maps errors.
 fn entry(body: impl FnOnce() -> Result<()>) -> IqaStatus {
     set_last_error("");
-    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
-        Err(Error::new(ErrorKind::Panic, format!("internal error (please report it): {what}")))
-    });
-    match outcome {
+    match catch_panics(body) {
         Ok(()) => IqaStatus::IQA_OK,
         Err(e) => {
             set_last_error(&e.message);
@@ -154,14 +146,74 @@ unsafe fn image_from_c<'a>(p: *const IqaImage, what: &str) -> Result<Image<'a>> 
     Image::new(data, img.width, img.height, img.stride, format).map_err(|e| e.context(what))
 }
 
+/// `count` caller structs at `p` (images, frames), each converted by `one` and named `what[i]` in errors.
+///
 /// # Safety
-/// `p` must be NULL or point to `count` `IqaImage`s (see `image_from_c`).
-unsafe fn images_from_c<'a>(p: *const IqaImage, count: usize, what: &str) -> Result<Vec<Image<'a>>> {
+/// `p` must be NULL or point to `count` `C`s, each valid for `one`.
+unsafe fn array_from_c<C, T>(
+    p: *const C,
+    count: usize,
+    what: &str,
+    one: unsafe fn(*const C, &str) -> Result<T>,
+) -> Result<Vec<T>> {
     checked_ref(p, what)?;
-    if count.checked_mul(size_of::<IqaImage>()).is_none_or(|n| n > isize::MAX as usize) {
+    if count.checked_mul(size_of::<C>()).is_none_or(|n| n > isize::MAX as usize) {
         return Err(Error::invalid(format!("count {count} is too large")));
     }
-    (0..count).map(|i| image_from_c(p.add(i), &format!("{what}[{i}]"))).collect()
+    (0..count).map(|i| one(p.add(i), &format!("{what}[{i}]"))).collect()
+}
+
+/// The body of a single-pair scoring entry point (iqa_score, iqa_score_frame): checks the handle and the
+/// output, converts `dist` and `ref` (NULL: none) with `one`, writes the score.
+///
+/// # Safety
+/// As the entry points: `metric` a live handle or NULL, `dist`/`ref` NULL or valid for `one`, `out_score` NULL
+/// or writable.
+pub(crate) unsafe fn score_one<C, T>(
+    metric: *const IqaMetric,
+    dist: *const C,
+    r#ref: *const C,
+    out_score: *mut f64,
+    one: unsafe fn(*const C, &str) -> Result<T>,
+    score: impl FnOnce(&Metric, &T, Option<&T>) -> Result<f64>,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_score, "out_score")?;
+        let dist = one(dist, "dist")?;
+        let reference = if r#ref.is_null() { None } else { Some(one(r#ref, "ref")?) };
+        out_score.write(score(&handle.metric, &dist, reference.as_ref())?);
+        Ok(())
+    })
+}
+
+/// The body of a batch entry point (iqa_score_batch, iqa_score_frames): `count` inputs (`refs` NULL: none)
+/// converted with `one`; every score written, or none on error.
+///
+/// # Safety
+/// As the entry points: `dists` (and `refs` unless NULL) point to `count` inputs valid for `one`, `out_scores`
+/// to `count` writable doubles.
+pub(crate) unsafe fn score_all<C, T>(
+    metric: *const IqaMetric,
+    dists: *const C,
+    refs: *const C,
+    count: usize,
+    out_scores: *mut f64,
+    one: unsafe fn(*const C, &str) -> Result<T>,
+    score: impl FnOnce(&Metric, &[T], Option<&[T]>) -> Result<Vec<f64>>,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_scores, "out_scores")?;
+        if count == 0 {
+            return Err(Error::invalid("count is 0: nothing to score"));
+        }
+        let dists = array_from_c(dists, count, "dists", one)?;
+        let refs = if refs.is_null() { None } else { Some(array_from_c(refs, count, "refs", one)?) };
+        let scores = score(&handle.metric, &dists, refs.as_deref())?;
+        std::ptr::copy_nonoverlapping(scores.as_ptr(), out_scores, count);
+        Ok(())
+    })
 }
 
 /// # Safety
@@ -563,15 +615,7 @@ pub unsafe extern "C" fn iqa_score(
     r#ref: *const IqaImage,
     out_score: *mut f64,
 ) -> IqaStatus {
-    entry(|| {
-        let handle = checked_handle(metric)?;
-        checked_out(out_score, "out_score")?;
-        let dist = image_from_c(dist, "dist")?;
-        let reference = if r#ref.is_null() { None } else { Some(image_from_c(r#ref, "ref")?) };
-        let score = handle.metric.score(&dist, reference.as_ref())?;
-        out_score.write(score);
-        Ok(())
-    })
+    score_one(metric, dist, r#ref, out_score, image_from_c, |m, d, r| m.score(d, r))
 }
 
 /// Scores `count` images (`dists[i]` against `refs[i]`; `refs` NULL for NR metrics) into out_scores[0..count).
@@ -588,18 +632,7 @@ pub unsafe extern "C" fn iqa_score_batch(
     count: usize,
     out_scores: *mut f64,
 ) -> IqaStatus {
-    entry(|| {
-        let handle = checked_handle(metric)?;
-        checked_out(out_scores, "out_scores")?;
-        if count == 0 {
-            return Err(Error::invalid("count is 0: nothing to score"));
-        }
-        let dists = images_from_c(dists, count, "dists")?;
-        let refs = if refs.is_null() { None } else { Some(images_from_c(refs, count, "refs")?) };
-        let scores = handle.metric.score_batch(&dists, refs.as_deref())?;
-        std::ptr::copy_nonoverlapping(scores.as_ptr(), out_scores, count);
-        Ok(())
-    })
+    score_all(metric, dists, refs, count, out_scores, image_from_c, |m, d, r| m.score_batch(d, r))
 }
 
 /// Decodes and scores image files (PNG, JPEG, BMP, TIFF, WebP) as pyiqa reads them (RGB; gray replicated,
