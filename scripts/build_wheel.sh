@@ -31,26 +31,8 @@ mkdir "$stage/iqa" && cp python/iqa/*.py "$stage/iqa/"
 cp "$lib" "$stage/iqa/libiqa.so"
 strip --strip-debug "$stage/iqa/libiqa.so"
 
-# In place, as scripts/install.sh does: the new RUNPATH is shorter than the old one ($ORIGIN/iqa/torch/lib:<abs>),
-# so it is written over it and NUL-padded; nothing else in the file changes (checked).
-dynamic() { readelf -d "$1" | sed -n "s/.*($2).*\[\(.*\)\]/\1/p"; }
-so="$stage/iqa/libiqa.so"
-old_runpath=$(dynamic "$so" RUNPATH)
-new_runpath='$ORIGIN/../torch/lib'
-before=$(nm -D "$so"; dynamic "$so" NEEDED; dynamic "$so" SONAME)
-"$py" - "$so" "$old_runpath" "$new_runpath" <<'PY'
-import sys
-path, old, new = sys.argv[1], sys.argv[2].encode() + b"\0", sys.argv[3].encode()
-data = bytearray(open(path, "rb").read())
-if data.count(old) != 1 or len(new) >= len(old):
-    sys.exit(f"{path}: RUNPATH {old!r} found {data.count(old)} times (want once, longer than {new!r})")
-at = data.find(old)
-data[at:at + len(old)] = new.ljust(len(old), b"\0")
-open(path, "wb").write(data)
-PY
-after=$(nm -D "$so"; dynamic "$so" NEEDED; dynamic "$so" SONAME)
-[ "$before" = "$after" ] && [ "$(dynamic "$so" RUNPATH)" = "$new_runpath" ] ||
-  die "rewriting the RUNPATH of $so changed other dynamic entries"
+# In place (the new RUNPATH is shorter than the old one, $ORIGIN/iqa/torch/lib:<abs>); nothing else changes.
+scripts/set_runpath.sh "$stage/iqa/libiqa.so" '$ORIGIN/../torch/lib'
 
 mkdir -p target/wheels
 rm -f target/wheels/iqa-"$version"-*.whl

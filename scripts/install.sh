@@ -58,26 +58,11 @@ dynamic() { readelf -d "$1" | sed -n "s/.*($2).*\[\(.*\)\]$/\1/p"; }
 torch_lib=$(dynamic "$lib" RUNPATH | tr : '\n' | grep -v '^\$ORIGIN' | head -n1)
 [ -f "$torch_lib/libtorch_cpu.so" ] || die "no libtorch_cpu.so in '$torch_lib' (RUNPATH of $lib)"
 
-# Cuts FILE's RUNPATH to its leading $ORIGIN entry, in place: the string is NUL-terminated early and padded,
-# which needs no tool beyond python3 (patchelf would rewrite the file). Checked afterwards: the symbol names,
-# NEEDED entries and soname read the same, so no other dynamic string shared those bytes.
+# Cuts FILE's RUNPATH to its leading $ORIGIN entry, in place.
 keep_origin_runpath() {
-  local file=$1 runpath before after
-  runpath=$(dynamic "$file" RUNPATH)
-  before=$(nm -D "$file"; dynamic "$file" NEEDED; dynamic "$file" SONAME)
-  python3 - "$file" "$runpath" "${runpath%%:*}" <<'PY'
-import sys
-path, old, new = sys.argv[1], sys.argv[2].encode() + b"\0", sys.argv[3].encode()
-data = bytearray(open(path, "rb").read())
-if data.count(old) != 1:
-    sys.exit(f"{path}: RUNPATH {old!r} found {data.count(old)} times, not once")
-at = data.find(old)
-data[at:at + len(old)] = new.ljust(len(old), b"\0")
-open(path, "wb").write(data)
-PY
-  after=$(nm -D "$file"; dynamic "$file" NEEDED; dynamic "$file" SONAME)
-  [ "$before" = "$after" ] && [ "$(dynamic "$file" RUNPATH)" = "${runpath%%:*}" ] ||
-    die "$file: cutting its RUNPATH to ${runpath%%:*} changed other dynamic entries"
+  local runpath
+  runpath=$(dynamic "$1" RUNPATH)
+  scripts/set_runpath.sh "$1" "${runpath%%:*}"
 }
 
 uninstall # a previous install's bundle must not outlive a choice of none (the $ORIGIN path comes first)
