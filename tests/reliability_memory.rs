@@ -24,12 +24,6 @@ fn cycle_side(name: &str) -> u32 {
     }
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split(' ').nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 fn crop(kind: &str, side: u32) -> Vec<u8> {
     let full = decoded(kind, "I19.bmp");
     (0..side as usize).flat_map(|y| full.bytes()[y * 512 * 3..(y * 512 + side as usize) * 3].to_vec()).collect()
@@ -68,10 +62,10 @@ fn child_cycle_metric() {
         assert_eq!(score.to_bits(), first.get_or_insert(score).to_bits(), "{name} cycle {cycle}");
         drop(metric);
         if cycle + 1 == WARMUP {
-            rss_after_warmup = rss_bytes();
+            rss_after_warmup = process_memory("VmRSS");
         }
     }
-    println!("RSS {name} {rss_after_warmup} {}", rss_bytes());
+    println!("RSS {name} {rss_after_warmup} {}", process_memory("VmRSS"));
 }
 
 /// Growth allowed between cycle 100 and cycle 1,000: allocator noise. A leak of one 96×96 float image per

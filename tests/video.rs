@@ -7,7 +7,7 @@
 //! scores). Also: subsampling, threads and batches, errors at push, a dropped stream, and memory over 10,000
 //! frames.
 mod common;
-use common::{profile_dir, rel_err, require_weights_dir, root, torchscript_fixtures, venv_python};
+use common::{process_memory, profile_dir, rel_err, require_weights_dir, root, torchscript_fixtures, venv_python};
 use iqa::{
     create_metric, create_torchscript, open_video, ChromaSiting, ColorChoice, ColorMatrix, ColorRange, ColorSpec,
     ErrorKind, Frame, FrameFormat, FrameReader, Image, Mode, Options, PixelFormat, Pooling, RawFormat, Stream,
@@ -612,13 +612,6 @@ fn alone_in_a_child_process(test: &str) -> bool {
     false
 }
 
-/// Resident memory of this process now (VmRSS), bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
 #[test]
 fn memory_stays_bounded_over_10000_frames() {
     if !alone_in_a_child_process("memory_stays_bounded_over_10000_frames") {
@@ -631,12 +624,12 @@ fn memory_stays_bounded_over_10000_frames() {
     for i in 0..1000 {
         push(i).unwrap();
     }
-    let warm = rss();
+    let warm = process_memory("VmRSS");
     for i in 1000..10_000 {
         push(i).unwrap();
     }
     stream.flush().unwrap();
-    let grown = rss().saturating_sub(warm);
+    let grown = process_memory("VmRSS").saturating_sub(warm);
     // 9,000 more frames: a frame kept would be 2 × 6 KB of copies plus 2 × 48 KB of RGB (~0.9 GB); the kept
     // scores are 8 bytes each.
     println!("RSS after 1,000 frames {} MB, grew by {} KB over 9,000 more", warm >> 20, grown >> 10);

@@ -2,6 +2,8 @@
 //! header's range and siting, reading through a pipe-like source one byte at a time, and broken streams
 //! (truncated header, bad sizes, missing FRAME, truncated frame, huge claimed size, out-of-range samples),
 //! which must be errors naming the byte offset, never a crash or a large allocation.
+mod common;
+use common::process_memory;
 use iqa::{
     open_video, ChromaSiting, ColorChoice, ColorMatrix, ColorRange, ColorSpec, ErrorKind, FrameFormat, FrameReader,
     RawFormat, RawReader, Y4mReader,
@@ -245,20 +247,13 @@ fn broken_frames_are_decode_errors_with_the_byte_offset() {
     );
 }
 
-/// Peak resident memory of this process so far (VmHWM), bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
 #[test]
 fn a_huge_claimed_frame_over_a_short_stream_allocates_little() {
     // 16000x16000 4:4:4 claims 768 MB a frame; the stream holds 3 MB of it.
-    let before = peak_rss();
+    let before = process_memory("VmHWM");
     let bytes = [b"YUV4MPEG2 W16000 H16000 C444\nFRAME\n".to_vec(), vec![7u8; 3 << 20]].concat();
     decode_error(reader(&bytes).unwrap().read_frame(), &["is truncated", "after 3145728 of its 768000000 bytes"]);
-    let grown = peak_rss().saturating_sub(before);
+    let grown = process_memory("VmHWM").saturating_sub(before);
     assert!(grown < 64 << 20, "peak RSS grew by {} MB", grown >> 20);
 }
 

@@ -450,3 +450,10 @@ impl FreshMachine {
         assert!(out.status.success(), "writing the fake torch hub failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// This process's memory from /proc/self/status, bytes: `VmRSS` (resident now) or `VmHWM` (peak resident).
+pub fn process_memory(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':'))).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
