@@ -3,17 +3,11 @@
 //! profile, and run; examples/score.py is run with the project's Python through the `iqa` package (python/).
 //! libiqa.so of the test profile is built first (tests/common).
 mod common;
-use common::{calibration, describe, fresh_temp_dir, libiqa, root as repo, torchscript_fixtures, venv_python};
-use std::path::{Path, PathBuf};
+use common::{
+    calibration, compile_c, describe, fresh_temp_dir, libiqa, root as repo, torchscript_fixtures, venv_python,
+};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn lib_dir() -> PathBuf {
-    libiqa().parent().unwrap().to_path_buf()
-}
-
-fn lib_path() -> PathBuf {
-    libiqa()
-}
 
 fn temp_dir(test: &str) -> PathBuf {
     fresh_temp_dir("c_clients", test)
@@ -23,31 +17,10 @@ fn run(what: &str, cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"))
 }
 
-/// Compiles one C file into `dir` and returns the executable.
-fn compile(source: &str, dir: &Path) -> PathBuf {
-    let src = repo().join(source);
-    let exe = dir.join(src.file_stem().unwrap());
-    let lib = lib_dir();
-    let out = run(
-        "cc",
-        Command::new("cc")
-            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pthread"])
-            .arg(format!("-I{}", repo().join("include").display()))
-            .arg(&src)
-            .arg("-o")
-            .arg(&exe)
-            .arg(format!("-L{}", lib.display()))
-            .arg("-liqa")
-            .arg(format!("-Wl,-rpath,{}", lib.display())),
-    );
-    assert!(out.status.success(), "{}", describe(&format!("compiling {source}"), &out));
-    exe
-}
-
 #[test]
 fn score_c_example_scores_and_reports_errors() {
     let dir = temp_dir("score_c");
-    let exe = compile("examples/score.c", &dir);
+    let exe = compile_c("examples/score.c", &dir);
 
     let (dist, reference) = (calibration("dist", "I03.bmp"), calibration("ref", "I03.bmp"));
     let out = run("score", Command::new(&exe).arg("psnr").arg(&dist).arg(&reference));
@@ -87,7 +60,7 @@ fn assert_checks_pass(source: &str, out: &Output) {
 #[test]
 fn contract_c_passes() {
     let dir = temp_dir("contract_c");
-    let exe = compile("tests/c/contract.c", &dir);
+    let exe = compile_c("tests/c/contract.c", &dir);
     let out = run("contract", Command::new(&exe).arg(repo().join("data/calibration")));
     assert_checks_pass("tests/c/contract.c", &out);
     let _ = std::fs::remove_dir_all(&dir);
@@ -96,7 +69,7 @@ fn contract_c_passes() {
 #[test]
 fn frames_c_passes() {
     let dir = temp_dir("frames_c");
-    let exe = compile("tests/c/frames.c", &dir);
+    let exe = compile_c("tests/c/frames.c", &dir);
     let out = run("frames", &mut Command::new(&exe));
     assert_checks_pass("tests/c/frames.c", &out);
     let _ = std::fs::remove_dir_all(&dir);
@@ -105,7 +78,7 @@ fn frames_c_passes() {
 #[test]
 fn torchscript_c_passes() {
     let dir = temp_dir("torchscript_c");
-    let exe = compile("tests/c/torchscript.c", &dir);
+    let exe = compile_c("tests/c/torchscript.c", &dir);
     let fixtures = torchscript_fixtures();
     let out = run("torchscript", Command::new(&exe).arg(&fixtures).env("IQA_WEIGHTS_DIR", &fixtures));
     assert_checks_pass("tests/c/torchscript.c", &out);
@@ -122,7 +95,7 @@ fn score_py_example_scores_files_and_buffers() {
             .arg("psnr")
             .arg(&dist)
             .arg(&reference)
-            .env("IQA_LIBRARY", lib_path())
+            .env("IQA_LIBRARY", libiqa())
             .env("PYTHONDONTWRITEBYTECODE", "1"),
     );
     let text = describe("python examples/score.py psnr I03", &out);

@@ -5,27 +5,9 @@
 //! valgrind is installed by `scripts/setup.sh --dev`; without it these tests fail saying so. Ignored by plain
 //! `cargo test` (libtorch under valgrind takes many minutes): `make memcheck` runs them.
 mod common;
-use common::{fresh_temp_dir, libiqa, root};
+use common::{compile_c, fresh_temp_dir, root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn compile(source: &str, dir: &Path) -> PathBuf {
-    let exe = dir.join(Path::new(source).file_stem().unwrap());
-    let lib = libiqa().parent().unwrap().to_path_buf();
-    let out = Command::new("cc")
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pthread", "-g"])
-        .arg(format!("-I{}", root().join("include").display()))
-        .arg(root().join(source))
-        .arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()))
-        .arg("-liqa")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .output()
-        .expect("cc runs");
-    assert!(out.status.success(), "compiling {source}: {}", String::from_utf8_lossy(&out.stderr));
-    exe
-}
 
 /// Runs `exe args` under memcheck; returns the program's stdout after checking valgrind's verdict.
 fn memcheck(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
@@ -70,7 +52,7 @@ fn temp_dir(test: &str) -> PathBuf {
 #[ignore = "minutes under valgrind: make memcheck"]
 fn contract_c_under_memcheck() {
     let dir = temp_dir("contract");
-    let exe = compile("tests/c/contract.c", &dir);
+    let exe = compile_c("tests/c/contract.c", &dir);
     let calibration = root().join("data/calibration");
     let stdout = memcheck(&exe, &[calibration.to_str().unwrap()], &[]);
     let last = stdout.lines().last().unwrap_or("");
@@ -83,7 +65,7 @@ fn contract_c_under_memcheck() {
 #[ignore = "minutes under valgrind: make memcheck"]
 fn every_metric_create_score_free_under_memcheck() {
     let dir = temp_dir("loop");
-    let exe = compile("tests/c/metric_loop.c", &dir);
+    let exe = compile_c("tests/c/metric_loop.c", &dir);
     // One thread: valgrind runs one thread at a time, and OpenMP workers spinning between libtorch calls would
     // take most of its time without exercising anything the C API does.
     let stdout = memcheck(&exe, &["2"], &[("IQA_NUM_THREADS", "1"), ("OMP_WAIT_POLICY", "PASSIVE")]);

@@ -457,3 +457,23 @@ pub fn process_memory(field: &str) -> u64 {
     let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':'))).unwrap();
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
+
+/// Compiles C file `source` (relative to the repository) into `dir` against include/iqa.h and the libiqa.so of
+/// the test profile (strict warnings, debug info for valgrind's reports); returns the executable.
+pub fn compile_c(source: &str, dir: &Path) -> PathBuf {
+    let exe = dir.join(Path::new(source).file_stem().unwrap());
+    let lib = libiqa().parent().unwrap().to_path_buf();
+    let out = std::process::Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pthread", "-g"])
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(root().join(source))
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib.display()))
+        .arg("-liqa")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cc: {e}"));
+    assert!(out.status.success(), "{}", describe(&format!("compiling {source}"), &out));
+    exe
+}
