@@ -525,8 +525,23 @@ impl Metric {
     pub fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Result<Vec<f64>> {
         self.in_context((|| {
             self.check_batch(dists, refs)?;
+            if let Some(scores) = self.score_frames_direct(dists, refs) {
+                return scores;
+            }
             self.forward_batch(dists, refs)
         })())
+    }
+
+    /// The model's own frame path ([`Model::score_frames`]) on checked frames, where it has one for them.
+    pub(crate) fn score_frames_direct(
+        &self,
+        dists: &[Frame<'_>],
+        refs: Option<&[Frame<'_>]>,
+    ) -> Option<Result<Vec<f64>>> {
+        if self.key.device != Device::Cpu {
+            return None;
+        }
+        self.model().score_frames(dists, refs)
     }
 
     /// Whether this metric scores a `width`×`height` input, with a reference or not: the checks of

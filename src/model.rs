@@ -1,7 +1,7 @@
 //! What every metric shares: its self-description ([`MetricSpec`]), the [`Model`] it builds, and the
 //! [`ModelKey`] under which built models are cached. A leaf of the crate: it knows no metric.
 use crate::error::Result;
-use crate::image::Image;
+use crate::image::{Frame, Image};
 use crate::runtime::Precision;
 use crate::weights::WeightFile;
 use std::sync::Arc;
@@ -114,6 +114,13 @@ pub trait Model: Send + Sync {
     /// Scores caller buffers directly on the CPU where that is cheaper than building tensors (PSNR: the
     /// conversion cost more than the metric). `None`: not supported for these images; `forward` is used.
     fn score_pixels(&self, _dists: &[Image<'_>], _refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        None
+    }
+
+    /// Scores video frames directly on the CPU where that is cheaper than converting them into tensors first
+    /// (PSNR: writing and reading back the RGB planes cost more than the metric). The score is the one of the
+    /// frames' RGB conversion, as through `forward`. `None`: not supported; the frames are converted.
+    fn score_frames(&self, _dists: &[Frame<'_>], _refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
         None
     }
 

@@ -51,6 +51,44 @@ impl<T: Element> FreshTensor<T> {
     }
 }
 
+/// A CPU tensor that a loop refills in place, round after round (a stream worker's converted frames): each
+/// round writes into memory already mapped, where a fresh tensor per round made the allocator map and fault in
+/// new pages every time (glibc deletes a thread arena's extra heap as soon as it is free).
+///
+/// Whoever takes a handle from [`StagingTensor::refill`] drops it before the next refill: the handles are
+/// read-only inputs of one computation, as every metric takes them.
+pub struct StagingTensor<T: Element> {
+    tensor: Option<Tensor>,
+    element: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> Default for StagingTensor<T> {
+    fn default() -> Self {
+        StagingTensor { tensor: None, element: std::marker::PhantomData }
+    }
+}
+
+impl<T: Element> StagingTensor<T> {
+    /// Writes a tensor of `shape` with `write` (every element) and hands out a handle to it. The memory is
+    /// allocated again only when the shape grows: a smaller first dimension (a shorter batch) uses the start
+    /// of the memory.
+    pub fn refill(&mut self, shape: &[i64], write: impl FnOnce(&mut [T])) -> Result<Tensor> {
+        let fits = |t: &Tensor| {
+            let size = t.size();
+            !shape.is_empty() && size.len() == shape.len() && size[1..] == shape[1..] && size[0] >= shape[0]
+        };
+        let whole = match self.tensor.take() {
+            Some(t) if fits(&t) => t,
+            _ => Tensor::f_empty(shape, (T::KIND, Device::Cpu))?,
+        };
+        let view = if shape.is_empty() { whole.shallow_clone() } else { whole.f_narrow(0, 0, shape[0])? };
+        let mut fresh = FreshTensor::<T> { tensor: view, element: std::marker::PhantomData };
+        write(fresh.as_mut_slice());
+        self.tensor = Some(whole);
+        Ok(fresh.into_tensor())
+    }
+}
+
 fn check_layout<T: Element>(t: &Tensor) -> Result<()> {
     let internal = |what: String| Err(Error::new(ErrorKind::Runtime, format!("internal: {what}")));
     if t.device() != Device::Cpu {

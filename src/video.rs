@@ -7,13 +7,15 @@
 //! `keep_frame_scores` off, when only the running pooled values are kept).
 use crate::api::{create_metric, Metric, Mode, Options};
 use crate::error::{catch_panics, Error, ErrorKind, Result};
-use crate::image::{frames_to_batch_tensor, Frame, FrameBuf, FrameFormat};
+use crate::image::{frames_to_staged_tensor, Frame, FrameBuf, FrameFormat};
+use crate::tensor::StagingTensor;
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use tch::Tensor;
 
 /// How a [`Stream`] scores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -490,6 +492,7 @@ impl Drop for Stream {
 /// A worker: takes up to `batch` waiting jobs at a time, scores them (unless the stream is cancelled) and
 /// records the outcome; returns when the stream's sender is gone.
 fn work(receiver: &Mutex<Receiver<Job>>, shared: &Shared, scorers: &Scorers, batch: usize, subsample: u64) {
+    let mut staging = Staging::default();
     loop {
         let mut jobs = Vec::with_capacity(batch);
         {
@@ -508,7 +511,7 @@ fn work(receiver: &Mutex<Receiver<Job>>, shared: &Shared, scorers: &Scorers, bat
         let outcome = if shared.cancel.load(Ordering::SeqCst) {
             None
         } else {
-            let scored = catch_panics(|| score_jobs(scorers, &jobs));
+            let scored = catch_panics(|| score_jobs(scorers, &jobs, &mut staging));
             Some(scored.map_err(|e| {
                 let (first, last) = (jobs[0].ordinal * subsample, jobs[jobs.len() - 1].ordinal * subsample);
                 if first == last {
@@ -527,22 +530,42 @@ fn work(receiver: &Mutex<Receiver<Job>>, shared: &Shared, scorers: &Scorers, bat
     }
 }
 
-/// Converts a batch of pairs once and scores it with every metric: one score list (metric order) per job.
-fn score_jobs(scorers: &Scorers, jobs: &[Job]) -> Result<Vec<Vec<f64>>> {
+/// A worker's converted frames, refilled batch after batch.
+#[derive(Default)]
+struct Staging {
+    dist: StagingTensor<f32>,
+    reference: StagingTensor<f32>,
+}
+
+/// Scores a batch of pairs with every metric: one score list (metric order) per job. Metrics with a frame path
+/// of their own take the frames; the others share one conversion of the batch.
+fn score_jobs(scorers: &Scorers, jobs: &[Job], staging: &mut Staging) -> Result<Vec<Vec<f64>>> {
     let frames = |pick: &dyn Fn(&Job) -> Option<&FrameBuf>| -> Vec<Frame<'_>> {
         jobs.iter().filter_map(|j| pick(j).and_then(FrameBuf::as_frame)).collect()
     };
+    let dist_frames = frames(&|j| Some(&j.dist));
+    let ref_frames = frames(&|j| j.reference.as_ref());
     let device = scorers.metrics[0].device();
-    let dist = frames_to_batch_tensor(&frames(&|j| Some(&j.dist)), device)?;
-    let reference = if scorers.needs_reference {
-        Some(frames_to_batch_tensor(&frames(&|j| j.reference.as_ref()), device)?)
-    } else {
-        None
-    };
+    let mut tensors: Option<(Tensor, Option<Tensor>)> = None;
     let mut scores = vec![Vec::with_capacity(scorers.metrics.len()); jobs.len()];
     for metric in &scorers.metrics {
         let fr = metric.info().mode == Mode::FullReference;
-        let out = metric.score_tensors(&dist, if fr { reference.as_ref() } else { None })?;
+        let out = match metric.score_frames_direct(&dist_frames, fr.then_some(&ref_frames[..])) {
+            Some(out) => out?,
+            None => {
+                if tensors.is_none() {
+                    let dist = frames_to_staged_tensor(&dist_frames, device, &mut staging.dist)?;
+                    let reference = if scorers.needs_reference {
+                        Some(frames_to_staged_tensor(&ref_frames, device, &mut staging.reference)?)
+                    } else {
+                        None
+                    };
+                    tensors = Some((dist, reference));
+                }
+                let (dist, reference) = tensors.as_ref().expect("converted just above");
+                metric.score_tensors(dist, if fr { reference.as_ref() } else { None })?
+            }
+        };
         for (job_scores, s) in scores.iter_mut().zip(out) {
             job_scores.push(s);
         }

@@ -365,11 +365,12 @@ fn clips(w: usize, h: usize, n: usize) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 
 #[test]
 fn a_frame_scores_as_its_rgb_image_alone_and_in_batches() {
-    let (w, h) = (64, 48);
+    let (w, h) = (192, 176);
     let (dist, reference) = clips(w, h, 4);
     let d: Vec<Frame> = dist.iter().map(|b| frame(b, w, h)).collect();
     let r: Vec<Frame> = reference.iter().map(|b| frame(b, w, h)).collect();
-    for name in ["psnr", "ssim"] {
+    // psnr, the SSIM family and psnry (which has no frame path of its own) score frames from their rows.
+    for name in ["psnr", "ssim", "ssimc", "ms_ssim", "psnry"] {
         let metric = create_metric(name, &Options::default()).unwrap();
         let batch = metric.score_frames(&d, Some(&r)).unwrap();
         for i in 0..4 {
@@ -391,7 +392,7 @@ fn a_frame_scores_as_its_rgb_image_alone_and_in_batches() {
     let small = i420(8, 6, 0);
     let e = psnr.score_frame(&d[0], Some(&frame(&small, 8, 6))).unwrap_err();
     assert_eq!(e.kind, ErrorKind::ShapeMismatch);
-    assert!(e.message.contains("frame 0: distorted 64x48 and reference 8x6 differ in size"), "{e}");
+    assert!(e.message.contains("frame 0: distorted 192x176 and reference 8x6 differ in size"), "{e}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
-use super::Image;
+use super::{Frame, Image, RowConverter};
 use crate::error::Result;
+use crate::runtime::for_each_piece;
 use crate::tensor::{cpu_slice, FreshTensor};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -234,6 +235,51 @@ pub fn preprocess_8bit(image: &Image<'_>, luma_only: bool) -> Option<Result<Tens
             None => rows.iter_mut().zip(pixels).for_each(|(o, p)| *o = p[[ri, gi, bi][c]] as f64),
         }
     }
+    Some(Ok(fresh.into_tensor()))
+}
+
+/// [`preprocess`] at data range 255 in float64 of a video frame's RGB conversion, made from its rows as they
+/// are converted: the values of [`preprocess`] on the frame's float32 tensor (the same luma formula, or the
+/// same scaling and rounding of each channel), without that tensor's 3×H×W planes. In bands of rows on the
+/// worker threads. `None` for luma at a width where the luma is computed as a product.
+pub fn preprocess_frame(frame: &Frame<'_>, luma_only: bool) -> Option<Result<Tensor>> {
+    const BAND: usize = 16;
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let formula = if luma_only { Some(luma_formula(w)?) } else { None };
+    let channels = if luma_only { 1 } else { 3 };
+    let mut fresh = match FreshTensor::<f64>::empty(&[1, channels as i64, h as i64, w as i64]) {
+        Ok(fresh) => fresh,
+        Err(e) => return Some(Err(e)),
+    };
+    // Each band's rows in every output plane.
+    let mut planes: Vec<_> = fresh.as_mut_slice().chunks_mut(h * w).map(|p| p.chunks_mut(BAND * w)).collect();
+    let mut bands: Vec<Vec<&mut [f64]>> =
+        (0..h.div_ceil(BAND)).map(|_| planes.iter_mut().filter_map(Iterator::next).collect()).collect();
+    for_each_piece(&mut bands, 1, |i, piece| {
+        let outputs = &mut piece[0];
+        let mut converter = RowConverter::new(frame);
+        let mut rgb = vec![0f32; 3 * w];
+        let mut luma = vec![0f32; w];
+        for (j, y) in (i * BAND..((i + 1) * BAND).min(h)).enumerate() {
+            let (r, rest) = rgb.split_at_mut(w);
+            let (g, b) = rest.split_at_mut(w);
+            converter.convert(y, r, g, b);
+            let row = j * w..(j + 1) * w;
+            match formula {
+                Some(formula) => {
+                    let pixels = r.iter().zip(g.iter()).zip(b.iter()).map(|((&r, &g), &b)| [r, g, b]);
+                    formula.fill(&mut luma, 255.0, true, pixels);
+                    outputs[0][row].iter_mut().zip(&luma).for_each(|(o, &v)| *o = v as f64);
+                }
+                None => {
+                    for (out, channel) in outputs.iter_mut().zip([&*r, &*g, &*b]) {
+                        let values = channel.iter().map(|&v| round_ties_even(v * 255.0) as f64);
+                        out[row.clone()].iter_mut().zip(values).for_each(|(o, v)| *o = v);
+                    }
+                }
+            }
+        }
+    });
     Some(Ok(fresh.into_tensor()))
 }
 

@@ -560,7 +560,15 @@ impl FrameBuf {
     /// A packed copy of `frame`, reusing this buffer's memory.
     pub fn copy_from(&mut self, frame: &Frame<'_>) {
         self.data.clear();
-        for p in 0..frame.format.plane_count() {
+        // Sized once: growing by doubling would copy a fresh buffer's bytes several times.
+        let planes = 0..frame.format.plane_count();
+        let (format, bytes) = (frame.format, frame.format.bytes_per_sample());
+        let plane_len = |p| {
+            let (w, rows, per) = format.plane_size(p, frame.width, frame.height);
+            w * per * bytes * rows
+        };
+        self.data.reserve(planes.clone().map(plane_len).sum());
+        for p in planes {
             for y in 0..frame.plane_rows(p) {
                 self.data.extend_from_slice(frame.row(p, y));
             }

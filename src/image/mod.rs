@@ -16,4 +16,4 @@ pub use frame::{
 pub(crate) use pixels::to_batch_tensor;
 pub use pixels::{Image, PixelFormat};
 pub use video_file::{open_video, ColorChoice, FrameReader, RawFormat, RawReader, VideoInfo, Y4mReader};
-pub(crate) use yuv::frames_to_batch_tensor;
+pub(crate) use yuv::{frames_to_batch_tensor, frames_to_staged_tensor, RowConverter};

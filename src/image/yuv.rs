@@ -22,7 +22,7 @@
 use super::frame::{ColorMatrix, ColorRange, Frame, PlaneLayout};
 use crate::error::{Error, Result};
 use crate::runtime::{for_each_piece, worker_threads};
-use crate::tensor::FreshTensor;
+use crate::tensor::{FreshTensor, StagingTensor};
 use tch::{Device, Tensor};
 
 /// The constants of one frame's conversion.
@@ -77,6 +77,7 @@ fn tap(x: usize, len: usize, shift: u32, offset: f64) -> Tap {
 }
 
 /// Reads component `component` (of `per` interleaved ones) of a row's samples as normalised floats.
+#[inline(always)]
 fn normalise(
     frame: &Frame<'_>,
     row: &[u8],
@@ -121,23 +122,33 @@ impl Horizontal {
         }
     }
 
+    #[inline(always)]
     fn apply(&self, c: &[f32], out: &mut [f32]) {
         let last = c.len() - 1;
         match self {
             Horizontal::Copy => out.copy_from_slice(c),
+            // The pairs of all but the last chroma sample, without index clamping so that they vectorise;
+            // then the last pair, whose right neighbour is the sample itself.
             Horizontal::CoSitedHalf => {
-                for (k, (pair, &a)) in out.chunks_exact_mut(2).zip(c).enumerate() {
-                    let b = c[(k + 1).min(last)];
+                let (pairs, end) = out.split_at_mut(2 * last);
+                for (pair, (&a, &b)) in pairs.chunks_exact_mut(2).zip(c.iter().zip(&c[1..])) {
                     pair[0] = a;
                     pair[1] = 0.5 * a + 0.5 * b;
                 }
+                let a = c[last];
+                end[0] = a;
+                end[1] = 0.5 * a + 0.5 * a;
             }
             Horizontal::CentredHalf => {
-                for (k, (pair, &a)) in out.chunks_exact_mut(2).zip(c).enumerate() {
-                    let (before, after) = (c[k.saturating_sub(1)], c[(k + 1).min(last)]);
+                let (pairs, end) = out.split_at_mut(2 * last);
+                let before = std::iter::once(&c[0]).chain(c.iter());
+                for (pair, ((&before, &a), &after)) in pairs.chunks_exact_mut(2).zip(before.zip(c).zip(&c[1..])) {
                     pair[0] = 0.25 * before + 0.75 * a;
                     pair[1] = 0.75 * a + 0.25 * after;
                 }
+                let (before, a) = (c[last.saturating_sub(1)], c[last]);
+                end[0] = 0.25 * before + 0.75 * a;
+                end[1] = 0.75 * a + 0.25 * a;
             }
             Horizontal::Taps(taps) => {
                 for (o, tap) in out.iter_mut().zip(taps) {
@@ -158,6 +169,87 @@ struct Scratch {
     full: [Vec<f32>; 2],
 }
 
+/// Converts the rows of one frame, one at a time, into R, G and B rows (see the module documentation); one per
+/// thread, as it keeps its scratch rows.
+pub(crate) struct RowConverter<'f> {
+    frame: &'f Frame<'f>,
+    c: Coefficients,
+    /// Chroma rows and the samples interleaved per chroma plane row (2 for semi-planar).
+    chroma_rows: usize,
+    per: usize,
+    has_chroma: bool,
+    vertical: (u32, f64),
+    horizontal: Horizontal,
+    s: Scratch,
+}
+
+impl<'f> RowConverter<'f> {
+    pub(crate) fn new(frame: &'f Frame<'f>) -> RowConverter<'f> {
+        let (w, format, color) = (frame.width() as usize, frame.format(), frame.color());
+        let shifts = format.subsampling().shifts();
+        let (cw, ch, per) = format.plane_size(1, frame.width(), frame.height());
+        let (ox, oy) = color.siting.offsets(shifts);
+        RowConverter {
+            frame,
+            c: Coefficients::of(format.bit_depth(), color.matrix, color.range),
+            chroma_rows: ch,
+            per,
+            has_chroma: format.plane_count() > 1,
+            vertical: (shifts.1, oy),
+            horizontal: Horizontal::new(w, cw, shifts.0, ox),
+            s: Scratch {
+                luma: vec![0.0; w],
+                rows: [vec![0.0; cw], vec![0.0; cw]],
+                blended: vec![0.0; cw],
+                full: [vec![0.0; w], vec![0.0; w]],
+            },
+        }
+    }
+
+    /// Writes row `y` of the frame's R, G and B planes (each the frame's width).
+    pub(crate) fn convert(&mut self, y: usize, r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { self.convert_avx2(y, r, g, b) };
+        }
+        self.convert_any(y, r, g, b)
+    }
+
+    /// [`RowConverter::convert`] in 8-wide vectors: the same operations (Rust fuses no multiply-add), so the
+    /// same values.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn convert_avx2(&mut self, y: usize, r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        self.convert_any(y, r, g, b)
+    }
+
+    #[inline(always)]
+    fn convert_any(&mut self, y: usize, r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        let (frame, c, s) = (self.frame, &self.c, &mut self.s);
+        normalise(frame, frame.row(0, y), 1, 0, c.luma, &mut s.luma);
+        if !self.has_chroma {
+            for (((r, g), b), &luma) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(&s.luma) {
+                let v = luma.clamp(0.0, 1.0);
+                (*r, *g, *b) = (v, v, v);
+            }
+            return;
+        }
+        let vertical = tap(y, self.chroma_rows, self.vertical.0, self.vertical.1);
+        for component in 0..2 {
+            chroma_row(frame, &vertical, self.per, component, c.chroma, s);
+            self.horizontal.apply(&s.blended, &mut s.full[component]);
+        }
+        let [pb, pr] = &s.full;
+        let pixels = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(s.luma.iter().zip(pb).zip(pr));
+        for (((r, g), b), ((&luma, &pb), &pr)) in pixels {
+            *r = (luma + c.r_pr * pr).clamp(0.0, 1.0);
+            *g = (luma + c.g_pb * pb + c.g_pr * pr).clamp(0.0, 1.0);
+            *b = (luma + c.b_pb * pb).clamp(0.0, 1.0);
+        }
+    }
+}
+
 /// Writes `frame` as three planes (R, G, B) of width×height float32 in [0,1] (see the module documentation).
 pub(crate) fn write_planes(frame: &Frame<'_>, planes: &mut [f32]) {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
@@ -165,59 +257,35 @@ pub(crate) fn write_planes(frame: &Frame<'_>, planes: &mut [f32]) {
     let (r_plane, rest) = planes[..3 * plane].split_at_mut(plane);
     let (g_plane, b_plane) = rest.split_at_mut(plane);
     // Bands of rows on the worker threads for frames large enough to repay the hand-over.
-    let threads = if plane >= 1 << 16 { worker_threads() } else { 1 };
-    let band = h.div_ceil(threads).max(1);
+    let band = h.div_ceil(band_threads(frame)).max(1);
     let mut bands: Vec<_> = r_plane
         .chunks_mut(band * w)
         .zip(g_plane.chunks_mut(band * w))
         .zip(b_plane.chunks_mut(band * w))
         .map(|((r, g), b)| (r, g, b))
         .collect();
-    let format = frame.format();
-    let color = frame.color();
-    let c = Coefficients::of(format.bit_depth(), color.matrix, color.range);
-    let shifts = format.subsampling().shifts();
-    let (cw, ch, per) = format.plane_size(1, frame.width(), frame.height());
-    let has_chroma = format.plane_count() > 1;
-    let (ox, oy) = color.siting.offsets(shifts);
-    let horizontal = Horizontal::new(w, cw, shifts.0, ox);
     for_each_piece(&mut bands, 1, |i, piece| {
         let (r, g, b) = &mut piece[0];
-        let mut s = Scratch {
-            luma: vec![0.0; w],
-            rows: [vec![0.0; cw], vec![0.0; cw]],
-            blended: vec![0.0; cw],
-            full: [vec![0.0; w], vec![0.0; w]],
-        };
+        let mut converter = RowConverter::new(frame);
         for (j, y) in (i * band..((i + 1) * band).min(h)).enumerate() {
             let out = j * w..(j + 1) * w;
-            let (r, g, b) = (&mut r[out.clone()], &mut g[out.clone()], &mut b[out]);
-            normalise(frame, frame.row(0, y), 1, 0, c.luma, &mut s.luma);
-            if !has_chroma {
-                for (((r, g), b), &luma) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(&s.luma) {
-                    let v = luma.clamp(0.0, 1.0);
-                    (*r, *g, *b) = (v, v, v);
-                }
-                continue;
-            }
-            let vertical = tap(y, ch, shifts.1, oy);
-            for component in 0..2 {
-                chroma_row(frame, &vertical, per, component, c.chroma, &mut s);
-                horizontal.apply(&s.blended, &mut s.full[component]);
-            }
-            let [pb, pr] = &s.full;
-            let pixels = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).zip(s.luma.iter().zip(pb).zip(pr));
-            for (((r, g), b), ((&luma, &pb), &pr)) in pixels {
-                *r = (luma + c.r_pr * pr).clamp(0.0, 1.0);
-                *g = (luma + c.g_pb * pb + c.g_pr * pr).clamp(0.0, 1.0);
-                *b = (luma + c.b_pb * pb).clamp(0.0, 1.0);
-            }
+            converter.convert(y, &mut r[out.clone()], &mut g[out.clone()], &mut b[out]);
         }
     });
 }
 
+/// How many threads share the rows of `frame`: all the worker threads from 64K pixels, else one.
+fn band_threads(frame: &Frame<'_>) -> usize {
+    if frame.width() as usize * frame.height() as usize >= 1 << 16 {
+        worker_threads()
+    } else {
+        1
+    }
+}
+
 /// Fills `s.blended` with chroma component `component` (0 = Pb, 1 = Pr) of one output row at chroma width:
 /// the two chroma rows of its vertical tap normalised and blended.
+#[inline(always)]
 fn chroma_row(frame: &Frame<'_>, vertical: &Tap, per: usize, component: usize, norm: (f32, f32), s: &mut Scratch) {
     let (plane, k) = if per == 1 { (1 + component, 0) } else { (1, component) };
     if vertical.w1 == 0.0 {
@@ -235,6 +303,25 @@ fn chroma_row(frame: &Frame<'_>, vertical: &Tap, per: usize, component: usize, n
 /// Converts equally sized frames into one N×3×H×W float32 tensor in [0,1] on `device`: one pass over the
 /// samples into the tensor's own memory (plus the host→device transfer for a GPU).
 pub fn frames_to_batch_tensor(frames: &[Frame<'_>], device: Device) -> Result<Tensor> {
+    let shape = batch_shape(frames)?;
+    let mut fresh = FreshTensor::<f32>::empty(&shape)?;
+    write_batch(frames, fresh.as_mut_slice());
+    to_device(fresh.into_tensor(), device)
+}
+
+/// [`frames_to_batch_tensor`] into `staging`'s memory, for a loop converting frame after frame.
+pub fn frames_to_staged_tensor(
+    frames: &[Frame<'_>],
+    device: Device,
+    staging: &mut StagingTensor<f32>,
+) -> Result<Tensor> {
+    let shape = batch_shape(frames)?;
+    let host = staging.refill(&shape, |planes| write_batch(frames, planes))?;
+    to_device(host, device)
+}
+
+/// The N×3×H×W shape of equally sized frames.
+fn batch_shape(frames: &[Frame<'_>]) -> Result<[i64; 4]> {
     let first = frames.first().ok_or_else(|| Error::invalid("no frames given"))?;
     let (w, h) = (first.width(), first.height());
     if let Some(other) = frames.iter().find(|f| (f.width(), f.height()) != (w, h)) {
@@ -244,14 +331,16 @@ pub fn frames_to_batch_tensor(frames: &[Frame<'_>], device: Device) -> Result<Te
             other.height()
         )));
     }
-    let per_frame = 3 * w as usize * h as usize;
-    let mut fresh = FreshTensor::<f32>::empty(&[frames.len() as i64, 3, h as i64, w as i64])?;
-    for (frame, planes) in frames.iter().zip(fresh.as_mut_slice().chunks_exact_mut(per_frame)) {
+    Ok([frames.len() as i64, 3, h as i64, w as i64])
+}
+
+fn write_batch(frames: &[Frame<'_>], planes: &mut [f32]) {
+    let per_frame = planes.len() / frames.len().max(1);
+    for (frame, planes) in frames.iter().zip(planes.chunks_exact_mut(per_frame.max(1))) {
         write_planes(frame, planes);
     }
-    let mut host = fresh.into_tensor();
-    if device != Device::Cpu {
-        host = host.f_to_device(device)?;
-    }
-    Ok(host)
+}
+
+fn to_device(host: Tensor, device: Device) -> Result<Tensor> {
+    Ok(if device == Device::Cpu { host } else { host.f_to_device(device)? })
 }

@@ -1,7 +1,7 @@
 //! PSNR over RGB (`psnr`) or over luma (`psnry`), data range 1, as pyiqa computes it.
 use crate::error::Result;
 use crate::image::colour::{luma_formula, rgb_to_y, with_fma, LumaFormula};
-use crate::image::{Image, PixelFormat};
+use crate::image::{Frame, Image, PixelFormat, RowConverter};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::runtime::{for_each_piece, worker_threads};
 use crate::tensor::cpu_slice;
@@ -163,6 +163,30 @@ fn mse_of_planes(dist: &Tensor, reference: &Tensor) -> Result<Vec<f64>> {
         .collect()
 }
 
+/// The mean squared error of a frame pair's RGB conversions, without the planes: rows converted into scratch
+/// rows and compared at once, in fixed bands of rows on the worker threads (the bands' sums added in order, so
+/// the value does not depend on the thread count). The same float32 values and float64 squares as
+/// [`mse_of_planes`] on the converted planes, added in another order.
+fn mse_of_frames(d: &Frame<'_>, r: &Frame<'_>) -> f64 {
+    const BAND: usize = 16;
+    let (w, h) = (d.width() as usize, d.height() as usize);
+    let mut bands = vec![[0f64; 8]; h.div_ceil(BAND)];
+    for_each_piece(&mut bands, 1, |i, out| {
+        let (mut dist, mut reference) = (RowConverter::new(d), RowConverter::new(r));
+        let mut rows = vec![0f32; 6 * w];
+        let (a, b) = rows.split_at_mut(3 * w);
+        for y in i * BAND..((i + 1) * BAND).min(h) {
+            for (converter, rgb) in [(&mut dist, &mut *a), (&mut reference, &mut *b)] {
+                let (red, rest) = rgb.split_at_mut(w);
+                let (green, blue) = rest.split_at_mut(w);
+                converter.convert(y, red, green, blue);
+            }
+            add_squared_differences(&mut out[0], a, b);
+        }
+    });
+    bands.iter().flatten().sum::<f64>() / (3 * w * h) as f64
+}
+
 with_fma! {
     /// The sum of the squared differences of the luma of two rows of 8-bit pixels (each with its layout: bytes
     /// per pixel, offsets of r, g, b), in [0,1] units: float32 luma, float64 squares and sum.
@@ -298,6 +322,14 @@ impl Model for Psnr {
                 None => self.mse_f32(d, r).map(|mse| mse.map(psnr_of_mse)),
             })
             .collect()
+    }
+
+    fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
+        let refs = refs?;
+        if self.luma_only {
+            return None;
+        }
+        Some(Ok(dists.iter().zip(refs).map(|(d, r)| psnr_of_mse(mse_of_frames(d, r))).collect()))
     }
 
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {

@@ -3,8 +3,8 @@
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
 use crate::error::{Error, Result};
-use crate::image::colour::{preprocess, preprocess_8bit};
-use crate::image::Image;
+use crate::image::colour::{preprocess, preprocess_8bit, preprocess_frame};
+use crate::image::{Frame, Image};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
 use crate::runtime::for_each_piece;
@@ -175,12 +175,22 @@ fn score_8bit(
     luma_only: bool,
     score: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
 ) -> Option<Result<Vec<f64>>> {
-    let refs = refs?;
-    let planes = |i: &Image<'_>| preprocess_8bit(i, luma_only);
     // Checked for every image first, so that no pair is scored twice.
-    if dists.iter().chain(refs).any(|i| i.rgb8_layout().is_none()) {
+    if dists.iter().chain(refs?).any(|i| i.rgb8_layout().is_none()) {
         return None;
     }
+    score_planes(dists, refs, |i| preprocess_8bit(i, luma_only), score)
+}
+
+/// Scores each pair from the planes `planes` makes of each input (`None`: it cannot, and the tensor path
+/// scores the batch).
+fn score_planes<P>(
+    dists: &[P],
+    refs: Option<&[P]>,
+    planes: impl Fn(&P) -> Option<Result<Tensor>>,
+    score: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Option<Result<Vec<f64>>> {
+    let refs = refs?;
     let mut scores = Vec::with_capacity(dists.len());
     for (d, r) in dists.iter().zip(refs) {
         let (x, y) = (planes(d)?, planes(r)?);
@@ -198,6 +208,11 @@ impl Model for Ssim {
 
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
         score_8bit(dists, refs, self.luma_only, |x, y| self.windows.mean(x, y, MapKind::Ssim))
+    }
+
+    fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
+        let planes = |f: &Frame<'_>| preprocess_frame(f, self.luma_only);
+        score_planes(dists, refs, planes, |x, y| self.windows.mean(x, y, MapKind::Ssim))
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
@@ -241,6 +256,11 @@ impl Model for MsSsim {
 
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
         score_8bit(dists, refs, true, |x, y| self.of_luma(x.shallow_clone(), y.shallow_clone()))
+    }
+
+    fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
+        let planes = |f: &Frame<'_>| preprocess_frame(f, true);
+        score_planes(dists, refs, planes, |x, y| self.of_luma(x.shallow_clone(), y.shallow_clone()))
     }
 }
 
