@@ -161,6 +161,9 @@ typedef enum IqaPooling {
 // Opaque metric handle. Create with iqa_metric_create, free with iqa_metric_free.
 typedef struct IqaMetric IqaMetric;
 
+// Opaque prepared reference. Create with iqa_reference_create, free with iqa_reference_free.
+typedef struct IqaReference IqaReference;
+
 // Opaque stream handle. Open with iqa_stream_open, close with iqa_stream_close.
 typedef struct IqaStream IqaStream;
 
@@ -573,6 +576,50 @@ enum IqaStatus iqa_stream_pooled(struct IqaStream *stream,
 // # Safety
 // `stream` must be NULL or a stream from iqa_stream_open not yet closed.
 void iqa_stream_close(struct IqaStream *stream);
+
+// Prepares `ref` once for scoring many distorted images against it with the full-reference metric of
+// `metric` (iqa_score_with_reference): its pixels are copied (the buffer may be reused on return) and
+// checked, and the metric's share of the work on the reference (the LPIPS and DISTS backbone activations) is
+// done now. Scores against it equal iqa_score's on each pair. The reference may be used from many threads at
+// once, with any handle of the same metric, device and precision.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers, bad image, a no-reference metric), IQA_ERR_SHAPE_MISMATCH
+// (smaller than the metric's minimum), IQA_ERR_RUNTIME.
+//
+// # Safety
+// `metric` a live handle or NULL; `ref` NULL or a valid image; `out_reference` NULL or writable.
+enum IqaStatus iqa_reference_create(struct IqaMetric *metric,
+                                    const struct IqaImage *ref,
+                                    struct IqaReference **out_reference);
+
+// Scores `dist` against a prepared reference: the score iqa_score gives the pair.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers, bad image, a reference prepared by another metric, device
+// or precision), IQA_ERR_SHAPE_MISMATCH (sizes differ), IQA_ERR_RUNTIME.
+//
+// # Safety
+// `metric` a live handle or NULL; `reference` a live reference or NULL; `dist` NULL or a valid image;
+// `out_score` NULL or writable.
+enum IqaStatus iqa_score_with_reference(struct IqaMetric *metric,
+                                        const struct IqaReference *reference,
+                                        const struct IqaImage *dist,
+                                        double *out_score);
+
+// Scores `count` distorted images against a prepared reference into out_scores[0..count): each the score of
+// iqa_score on its pair. On error no score is written.
+//
+// # Safety
+// As iqa_score_with_reference; `dists` must point to `count` images, `out_scores` to `count` writable doubles.
+enum IqaStatus iqa_score_batch_with_reference(struct IqaMetric *metric,
+                                              const struct IqaReference *reference,
+                                              const struct IqaImage *dists,
+                                              size_t count,
+                                              double *out_scores);
+
+// Frees a prepared reference (NULL is a no-op; a pointer that is not a live reference is ignored where
+// detectable). Do not free it while another thread is scoring against it.
+//
+// # Safety
+// `reference` must be NULL or a reference from iqa_reference_create not yet freed.
+void iqa_reference_free(struct IqaReference *reference);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,9 +1,9 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
 use crate::cache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{decode_file, frames_to_batch_tensor, to_batch_tensor, Frame, Image};
+use crate::image::{decode_file, frames_to_batch_tensor, to_batch_tensor, DecodedImage, Frame, Image};
 use crate::metrics::torchscript;
-use crate::model::{MetricSpec, Model, ModelKey};
+use crate::model::{MetricSpec, Model, ModelKey, Prepared};
 use crate::registry;
 use crate::runtime::{self, settings};
 use crate::weights::{self, Location, SearchConfig};
@@ -632,5 +632,89 @@ impl Metric {
         let dist = decode_file(dist)?;
         let reference = reference.map(decode_file).transpose()?;
         self.score(&dist.as_image(), reference.as_ref().map(|r| r.as_image()).as_ref())
+    }
+
+    /// Prepares `reference` for scoring many distorted images against it with this full-reference metric
+    /// ([`Metric::score_with_reference`]): the pixels are copied (the caller's buffer may go) and checked, and
+    /// the metric's share of the work on the reference (LPIPS' and DISTS' backbone activations) is done now,
+    /// once.
+    pub fn prepare_reference(&self, reference: &Image<'_>) -> Result<PreparedReference> {
+        self.in_context((|| {
+            if self.info.mode != Mode::FullReference {
+                return Err(Error::invalid("is no-reference: it has no reference to prepare"));
+            }
+            self.check_size(0, reference.width() as i64, reference.height() as i64)?;
+            // The tensor checks the pixels (float values) whether or not the model keeps anything.
+            let tensor = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
+            let _no_grad = tch::no_grad_guard();
+            let prepared = self.model().prepare(&tensor)?;
+            Ok(PreparedReference { key: self.key.clone(), pixels: DecodedImage::copy_of(reference), prepared })
+        })())
+    }
+
+    /// Scores each of `dists` against a reference prepared by this metric (the same metric, device and
+    /// precision): the scores of [`Metric::score`] on each pair alone.
+    pub fn score_with_reference(&self, dists: &[Image<'_>], reference: &PreparedReference) -> Result<Vec<f64>> {
+        self.in_context((|| {
+            if reference.key != self.key {
+                let describe = |k: &ModelKey| format!("'{}' on {:?} in {:?}", k.name, k.device, k.precision);
+                return Err(Error::invalid(format!(
+                    "the reference was prepared by {}, not by this handle's {}",
+                    describe(&reference.key),
+                    describe(&self.key)
+                )));
+            }
+            let ref_image = reference.pixels.as_image();
+            self.check_batch(dists, Some(&vec![ref_image; dists.len()]))?;
+            // One image at a time, as each pair alone runs: some metrics' batches differ from their single
+            // images in the last bits.
+            let Some(prepared) = &reference.prepared else {
+                let single =
+                    |d: &Image<'_>| Ok(self.score_batch_inner(std::slice::from_ref(d), Some(&[ref_image]))?[0]);
+                return dists.iter().map(single).collect();
+            };
+            let _no_grad = tch::no_grad_guard();
+            let limit = runtime::current_settings().batch_limit.unwrap_or(usize::MAX);
+            let mut scores = Vec::with_capacity(dists.len());
+            for chunk in dists.chunks(limit) {
+                let tensor = to_batch_tensor(chunk, self.key.device)?;
+                let out = self.model().forward_prepared(&tensor, prepared)?.f_reshape([-1])?;
+                if out.size() != [chunk.len() as i64] {
+                    return Err(Error::new(
+                        ErrorKind::Runtime,
+                        format!("model returned {:?} scores for a batch of {}", out.size(), chunk.len()),
+                    ));
+                }
+                scores.extend(Vec::<f64>::try_from(&out)?);
+            }
+            Ok(scores)
+        })())
+    }
+}
+
+/// A reference image prepared once by a full-reference metric ([`Metric::prepare_reference`]), to score many
+/// distorted images against (an encoder's quality ladder, a sweep of restorations): a copy of its pixels and
+/// what the metric keeps of its work on them. Usable from many threads at once.
+pub struct PreparedReference {
+    key: ModelKey,
+    pixels: DecodedImage,
+    prepared: Option<Prepared>,
+}
+
+impl PreparedReference {
+    /// The reference's width and height.
+    pub fn size(&self) -> (u32, u32) {
+        (self.pixels.as_image().width(), self.pixels.as_image().height())
+    }
+
+    /// The name of the metric that prepared it.
+    pub fn metric_name(&self) -> &str {
+        &self.key.name
+    }
+
+    /// Whether the metric kept work of its own (backbone activations); otherwise scoring against it scores
+    /// each pair as given, which saves the caller the reference's decoding only.
+    pub fn keeps_work(&self) -> bool {
+        self.prepared.is_some()
     }
 }

@@ -28,7 +28,7 @@ mod weights;
 pub use api::{
     cache_stats, create_metric, create_torchscript, cuda_backend, cuda_device_count, current_preset, metric_names,
     metric_status, pyiqa_catalogue, set_preset, Availability, CacheStats, DeviceRequest, FileSource, FileStatus,
-    Metric, MetricInfo, MetricStatus, Mode, Options, Precision, Preset, QualityMap, TorchScriptSpec,
+    Metric, MetricInfo, MetricStatus, Mode, Options, Precision, PreparedReference, Preset, QualityMap, TorchScriptSpec,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use image::{

@@ -124,9 +124,37 @@ pub trait Model: Send + Sync {
         None
     }
 
+    /// The reference's share of the work (a 1×3×H×W tensor as `forward` takes it), done once for many
+    /// distorted images. `None` (the default): nothing is worth keeping, and each pair is scored as given.
+    fn prepare(&self, _reference: &Tensor) -> Result<Option<Prepared>> {
+        Ok(None)
+    }
+
+    /// `forward` of a batch against the reference that [`Model::prepare`] of this model prepared: the scores
+    /// `forward` gives with that reference beside each image.
+    fn forward_prepared(&self, _dist: &Tensor, _prepared: &Prepared) -> Result<Tensor> {
+        Err(crate::error::Error::new(crate::error::ErrorKind::Runtime, "internal: this metric prepares nothing"))
+    }
+
     /// The metric's per-pixel map, for metrics that define one.
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
         None
+    }
+}
+
+/// What [`Model::prepare`] keeps of a reference (a deep metric's backbone activations): only the kind of model
+/// that made it reads it back.
+pub struct Prepared(pub Box<dyn std::any::Any + Send + Sync>);
+
+impl Prepared {
+    /// The kept value as the type its model stored, or an internal error.
+    pub fn get<T: 'static>(&self) -> Result<&T> {
+        self.0.downcast_ref().ok_or_else(|| {
+            crate::error::Error::new(
+                crate::error::ErrorKind::Runtime,
+                "internal: a reference prepared by another model",
+            )
+        })
     }
 }
 

@@ -4,7 +4,8 @@
 //! libiqa.so of the test profile is built first (tests/common).
 mod common;
 use common::{
-    calibration, compile_c, describe, fresh_temp_dir, libiqa, root as repo, torchscript_fixtures, venv_python,
+    calibration, compile_c, describe, fresh_temp_dir, libiqa, require_weights_dir, root as repo, torchscript_fixtures,
+    venv_python,
 };
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -72,6 +73,16 @@ fn frames_c_passes() {
     let exe = compile_c("tests/c/frames.c", &dir);
     let out = run("frames", &mut Command::new(&exe));
     assert_checks_pass("tests/c/frames.c", &out);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reference_c_passes() {
+    require_weights_dir();
+    let dir = temp_dir("reference_c");
+    let exe = compile_c("tests/c/reference.c", &dir);
+    let out = run("reference", &mut Command::new(&exe));
+    assert_checks_pass("tests/c/reference.c", &out);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

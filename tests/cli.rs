@@ -351,3 +351,45 @@ fn ctrl_c_stops_with_what_was_scored_written() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn one_reference_scores_many_images_as_their_pairs() {
+    require_weights_dir();
+    let root = fresh("shared-reference");
+    let reference = root_path("data/calibration/ref/I03.bmp");
+    let dists = root.join("ladder");
+    for image in ["I03.bmp", "I04.bmp", "I06.bmp"] {
+        put(&dists.join(image), &root_path(&format!("data/calibration/dist/{image}")));
+    }
+    let single = root_path("data/calibration/dist/I08.bmp");
+    let out = iqa(&[
+        "score",
+        "-q",
+        "-m",
+        "lpips,psnr,niqe",
+        "--ref",
+        reference.to_str().unwrap(),
+        dists.to_str().unwrap(),
+        single.to_str().unwrap(),
+        "--csv",
+        "-",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = csv_rows(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(rows.len(), 4 * 3, "{rows:?}");
+    for row in &rows {
+        let dist = if row[0].ends_with("I08.bmp") { single.clone() } else { root.join(&row[0]) };
+        assert_eq!(row[1], reference.display().to_string());
+        let want = library_score(&row[2], &dist, &reference);
+        assert_eq!(row[3].parse::<f64>().unwrap(), want, "{row:?}");
+    }
+    // A folder as --ref, and three paths without it, are usage errors (exit 2) that say what to do.
+    let out = iqa(&["score", "-m", "lpips", "--ref", dists.to_str().unwrap(), single.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is not a file"), "{}", stderr(&out));
+    let path = single.to_str().unwrap();
+    let out = iqa(&["score", "-m", "lpips", path, path, path]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("use --ref"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&root);
+}

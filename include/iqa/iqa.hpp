@@ -206,6 +206,33 @@ struct Device {
     std::int32_t index = 0;
 };
 
+// ----------------------------------------------------------------------------------------------- Reference
+
+// A reference image prepared once by a full-reference metric (Metric::prepare_reference), to score many
+// distorted images against: move-only, freed by the destructor; usable from many threads at once.
+class Reference {
+public:
+    // Takes ownership of a reference from the C API (NULL allowed: an empty Reference).
+    explicit Reference(IqaReference* handle) noexcept : handle_(handle) {}
+    Reference(const Reference&) = delete;
+    Reference& operator=(const Reference&) = delete;
+    Reference(Reference&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    Reference& operator=(Reference&& other) noexcept {
+        if (this != &other) {
+            iqa_reference_free(handle_);
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
+    }
+    ~Reference() { iqa_reference_free(handle_); }
+
+    IqaReference* get() const noexcept { return handle_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+private:
+    IqaReference* handle_ = nullptr;
+};
+
 // -------------------------------------------------------------------------------------------------- Metric
 
 // One metric handle: move-only, freed by the destructor. Scoring methods are const and thread-safe.
@@ -310,6 +337,34 @@ public:
         const IqaImage d = dist.c_image(), r = ref.c_image();
         detail::check(iqa_score_map(handle_, &d, &r, map.data(), map.size()));
         return map;
+    }
+
+    // ------------------------------------------------------------------------ one reference, many images
+    // iqa_reference_create: the reference's pixels copied and the metric's work on it done once.
+    Reference prepare_reference(const ImageView& ref) const {
+        const IqaImage r = ref.c_image();
+        IqaReference* handle = nullptr;
+        detail::check(iqa_reference_create(handle_, &r, &handle));
+        return Reference(handle);
+    }
+
+    // The score of (dist, the prepared reference), as score(dist, ref) gives it.
+    double score(const ImageView& dist, const Reference& ref) const {
+        const IqaImage d = dist.c_image();
+        double out = 0.0;
+        detail::check(iqa_score_with_reference(handle_, ref.get(), &d, &out));
+        return out;
+    }
+
+    // One score per image against the prepared reference; an empty list gives an empty result.
+    std::vector<double> score_batch(const std::vector<ImageView>& dists, const Reference& ref) const {
+        if (dists.empty()) return {};
+        std::vector<IqaImage> d;
+        d.reserve(dists.size());
+        for (const ImageView& v : dists) d.push_back(v.c_image());
+        std::vector<double> out(dists.size());
+        detail::check(iqa_score_batch_with_reference(handle_, ref.get(), d.data(), d.size(), out.data()));
+        return out;
     }
 
     // ------------------------------------------------------------------------------------ frames and streams

@@ -4,6 +4,7 @@
 // The doc comments here become the C header's: "[0,1]" and "[N]" are math there, not links.
 #![allow(rustdoc::broken_intra_doc_links)]
 mod frames;
+mod reference;
 mod types;
 
 pub use frames::*;

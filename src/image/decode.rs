@@ -31,6 +31,12 @@ impl DecodedImage {
         self.format
     }
 
+    /// A packed copy of `image`'s pixels (its rows without padding), in its format.
+    pub fn copy_of(image: &Image<'_>) -> DecodedImage {
+        let bytes = (0..image.height() as usize).flat_map(|y| image.row(y)).copied().collect();
+        DecodedImage { bytes, width: image.width(), height: image.height(), format: image.format() }
+    }
+
     /// The pixels as an [`Image`] to score.
     pub fn as_image(&self) -> Image<'_> {
         Image::new(&self.bytes, self.width, self.height, 0, self.format).expect("decoded buffer matches its size")

@@ -4,7 +4,7 @@
 //! `semantic_weight_layer=2`) average each layer's distance weighted by the reference's third activation,
 //! bilinearly resized to that layer.
 use crate::error::Result;
-use crate::model::{require_ref, Builder, DistanceMap, MetricSpec, Mode, Model, ModelKey};
+use crate::model::{require_ref, Builder, DistanceMap, MetricSpec, Mode, Model, ModelKey, Prepared};
 use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg16};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use crate::weights::{self, files, WeightFile};
@@ -148,29 +148,74 @@ impl Lpips {
         Ok(Lpips { net, lins: lins.into_iter().map(FrozenTensor::new).collect(), scaling, semantic_weighting })
     }
 
+    /// The backbone's activations of a batch, one tensor per tap.
+    fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut x = x.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+        if let Some((shift, scale)) = &self.scaling {
+            x = x.f_sub(shift)?.f_div(scale)?;
+        }
+        self.net.taps(&channels_last(&x)?)
+    }
+
     /// Per-layer weighted squared differences of normalised activations, N×1×h_k×w_k each, and the
     /// reference's activations (for the semantic weights).
     fn layer_distances(&self, dist: &Tensor, reference: &Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
         let n = dist.size()[0];
         // Both images through the backbone in one batch: reference first (pyiqa's in0), then distorted.
-        let mut x = Tensor::f_cat(&[reference, dist], 0)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
-        if let Some((shift, scale)) = &self.scaling {
-            x = x.f_sub(shift)?.f_div(scale)?;
-        }
-        let taps = self.net.taps(&channels_last(&x)?)?;
-        let mut distances = Vec::with_capacity(taps.len());
-        let mut ref_taps = Vec::with_capacity(taps.len());
-        for (tap, lin) in taps.iter().zip(&self.lins) {
-            distances.push(if tap.device() == Device::Cpu && tap.kind() == Kind::Float {
-                layer_distance_cpu(tap, lin)?
-            } else {
-                layer_distance(tap, lin)?
-            });
-            ref_taps.push(tap.f_narrow(0, 0, n)?);
-        }
+        let taps = self.taps(&Tensor::f_cat(&[reference, dist], 0)?)?;
+        let distances = taps.iter().zip(&self.lins).map(|(tap, lin)| distance(tap, lin)).collect::<Result<_>>()?;
+        let ref_taps = taps.iter().map(|tap| Ok(tap.f_narrow(0, 0, n)?)).collect::<Result<_>>()?;
         Ok((distances, ref_taps))
     }
+
+    /// The score from each layer's distance map (and the reference's activations, for the semantic weights).
+    fn pool(&self, distances: &[Tensor], ref_taps: &[Tensor]) -> Result<Tensor> {
+        let mut total: Option<Tensor> = None;
+        for d in distances {
+            let layer = if self.semantic_weighting {
+                let size = d.size();
+                let w = ref_taps[SEMANTIC_LAYER].f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
+                let dims = &[1i64, 2, 3][..];
+                d.f_mul(&w)?.f_sum_dim_intlist(dims, false, None::<Kind>)?.f_div(&w.f_sum_dim_intlist(
+                    dims,
+                    false,
+                    None::<Kind>,
+                )?)?
+            } else {
+                d.f_mean_dim(&[1i64, 2, 3][..], false, None::<Kind>)?
+            };
+            total = Some(match total {
+                None => layer,
+                Some(t) => t.f_add(&layer)?,
+            });
+        }
+        Ok(total.expect("at least one layer"))
+    }
+
+    /// Whether images of this size are scored in tiles.
+    fn tiled(&self, size: &[i64]) -> bool {
+        size[2] * size[3] > TILE_ABOVE_PIXELS && !self.semantic_weighting
+    }
 }
+
+/// One layer's distance map from its activations (2N×C×h×w: the N references, then the N distorted images).
+fn distance(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
+    if tap.device() == Device::Cpu && tap.kind() == Kind::Float {
+        layer_distance_cpu(tap, lin)
+    } else {
+        layer_distance(tap, lin)
+    }
+}
+
+/// A batch of at least two images: a single image repeated. The backbone's convolutions give an image of a
+/// batch of two or more the same activations whatever the others are, but may round an image alone otherwise
+/// (small images), and a pair always runs as a batch of two.
+fn in_twos(x: &Tensor) -> Result<Tensor> {
+    Ok(if x.size()[0] == 1 { Tensor::f_cat(&[x, x], 0)? } else { x.shallow_clone() })
+}
+
+/// A reference's activations, one per tap (1×C×h×w), kept by [`Model::prepare`].
+struct ReferenceTaps(Vec<FrozenTensor>);
 
 impl Lpips {
     /// The score of images above [`TILE_ABOVE_PIXELS`]: each tap's distance map summed over the cores of
@@ -233,31 +278,41 @@ impl Lpips {
 impl Model for Lpips {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let reference = require_ref(reference)?;
-        let size = dist.size();
-        if size[2] * size[3] > TILE_ABOVE_PIXELS && !self.semantic_weighting {
+        if self.tiled(&dist.size()) {
             return self.forward_tiled(dist, reference);
         }
         let (distances, ref_taps) = self.layer_distances(dist, reference)?;
-        let mut total: Option<Tensor> = None;
-        for d in &distances {
-            let layer = if self.semantic_weighting {
-                let size = d.size();
-                let w = ref_taps[SEMANTIC_LAYER].f_upsample_bilinear2d([size[2], size[3]], false, None, None)?;
-                let dims = &[1i64, 2, 3][..];
-                d.f_mul(&w)?.f_sum_dim_intlist(dims, false, None::<Kind>)?.f_div(&w.f_sum_dim_intlist(
-                    dims,
-                    false,
-                    None::<Kind>,
-                )?)?
-            } else {
-                d.f_mean_dim(&[1i64, 2, 3][..], false, None::<Kind>)?
-            };
-            total = Some(match total {
-                None => layer,
-                Some(t) => t.f_add(&layer)?,
-            });
+        self.pool(&distances, &ref_taps)
+    }
+
+    /// The reference's activations, for images scored in one pass (tiled ones are scored pair by pair).
+    fn prepare(&self, reference: &Tensor) -> Result<Option<Prepared>> {
+        if self.tiled(&reference.size()) {
+            return Ok(None);
         }
-        Ok(total.expect("at least one layer"))
+        let taps = self.taps(&in_twos(reference)?)?;
+        let taps = taps.iter().map(|t| Ok(FrozenTensor::new(t.f_narrow(0, 0, 1)?))).collect::<Result<_>>()?;
+        Ok(Some(Prepared(Box::new(ReferenceTaps(taps)))))
+    }
+
+    fn forward_prepared(&self, dist: &Tensor, prepared: &Prepared) -> Result<Tensor> {
+        let ReferenceTaps(ref_taps) = prepared.get::<ReferenceTaps>()?;
+        let n = dist.size()[0];
+        let mut scores = Vec::new();
+        for start in (0..n).step_by(2) {
+            let len = (n - start).min(2);
+            let taps = self.taps(&in_twos(&dist.f_narrow(0, start, len)?)?)?;
+            let mut distances = Vec::with_capacity(taps.len());
+            let mut repeated = Vec::with_capacity(taps.len());
+            for ((tap, ref_tap), lin) in taps.iter().zip(ref_taps).zip(&self.lins) {
+                // The reference beside each distorted image, as a batch of pairs holds it.
+                let ref_tap = ref_tap.f_expand(tap.size(), false)?;
+                distances.push(distance(&Tensor::f_cat(&[&ref_tap, tap], 0)?, lin)?);
+                repeated.push(ref_tap);
+            }
+            scores.push(self.pool(&distances, &repeated)?.f_narrow(0, 0, len)?);
+        }
+        Ok(Tensor::f_cat(&scores, 0)?)
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {

@@ -470,7 +470,7 @@ pub fn compile_c(source: &str, dir: &Path) -> PathBuf {
         .arg("-o")
         .arg(&exe)
         .arg(format!("-L{}", lib.display()))
-        .arg("-liqa")
+        .args(["-liqa", "-lm"])
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .output()
         .unwrap_or_else(|e| panic!("cannot run cc: {e}"));

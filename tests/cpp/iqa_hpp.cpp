@@ -199,6 +199,25 @@ int main(int argc, char** argv) {
         CHECK(batch.size() == 5 && close(batch[0], entropy.score(dv[0]), 1e-9), "NR batch equals single");
     }
     CHECK(psnr.score_batch({}, {}).empty(), "an empty batch gives no scores");
+    {
+        // One reference, many images: a Reference outlives the buffer it was prepared from.
+        iqa::Reference prepared = [&] {
+            Bgr copy = refs[0];
+            return ssim.prepare_reference(copy.view());
+        }();
+        std::vector<iqa::ImageView> ladder(dv.begin(), dv.begin() + 1);
+        ladder.push_back(rv[0]);
+        const std::vector<double> against = ssim.score_batch(ladder, prepared);
+        CHECK(against.size() == 2 && against[0] == ssim.score(dv[0], rv[0]) && against[1] == ssim.score(rv[0], rv[0]) &&
+                  ssim.score(dv[0], prepared) == against[0],
+              "scores against a prepared reference equal the pairs'");
+        iqa::Reference moved = std::move(prepared);
+        CHECK(!prepared && moved, "a Reference moves");  // NOLINT(bugprone-use-after-move)
+        EXPECT_ERROR("a reference prepared by another metric", IQA_ERR_INVALID_ARGUMENT, "prepared by 'ssim'",
+                     [&] { psnr.score(dv[0], moved); });
+        EXPECT_ERROR("an NR metric prepares no reference", IQA_ERR_INVALID_ARGUMENT, "no-reference",
+                     [&] { entropy.prepare_reference(rv[0]); });
+    }
 
     // ----------------------------------------------------------------------------------------- errors
     const iqa::ImageView small(dists[0].bytes.data(), 100, 80, IQA_FORMAT_BGR8, dists[0].stride);

@@ -131,3 +131,30 @@ pub fn pair(dist: &Path, reference: Option<&Path>, recursive: bool) -> anyhow::R
     pairing.ref_only = refs.into_keys().collect();
     Ok(pairing)
 }
+
+/// Every image of `dists` (files, or the images of folders) paired with the one reference file `reference`
+/// (`--ref`). Images of a single folder are named by their relative path, others by their path.
+pub fn pair_with_one(dists: &[PathBuf], reference: &Path, recursive: bool) -> anyhow::Result<Pairing> {
+    if !reference.is_file() {
+        let why = if reference.exists() { "is not a file" } else { "does not exist" };
+        return Err(anyhow::Error::new(crate::UsageError(format!("--ref {} {why}", reference.display()))));
+    }
+    let ref_name = reference.display().to_string();
+    let mut pairs = Vec::new();
+    for dist in dists {
+        for found in pair(dist, None, recursive)?.pairs {
+            let name = if dist.is_dir() && dists.len() > 1 {
+                format!("{}/{}", dist.display(), found.name)
+            } else {
+                found.name
+            };
+            pairs.push(Pair {
+                name,
+                dist: found.dist,
+                reference: Some(reference.to_path_buf()),
+                ref_name: Some(ref_name.clone()),
+            });
+        }
+    }
+    Ok(Pairing { pairs, ..Default::default() })
+}

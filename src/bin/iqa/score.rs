@@ -3,12 +3,12 @@
 //! table, CSV, JSON and streamed JSONL (report.rs), with a progress bar; a bad image is an error row and the
 //! run goes on.
 use crate::options::RunOptions;
-use crate::pairs::{pair, Pair};
+use crate::pairs::{pair, pair_with_one, Pair};
 use crate::progress::Progress;
 use crate::report::{jsonl_line, MetricColumn, Report, Row, RunInfo};
 use crate::{interrupt, Outcome, UsageError};
 use iqa::image::decode_file;
-use iqa::{create_metric, metric_names, metric_status, Availability, Metric, Mode};
+use iqa::{create_metric, metric_names, metric_status, Availability, Metric, Mode, PreparedReference};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,9 +21,13 @@ pub struct ScoreArgs {
     #[arg(short, long, value_name = "METRICS")]
     metrics: Option<String>,
     /// DIST [REF]: the distorted image and its reference, each a file or a folder (folders pair by relative
-    /// path). No-reference metrics score DIST and ignore REF.
-    #[arg(value_name = "DIST [REF]", num_args = 1..=3, required = true)]
+    /// path). No-reference metrics score DIST and ignore REF. With --ref, every path is a DIST.
+    #[arg(value_name = "DIST [REF]", num_args = 1.., required = true)]
     paths: Vec<PathBuf>,
+    /// One reference image for every DIST (files, or the images of folders): an encoder's quality ladder, a
+    /// sweep of restorations. Full-reference metrics prepare it once (LPIPS and DISTS keep its activations).
+    #[arg(long = "ref", value_name = "FILE")]
+    reference: Option<PathBuf>,
     /// Also take images from subfolders.
     #[arg(short, long)]
     recursive: bool,
@@ -79,22 +83,44 @@ pub fn run(args: &ScoreArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
         None if paths.len() >= 2 => paths.remove(0).to_string_lossy().into_owned(),
         None => return Err(UsageError("no metric: give -m METRICS (e.g. -m ssim,lpips) or `all`".into()).into()),
     };
-    if paths.len() > 2 {
-        return Err(UsageError(format!("too many paths: {} (DIST [REF])", paths.len())).into());
-    }
-    let job = Job {
-        metrics: &metrics,
-        dist: &paths[0],
-        reference: paths.get(1).map(PathBuf::as_path),
-        recursive: args.recursive,
-        workers: args.workers.map(std::num::NonZeroUsize::get),
+    let workers = args.workers.map(std::num::NonZeroUsize::get);
+    let job = match &args.reference {
+        Some(reference) => {
+            if paths.is_empty() {
+                return Err(UsageError("no image to score: give DIST files or folders after the metrics".into()).into());
+            }
+            Job { metrics: &metrics, dists: &paths, reference: Some(reference), shared_reference: true, ..job(args) }
+        }
+        None if paths.len() > 2 => {
+            return Err(UsageError(format!(
+                "too many paths: {} (DIST [REF]; to score many images against one reference, use --ref)",
+                paths.len()
+            ))
+            .into())
+        }
+        None => {
+            Job { metrics: &metrics, dists: &paths[..1], reference: paths.get(1).map(PathBuf::as_path), ..job(args) }
+        }
     };
-    score(&job, &args.outputs, options)
+    score(&Job { workers, ..job }, &args.outputs, options)
+}
+
+/// The job's settings from the arguments, before its paths.
+fn job(args: &ScoreArgs) -> Job<'static> {
+    Job { metrics: "", dists: &[], reference: None, shared_reference: false, recursive: args.recursive, workers: None }
 }
 
 pub fn demo(args: &DemoArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
     let (dist, reference) = (args.dir.join("dist"), args.dir.join("ref"));
-    let job = Job { metrics: "all", dist: &dist, reference: Some(&reference), recursive: false, workers: None };
+    let dists = [dist];
+    let job = Job {
+        metrics: "all",
+        dists: &dists,
+        reference: Some(&reference),
+        shared_reference: false,
+        recursive: false,
+        workers: None,
+    };
     score(&job, &args.outputs, options)
 }
 
@@ -102,8 +128,11 @@ pub fn demo(args: &DemoArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
 struct Job<'a> {
     /// Comma-separated names, or `all`.
     metrics: &'a str,
-    dist: &'a Path,
+    /// One path, or with a shared reference any number.
+    dists: &'a [PathBuf],
     reference: Option<&'a Path>,
+    /// `reference` is the reference of every image (`--ref`), prepared once per metric.
+    shared_reference: bool,
     recursive: bool,
     /// Images scored at once; `None`: one per thread.
     workers: Option<usize>,
@@ -160,9 +189,12 @@ fn device_name(m: &Metric) -> String {
     }
 }
 
-/// The rows of one image: decoded once (its reference once, if a full-reference metric needs it), then scored
-/// by each metric; what fails is an error row.
-fn score_pair(pair: &Pair, metrics: &[Metric]) -> Vec<Row> {
+/// What each metric prepared of a shared reference (`--ref`): `None` for no-reference metrics.
+type Prepared = Vec<Option<Result<PreparedReference, String>>>;
+
+/// The rows of one image: decoded once (its reference once, if a full-reference metric needs it and has not
+/// prepared it), then scored by each metric; what fails is an error row.
+fn score_pair(pair: &Pair, metrics: &[Metric], prepared: Option<&Prepared>) -> Vec<Row> {
     let row = |m: &Metric, score: Result<f64, String>| Row {
         dist: pair.name.clone(),
         reference: pair.ref_name.clone(),
@@ -170,19 +202,25 @@ fn score_pair(pair: &Pair, metrics: &[Metric]) -> Vec<Row> {
         score,
     };
     let dist = decode_file(&pair.dist).map_err(|e| e.to_string());
-    let needs_ref = metrics.iter().any(|m| m.info().mode == Mode::FullReference);
+    let needs_ref = metrics.iter().any(|m| m.info().mode == Mode::FullReference) && prepared.is_none();
     let reference = match (&pair.reference, needs_ref) {
         (Some(path), true) => Some(decode_file(path).map_err(|e| e.to_string())),
         _ => None,
     };
     metrics
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let dist = match &dist {
                 Ok(d) => d,
                 Err(e) => return row(m, Err(e.clone())),
             };
-            let score = if m.info().mode == Mode::FullReference {
+            let score = if let Some(Some(prepared)) = prepared.map(|p| &p[i]) {
+                match prepared {
+                    Ok(r) => m.score_with_reference(&[dist.as_image()], r).map(|s| s[0]),
+                    Err(e) => return row(m, Err(e.clone())),
+                }
+            } else if m.info().mode == Mode::FullReference {
                 match &reference {
                     Some(Ok(r)) => m.score(&dist.as_image(), Some(&r.as_image())),
                     Some(Err(e)) => return row(m, Err(e.clone())),
@@ -196,13 +234,32 @@ fn score_pair(pair: &Pair, metrics: &[Metric]) -> Vec<Row> {
         .collect()
 }
 
+/// The shared reference decoded once and prepared by each full-reference metric; a failure becomes every
+/// row's error for that metric.
+fn prepare(reference: &Path, metrics: &[Metric]) -> Prepared {
+    let decoded = decode_file(reference).map_err(|e| e.to_string());
+    metrics
+        .iter()
+        .map(|m| {
+            (m.info().mode == Mode::FullReference).then(|| match &decoded {
+                Ok(image) => m.prepare_reference(&image.as_image()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            })
+        })
+        .collect()
+}
+
 fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Result<Outcome> {
-    let (dist, reference) = (job.dist, job.reference);
+    let reference = job.reference;
     if outputs.to_stdout() > 1 {
         return Err(UsageError("only one of --csv, --json, --jsonl can write to stdout (-)".into()).into());
     }
     let names = select(job.metrics, reference.is_some(), options.quiet)?;
-    let pairing = pair(dist, reference, job.recursive)?;
+    let pairing = match reference {
+        Some(r) if job.shared_reference => pair_with_one(job.dists, r, job.recursive)?,
+        _ => pair(&job.dists[0], reference, job.recursive)?,
+    };
+    let dist = job.dists.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
     if !pairing.dist_only.is_empty() || !pairing.ref_only.is_empty() {
         let show = |v: &[String]| {
             let mut s = v.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
@@ -228,7 +285,7 @@ fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Resu
     }
     let pairs = pairing.pairs;
     if pairs.is_empty() {
-        return Err(UsageError(format!("no image to score in {}", dist.display())).into());
+        return Err(UsageError(format!("no image to score in {dist}")).into());
     }
 
     // Many images: one worker per thread, each metric call single-threaded (cheaper than splitting every
@@ -239,6 +296,10 @@ fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Resu
     options.set_threads(per_worker);
     let handle_options = options.metric_options();
     let metrics: Vec<Metric> = names.iter().map(|n| create_metric(n, &handle_options)).collect::<Result<_, _>>()?;
+    let prepared = match reference {
+        Some(r) if job.shared_reference => Some(prepare(r, &metrics)),
+        _ => None,
+    };
 
     let mut jsonl = outputs.jsonl.as_deref().map(open).transpose()?;
     let mut csv = outputs.csv.as_deref().map(open).transpose()?;
@@ -253,12 +314,12 @@ fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Resu
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<Row>)>();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         for _ in 0..workers {
-            let (tx, next, pairs, metrics) = (tx.clone(), &next, &pairs, &metrics);
+            let (tx, next, pairs, metrics, prepared) = (tx.clone(), &next, &pairs, &metrics, prepared.as_ref());
             scope.spawn(move || {
                 while !interrupt::requested() {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(pair) = pairs.get(i) else { break };
-                    if tx.send((i, score_pair(pair, metrics))).is_err() {
+                    if tx.send((i, score_pair(pair, metrics, prepared))).is_err() {
                         break;
                     }
                 }
@@ -302,7 +363,7 @@ fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Resu
             workers,
             threads_per_worker: per_worker,
             preset: format!("{:?}", iqa::current_preset()).to_ascii_lowercase(),
-            dist: dist.display().to_string(),
+            dist,
             reference: reference.map(|r| r.display().to_string()),
             unix_time,
             seconds: started.elapsed().as_secs_f64(),

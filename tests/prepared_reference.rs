@@ -1,0 +1,88 @@
+//! One reference, many distorted images: a reference prepared once scores each distorted image as the pair
+//! alone does, for metrics that keep work of their own (LPIPS, DISTS) and for those that do not.
+mod common;
+
+use common::{decoded, require_weights_dir};
+use iqa::{create_metric, ErrorKind, Image, Options, PixelFormat};
+
+/// A quality ladder of one calibration pair: the distorted image blended into its reference in steps, a
+/// shifted copy and the distorted image itself (the pair pyiqa scored).
+fn ladder(dist: &[u8], reference: &[u8]) -> Vec<Vec<u8>> {
+    let blend = |t: f64| -> Vec<u8> {
+        dist.iter().zip(reference).map(|(&d, &r)| (r as f64 + t * (d as f64 - r as f64)).round() as u8).collect()
+    };
+    let shifted: Vec<u8> = reference.iter().enumerate().map(|(i, &r)| r.saturating_add((i % 7) as u8)).collect();
+    vec![blend(0.25), blend(0.5), blend(0.75), shifted, dist.to_vec()]
+}
+
+#[test]
+fn a_prepared_reference_scores_as_each_pair_alone() {
+    require_weights_dir();
+    let (dist, reference) = (decoded("dist", "I03.bmp"), decoded("ref", "I03.bmp"));
+    let (w, h) = (reference.as_image().width(), reference.as_image().height());
+    let rungs = ladder(dist.bytes(), reference.bytes());
+    let images: Vec<Image> = rungs.iter().map(|b| Image::new(b, w, h, 0, PixelFormat::Rgb8).unwrap()).collect();
+    // pyiqa 0.1.16 on the calibration pair I03 (data/calibration/pyiqa_scores.csv), the last rung.
+    for (name, pyiqa, keeps_work) in [
+        ("lpips", 0.7236, true),
+        ("dists", 0.4742, true),
+        ("psnr", 21.1136, false),
+        ("ssim", 0.6997, false),
+        ("ms_ssim", 0.6707, false),
+        ("fsim", 0.6891, false),
+    ] {
+        let metric = create_metric(name, &Options::default()).unwrap();
+        let prepared = metric.prepare_reference(&reference.as_image()).unwrap();
+        assert_eq!(prepared.keeps_work(), keeps_work, "{name}");
+        assert_eq!((prepared.size(), prepared.metric_name()), ((w, h), name));
+        let scores = metric.score_with_reference(&images, &prepared).unwrap();
+        assert_eq!(scores.len(), images.len());
+        for (i, (image, got)) in images.iter().zip(&scores).enumerate() {
+            let alone = metric.score(image, Some(&reference.as_image())).unwrap();
+            assert_eq!(got.to_bits(), alone.to_bits(), "{name} rung {i}: prepared {got} vs the pair alone {alone}");
+        }
+        let last = scores[scores.len() - 1];
+        assert!((last - pyiqa).abs() <= 1e-4 * pyiqa.abs().max(1.0), "{name}: {last} vs pyiqa {pyiqa}");
+        // The ladder climbs: each blend step further from the reference scores worse.
+        let better = |a: f64, b: f64| if metric.info().lower_better { a < b } else { a > b };
+        assert!(better(scores[0], scores[1]) && better(scores[1], scores[2]), "{name}: {scores:?}");
+    }
+}
+
+#[test]
+fn a_prepared_reference_refuses_what_a_pair_would_and_belongs_to_its_metric() {
+    require_weights_dir();
+    let reference = decoded("ref", "I03.bmp");
+    let lpips = create_metric("lpips", &Options::default()).unwrap();
+    let prepared = lpips.prepare_reference(&reference.as_image()).unwrap();
+
+    let other = create_metric("dists", &Options::default()).unwrap();
+    let e = other.score_with_reference(&[reference.as_image()], &prepared).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(e.message.contains("prepared by 'lpips'") && e.message.contains("not by this handle's 'dists'"), "{e}");
+
+    let small = common::strided_crop(&reference, (3, 4, 171, 165));
+    let e = lpips.score_with_reference(&[reference.as_image(), small], &prepared).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ShapeMismatch);
+    assert!(e.message.contains("image 1: distorted"), "{e}");
+
+    let e = lpips.score_with_reference(&[], &prepared).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+
+    let niqe = create_metric("niqe", &Options::default()).unwrap();
+    let e = niqe.prepare_reference(&reference.as_image()).err().unwrap();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(e.message.contains("no-reference"), "{e}");
+
+    // Float pixels are checked when the reference is prepared, not at the first score.
+    let nan: Vec<u8> = [0.5f32, f32::NAN, 0.5].repeat(64 * 64).iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let image = Image::new(&nan, 64, 64, 0, PixelFormat::RgbF32).unwrap();
+    let e = lpips.prepare_reference(&image).err().unwrap();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+
+    // A handle of the same metric (the same model) may use it; the first handle may go.
+    drop(lpips);
+    let again = create_metric("lpips", &Options::default()).unwrap();
+    let score = again.score_with_reference(&[reference.as_image()], &prepared).unwrap()[0];
+    assert!(score.abs() < 1e-6, "a reference against itself: {score}");
+}
