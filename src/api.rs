@@ -1,7 +1,7 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
 use crate::cache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{decode_file, frames_to_batch_tensor, to_batch_tensor, DecodedImage, Frame, Image};
+use crate::image::{decode_file, frames_to_batch_tensor, to_batch_tensor, DecodedImage, Frame, Image, PixelFormat};
 use crate::metrics::torchscript;
 use crate::model::{MetricSpec, Model, ModelKey, Prepared};
 use crate::registry;
@@ -644,10 +644,21 @@ impl Metric {
                 return Err(Error::invalid("is no-reference: it has no reference to prepare"));
             }
             self.check_size(0, reference.width() as i64, reference.height() as i64)?;
-            // The tensor checks the pixels (float values) whether or not the model keeps anything.
-            let tensor = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
-            let _no_grad = tch::no_grad_guard();
-            let prepared = self.model().prepare(&tensor)?;
+            // The tensor conversion checks float pixels, so they are refused now rather than at each score.
+            let model = self.model();
+            let float =
+                matches!(reference.format(), PixelFormat::RgbF32 | PixelFormat::GrayF32 | PixelFormat::RgbF32Planar);
+            let prepared = if model.prepares_references() || float {
+                let tensor = to_batch_tensor(std::slice::from_ref(reference), self.key.device)?;
+                let _no_grad = tch::no_grad_guard();
+                if model.prepares_references() {
+                    model.prepare(&tensor)?
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
             Ok(PreparedReference { key: self.key.clone(), pixels: DecodedImage::copy_of(reference), prepared })
         })())
     }

@@ -124,6 +124,12 @@ pub trait Model: Send + Sync {
         None
     }
 
+    /// Whether [`Model::prepare`] may keep work of the reference (then the reference is converted to a tensor
+    /// for it).
+    fn prepares_references(&self) -> bool {
+        false
+    }
+
     /// The reference's share of the work (a 1×3×H×W tensor as `forward` takes it), done once for many
     /// distorted images. `None` (the default): nothing is worth keeping, and each pair is scored as given.
     fn prepare(&self, _reference: &Tensor) -> Result<Option<Prepared>> {

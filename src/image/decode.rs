@@ -33,7 +33,8 @@ impl DecodedImage {
 
     /// A packed copy of `image`'s pixels (its rows without padding), in its format.
     pub fn copy_of(image: &Image<'_>) -> DecodedImage {
-        let bytes = (0..image.height() as usize).flat_map(|y| image.row(y)).copied().collect();
+        let mut bytes = Vec::with_capacity(image.height() as usize * image.row(0).len());
+        (0..image.height() as usize).for_each(|y| bytes.extend_from_slice(image.row(y)));
         DecodedImage { bytes, width: image.width(), height: image.height(), format: image.format() }
     }
 

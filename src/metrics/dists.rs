@@ -187,6 +187,10 @@ impl Model for Dists {
         self.score(&self.features(dist)?, &self.features(reference)?)
     }
 
+    fn prepares_references(&self) -> bool {
+        true
+    }
+
     fn prepare(&self, reference: &Tensor) -> Result<Option<Prepared>> {
         let features = self.features(reference)?.into_iter().map(FrozenTensor::new).collect();
         Ok(Some(Prepared(Box::new(ReferenceFeatures(features)))))

@@ -163,8 +163,13 @@ impl Lpips {
         let n = dist.size()[0];
         // Both images through the backbone in one batch: reference first (pyiqa's in0), then distorted.
         let taps = self.taps(&Tensor::f_cat(&[reference, dist], 0)?)?;
-        let distances = taps.iter().zip(&self.lins).map(|(tap, lin)| distance(tap, lin)).collect::<Result<_>>()?;
-        let ref_taps = taps.iter().map(|tap| Ok(tap.f_narrow(0, 0, n)?)).collect::<Result<_>>()?;
+        let ref_taps = taps.iter().map(|tap| Ok(tap.f_narrow(0, 0, n)?)).collect::<Result<Vec<_>>>()?;
+        let distances = taps
+            .iter()
+            .zip(&ref_taps)
+            .zip(&self.lins)
+            .map(|((tap, ref_tap), lin)| distance(ref_tap, &tap.f_narrow(0, n, n)?, lin))
+            .collect::<Result<_>>()?;
         Ok((distances, ref_taps))
     }
 
@@ -198,12 +203,13 @@ impl Lpips {
     }
 }
 
-/// One layer's distance map from its activations (2N×C×h×w: the N references, then the N distorted images).
-fn distance(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
-    if tap.device() == Device::Cpu && tap.kind() == Kind::Float {
-        layer_distance_cpu(tap, lin)
+/// One layer's distance map from the activations of the references (N, or 1 for every image) and of the N
+/// distorted images.
+fn distance(refs: &Tensor, dists: &Tensor, lin: &Tensor) -> Result<Tensor> {
+    if dists.device() == Device::Cpu && dists.kind() == Kind::Float && refs.kind() == Kind::Float {
+        layer_distance_cpu(refs, dists, lin)
     } else {
-        layer_distance(tap, lin)
+        layer_distance(&Tensor::f_cat(&[&refs.f_expand(dists.size(), false)?, dists], 0)?, lin)
     }
 }
 
@@ -286,6 +292,10 @@ impl Model for Lpips {
     }
 
     /// The reference's activations, for images scored in one pass (tiled ones are scored pair by pair).
+    fn prepares_references(&self) -> bool {
+        true
+    }
+
     fn prepare(&self, reference: &Tensor) -> Result<Option<Prepared>> {
         if self.tiled(&reference.size()) {
             return Ok(None);
@@ -302,15 +312,14 @@ impl Model for Lpips {
         for start in (0..n).step_by(2) {
             let len = (n - start).min(2);
             let taps = self.taps(&in_twos(&dist.f_narrow(0, start, len)?)?)?;
-            let mut distances = Vec::with_capacity(taps.len());
-            let mut repeated = Vec::with_capacity(taps.len());
-            for ((tap, ref_tap), lin) in taps.iter().zip(ref_taps).zip(&self.lins) {
-                // The reference beside each distorted image, as a batch of pairs holds it.
-                let ref_tap = ref_tap.f_expand(tap.size(), false)?;
-                distances.push(distance(&Tensor::f_cat(&[&ref_tap, tap], 0)?, lin)?);
-                repeated.push(ref_tap);
-            }
-            scores.push(self.pool(&distances, &repeated)?.f_narrow(0, 0, len)?);
+            let distances = taps
+                .iter()
+                .zip(ref_taps)
+                .zip(&self.lins)
+                .map(|((tap, ref_tap), lin)| distance(ref_tap, tap, lin))
+                .collect::<Result<Vec<_>>>()?;
+            let ref_taps: Vec<Tensor> = ref_taps.iter().map(|t| t.shallow_clone()).collect();
+            scores.push(self.pool(&distances, &ref_taps)?.f_narrow(0, 0, len)?);
         }
         Ok(Tensor::f_cat(&scores, 0)?)
     }
@@ -383,27 +392,31 @@ fn layer_distance(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
 /// [`layer_distance`] for float32 CPU activations in one pass over each pixel's channels (those eight
 /// full-size libtorch passes were ~10% of LPIPS' time at 1080p), split between libtorch's threads. Sums run in
 /// another order than libtorch's, which moves scores by ~1e-7.
-fn layer_distance_cpu(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
-    let (n2, c, h, w) = tap.size4()?;
-    let (n, c, pixels) = ((n2 / 2) as usize, c as usize, (h * w) as usize);
+fn layer_distance_cpu(refs: &Tensor, dists: &Tensor, lin: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = dists.size4()?;
+    let (n, c, pixels) = (n as usize, c as usize, (h * w) as usize);
     // Pixel-major (channels innermost): free when the backbone ran channels-last.
-    let nhwc = tap.f_permute([0, 2, 3, 1])?.f_contiguous()?;
+    let pixel_major = |t: &Tensor| t.f_permute([0, 2, 3, 1])?.f_contiguous();
+    let (refs_nhwc, dists_nhwc) = (pixel_major(refs)?, pixel_major(dists)?);
     let weights = Vec::<f32>::try_from(&lin.f_to_kind(Kind::Float)?.f_contiguous()?.f_view([-1])?)?;
     if weights.len() != c {
-        return layer_distance(tap, lin);
+        return layer_distance(&Tensor::f_cat(&[&refs.f_expand(dists.size(), false)?, dists], 0)?, lin);
     }
-    let input = cpu_slice::<f32>(&nhwc)?;
+    let (references, distorted) = (cpu_slice::<f32>(&refs_nhwc)?, cpu_slice::<f32>(&dists_nhwc)?);
+    // One reference for every image, or one each.
+    let reference_values = references.len();
     let mut out = FreshTensor::<f32>::empty(&[n as i64, 1, h, w])?;
     let output = out.as_mut_slice();
-    let (references, distorted) = input.split_at(n * pixels * c);
     let eps = NORM_EPS as f32;
     let inverse_norm = |v: &[f32]| 1.0 / (v.iter().map(|x| x * x).sum::<f32>().sqrt() + eps);
     let weights = weights.as_slice();
     let row = w as usize;
+    debug_assert!(reference_values == pixels * c || reference_values == n * pixels * c);
     crate::runtime::for_each_piece(output, row, |y, distances| {
         for (i, d) in distances.iter_mut().enumerate() {
             let at = (y * row + i) * c;
-            let (r, x) = (&references[at..at + c], &distorted[at..at + c]);
+            let at_ref = at % reference_values;
+            let (r, x) = (&references[at_ref..at_ref + c], &distorted[at..at + c]);
             let (kr, kx) = (inverse_norm(r), inverse_norm(x));
             *d = r.iter().zip(x).zip(weights).map(|((a, b), w)| w * (a * kr - b * kx).powi(2)).sum();
         }
