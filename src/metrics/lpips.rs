@@ -319,7 +319,12 @@ impl Model for Lpips {
                 .map(|((tap, ref_tap), lin)| distance(ref_tap, tap, lin))
                 .collect::<Result<Vec<_>>>()?;
             let ref_taps: Vec<Tensor> = ref_taps.iter().map(|t| t.shallow_clone()).collect();
-            scores.push(self.pool(&distances, &ref_taps)?.f_narrow(0, 0, len)?);
+            // Each image's maps pooled alone, as a pair's are: libtorch splits a mean over one image's map
+            // differently from the same means over a batch.
+            for i in 0..len {
+                let own = distances.iter().map(|d| Ok(d.f_narrow(0, i, 1)?)).collect::<Result<Vec<_>>>()?;
+                scores.push(self.pool(&own, &ref_taps)?);
+            }
         }
         Ok(Tensor::f_cat(&scores, 0)?)
     }
