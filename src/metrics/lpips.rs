@@ -291,11 +291,11 @@ impl Model for Lpips {
         self.pool(&distances, &ref_taps)
     }
 
-    /// The reference's activations, for images scored in one pass (tiled ones are scored pair by pair).
     fn prepares_references(&self) -> bool {
         true
     }
 
+    /// The reference's activations, for images scored in one pass (tiled ones are scored pair by pair).
     fn prepare(&self, reference: &Tensor) -> Result<Option<Prepared>> {
         if self.tiled(&reference.size()) {
             return Ok(None);
