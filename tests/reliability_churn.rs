@@ -1,6 +1,7 @@
 //! Churn under threads: 8 threads create, score and free handles of random metrics while also scoring through
 //! handles they share, and one more thread keeps freeing and re-creating handles of the same metrics while the
-//! others score through theirs. Every score equals the single-threaded one; at the end no handle and no model
+//! others score through theirs. Every score equals the single-threaded one (FFT-based ones within 1e-5, see
+//! [`FFT`]); at the end no handle and no model
 //! is left alive. A watchdog fails the test instead of letting a deadlock hang it. One test in its own binary:
 //! the cache counts are process-wide.
 mod common;
@@ -16,6 +17,11 @@ const METRICS: &[&str] =
     &["psnr", "ssim", "ms_ssim", "fsim", "gmsd", "vif", "vsi", "brisque", "niqe", "entropy", "lpips", "dists"];
 /// Never held by a shared handle: their models are built and freed again and again while the others score.
 const UNSHARED: &[&str] = &["psnry", "ssimc", "piqe"];
+/// Filtering in the frequency domain through libtorch's FFT: their scores have been seen to move when threads
+/// contend for the cores (fsim 1.4e-6 relative in a CI run of this test, vsi 2.5e-6 in
+/// tests/fresh_machine.rs), so they are held to 1e-5, the bound tests/fresh_machine.rs uses. Every other score
+/// is equal to the bit.
+const FFT: &[&str] = &["fsim", "vsi"];
 const THREADS: usize = 8;
 const CHURN_FOR: Duration = Duration::from_secs(8);
 /// Far above the churn time plus the slowest score on a loaded machine: only a deadlock gets here.
@@ -76,7 +82,12 @@ fn eight_threads_churning_handles_leave_nothing_alive() {
                     let own = create_metric(name, &Options::default()).unwrap();
                     score(&own, &d, &r)
                 };
-                assert_eq!(got.to_bits(), expected[name].to_bits(), "{name} in thread {t}: {got}");
+                let want = expected[name];
+                if FFT.contains(&name) {
+                    assert!((got - want).abs() <= 1e-5 * want.abs(), "{name} in thread {t}: {got} vs {want}");
+                } else {
+                    assert_eq!(got.to_bits(), want.to_bits(), "{name} in thread {t}: {got} vs {want}");
+                }
                 scored.fetch_add(1, Ordering::Relaxed);
             }
             // Before reporting: the main thread checks the counts as soon as every thread has reported.
