@@ -100,22 +100,41 @@ pub(crate) fn filter_band(src: &[f64], w: usize, taps: &[f64], first_row: usize,
     let mut horizontal = vec![0.0; (count + k - 1) * ow];
     for (r, line) in horizontal.chunks_mut(ow).enumerate() {
         let input = &src[(first_row + r) * w..(first_row + r + 1) * w];
-        for (t, &tap) in taps.iter().enumerate() {
-            for (o, &v) in line.iter_mut().zip(&input[t..t + ow]) {
-                *o += tap * v;
-            }
-        }
+        weighted_sums(line, taps, |t| &input[t..t + ow]);
     }
     // Vertical pass.
     for (r, line) in rows.chunks_mut(ow).enumerate() {
-        line.fill(0.0);
-        for (t, &tap) in taps.iter().enumerate() {
-            for (o, &v) in line.iter_mut().zip(&horizontal[(r + t) * ow..(r + t + 1) * ow]) {
-                *o += tap * v;
+        weighted_sums(line, taps, |t| &horizontal[(r + t) * ow..(r + t + 1) * ow]);
+    }
+}
+
+/// `out[o] = Σ_t taps[t]·term(t)[o]`, each sum from 0 in tap order with separate multiplies and adds (the
+/// order libtorch's convolution sums in), computed for [`LANES`] outputs at a time in registers: the same
+/// values as tap-by-tap passes over `out`, without storing and reloading `out` for every tap.
+#[inline(always)]
+fn weighted_sums<'t>(out: &mut [f64], taps: &[f64], term: impl Fn(usize) -> &'t [f64]) {
+    let terms: Vec<&[f64]> = (0..taps.len()).map(|t| &term(t)[..out.len()]).collect();
+    let blocks = out.len() / LANES * LANES;
+    for (b, block) in out[..blocks].chunks_exact_mut(LANES).enumerate() {
+        let mut acc = [0f64; LANES];
+        for (&tap, row) in taps.iter().zip(&terms) {
+            let v: &[f64; LANES] = row[b * LANES..(b + 1) * LANES].try_into().expect("a block");
+            for (a, &v) in acc.iter_mut().zip(v) {
+                *a += tap * v;
             }
+        }
+        block.copy_from_slice(&acc);
+    }
+    for (o, out) in out.iter_mut().enumerate().skip(blocks) {
+        *out = 0.0;
+        for (&tap, row) in taps.iter().zip(&terms) {
+            *out += tap * row[o];
         }
     }
 }
+
+/// Outputs per block of [`weighted_sums`]: two AVX2 vectors of float64.
+const LANES: usize = 8;
 
 /// `avg_pool2d(x · scale, k, stride k)` of an N×C×H×W float32 tensor (trailing rows and columns that do not fill
 /// a block dropped), as pyiqa computes it: each element scaled in float32, each block summed row by row in
