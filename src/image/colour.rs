@@ -208,91 +208,133 @@ pub fn preprocess(rgb: &Tensor, luma_only: bool, data_range: f64, kind: Kind) ->
     Ok(x.f_to_kind(kind)?)
 }
 
-/// [`preprocess`] at data range 255 in float64, read straight from an 8-bit image's rows instead of from its
-/// float32 tensor: the same values (the luma of the same float32 pixels by the same formula, rounded; or the
-/// bytes themselves, which is what RGB scaled back to 255 and rounded gives) without the 3×H×W float32
-/// planes. `None` for other pixel formats and for widths where no formula equals libtorch's product.
-pub fn preprocess_8bit(image: &Image<'_>, luma_only: bool) -> Option<Result<Tensor>> {
-    let (step, [ri, gi, bi]) = image.rgb8_layout()?;
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let formula = if luma_only { Some(luma_formula(w)?) } else { None };
-    let channels = if luma_only { 1 } else { 3 };
-    let mut fresh = match FreshTensor::<f64>::empty(&[1, channels as i64, h as i64, w as i64]) {
-        Ok(fresh) => fresh,
-        Err(e) => return Some(Err(e)),
-    };
-    let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
-    let mut luma = vec![0f32; w];
-    for (y, rows) in fresh.as_mut_slice().chunks_mut(w).enumerate() {
-        let (c, row) = (y / h, image.row(y % h));
-        let pixels = row.chunks_exact(step);
-        match formula {
-            Some(formula) => {
-                let rgb = pixels.map(|p| [lut[p[ri] as usize], lut[p[gi] as usize], lut[p[bi] as usize]]);
-                formula.fill(&mut luma, 255.0, true, rgb);
-                rows.iter_mut().zip(&luma).for_each(|(o, &v)| *o = v as f64);
-            }
-            None => rows.iter_mut().zip(pixels).for_each(|(o, p)| *o = p[[ri, gi, bi][c]] as f64),
-        }
-    }
-    Some(Ok(fresh.into_tensor()))
+/// [`preprocess`]'s planes at data range 255 in float64, made from the rows of an 8-bit image or of a video
+/// frame's RGB conversion instead of from their float32 tensor: the same values (the luma of the same float32
+/// pixels by the same formula, rounded; or each channel scaled to 255 and rounded, which for 8-bit images is
+/// the bytes themselves) without the 3×H×W float32 planes. Made whole ([`Planes255::tensor`]) or a band of
+/// rows at a time ([`Planes255::fill`]), so that a metric working in bands holds no whole plane at all.
+pub struct Planes255<'a> {
+    source: Source<'a>,
+    luma: Option<LumaFormula>,
+    width: usize,
+    height: usize,
 }
 
-/// [`preprocess`] at data range 255 in float64 of a video frame's RGB conversion, made from its rows as they
-/// are converted: the values of [`preprocess`] on the frame's float32 tensor (the same luma formula, or the
-/// same scaling and rounding of each channel), without that tensor's 3×H×W planes. In bands of rows on the
-/// worker threads. `None` for luma at a width where the luma is computed as a product.
-pub fn preprocess_frame(frame: &Frame<'_>, luma_only: bool) -> Option<Result<Tensor>> {
-    const BAND: usize = 16;
-    let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let formula = if luma_only { Some(luma_formula(w)?) } else { None };
-    let channels = if luma_only { 1 } else { 3 };
-    let mut fresh = match FreshTensor::<f64>::empty(&[1, channels as i64, h as i64, w as i64]) {
-        Ok(fresh) => fresh,
-        Err(e) => return Some(Err(e)),
-    };
-    // Each band's rows in every output plane.
-    let mut planes: Vec<_> = fresh.as_mut_slice().chunks_mut(h * w).map(|p| p.chunks_mut(BAND * w)).collect();
-    let mut bands: Vec<Vec<&mut [f64]>> =
-        (0..h.div_ceil(BAND)).map(|_| planes.iter_mut().filter_map(Iterator::next).collect()).collect();
-    for_each_piece(&mut bands, 1, |i, piece| {
-        let outputs = &mut piece[0];
-        let mut converter = RowConverter::new(frame);
-        let mut rgb = vec![0f32; 3 * w];
-        let mut luma = vec![0f32; w];
-        for (j, y) in (i * BAND..((i + 1) * BAND).min(h)).enumerate() {
-            let (r, rest) = rgb.split_at_mut(w);
-            let (g, b) = rest.split_at_mut(w);
-            converter.convert(y, r, g, b);
-            let row = j * w..(j + 1) * w;
-            match formula {
-                Some(formula) => {
-                    let pixels = r.iter().zip(g.iter()).zip(b.iter()).map(|((&r, &g), &b)| [r, g, b]);
-                    formula.fill(&mut luma, 255.0, true, pixels);
-                    outputs[0][row].iter_mut().zip(&luma).for_each(|(o, &v)| *o = v as f64);
+enum Source<'a> {
+    /// Bytes per pixel and the R, G, B byte offsets within a pixel.
+    Rgb8(&'a Image<'a>, usize, [usize; 3]),
+    Frame(&'a Frame<'a>),
+}
+
+impl<'a> Planes255<'a> {
+    /// `None` for pixel formats other than 8-bit ones, and for luma at a width where libtorch computes the
+    /// luma as a product no formula here equals.
+    pub fn of_8bit(image: &'a Image<'a>, luma_only: bool) -> Option<Self> {
+        let (step, channels) = image.rgb8_layout()?;
+        Self::new(Source::Rgb8(image, step, channels), image.width(), image.height(), luma_only)
+    }
+
+    /// `None` for luma at a width where libtorch computes the luma as a product no formula here equals.
+    pub fn of_frame(frame: &'a Frame<'a>, luma_only: bool) -> Option<Self> {
+        Self::new(Source::Frame(frame), frame.width(), frame.height(), luma_only)
+    }
+
+    fn new(source: Source<'a>, width: u32, height: u32, luma_only: bool) -> Option<Self> {
+        let (width, height) = (width as usize, height as usize);
+        let luma = if luma_only { Some(luma_formula(width)?) } else { None };
+        Some(Planes255 { source, luma, width, height })
+    }
+
+    /// 1 (luma) or 3 (R, G, B).
+    pub fn channels(&self) -> usize {
+        if self.luma.is_some() {
+            1
+        } else {
+            3
+        }
+    }
+
+    /// (width, height).
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    /// The whole planes, 1×C×H×W, made in bands of rows on the worker threads.
+    pub fn tensor(&self) -> Result<Tensor> {
+        const BAND: usize = 16;
+        let (w, h) = (self.width, self.height);
+        let mut fresh = FreshTensor::<f64>::empty(&[1, self.channels() as i64, h as i64, w as i64])?;
+        // Each band's rows in every output plane.
+        let mut planes: Vec<_> = fresh.as_mut_slice().chunks_mut(h * w).map(|p| p.chunks_mut(BAND * w)).collect();
+        let mut bands: Vec<Vec<&mut [f64]>> =
+            (0..h.div_ceil(BAND)).map(|_| planes.iter_mut().filter_map(Iterator::next).collect()).collect();
+        for_each_piece(&mut bands, 1, |i, piece| self.fill(i * BAND, &mut piece[0]));
+        Ok(fresh.into_tensor())
+    }
+
+    /// Writes rows `first..` of each plane into `out` (one slice per channel, whole rows of the width).
+    pub fn fill(&self, first: usize, out: &mut [&mut [f64]]) {
+        let w = self.width;
+        let rows = out.first().map_or(0, |o| o.len() / w);
+        let mut luma = vec![0f32; if self.luma.is_some() { w } else { 0 }];
+        match self.source {
+            Source::Rgb8(image, step, [ri, gi, bi]) => {
+                let lut: [f32; 256] = std::array::from_fn(|v| v as f32 / 255.0);
+                for j in 0..rows {
+                    let pixels = image.row(first + j).chunks_exact(step);
+                    let row = j * w..(j + 1) * w;
+                    match self.luma {
+                        Some(formula) => {
+                            let rgb = pixels.map(|p| [lut[p[ri] as usize], lut[p[gi] as usize], lut[p[bi] as usize]]);
+                            formula.fill(&mut luma, 255.0, true, rgb);
+                            out[0][row].iter_mut().zip(&luma).for_each(|(o, &v)| *o = v as f64);
+                        }
+                        None => {
+                            for (plane, index) in out.iter_mut().zip([ri, gi, bi]) {
+                                let values = pixels.clone().map(|p| p[index] as f64);
+                                plane[row.clone()].iter_mut().zip(values).for_each(|(o, v)| *o = v);
+                            }
+                        }
+                    }
                 }
-                None => {
-                    for (out, channel) in outputs.iter_mut().zip([&*r, &*g, &*b]) {
-                        let values = channel.iter().map(|&v| round_ties_even(v * 255.0) as f64);
-                        out[row.clone()].iter_mut().zip(values).for_each(|(o, v)| *o = v);
+            }
+            Source::Frame(frame) => {
+                let mut converter = RowConverter::new(frame);
+                let mut rgb = vec![0f32; 3 * w];
+                for j in 0..rows {
+                    let (r, rest) = rgb.split_at_mut(w);
+                    let (g, b) = rest.split_at_mut(w);
+                    converter.convert(first + j, r, g, b);
+                    let row = j * w..(j + 1) * w;
+                    match self.luma {
+                        Some(formula) => {
+                            let pixels = r.iter().zip(g.iter()).zip(b.iter()).map(|((&r, &g), &b)| [r, g, b]);
+                            formula.fill(&mut luma, 255.0, true, pixels);
+                            out[0][row].iter_mut().zip(&luma).for_each(|(o, &v)| *o = v as f64);
+                        }
+                        None => {
+                            for (plane, channel) in out.iter_mut().zip([&*r, &*g, &*b]) {
+                                let values = channel.iter().map(|&v| round_ties_even(v * 255.0) as f64);
+                                plane[row.clone()].iter_mut().zip(values).for_each(|(o, v)| *o = v);
+                            }
+                        }
                     }
                 }
             }
         }
-    });
-    Some(Ok(fresh.into_tensor()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every float32 bit pattern rounds as `f32::round_ties_even` does (NaN payloads aside: NaN stays NaN).
     /// Straight from 8-bit rows, the planes [`preprocess`] makes from the pixels' float32 tensor, bit for bit:
     /// luma (at a width under and one over libtorch's 400-element switch to the BLAS) and RGB, for every byte
-    /// value in every channel, through RGB, BGRA and gray layouts.
+    /// value in every channel, through RGB, BGRA and gray layouts; and a band of rows alone, as the SSIM bands
+    /// fill it, equals those rows of the whole planes.
     #[test]
-    fn preprocess_8bit_equals_preprocess_of_the_tensor() {
+    fn planes_of_8bit_rows_equal_preprocess_of_the_tensor() {
         use super::super::{to_batch_tensor, PixelFormat};
         for (w, h) in [(16usize, 48usize), (300, 3)] {
             for (format, channels) in [(PixelFormat::Rgb8, 3), (PixelFormat::Bgra8, 4), (PixelFormat::Gray8, 1)] {
@@ -301,7 +343,8 @@ mod tests {
                 let tensor = to_batch_tensor(&[image], Device::Cpu).unwrap();
                 for luma_only in [true, false] {
                     let want = preprocess(&tensor, luma_only, 255.0, Kind::Double).unwrap();
-                    let got = preprocess_8bit(&image, luma_only).unwrap().unwrap();
+                    let planes = Planes255::of_8bit(&image, luma_only).unwrap();
+                    let got = planes.tensor().unwrap();
                     assert_eq!(got.size(), want.size());
                     let (a, b) = (
                         Vec::<f64>::try_from(got.flatten(0, -1)).unwrap(),
@@ -311,11 +354,18 @@ mod tests {
                         a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
                         "{format:?} {w}x{h} luma {luma_only}"
                     );
+                    let (first, rows) = (1, 2);
+                    let mut band = vec![0f64; planes.channels() * rows * w];
+                    planes.fill(first, &mut band.chunks_mut(rows * w).collect::<Vec<_>>());
+                    let want_band: Vec<f64> =
+                        b.chunks(h * w).flat_map(|plane| &plane[first * w..(first + rows) * w]).copied().collect();
+                    assert_eq!(band, want_band, "{format:?} {w}x{h} luma {luma_only}: band of rows 1..3");
                 }
             }
         }
     }
 
+    /// Every float32 bit pattern rounds as `f32::round_ties_even` does (NaN payloads aside: NaN stays NaN).
     #[test]
     fn inline_rounding_equals_round_ties_even() {
         let mismatches = (0..=u32::MAX)

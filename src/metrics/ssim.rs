@@ -3,7 +3,7 @@
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
 use crate::error::{Error, Result};
-use crate::image::colour::{preprocess, preprocess_8bit, preprocess_frame};
+use crate::image::colour::{preprocess, Planes255};
 use crate::image::{Frame, Image};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
@@ -45,6 +45,23 @@ impl Windows {
     /// The mean of map `which` per image of x and y (N×C×H×W float64, 0..255).
     fn mean(&self, x: &Tensor, y: &Tensor, which: MapKind) -> Result<Tensor> {
         Ok(self.map(x, y, which)?.f_mean_dim(&[1i64, 2, 3][..], false, None)?)
+    }
+
+    /// The mean SSIM of two images' planes made from their rows ([`Planes255`]), band by band on the CPU.
+    fn mean_of_rows(&self, x: &Planes255<'_>, y: &Planes255<'_>) -> Result<f64> {
+        if x.size() != y.size() || x.channels() != y.channels() {
+            return Err(Error::shape("the two images differ in size or channels"));
+        }
+        let ((w, h), c) = (x.size(), x.channels());
+        let taps = Vec::<f64>::try_from(&*self.taps)?;
+        let map = map_bands(
+            [1, c, h, w],
+            &taps,
+            MapKind::Ssim,
+            |_, first, out| x.fill(first, out),
+            |_, first, out| y.fill(first, out),
+        )?;
+        Ok(map.f_mean_dim(&[1i64, 2, 3][..], false, None)?.f_double_value(&[0])?)
     }
 
     /// The SSIM or the contrast-structure map, N×C×(H−10)×(W−10) ('valid' filtering). Float64 on the CPU:
@@ -95,50 +112,81 @@ enum MapKind {
     ContrastStructure,
 }
 
-/// Output rows per task of [`map_cpu`]: a task's scratch is about 2.6 MB per 1000 pixels of width.
+/// Output rows per task of [`map_bands`]: a task's scratch is about 2.6 MB per 1000 pixels of width and
+/// channel.
 const BAND_ROWS: usize = 32;
 
-/// [`Windows::map`] for float64 CPU tensors in one pass per plane, on the worker threads: each task takes a
-/// band of output rows, forms x², y² and xy over the input rows the window needs, filters the five statistics
-/// ([`filter_band`]) and writes the map. Every value comes from the operations libtorch applies to the whole
-/// tensors, in the same order (no fused multiply-adds), so the map, and its mean, are the same to the bit,
-/// without that path's fifteen full-size float64 temporaries.
+/// [`Windows::map`] of float64 CPU tensors: [`map_bands`] reading their rows.
 fn map_cpu(x: &Tensor, y: &Tensor, taps: &[f64], which: MapKind) -> Result<Tensor> {
     let (n, c, h, w) = x.size4()?;
     let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
     let (xs, ys) = (cpu_slice::<f64>(&x)?, cpu_slice::<f64>(&y)?);
-    let (h, w, k) = (h as usize, w as usize, taps.len());
+    let (c, h, w) = (c as usize, h as usize, w as usize);
+    let rows_of = |planes: &[f64], image: usize, first: usize, out: &mut [&mut [f64]]| {
+        for (channel, out) in out.iter_mut().enumerate() {
+            let plane = &planes[(image * c + channel) * h * w..][..h * w];
+            out.copy_from_slice(&plane[first * w..][..out.len()]);
+        }
+    };
+    map_bands(
+        [n as usize, c, h, w],
+        taps,
+        which,
+        |i, first, out| rows_of(xs, i, first, out),
+        |i, first, out| rows_of(ys, i, first, out),
+    )
+}
+
+/// The SSIM or contrast-structure map of N images of C channels, H×W, in float64 on the CPU, one band of
+/// output rows of an image at a time on the worker threads: each task has `x_rows` and `y_rows` write the
+/// input rows its window needs (image, first row, one slice per channel), forms x², y² and xy, filters the
+/// five statistics ([`filter_band`]) and writes the map. Every value comes from the operations libtorch
+/// applies to the whole tensors, in the same order (no fused multiply-adds), so the map, and its mean, are the
+/// same to the bit, with no full-size array but the map itself.
+fn map_bands<X, Y>(shape: [usize; 4], taps: &[f64], which: MapKind, x_rows: X, y_rows: Y) -> Result<Tensor>
+where
+    X: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
+    Y: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
+{
+    let [n, c, h, w] = shape;
+    let k = taps.len();
     if h < k || w < k {
         return Err(Error::shape(format!("{w}x{h} is smaller than the {k}x{k} window")));
     }
     let (oh, ow) = (h + 1 - k, w + 1 - k);
-    let mut map = FreshTensor::<f64>::empty(&[n, c, oh as i64, ow as i64])?;
+    let mut map = FreshTensor::<f64>::empty(&[n as i64, c as i64, oh as i64, ow as i64])?;
     let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
-    let plane_in = h * w;
-    for (plane, out) in map.as_mut_slice().chunks_mut(oh * ow).enumerate() {
-        let (xp, yp) = (&xs[plane * plane_in..][..plane_in], &ys[plane * plane_in..][..plane_in]);
-        for_each_piece(out, BAND_ROWS * ow, |i, band| {
-            let (first, rows) = (i * BAND_ROWS, band.len() / ow);
-            let input = (first * w)..((first + rows + k - 1) * w);
-            let (xb, yb) = (&xp[input.clone()], &yp[input]);
-            let products: [Vec<f64>; 3] = [
-                xb.iter().map(|v| v * v).collect(),
-                yb.iter().map(|v| v * v).collect(),
-                xb.iter().zip(yb).map(|(a, b)| a * b).collect(),
-            ];
+    for (image, out) in map.as_mut_slice().chunks_mut(c * oh * ow).enumerate() {
+        // Each band's rows in every channel of the map.
+        let mut channels: Vec<_> = out.chunks_mut(oh * ow).map(|p| p.chunks_mut(BAND_ROWS * ow)).collect();
+        let mut bands: Vec<Vec<&mut [f64]>> =
+            (0..oh.div_ceil(BAND_ROWS)).map(|_| channels.iter_mut().filter_map(Iterator::next).collect()).collect();
+        for_each_piece(&mut bands, 1, |i, piece| {
+            let outs = &mut piece[0];
+            let (first, rows) = (i * BAND_ROWS, outs[0].len() / ow);
+            let input = (rows + k - 1) * w;
+            let (mut xb, mut yb) = (vec![0f64; c * input], vec![0f64; c * input]);
+            x_rows(image, first, &mut xb.chunks_mut(input).collect::<Vec<_>>());
+            y_rows(image, first, &mut yb.chunks_mut(input).collect::<Vec<_>>());
+            let mut products = [(); 3].map(|_| vec![0f64; input]);
             let mut stats = [(); 5].map(|_| vec![0f64; rows * ow]);
-            for (src, out) in [xb, yb, &products[0], &products[1], &products[2]].into_iter().zip(stats.iter_mut()) {
-                filter_band(src, w, taps, 0, out, ow);
-            }
-            let [mu1, mu2, xx, yy, xy] = &stats;
-            for (j, out) in band.iter_mut().enumerate() {
-                let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
-                let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
-                let cs = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
-                *out = match which {
-                    MapKind::ContrastStructure => cs,
-                    MapKind::Ssim => (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1) * cs,
-                };
+            for ((xc, yc), band) in xb.chunks(input).zip(yb.chunks(input)).zip(outs.iter_mut()) {
+                for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
+                    (products[0][j], products[1][j], products[2][j]) = (a * a, b * b, a * b);
+                }
+                for (src, out) in [xc, yc, &products[0], &products[1], &products[2]].into_iter().zip(stats.iter_mut()) {
+                    filter_band(src, w, taps, 0, out, ow);
+                }
+                let [mu1, mu2, xx, yy, xy] = &stats;
+                for (j, out) in band.iter_mut().enumerate() {
+                    let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
+                    let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
+                    let cs = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
+                    *out = match which {
+                        MapKind::ContrastStructure => cs,
+                        MapKind::Ssim => (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1) * cs,
+                    };
+                }
             }
         });
     }
@@ -166,37 +214,18 @@ impl Ssim {
     }
 }
 
-/// Scores each 8-bit pair from planes made straight from its rows ([`preprocess_8bit`]): no float32 RGB tensor
-/// of the pair, the largest part of the peak memory left. `None` when any image is not 8-bit (or has a width
-/// where the luma is computed as a product): the tensor path then scores the batch.
-fn score_8bit(
-    dists: &[Image<'_>],
-    refs: Option<&[Image<'_>]>,
-    luma_only: bool,
-    score: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
-) -> Option<Result<Vec<f64>>> {
-    // Checked for every image first, so that no pair is scored twice.
-    if dists.iter().chain(refs?).any(|i| i.rgb8_layout().is_none()) {
-        return None;
-    }
-    score_planes(dists, refs, |i| preprocess_8bit(i, luma_only), score)
-}
-
-/// Scores each pair from the planes `planes` makes of each input (`None`: it cannot, and the tensor path
-/// scores the batch).
-fn score_planes<P>(
-    dists: &[P],
-    refs: Option<&[P]>,
-    planes: impl Fn(&P) -> Option<Result<Tensor>>,
-    score: impl Fn(&Tensor, &Tensor) -> Result<Tensor>,
+/// Scores each pair from the planes `planes` makes of each input's rows (`None`: it cannot, and the tensor
+/// path scores the batch). Checked for every image first, so that no pair is scored twice.
+fn score_rows<'a, P>(
+    dists: &'a [P],
+    refs: Option<&'a [P]>,
+    planes: impl Fn(&'a P) -> Option<Planes255<'a>>,
+    score: impl Fn(&Planes255<'_>, &Planes255<'_>) -> Result<f64>,
 ) -> Option<Result<Vec<f64>>> {
     let refs = refs?;
-    let mut scores = Vec::with_capacity(dists.len());
-    for (d, r) in dists.iter().zip(refs) {
-        let (x, y) = (planes(d)?, planes(r)?);
-        scores.push(x.and_then(|x| Ok(score(&x, &y?)?.f_double_value(&[0])?)));
-    }
-    Some(scores.into_iter().collect())
+    let dists: Vec<_> = dists.iter().map(&planes).collect::<Option<_>>()?;
+    let refs: Vec<_> = refs.iter().map(&planes).collect::<Option<_>>()?;
+    Some(dists.iter().zip(&refs).map(|(x, y)| score(x, y)).collect())
 }
 
 impl Model for Ssim {
@@ -207,12 +236,13 @@ impl Model for Ssim {
     }
 
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
-        score_8bit(dists, refs, self.luma_only, |x, y| self.windows.mean(x, y, MapKind::Ssim))
+        let planes = |i| Planes255::of_8bit(i, self.luma_only);
+        score_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
     }
 
     fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
-        let planes = |f: &Frame<'_>| preprocess_frame(f, self.luma_only);
-        score_planes(dists, refs, planes, |x, y| self.windows.mean(x, y, MapKind::Ssim))
+        let planes = |f| Planes255::of_frame(f, self.luma_only);
+        score_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
@@ -255,16 +285,20 @@ impl Model for MsSsim {
     }
 
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
-        score_8bit(dists, refs, true, |x, y| self.of_luma(x.shallow_clone(), y.shallow_clone()))
+        score_rows(dists, refs, |i| Planes255::of_8bit(i, true), |x, y| self.of_planes(x, y))
     }
 
     fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
-        let planes = |f: &Frame<'_>| preprocess_frame(f, true);
-        score_planes(dists, refs, planes, |x, y| self.of_luma(x.shallow_clone(), y.shallow_clone()))
+        score_rows(dists, refs, |f| Planes255::of_frame(f, true), |x, y| self.of_planes(x, y))
     }
 }
 
 impl MsSsim {
+    fn of_planes(&self, x: &Planes255<'_>, y: &Planes255<'_>) -> Result<f64> {
+        let (x, y) = (x.tensor()?, y.tensor()?);
+        Ok(self.of_luma(x, y)?.f_double_value(&[0])?)
+    }
+
     /// MS-SSIM of luma planes x and y (N×1×H×W float64, 0..255).
     fn of_luma(&self, mut x: Tensor, mut y: Tensor) -> Result<Tensor> {
         let levels = MS_WEIGHTS.len();
