@@ -209,7 +209,7 @@ fn distance(refs: &Tensor, dists: &Tensor, lin: &Tensor) -> Result<Tensor> {
     if dists.device() == Device::Cpu && dists.kind() == Kind::Float && refs.kind() == Kind::Float {
         layer_distance_cpu(refs, dists, lin)
     } else {
-        layer_distance(&Tensor::f_cat(&[&refs.f_expand(dists.size(), false)?, dists], 0)?, lin)
+        layer_distance(refs, dists, lin)
     }
 }
 
@@ -382,14 +382,16 @@ impl Lpips {
     }
 }
 
-/// One layer's LPIPS distance map, N×1×h×w, from its activations (2N×C×h×w: the N references, then the N
-/// distorted images): each pixel's channel vector scaled to unit length (+eps), the squared difference weighted
-/// by `lin` (1×C×1×1) and summed over channels. pyiqa's operations.
-fn layer_distance(tap: &Tensor, lin: &Tensor) -> Result<Tensor> {
-    let n = tap.size()[0] / 2;
-    let norm = tap.f_square()?.f_sum_dim_intlist(1, true, None::<Kind>)?.f_sqrt()?.f_add_scalar(NORM_EPS)?;
-    let unit = tap.f_div(&norm)?;
-    let mut diff = unit.f_narrow(0, 0, n)?.f_sub(&unit.f_narrow(0, n, n)?)?;
+/// One layer's LPIPS distance map, N×1×h×w, from the activations of the references (N×C×h×w, or 1×C×h×w for
+/// every image) and of the N distorted images: each pixel's channel vector scaled to unit length (+eps), the
+/// squared difference weighted by `lin` (1×C×1×1) and summed over channels. pyiqa's operations, each on its own
+/// pixels, so one reference serves every image without being copied.
+fn layer_distance(refs: &Tensor, dists: &Tensor, lin: &Tensor) -> Result<Tensor> {
+    let unit = |tap: &Tensor| -> Result<Tensor> {
+        let norm = tap.f_square()?.f_sum_dim_intlist(1, true, None::<Kind>)?.f_sqrt()?.f_add_scalar(NORM_EPS)?;
+        Ok(tap.f_div(&norm)?)
+    };
+    let mut diff = unit(refs)?.f_sub(&unit(dists)?)?;
     let _ = diff.f_square_()?;
     Ok(diff.f_conv2d(lin, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
 }
@@ -405,7 +407,7 @@ fn layer_distance_cpu(refs: &Tensor, dists: &Tensor, lin: &Tensor) -> Result<Ten
     let (refs_nhwc, dists_nhwc) = (pixel_major(refs)?, pixel_major(dists)?);
     let weights = Vec::<f32>::try_from(&lin.f_to_kind(Kind::Float)?.f_contiguous()?.f_view([-1])?)?;
     if weights.len() != c {
-        return layer_distance(&Tensor::f_cat(&[&refs.f_expand(dists.size(), false)?, dists], 0)?, lin);
+        return layer_distance(refs, dists, lin);
     }
     let (references, distorted) = (cpu_slice::<f32>(&refs_nhwc)?, cpu_slice::<f32>(&dists_nhwc)?);
     // One reference for every image, or one each.
@@ -434,6 +436,35 @@ mod tests {
     use super::*;
     use crate::image::{decode_file, to_batch_tensor};
     use crate::runtime::Precision;
+
+    /// One layer's distance with one reference for three images equals, to the bit, pyiqa's order of operations
+    /// on the batch of the three pairs (references first, normalised together with the distorted images); the
+    /// one-pass CPU version agrees within float32 summation order.
+    #[test]
+    fn one_reference_distance_equals_the_pairs_batch() {
+        let _no_grad = tch::no_grad_guard();
+        tch::manual_seed(7);
+        let (c, h, w) = (16, 5, 7);
+        let refs = Tensor::rand([1, c, h, w], (Kind::Float, Device::Cpu));
+        let dists = Tensor::rand([3, c, h, w], (Kind::Float, Device::Cpu));
+        let lin = Tensor::rand([1, c, 1, 1], (Kind::Float, Device::Cpu));
+        let shared = layer_distance(&refs, &dists, &lin).unwrap();
+        assert_eq!(shared.size(), [3, 1, h, w]);
+        let batch = Tensor::cat(&[&refs.expand([3, c, h, w], false), &dists], 0);
+        let unit = &batch / (batch.square().sum_dim_intlist(1, true, None::<Kind>).sqrt() + NORM_EPS);
+        let pairs = (unit.narrow(0, 0, 3) - unit.narrow(0, 3, 3)).square().conv2d(
+            &lin,
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        );
+        assert!(shared.equal(&pairs), "shared reference differs from the pairs' batch");
+        let cpu = layer_distance_cpu(&refs, &dists, &lin).unwrap();
+        let worst = f64::try_from((&cpu - &shared).abs().max() / shared.abs().max()).unwrap();
+        assert!(worst < 1e-6, "one-pass CPU distance {worst:.1e} from libtorch's");
+    }
 
     /// The I03 pair repeated 3×3 (1536×1152), large enough for several tiles of 512 plus halo: LPIPS in tiles
     /// equals one pass. Needs IQA_WEIGHTS_DIR.
