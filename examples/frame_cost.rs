@@ -5,8 +5,11 @@
 //!
 //! `cargo run --release --example frame_cost [METRIC ...]` (default psnr ssim lpips; IQA_WEIGHTS_DIR for lpips).
 //! IQA_NUM_THREADS sets the threads. Prints a Markdown table.
+#[path = "support/timing.rs"]
+mod timing;
 use iqa::{create_metric, ColorSpec, Frame, FrameFormat, Image, Options, PixelFormat, Stream, StreamOptions};
 use std::time::Instant;
+use timing::median_seconds;
 
 const W: usize = 1920;
 const H: usize = 1080;
@@ -31,20 +34,6 @@ fn i420(seed: u32) -> Vec<u8> {
     luma.collect::<Vec<_>>().into_iter().chain(chroma).collect()
 }
 
-/// Median seconds of `runs` calls after one warm-up.
-fn median(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[runs / 2]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> =
@@ -57,7 +46,7 @@ fn main() {
     let (fd, fr) = (bytes(&rgb_d), bytes(&rgb_r));
     let (bd, br) = (rounded(&rgb_d), rounded(&rgb_r));
     let mut planes = vec![0f32; 3 * W * H];
-    let convert = median(21, || d.write_rgb_planes(&mut planes).unwrap());
+    let convert = median_seconds(21, || d.write_rgb_planes(&mut planes).unwrap());
     println!(
         "1920x1080 I420, {} threads; conversion alone (to RGB f32 planes): {:.2} ms\n",
         tch_threads(),
@@ -68,13 +57,13 @@ fn main() {
     for name in &names {
         let metric = create_metric(name, &Options::default()).unwrap();
         let runs = if *name == "psnr" { 21 } else { 7 };
-        let yuv = median(runs, || {
+        let yuv = median_seconds(runs, || {
             metric.score_frame(&d, Some(&r)).unwrap();
         });
-        let f32_time = median(runs, || {
+        let f32_time = median_seconds(runs, || {
             metric.score(&image(&fd, PixelFormat::RgbF32), Some(&image(&fr, PixelFormat::RgbF32))).unwrap();
         });
-        let u8_time = median(runs, || {
+        let u8_time = median_seconds(runs, || {
             metric.score(&image(&bd, PixelFormat::Rgb8), Some(&image(&br, PixelFormat::Rgb8))).unwrap();
         });
         println!(

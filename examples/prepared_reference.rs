@@ -5,9 +5,11 @@
 //!
 //! `cargo run --release --example prepared_reference [METRIC ...]` (default lpips lpips-vgg dists ssim psnr;
 //! IQA_WEIGHTS_DIR for the deep ones). IQA_NUM_THREADS sets the threads. Prints a Markdown table.
+#[path = "support/timing.rs"]
+mod timing;
 use iqa::image::decode_file;
 use iqa::{create_metric, Image, Options, PixelFormat};
-use std::time::Instant;
+use timing::median_seconds;
 
 const LADDER: usize = 8;
 const RUNS: usize = 3;
@@ -40,19 +42,6 @@ fn image(rgb: &[u8], w: usize, h: usize) -> Image<'_> {
     Image::new(rgb, w as u32, h as u32, 0, PixelFormat::Rgb8).unwrap()
 }
 
-fn median(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[RUNS / 2]
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> = if args.is_empty() {
@@ -72,11 +61,11 @@ fn main() {
         for name in &names {
             let metric = create_metric(name, &Options::default()).unwrap();
             let mut alone = Vec::new();
-            let pairs = median(|| {
+            let pairs = median_seconds(RUNS, || {
                 alone = dists.iter().map(|d| metric.score(d, Some(&image(&reference, w, h))).unwrap()).collect();
             });
             let mut against = Vec::new();
-            let prepared = median(|| {
+            let prepared = median_seconds(RUNS, || {
                 let prepared = metric.prepare_reference(&image(&reference, w, h)).unwrap();
                 against = metric.score_with_reference(&dists, &prepared).unwrap();
             });
