@@ -90,3 +90,47 @@ fn a_prepared_reference_refuses_what_a_pair_would_and_belongs_to_its_metric() {
     let score = again.score_with_reference(&[reference.as_image()], &prepared).unwrap()[0];
     assert!(score.abs() < 1e-6, "a reference against itself: {score}");
 }
+
+/// A reference in any pixel layout is copied whole: planar float32 (its three planes, rows padded), interleaved
+/// float32 and padded BGRA rows prepare into the scores their pairs get, for a metric that keeps work of the
+/// reference and one that keeps only its pixels.
+#[test]
+fn a_prepared_reference_in_every_layout_scores_as_its_pair() {
+    require_weights_dir();
+    let (dist, reference) = (decoded("dist", "I03.bmp"), decoded("ref", "I03.bmp"));
+    let (w, h) = (reference.as_image().width() as usize, reference.as_image().height() as usize);
+    let floats = |rgb: &[u8]| -> Vec<f32> { rgb.iter().map(|&v| v as f32 / 255.0).collect() };
+    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_ne_bytes()).collect() };
+    // Planes R, G, B of rows of w values and 3 values of padding.
+    let planar = |rgb: &[u8]| -> Vec<u8> {
+        let mut out = vec![f32::NAN; 3 * h * (w + 3)];
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            for (c, &v) in px.iter().enumerate() {
+                out[(c * h + i / w) * (w + 3) + i % w] = v as f32 / 255.0;
+            }
+        }
+        bytes(&out)
+    };
+    // BGRA rows with 8 bytes of padding.
+    let bgra = |rgb: &[u8]| -> Vec<u8> {
+        rgb.chunks_exact(3 * w)
+            .flat_map(|row| row.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0], 255]).chain([0; 8]))
+            .collect()
+    };
+    let cases: Vec<(PixelFormat, usize, Vec<u8>, Vec<u8>)> = vec![
+        (PixelFormat::RgbF32Planar, (w + 3) * 4, planar(dist.bytes()), planar(reference.bytes())),
+        (PixelFormat::RgbF32, 0, bytes(&floats(dist.bytes())), bytes(&floats(reference.bytes()))),
+        (PixelFormat::Bgra8, 4 * w + 8, bgra(dist.bytes()), bgra(reference.bytes())),
+    ];
+    for name in ["lpips", "psnr"] {
+        let metric = create_metric(name, &Options::default()).unwrap();
+        for (format, stride, d, r) in &cases {
+            let image = |b| Image::new(b, w as u32, h as u32, *stride, *format).unwrap();
+            let (d, r) = (image(d.as_slice()), image(r.as_slice()));
+            let prepared = metric.prepare_reference(&r).unwrap();
+            let got = metric.score_with_reference(&[d], &prepared).unwrap()[0];
+            let pair = metric.score(&d, Some(&r)).unwrap();
+            assert_eq!(got.to_bits(), pair.to_bits(), "{name} {format:?}: prepared {got} vs pair {pair}");
+        }
+    }
+}

@@ -33,8 +33,10 @@ impl DecodedImage {
 
     /// A packed copy of `image`'s pixels (its rows without padding), in its format.
     pub fn copy_of(image: &Image<'_>) -> DecodedImage {
-        let mut bytes = Vec::with_capacity(image.height() as usize * image.row(0).len());
-        (0..image.height() as usize).for_each(|y| bytes.extend_from_slice(image.row(y)));
+        // Every row of every plane (a planar format's rows repeat once per channel).
+        let rows = image.height() as usize * image.format().planes();
+        let mut bytes = Vec::with_capacity(rows * image.row(0).len());
+        (0..rows).for_each(|y| bytes.extend_from_slice(image.row(y)));
         DecodedImage { bytes, width: image.width(), height: image.height(), format: image.format() }
     }
 

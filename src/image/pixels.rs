@@ -44,7 +44,7 @@ impl PixelFormat {
     }
 
     /// Planes the buffer holds: the rows of a planar format repeat once per channel.
-    fn planes(self) -> usize {
+    pub(crate) fn planes(self) -> usize {
         if self == PixelFormat::RgbF32Planar {
             3
         } else {
