@@ -25,6 +25,7 @@ __version__ = _lib.iqa_version().decode()
 __all__ = [
     "IqaError",
     "Metric",
+    "Reference",
     "cache_stats",
     "create_metric",
     "list_models",
@@ -227,11 +228,14 @@ class Metric:
     def __call__(self, target, ref=None):
         """Scores `target` (against `ref` for FR metrics). Returns a float for one path or array image, a list
         of floats for a list of paths, a float64 numpy array for an N x H x W x C array, a float64 torch
-        tensor of N scores (on the input's device) for torch tensors."""
+        tensor of N scores (on the input's device) for torch tensors. `ref` may be a prepared Reference
+        (prepare_reference): then `target` is pixels, one image or a batch, each scored against it."""
         if self.metric_mode == "FR" and ref is None:
             raise InvalidArgumentError(1, f"{self.metric_name} is full-reference: pass ref")
         if self.metric_mode == "NR" and ref is not None:
             raise InvalidArgumentError(1, f"{self.metric_name} is no-reference: ref must be None")
+        if isinstance(ref, Reference):
+            return ref._score(self, target)
         handle = self._acquire()
         try:
             if _is_path(target) or _is_path_list(target):
@@ -250,6 +254,12 @@ class Metric:
         finally:
             self._release()
 
+    def prepare_reference(self, ref):
+        """Prepares one reference image (array or tensor pixels) for scoring many images against it:
+        metric(target, ref=prepared). Each score equals the pair's; the reference's share of the work (LPIPS
+        and DISTS backbone activations) is done once, here. The pixels are copied."""
+        return Reference(self, ref)
+
     def _score_files(self, handle, target, ref):
         if ref is not None and _is_path(target) != _is_path(ref):
             raise InvalidArgumentError(1, "pass a path with a path, a list of paths with a list of paths")
@@ -259,6 +269,83 @@ class Metric:
         if len(refs) != len(target):
             raise ShapeMismatchError(5, f"{len(target)} target paths but {len(refs)} reference paths")
         return [_score_file(handle, t, r) for t, r in zip(target, refs)]
+
+
+class Reference:
+    """A reference image prepared by Metric.prepare_reference for one metric, device and precision. Usable from
+    many threads and with any handle of that metric; close() (or `with`) frees it once calls in progress have
+    returned, otherwise garbage collection does."""
+
+    def __init__(self, metric, ref):
+        if metric.metric_mode != "FR":
+            raise InvalidArgumentError(1, f"{metric.metric_name} is no-reference: there is no reference to prepare")
+        if not hasattr(_lib, "iqa_reference_create"):
+            raise LibraryRuntimeError(8, "this libiqa has no prepared references (iqa_reference_create)")
+        if _is_path(ref) or _is_path_list(ref):
+            raise InvalidArgumentError(1, "prepare_reference takes pixels (an array or a tensor), not a path")
+        pixels = _Batch.of(ref)
+        if pixels.count != 1:
+            raise InvalidArgumentError(1, f"one reference image to prepare, got a batch of {pixels.count}")
+        handle = metric._acquire()
+        try:
+            reference = _capi.ReferencePtr()
+            _check(_lib.iqa_reference_create(handle, pixels.images, ctypes.byref(reference)))
+        finally:
+            metric._release()
+        self._reference = reference
+        self.metric_name = metric.metric_name
+        self.size = (pixels.images[0].height, pixels.images[0].width)
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def __repr__(self):
+        return f"<iqa.Reference for {self.metric_name}, {self.size[1]}x{self.size[0]}>"
+
+    def close(self):
+        """Frees the prepared reference once calls in progress on other threads have returned."""
+        with self._idle:
+            while self._in_flight:
+                self._idle.wait()
+            reference, self._reference = self._reference, None
+        if reference:
+            _lib.iqa_reference_free(reference)
+
+    def __del__(self):
+        reference = getattr(self, "_reference", None)
+        if reference:
+            _lib.iqa_reference_free(reference)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _score(self, metric, target):
+        if _is_path(target) or _is_path_list(target):
+            raise InvalidArgumentError(1, "a prepared reference scores pixels (arrays or tensors), not paths")
+        dist = _Batch.of(target)
+        with self._idle:
+            if not self._reference:
+                raise InvalidArgumentError(1, f"the prepared reference for {self.metric_name} is closed")
+            self._in_flight += 1
+        try:
+            handle = metric._acquire()
+            try:
+                scores = (ctypes.c_double * dist.count)()
+                if dist.single:
+                    _check(_lib.iqa_score_with_reference(handle, self._reference, dist.images, scores))
+                else:
+                    _check(_lib.iqa_score_batch_with_reference(handle, self._reference, dist.images, dist.count,
+                                                               scores))
+                return dist.result(list(scores))
+            finally:
+                metric._release()
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.notify_all()
 
 
 def _is_path(x):

@@ -77,6 +77,13 @@ class _Metric(ctypes.Structure):
 
 MetricPtr = ctypes.POINTER(_Metric)
 
+
+class _Reference(ctypes.Structure):
+    """Opaque prepared reference: only ever used through a pointer."""
+
+
+ReferencePtr = ctypes.POINTER(_Reference)
+
 _SIGNATURES = {
     "iqa_abi_version": ([], ctypes.c_uint32),
     "iqa_version": ([], ctypes.c_char_p),
@@ -97,6 +104,16 @@ _SIGNATURES = {
     ),
     "iqa_score_files": ([MetricPtr, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_double)], c_enum),
     "iqa_cache_stats": ([ctypes.POINTER(CacheStats)], c_enum),
+}
+
+# Added within ABI 1: bound where the library has them (a libiqa from before them still loads).
+_OPTIONAL_SIGNATURES = {
+    "iqa_reference_create": ([MetricPtr, ctypes.POINTER(Image), ctypes.POINTER(ReferencePtr)], c_enum),
+    "iqa_reference_free": ([ReferencePtr], None),
+    "iqa_score_with_reference": (
+        [MetricPtr, ReferencePtr, ctypes.POINTER(Image), ctypes.POINTER(ctypes.c_double)], c_enum),
+    "iqa_score_batch_with_reference": (
+        [MetricPtr, ReferencePtr, ctypes.POINTER(Image), ctypes.c_size_t, ctypes.POINTER(ctypes.c_double)], c_enum),
 }
 
 
@@ -123,6 +140,10 @@ def load():
     for name, (argtypes, restype) in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = argtypes, restype
+    for name, (argtypes, restype) in _OPTIONAL_SIGNATURES.items():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.argtypes, fn.restype = argtypes, restype
     if lib.iqa_abi_version() != ABI_VERSION:
         raise ImportError(f"{path} has C ABI {lib.iqa_abi_version()}, this package needs {ABI_VERSION}")
     return lib
