@@ -170,6 +170,20 @@ class Iqa:
         for name, (args, res) in sig.items():
             f = getattr(lib, name)
             f.argtypes, f.restype = args, res
+        # Prepared references (additive in ABI 1): absent from a library built before them.
+        self.has_references = hasattr(lib, 'iqa_reference_create')
+        if self.has_references:
+            refs = {
+                'iqa_reference_create': ([H, ctypes.POINTER(Image), ctypes.POINTER(H)], ctypes.c_int),
+                'iqa_reference_free': ([H], None),
+                'iqa_score_with_reference': ([H, H, ctypes.POINTER(Image), ctypes.POINTER(ctypes.c_double)],
+                                             ctypes.c_int),
+                'iqa_score_batch_with_reference': ([H, H, ctypes.POINTER(Image), ctypes.c_size_t,
+                                                    ctypes.POINTER(ctypes.c_double)], ctypes.c_int),
+            }
+            for name, (args, res) in refs.items():
+                f = getattr(lib, name)
+                f.argtypes, f.restype = args, res
         self.lib = lib
 
     def check(self, status, what):
@@ -212,6 +226,23 @@ class Iqa:
         self.check(self.lib.iqa_score(h, ctypes.byref(d), ctypes.byref(r) if r is not None else None,
                                       ctypes.byref(s)), 'score')
         return s.value
+
+    def prepared_scores(self, h, r, ds):
+        """Scores of `ds` against the prepared reference of image `r`: the first alone
+        (iqa_score_with_reference), then all in one iqa_score_batch_with_reference."""
+        ref = ctypes.c_void_p()
+        self.check(self.lib.iqa_reference_create(h, ctypes.byref(r), ctypes.byref(ref)), 'reference create')
+        try:
+            one = ctypes.c_double()
+            self.check(self.lib.iqa_score_with_reference(h, ref, ctypes.byref(ds[0]), ctypes.byref(one)),
+                       'score with reference')
+            n = len(ds)
+            out = (ctypes.c_double * n)()
+            self.check(self.lib.iqa_score_batch_with_reference(h, ref, (Image * n)(*ds), n, out),
+                       f'batch of {n} with reference')
+            return [one.value] + list(out)
+        finally:
+            self.lib.iqa_reference_free(ref)
 
     def score_batch(self, h, ds, rs):
         n = len(ds)
@@ -380,6 +411,20 @@ def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance, only_equal=False):
                                   'bitwise': all(b == single.get(p[0]) for b, p in zip(got, cal))}
         except IqaError as e:
             res['batch_equal'] = {'error': str(e)}
+
+        # 2b. a prepared reference (FR): the first calibration pair's distorted image alone and three times in a
+        #     batch, and the 1080p pair, against the same pairs' scores on the device
+        if fr and iqa.has_references:
+            try:
+                rows = []
+                for p in (cal[0], hd):
+                    if p[0] in single:
+                        got = iqa.prepared_scores(g, p[2].image, [p[1].image] * (3 if p is cal[0] else 1))
+                        rows += [(g_, single[p[0]]) for g_ in got]
+                res['prepared_equal'] = {'scores': len(rows), 'bitwise': all(a == b for a, b in rows),
+                                         'max_rel': max((rel_err(a, b) for a, b in rows), default=None)}
+            except IqaError as e:
+                res['prepared_equal'] = {'error': str(e)}
 
         # 3. 8 threads through the one handle, each scoring the calibration pairs in turn (as many scores per
         #    thread as fit in a quarter of the metric's time, at least one, at most 3 rounds of the 5 pairs)
@@ -1090,16 +1135,19 @@ def markdown(res):
           'Relative difference |cuda − cpu| / |cpu| over the 5 calibration pairs and the 1920×1080 pair (I03 '
           'upscaled); tolerance: 1e-6 for the float64 metrics, 1e-4 for those with float32 stages. Batch: '
           'iqa_score_batch of the 5 pairs on CUDA against single scores. Threads: 8 Python threads on one CUDA '
-          'handle, each scoring the calibration pairs, against the single-threaded scores.', '',
+          'handle, each scoring the calibration pairs, against the single-threaded scores. Prepared: a reference '
+          'prepared on CUDA (iqa_reference_create) scoring the first pair alone and three times in a batch, and '
+          'the 1080p pair, against those pairs\' CUDA scores.', '',
           '| metric | AUTO → | tol | max rel (cal) | max rel (1080p) | result | batch = single '
-          '| 8 threads: bitwise equal, max rel | errors |',
-          '|---|---|---|---|---|---|---|---|---|']
+          '| 8 threads: bitwise equal, max rel | prepared = pair | errors |',
+          '|---|---|---|---|---|---|---|---|---|---|']
     for n in names:
         r = im.get(n, {})
         e = r.get('equal', {})
         be = r.get('batch_equal', {})
         th = r.get('threads', {})
-        errs = [r.get('error')] + [p.get('error') for p in e.get('pairs', [])] + [be.get('error')]
+        pe = r.get('prepared_equal', {})
+        errs = [r.get('error')] + [p.get('error') for p in e.get('pairs', [])] + [be.get('error'), pe.get('error')]
         errs = '; '.join(x[:150] for x in errs if x)
         if 'scores' in th:
             thr = f'{th["bitwise_equal"]}/{th["scores"]}, {fmt_g(th["max_rel"])}'
@@ -1107,10 +1155,12 @@ def markdown(res):
         else:
             thr = th.get('skipped', '-')
         bes = ('bitwise' if be.get('bitwise') else fmt_g(be.get('max_rel'))) if 'error' not in be and be else '-'
+        pes = (('bitwise' if pe.get('bitwise') else fmt_g(pe.get('max_rel'))) + f' ({pe.get("scores")})'
+               if 'error' not in pe and pe else '-')
         verdict = ('ok' if e.get('pass') else '**FAIL**') if e else '-'
         L.append(f'| {n} | {r.get("auto_device", "-")[:80]} | {e.get("tol", tolerance(n)):g} | '
                  f'{fmt_g(e.get("max_rel_cal"))} | '
-                 f'{fmt_g(e.get("max_rel_hd"))} | {verdict} | {bes} | {thr} | {errs or ""} |')
+                 f'{fmt_g(e.get("max_rel_hd"))} | {verdict} | {bes} | {thr} | {pes} | {errs or ""} |')
     tf = s.get('iqa_tf32_off', {}).get('metrics', {})
     if tf:
         L += ['', 'Deep metrics that missed the tolerance, again with TF32 off (torch.backends.cudnn.allow_tf32 = '
