@@ -428,6 +428,70 @@ def machine_line(threads):
             f'{time.strftime("%Y-%m-%d %H:%M %Z")}')
 
 
+# Issue 20's targets for a peer time: iqa at least as fast as the fastest peer, except where the issue names
+# its own bound (psnr and gmsd: within 1.2x of OpenCV; vsi and vif: at least piq's speed).
+OWN_TARGETS = {'psnr': ('OpenCV', 1 / 1.2, 'within 1.2× of OpenCV'), 'gmsd': ('OpenCV', 1 / 1.2, 'within 1.2× of OpenCV'),
+               'vsi': ('piq', 1.0, "at least piq's speed"), 'vif': ('piq', 1.0, "at least piq's speed")}
+SSIM_FAMILY = ('ssim', 'ssimc', 'ms_ssim')
+PEAK_TARGET_MB = 200
+
+
+def targets_section(res, peaks=None):
+    """The performance issue's targets with this run's figures: per metric and size from buffers the fastest
+    peer (and the peer the issue names), per file format OpenCV, the SSIM family's peak RSS at the largest size
+    (`peaks`: metric -> (VmHWM kB, size) of iqa, from scripts/benchmark.py), and the process floor."""
+    def verdict(ok):
+        return 'met' if ok else '**not met**'
+
+    rows = []
+    for s in res['sizes']:
+        by_metric = {}
+        for c in s['buffer']:
+            if 'error' not in c:
+                by_metric.setdefault(c['metric'], []).append(c)
+        for metric, cells in by_metric.items():
+            fastest = min(cells, key=lambda c: c['peer_time'])
+            ratio = fastest['peer_time'] / fastest['iqa']
+            named = OWN_TARGETS.get(metric)
+            if named:
+                cell = next((c for c in cells if c['peer'].startswith(named[0])), None)
+                if cell is not None:
+                    r = cell['peer_time'] / cell['iqa']
+                    rows.append([f'{metric} {s["size"]}, buffers', named[2], cell['peer'],
+                                 f'{bm.fmt_time(cell["iqa"])} vs {bm.fmt_time(cell["peer_time"])}',
+                                 bm.fmt_ratio(r), verdict(r >= named[1])])
+                    if cell is fastest:
+                        continue
+            rows.append([f'{metric} {s["size"]}, buffers', 'at least the fastest peer\'s speed', fastest['peer'],
+                         f'{bm.fmt_time(fastest["iqa"])} vs {bm.fmt_time(fastest["peer_time"])}', bm.fmt_ratio(ratio),
+                         verdict(ratio >= 1)])
+    for s in res['sizes']:
+        for c in s['file']:
+            if 'error' in c:
+                continue
+            ratio = c['peer_time'] / c['iqa']
+            rows.append([f'{c["metric"]} {s["size"]} {c["format"].upper()}, files', 'decode + score no slower than '
+                         'OpenCV', c['peer'], f'{bm.fmt_time(c["iqa"])} vs {bm.fmt_time(c["peer_time"])}',
+                         bm.fmt_ratio(ratio), verdict(ratio >= 1)])
+    for metric in SSIM_FAMILY:
+        kb, size = (peaks or {}).get(metric, (None, None))
+        if kb:
+            rows.append([f'{metric} {size}, peak RSS', f'under {PEAK_TARGET_MB} MB', '-', bm.fmt_mb(kb), '-',
+                         verdict(kb / 1024 < PEAK_TARGET_MB)])
+    process = {p['process']: p['median'] for p in res.get('process') or [] if not p.get('error')}
+    cli, floor = process.get('iqa score psnr (CLI)'), process.get('floor: dlopen libtorch_cpu.so only')
+    ffmpeg = process.get('ffmpeg -lavfi psnr')
+    if cli and floor and ffmpeg:
+        rows.append(['one process per pair, psnr', "cut iqa's own start-up; report the floor", 'ffmpeg -lavfi psnr',
+                     f'{bm.fmt_time(cli)} (floor {bm.fmt_time(floor)}) vs {bm.fmt_time(ffmpeg)}',
+                     bm.fmt_ratio(ffmpeg / cli), f'iqa is {bm.fmt_time(cli - floor)} above the floor'])
+    lines = ['## Against the performance issue\'s targets', '',
+             'Every figure from the tables below (this run). Ratio: peer time / iqa time (above 1: iqa faster).', '',
+             '| what | target | peer | iqa vs peer | ratio | result |', '|---|---|---|---|---|---|']
+    lines += ['| ' + ' | '.join(str(x) for x in r) + ' |' for r in rows]
+    return '\n'.join(lines) + '\n'
+
+
 def markdown_section(res):
     lines = ['## Against other libraries (OpenCV, piq, torchmetrics, scikit-image, ffmpeg)', '']
     if res.get('machine'):

@@ -1022,11 +1022,18 @@ def print_table(title, header, rows):
         print('  '.join(str(x).ljust(w) for x, w in zip(row, widths)))
 
 
-def markdown(path, machine, floors, results, sizes, args, elapsed):
+def markdown(path, machine, floors, results, sizes, args, elapsed, peers=None):
     m = machine
-    lines = ['# Benchmarks: iqa against pyiqa 0.1.16', '',
+    lines = ['# Benchmarks: iqa against pyiqa 0.1.16' + (' and the other libraries' if peers else ''), '',
              f'Produced by `{" ".join(["scripts/benchmark.py"] + sys.argv[1:])}` on {m["date"]} in '
-             f'{elapsed / 60:.0f} min (`make bench` runs it).', '',
+             f'{elapsed / 60:.0f} min (`make bench` runs it): every figure in this file is from that one run, '
+             'on the machine below; earlier runs are in the file\'s history.', '']
+    if peers:
+        import bench_peers
+        peaks = {r['metric']: (r['peak']['iqa']['vmhwm_kb'], r['peak']['iqa'].get('size'))
+                 for r in results if r['peak'].get('iqa', {}).get('vmhwm_kb')}
+        lines += [bench_peers.targets_section(peers, peaks), bench_peers.markdown_section(peers), '']
+    lines += [
              '## Machine', '',
              f'- CPU: {m["cpu"]}, {m["logical_cpus"]} logical CPUs ({m["affinity_cpus"]} usable), '
              f'SIMD: {", ".join(m["simd"]) or "?"}',
@@ -1188,10 +1195,7 @@ def main():
                                                   indent=1))
             say(f'wrote {args.json}')
         if args.markdown:
-            markdown(args.markdown, machine, floors, results, sizes, args, elapsed)
-            if peers:
-                with open(args.markdown, 'a') as f:
-                    f.write('\n' + bench_peers.markdown_section(peers) + '\n')
+            markdown(args.markdown, machine, floors, results, sizes, args, elapsed, peers)
             say(f'wrote {args.markdown}')
     finally:
         if args.keep_tmp:
