@@ -2,7 +2,9 @@
 # Prepares a fresh machine (rustup, gcc, python3) for building iqa, idempotently:
 #   1. .venv with PyPI's torch==2.13.0, the libtorch that tch 0.26 is written against
 #      (download.pytorch.org is not needed; pip's wheel carries libtorch and its CUDA libraries);
-#   2. .cargo/config.toml pointing torch-sys at that libtorch, so that plain `cargo build|test|run` work.
+#   2. .cargo/config.toml pointing torch-sys at that libtorch, so that plain `cargo build|test|run` work;
+#   3. nasm where apt-get can install it (as root or through password-less sudo): the mozjpeg crate builds
+#      libjpeg-turbo's SIMD code when nasm is on PATH; without it JPEG decoding is about 2x slower (same pixels).
 # With --dev it also installs pyiqa 0.1.16, the reference implementation used by scripts/ and the benchmark,
 # Ray Data (examples/ray_score.py and its test, `make python-test-ray`; about 10 s, 80 MB),
 # cmake and pkg-config (Debian/Ubuntu packages, as root or through password-less sudo) for tests/install.rs, and
@@ -65,6 +67,12 @@ apt_install() {
   "${as[@]}" apt-get update -qq &&
     "${as[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+if ! command -v nasm >/dev/null; then
+  echo "setup: installing nasm (apt-get) for libjpeg-turbo's SIMD JPEG decoding" >&2
+  apt_install nasm ||
+    echo "setup: could not install nasm: JPEG decoding is built without SIMD (the same pixels, about 2x slower)" >&2
+fi
 
 if [ "$want_dev" = 1 ]; then
   missing=()
