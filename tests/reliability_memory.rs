@@ -98,7 +98,7 @@ fn rss_is_flat_over_1000_cycles_per_family() {
 }
 
 /// The address-space headroom left above what the process has mapped after warming up: enough for a
-/// 96×96 score, far too little for the 4096×4096 image's float tensors (3 × 64 MiB each, several of them).
+/// 96×96 score, far too little for the 6144×6144 image's float tensors (3 × 144 MiB each, several of them).
 const HEADROOM: u64 = 160 << 20;
 
 fn vm_size() -> u64 {
@@ -120,14 +120,15 @@ fn child_allocation_failure() {
     );
     let before = metric.score(&d, fr.then_some(&r)).unwrap();
     // The big image's pixels are allocated before the limit: only the library's own allocations can fail.
-    let side = 4096u32;
+    // ssim's one full-size array is its float64 map: 301 MB at this side, beyond the headroom (at 4096 it fits).
+    let side = 6144u32;
     let big: Vec<u8> = (0..side as usize * side as usize * 3).map(|i| (i * 7 % 251) as u8).collect();
     let big = Image::new(&big, side, side, 0, PixelFormat::Rgb8).unwrap();
     let limit = vm_size() + HEADROOM;
     let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: setrlimit only reads the struct.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) }, 0);
-    let err = metric.score(&big, fr.then_some(&big)).expect_err("a 4096x4096 score within 160 MiB of headroom");
+    let err = metric.score(&big, fr.then_some(&big)).expect_err("a 6144x6144 score within 160 MiB of headroom");
     println!("ERROR {:?} {err}", err.kind);
     assert_eq!(err.kind, ErrorKind::Runtime, "{err}");
     let after = metric.score(&d, fr.then_some(&r)).unwrap();

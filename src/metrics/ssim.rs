@@ -7,7 +7,7 @@ use crate::image::colour::{preprocess, Planes255};
 use crate::image::{Frame, Image};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
-use crate::runtime::for_each_piece;
+use crate::runtime::{try_for_each_piece, zeroed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -161,23 +161,26 @@ where
         let mut channels: Vec<_> = out.chunks_mut(oh * ow).map(|p| p.chunks_mut(BAND_ROWS * ow)).collect();
         let mut bands: Vec<Vec<&mut [f64]>> =
             (0..oh.div_ceil(BAND_ROWS)).map(|_| channels.iter_mut().filter_map(Iterator::next).collect()).collect();
-        for_each_piece(&mut bands, 1, |i, piece| {
+        try_for_each_piece(&mut bands, 1, |i, piece| {
             let outs = &mut piece[0];
             let (first, rows) = (i * BAND_ROWS, outs[0].len() / ow);
             let input = (rows + k - 1) * w;
-            let (mut xb, mut yb) = (vec![0f64; c * input], vec![0f64; c * input]);
+            let buffers = |count: usize, len: usize, what| -> Result<Vec<Vec<f64>>> {
+                (0..count).map(|_| zeroed(len, what)).collect()
+            };
+            let (mut xb, mut yb) = (zeroed(c * input, "SSIM input rows")?, zeroed(c * input, "SSIM input rows")?);
             x_rows(image, first, &mut xb.chunks_mut(input).collect::<Vec<_>>());
             y_rows(image, first, &mut yb.chunks_mut(input).collect::<Vec<_>>());
-            let mut products = [(); 3].map(|_| vec![0f64; input]);
-            let mut stats = [(); 5].map(|_| vec![0f64; rows * ow]);
+            let (mut products, mut stats) =
+                (buffers(3, input, "SSIM products")?, buffers(5, rows * ow, "SSIM statistics")?);
             for ((xc, yc), band) in xb.chunks(input).zip(yb.chunks(input)).zip(outs.iter_mut()) {
                 for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
                     (products[0][j], products[1][j], products[2][j]) = (a * a, b * b, a * b);
                 }
                 for (src, out) in [xc, yc, &products[0], &products[1], &products[2]].into_iter().zip(stats.iter_mut()) {
-                    filter_band(src, w, taps, 0, out, ow);
+                    filter_band(src, w, taps, 0, out, ow)?;
                 }
-                let [mu1, mu2, xx, yy, xy] = &stats;
+                let [mu1, mu2, xx, yy, xy] = &stats[..] else { unreachable!("five statistics") };
                 for (j, out) in band.iter_mut().enumerate() {
                     let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
                     let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
@@ -188,7 +191,8 @@ where
                     };
                 }
             }
-        });
+            Ok(())
+        })?;
     }
     Ok(map.into_tensor())
 }

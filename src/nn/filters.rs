@@ -61,6 +61,7 @@ pub fn correlate_valid_cpu(x: &Tensor, kernel: &[f64], k: usize) -> Result<Tenso
                 }
             }
         }
+        Ok(())
     })
 }
 
@@ -68,7 +69,7 @@ pub fn correlate_valid_cpu(x: &Tensor, kernel: &[f64], k: usize) -> Result<Tenso
 /// rows of every plane of a float64 CPU tensor, on libtorch's thread count, for a k×k 'valid' filter.
 fn valid_filter_cpu<F>(x: &Tensor, k: usize, band: F) -> Result<Tensor>
 where
-    F: Fn(&[f64], usize, usize, &mut [f64], usize) + Sync,
+    F: Fn(&[f64], usize, usize, &mut [f64], usize) -> Result<()> + Sync,
 {
     let size = x.size();
     let (n, c, h, w) = (size[0], size[1], size[2] as usize, size[3] as usize);
@@ -85,19 +86,25 @@ where
     let band_rows = oh.div_ceil(crate::runtime::worker_threads()).max(16);
     for (plane, out_plane) in output.chunks_mut(oh * ow).enumerate() {
         let src = &input[plane * h * w..(plane + 1) * h * w];
-        crate::runtime::for_each_piece(out_plane, band_rows * ow, |i, rows| {
-            band(src, w, i * band_rows, rows, ow);
-        });
+        crate::runtime::try_for_each_piece(out_plane, band_rows * ow, |i, rows| band(src, w, i * band_rows, rows, ow))?;
     }
     Ok(out.into_tensor())
 }
 
-/// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`).
-pub(crate) fn filter_band(src: &[f64], w: usize, taps: &[f64], first_row: usize, rows: &mut [f64], ow: usize) {
+/// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`). Fails only where memory for
+/// the band's horizontal pass is short.
+pub(crate) fn filter_band(
+    src: &[f64],
+    w: usize,
+    taps: &[f64],
+    first_row: usize,
+    rows: &mut [f64],
+    ow: usize,
+) -> Result<()> {
     let k = taps.len();
     let count = rows.len() / ow;
     // Horizontal pass over the input rows this band needs.
-    let mut horizontal = vec![0.0; (count + k - 1) * ow];
+    let mut horizontal = crate::runtime::zeroed((count + k - 1) * ow, "a filter band")?;
     for (r, line) in horizontal.chunks_mut(ow).enumerate() {
         let input = &src[(first_row + r) * w..(first_row + r + 1) * w];
         weighted_sums(line, taps, |t| &input[t..t + ow]);
@@ -106,6 +113,7 @@ pub(crate) fn filter_band(src: &[f64], w: usize, taps: &[f64], first_row: usize,
     for (r, line) in rows.chunks_mut(ow).enumerate() {
         weighted_sums(line, taps, |t| &horizontal[(r + t) * ow..(r + t + 1) * ow]);
     }
+    Ok(())
 }
 
 /// `out[o] = Σ_t taps[t]·term(t)[o]`, each sum from 0 in tap order with separate multiplies and adds (the

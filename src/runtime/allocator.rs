@@ -24,3 +24,15 @@ pub fn keep_freed_memory(keep: bool) {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = keep;
 }
+
+/// A zeroed buffer of `len` values for `what`, or a runtime error when memory is short: Rust's own allocation
+/// failure aborts the process, so scratch that scales with the image size is allocated through here.
+pub fn zeroed<T: Clone + Default>(len: usize, what: &str) -> crate::error::Result<Vec<T>> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| {
+        let bytes = len.saturating_mul(std::mem::size_of::<T>());
+        crate::error::Error::new(crate::error::ErrorKind::Runtime, format!("out of memory: {bytes} bytes for {what}"))
+    })?;
+    buffer.resize(len, T::default());
+    Ok(buffer)
+}

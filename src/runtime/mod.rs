@@ -5,8 +5,9 @@ pub mod device;
 pub mod parallel;
 pub mod settings;
 
+pub use allocator::zeroed;
 pub use device::{cuda_device_count, load_cuda_backend, resolve_device};
-pub use parallel::{for_each_piece, worker_threads};
+pub use parallel::{for_each_piece, try_for_each_piece, worker_threads};
 pub use settings::{DeviceRequest, Precision, Preset, Settings};
 
 use crate::error::Result;

@@ -39,6 +39,22 @@ pub fn for_each_piece<T: Send, F: Fn(usize, &mut [T]) + Sync>(out: &mut [T], pie
     });
 }
 
+/// [`for_each_piece`] for work that can fail (scratch it cannot allocate, say): every piece is offered to
+/// `work`, and the first error is returned.
+pub fn try_for_each_piece<T, F>(out: &mut [T], piece_len: usize, work: F) -> crate::error::Result<()>
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) -> crate::error::Result<()> + Sync,
+{
+    let first_error = Mutex::new(None);
+    for_each_piece(out, piece_len, |i, piece| {
+        if let Err(e) = work(i, piece) {
+            first_error.lock().get_or_insert(e);
+        }
+    });
+    first_error.into_inner().map_or(Ok(()), Err)
+}
+
 /// libgomp's entry points, found in the libgomp that libtorch loaded: `GOMP_parallel` (what GCC emits for
 /// `#pragma omp parallel`; a stable ABI) and the team queries.
 struct OpenMp {
@@ -150,5 +166,26 @@ mod tests {
         });
         let message = caught.expect_err("the panic reaches the caller");
         assert_eq!(message.downcast_ref::<&str>().copied(), Some("piece 5"));
+    }
+
+    /// A failing piece does not stop the others, and its error (the first, where several fail) is returned;
+    /// scratch that cannot be allocated is such an error, not an abort.
+    #[test]
+    fn try_for_each_piece_runs_every_piece_and_returns_the_error() {
+        use crate::error::{Error, ErrorKind};
+        let mut out = vec![0u8; 64];
+        let result = try_for_each_piece(&mut out, 8, |index, piece| {
+            piece.fill(1);
+            if index == 3 {
+                return Err(Error::invalid("piece 3"));
+            }
+            Ok(())
+        });
+        assert_eq!(result.unwrap_err().message, "piece 3");
+        assert!(out.iter().all(|&v| v == 1), "every piece ran");
+        assert!(try_for_each_piece(&mut out, 8, |_, _| Ok(())).is_ok());
+        let e = crate::runtime::zeroed::<f64>(usize::MAX / 4, "a test").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Runtime);
+        assert!(e.message.starts_with("out of memory: ") && e.message.ends_with(" bytes for a test"), "{e}");
     }
 }
