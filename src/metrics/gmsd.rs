@@ -7,11 +7,13 @@
 //! that a batch equals single scores. Where pyiqa differs from the official GMSD.m (its luma conversion)
 //! iqa follows pyiqa. Minimum size: two 2×2 blocks (4×2 or 2×4); pyiqa returns NaN or fails below that.
 use crate::error::{Error, Result};
-use crate::image::colour::rgb_to_y;
+use crate::image::colour::{rgb_to_y, Planes255};
+use crate::image::Image;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::scaled_block_mean;
 use crate::nn::matlab::kernel;
-use crate::tensor::FrozenTensor;
+use crate::runtime::{try_for_each_piece, zeroed};
+use crate::tensor::{FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
@@ -43,7 +45,11 @@ impl Gmsd {
     fn magnitude(&self, rgb: &Tensor) -> Result<Tensor> {
         let y = rgb_to_y(rgb, 255.0)?;
         // Exact in float32: sums of four integers, divided by 4.
-        let y = scaled_block_mean(&y, 1.0, 2)?;
+        self.magnitude_of_half(&scaled_block_mean(&y, 1.0, 2)?)
+    }
+
+    /// Gradient magnitude of 2×2-averaged luma `y`.
+    fn magnitude_of_half(&self, y: &Tensor) -> Result<Tensor> {
         let none = None::<&Tensor>;
         let ix = y.f_conv2d(&self.dx, none, [1, 1], [1, 1], [1, 1], 1)?;
         let iy = y.f_conv2d(&self.dy, none, [1, 1], [1, 1], [1, 1], 1)?;
@@ -54,21 +60,26 @@ impl Gmsd {
 impl Model for Gmsd {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let reference = require_ref(reference)?;
-        let (h, w) = (dist.size()[2], dist.size()[3]);
-        // The deviation needs two similarity values; pyiqa returns NaN for one (2×2 or 3×3 images, say).
-        if (h / 2) * (w / 2) < 2 {
-            return Err(Error::shape(format!(
-                "image is {w}x{h}; gmsd needs at least 4x2 or 2x4 pixels (two 2x2 blocks)"
-            )));
-        }
-        let n = dist.size()[0];
+        check_size(dist.size()[2], dist.size()[3])?;
         let quality = self.similarity(dist, reference)?;
-        // One float32 reduction per image, shaped as pyiqa's single-image call, so that a batch gives exactly
-        // the single scores (a batched reduction splits its sums differently).
-        let per_image = (0..n)
-            .map(|i| Ok(quality.f_narrow(0, i, 1)?.f_view([1, -1])?.f_std_correction(&[1i64][..], 1, false)?))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::f_cat(&per_image, 0)?)
+        deviation(&quality)
+    }
+
+    /// Each 8-bit pair from its half-size luma made straight from the rows ([`half_luma`]): no 3×H×W float32
+    /// tensor and no full-size luma. The same values from the block means on, so the same scores.
+    fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
+        let refs = refs?;
+        fn lumas<'a>(images: &'a [Image<'a>]) -> Option<Vec<Planes255<'a>>> {
+            images.iter().map(|i| Planes255::of_8bit(i, true)).collect()
+        }
+        let (dists, refs) = (lumas(dists)?, lumas(refs)?);
+        let score = |d: &Planes255<'_>, r: &Planes255<'_>| -> Result<f64> {
+            let (w, h) = d.size();
+            check_size(h as i64, w as i64)?;
+            let (g1, g2) = (self.magnitude_of_half(&half_luma(d)?)?, self.magnitude_of_half(&half_luma(r)?)?);
+            Ok(deviation(&similarity(&g1, &g2)?)?.f_double_value(&[0])?)
+        };
+        Some(dists.iter().zip(&refs).map(|(d, r)| score(d, r)).collect())
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
@@ -79,13 +90,63 @@ impl Model for Gmsd {
 impl Gmsd {
     /// The gradient magnitude similarity map (GMS), N×1×H/2×W/2.
     fn similarity(&self, dist: &Tensor, reference: &Tensor) -> Result<Tensor> {
-        let (g1, g2) = (self.magnitude(dist)?, self.magnitude(reference)?);
-        Ok(g1
-            .f_mul_scalar(2.0)?
-            .f_mul(&g2)?
-            .f_add_scalar(T)?
-            .f_div(&g1.f_square()?.f_add(&g2.f_square()?)?.f_add_scalar(T)?)?)
+        similarity(&self.magnitude(dist)?, &self.magnitude(reference)?)
     }
+}
+
+/// The similarity of gradient magnitudes `g1` and `g2`.
+fn similarity(g1: &Tensor, g2: &Tensor) -> Result<Tensor> {
+    Ok(g1
+        .f_mul_scalar(2.0)?
+        .f_mul(g2)?
+        .f_add_scalar(T)?
+        .f_div(&g1.f_square()?.f_add(&g2.f_square()?)?.f_add_scalar(T)?)?)
+}
+
+/// The deviation needs two similarity values; pyiqa returns NaN for one (2×2 or 3×3 images, say).
+fn check_size(h: i64, w: i64) -> Result<()> {
+    if (h / 2) * (w / 2) < 2 {
+        return Err(Error::shape(format!("image is {w}x{h}; gmsd needs at least 4x2 or 2x4 pixels (two 2x2 blocks)")));
+    }
+    Ok(())
+}
+
+/// The score of each image: one float32 reduction per image, shaped as pyiqa's single-image call, so that a
+/// batch gives exactly the single scores (a batched reduction splits its sums differently).
+fn deviation(quality: &Tensor) -> Result<Tensor> {
+    let per_image = (0..quality.size()[0])
+        .map(|i| Ok(quality.f_narrow(0, i, 1)?.f_view([1, -1])?.f_std_correction(&[1i64][..], 1, false)?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::f_cat(&per_image, 0)?)
+}
+
+/// Output rows per task of [`half_luma`].
+const HALF_BAND_ROWS: usize = 16;
+
+/// The luma of [`rgb_to_y`] averaged over 2×2 blocks ([`scaled_block_mean`]: trailing odd rows and columns
+/// dropped), 1×1×H/2×W/2 float32, made from the image's rows in bands on the worker threads. The luma values
+/// are integers, so each block's float32 sum is exact.
+fn half_luma(luma: &Planes255<'_>) -> Result<Tensor> {
+    let (w, h) = luma.size();
+    let (ow, oh) = (w / 2, h / 2);
+    let mut out = FreshTensor::<f32>::empty(&[1, 1, oh as i64, ow as i64])?;
+    if ow > 0 {
+        try_for_each_piece(out.as_mut_slice(), HALF_BAND_ROWS * ow, |i, band| {
+            let rows = band.len() / ow;
+            let mut full = zeroed(2 * rows * w, "GMSD luma rows")?;
+            luma.fill(2 * i * HALF_BAND_ROWS, &mut [&mut full[..]]);
+            for (pair, out) in full.chunks_exact(2 * w).zip(band.chunks_exact_mut(ow)) {
+                let (top, bottom) = pair.split_at(w);
+                for (x, o) in out.iter_mut().enumerate() {
+                    let sum =
+                        top[2 * x] as f32 + top[2 * x + 1] as f32 + bottom[2 * x] as f32 + bottom[2 * x + 1] as f32;
+                    *o = sum / 4.0;
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out.into_tensor())
 }
 
 impl DistanceMap for Gmsd {
