@@ -308,6 +308,22 @@ def process_cells(tmp, images, threads, quick, iqa_env):
     return rows
 
 
+def peak_cells(tmp, images, iqa_env):
+    """iqa's peak RSS (VmHWM) in a fresh process scoring one pair of files (benches/coldstart.c), for psnr (the
+    process floor: libtorch, the decoded pair) and the SSIM family, whose target is a peak."""
+    dp, rp = images
+    cold_exe = tmp / 'coldstart_peaks'
+    cc = os.environ.get('CC', 'cc')
+    subprocess.run([cc, '-O2', '-o', str(cold_exe), str(ROOT / 'benches' / 'coldstart.c'), '-ldl'], check=True)
+    lib = str(ROOT / 'target' / 'release' / 'libiqa.so')
+    peaks = {}
+    for metric in ('psnr',) + SSIM_FAMILY:
+        _, p = wall([str(cold_exe), lib, metric, dp, rp], iqa_env)
+        kb = next((int(line.split()[1]) for line in p.stdout.splitlines() if line.startswith('vmhwm_kb')), None)
+        peaks[metric] = kb if p.returncode == 0 else None
+    return peaks
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------------------------------------------
@@ -367,6 +383,9 @@ def measure(tmp, sizes, threads, quick, lib, iqa_env, metrics=None, say=print, l
         res['sizes'].append(out)
     say('processes (one per pair) ...')
     res['process'] = process_cells(tmp, images[bm.size_key(sizes[0])], threads, quick, env)
+    largest = bm.size_key(sizes[-1])
+    say(f'peak RSS at {largest} ...')
+    res['peaks'] = {'size': largest, 'kb': peak_cells(tmp, images[largest], env)}
     return res
 
 
@@ -436,10 +455,10 @@ SSIM_FAMILY = ('ssim', 'ssimc', 'ms_ssim')
 PEAK_TARGET_MB = 200
 
 
-def targets_section(res, peaks=None):
+def targets_section(res):
     """The performance issue's targets with this run's figures: per metric and size from buffers the fastest
     peer (and the peer the issue names), per file format OpenCV, the SSIM family's peak RSS at the largest size
-    (`peaks`: metric -> (VmHWM kB, size) of iqa, from scripts/benchmark.py), and the process floor."""
+    (beside psnr's, the process floor), and the process start against ffmpeg."""
     def verdict(ok):
         return 'met' if ok else '**not met**'
 
@@ -473,10 +492,13 @@ def targets_section(res, peaks=None):
             rows.append([f'{c["metric"]} {s["size"]} {c["format"].upper()}, files', 'decode + score no slower than '
                          'OpenCV', c['peer'], f'{bm.fmt_time(c["iqa"])} vs {bm.fmt_time(c["peer_time"])}',
                          bm.fmt_ratio(ratio), verdict(ratio >= 1)])
+    peaks = res.get('peaks') or {}
+    floor = (peaks.get('kb') or {}).get('psnr')
     for metric in SSIM_FAMILY:
-        kb, size = (peaks or {}).get(metric, (None, None))
+        kb = (peaks.get('kb') or {}).get(metric)
         if kb:
-            rows.append([f'{metric} {size}, peak RSS', f'under {PEAK_TARGET_MB} MB', '-', bm.fmt_mb(kb), '-',
+            rows.append([f'{metric} {peaks["size"]}, peak RSS', f'under {PEAK_TARGET_MB} MB', '-',
+                         f'{bm.fmt_mb(kb)} (psnr, the process floor: {bm.fmt_mb(floor)})', '-',
                          verdict(kb / 1024 < PEAK_TARGET_MB)])
     process = {p['process']: p['median'] for p in res.get('process') or [] if not p.get('error')}
     cli, floor = process.get('iqa score psnr (CLI)'), process.get('floor: dlopen libtorch_cpu.so only')
@@ -486,14 +508,16 @@ def targets_section(res, peaks=None):
                      f'{bm.fmt_time(cli)} (floor {bm.fmt_time(floor)}) vs {bm.fmt_time(ffmpeg)}',
                      bm.fmt_ratio(ffmpeg / cli), f'iqa is {bm.fmt_time(cli - floor)} above the floor'])
     lines = ['## Against the performance issue\'s targets', '',
-             'Every figure from the tables below (this run). Ratio: peer time / iqa time (above 1: iqa faster).', '',
+             'Every figure from this run: the tables below, and the peak RSS (VmHWM) of a fresh process scoring one '
+             'pair of files at the largest size (benches/coldstart.c). Ratio: peer time / iqa time (above 1: iqa '
+             'faster).', '',
              '| what | target | peer | iqa vs peer | ratio | result |', '|---|---|---|---|---|---|']
     lines += ['| ' + ' | '.join(str(x) for x in r) + ' |' for r in rows]
     return '\n'.join(lines) + '\n'
 
 
 def markdown_section(res):
-    lines = ['## Against other libraries (OpenCV, piq, torchmetrics, scikit-image, ffmpeg)', '']
+    lines = [targets_section(res), '## Against other libraries (OpenCV, piq, torchmetrics, scikit-image, ffmpeg)', '']
     if res.get('machine'):
         la, lb = res.get('loadavg_at_start'), res.get('loadavg_at_end')
         lines += [f'Machine: {res["machine"]}; load average (1, 5, 15 min) at start ' +

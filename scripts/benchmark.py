@@ -1030,9 +1030,7 @@ def markdown(path, machine, floors, results, sizes, args, elapsed, peers=None):
              'on the machine below; earlier runs are in the file\'s history.', '']
     if peers:
         import bench_peers
-        peaks = {r['metric']: (r['peak']['iqa']['vmhwm_kb'], r['peak']['iqa'].get('size'))
-                 for r in results if r['peak'].get('iqa', {}).get('vmhwm_kb')}
-        lines += [bench_peers.targets_section(peers, peaks), bench_peers.markdown_section(peers), '']
+        lines += [bench_peers.markdown_section(peers), '']
     lines += [
              '## Machine', '',
              f'- CPU: {m["cpu"]}, {m["logical_cpus"]} logical CPUs ({m["affinity_cpus"]} usable), '
