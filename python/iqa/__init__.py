@@ -165,7 +165,52 @@ def _options(device, precision):
     return options
 
 
-class Metric:
+class _Owned:
+    """A libiqa object freed by `_free(handle)`: close() (or `with`) frees it once the calls in progress on other
+    threads (between _acquire and _release) have returned; otherwise garbage collection does."""
+
+    _free = None  # the libiqa function that frees the handle, set by each subclass
+
+    def _own(self, handle):
+        self._handle = handle
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def close(self):
+        """Frees it once calls in progress on other threads have returned; later calls raise."""
+        with self._idle:
+            while self._in_flight:
+                self._idle.wait()
+            handle, self._handle = self._handle, None
+        if handle:
+            type(self)._free(handle)
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle:
+            type(self)._free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _acquire(self):
+        with self._idle:
+            if not self._handle:
+                raise InvalidArgumentError(1, f"{self._describe()} is closed")
+            self._in_flight += 1
+            return self._handle
+
+    def _release(self):
+        with self._idle:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.notify_all()
+
+
+class Metric(_Owned):
     """One metric handle (pyiqa's InferenceModel). Thread-safe: threads may call it at once, and the GIL is
     released while libiqa scores. close() (or `with`) frees it at once; otherwise garbage collection does."""
 
@@ -173,9 +218,7 @@ class Metric:
         options = _options(device, precision)
         handle = _capi.MetricPtr()
         _check(_lib.iqa_metric_create(str(metric_name).encode(), ctypes.byref(options), ctypes.byref(handle)))
-        self._handle = handle
-        self._in_flight = 0
-        self._idle = threading.Condition()
+        self._own(handle)
         info = _capi.MetricInfo()
         _check(_lib.iqa_metric_info(handle, ctypes.byref(info)))
         self.metric_name = info.name.decode()
@@ -192,38 +235,10 @@ class Metric:
     def __repr__(self):
         return f"<iqa.Metric {self.metric_name} {self.metric_mode} on {self.device}, {self.precision}>"
 
-    def close(self):
-        """Frees the handle once calls in progress on other threads have returned; later calls raise."""
-        with self._idle:
-            while self._in_flight:
-                self._idle.wait()
-            handle, self._handle = self._handle, None
-        if handle:
-            _lib.iqa_metric_free(handle)
+    _free = staticmethod(lambda handle: _lib.iqa_metric_free(handle))
 
-    def __del__(self):
-        handle = getattr(self, "_handle", None)
-        if handle:
-            _lib.iqa_metric_free(handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _acquire(self):
-        with self._idle:
-            if not self._handle:
-                raise InvalidArgumentError(1, f"metric {self.metric_name} is closed")
-            self._in_flight += 1
-            return self._handle
-
-    def _release(self):
-        with self._idle:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.notify_all()
+    def _describe(self):
+        return f"metric {self.metric_name}"
 
     def __call__(self, target, ref=None):
         """Scores `target` (against `ref` for FR metrics). Returns a float for one path or array image, a list
@@ -271,7 +286,7 @@ class Metric:
         return [_score_file(handle, t, r) for t, r in zip(target, refs)]
 
 
-class Reference:
+class Reference(_Owned):
     """A reference image prepared by Metric.prepare_reference for one metric, device and precision. Usable from
     many threads and with any handle of that metric; close() (or `with`) frees it once calls in progress have
     returned, otherwise garbage collection does."""
@@ -292,60 +307,36 @@ class Reference:
             _check(_lib.iqa_reference_create(handle, pixels.images, ctypes.byref(reference)))
         finally:
             metric._release()
-        self._reference = reference
+        self._own(reference)
         self.metric_name = metric.metric_name
         self.size = (pixels.images[0].height, pixels.images[0].width)
-        self._in_flight = 0
-        self._idle = threading.Condition()
 
     def __repr__(self):
         return f"<iqa.Reference for {self.metric_name}, {self.size[1]}x{self.size[0]}>"
 
-    def close(self):
-        """Frees the prepared reference once calls in progress on other threads have returned."""
-        with self._idle:
-            while self._in_flight:
-                self._idle.wait()
-            reference, self._reference = self._reference, None
-        if reference:
-            _lib.iqa_reference_free(reference)
+    _free = staticmethod(lambda reference: _lib.iqa_reference_free(reference))
 
-    def __del__(self):
-        reference = getattr(self, "_reference", None)
-        if reference:
-            _lib.iqa_reference_free(reference)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def _describe(self):
+        return f"the prepared reference for {self.metric_name}"
 
     def _score(self, metric, target):
         if _is_path(target) or _is_path_list(target):
             raise InvalidArgumentError(1, "a prepared reference scores pixels (arrays or tensors), not paths")
         dist = _Batch.of(target)
-        with self._idle:
-            if not self._reference:
-                raise InvalidArgumentError(1, f"the prepared reference for {self.metric_name} is closed")
-            self._in_flight += 1
+        reference = self._acquire()
         try:
             handle = metric._acquire()
             try:
                 scores = (ctypes.c_double * dist.count)()
                 if dist.single:
-                    _check(_lib.iqa_score_with_reference(handle, self._reference, dist.images, scores))
+                    _check(_lib.iqa_score_with_reference(handle, reference, dist.images, scores))
                 else:
-                    _check(_lib.iqa_score_batch_with_reference(handle, self._reference, dist.images, dist.count,
-                                                               scores))
+                    _check(_lib.iqa_score_batch_with_reference(handle, reference, dist.images, dist.count, scores))
                 return dist.result(list(scores))
             finally:
                 metric._release()
         finally:
-            with self._idle:
-                self._in_flight -= 1
-                if not self._in_flight:
-                    self._idle.notify_all()
+            self._release()
 
 
 def _is_path(x):
