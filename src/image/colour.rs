@@ -1,7 +1,7 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
 use super::{Frame, Image, RowConverter};
 use crate::error::Result;
-use crate::runtime::for_each_piece;
+use crate::runtime::{bands_of_planes, for_each_piece};
 use crate::tensor::{cpu_slice, FreshTensor};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -264,10 +264,7 @@ impl<'a> Planes255<'a> {
         const BAND: usize = 16;
         let (w, h) = (self.width, self.height);
         let mut fresh = FreshTensor::<f64>::empty(&[1, self.channels() as i64, h as i64, w as i64])?;
-        // Each band's rows in every output plane.
-        let mut planes: Vec<_> = fresh.as_mut_slice().chunks_mut(h * w).map(|p| p.chunks_mut(BAND * w)).collect();
-        let mut bands: Vec<Vec<&mut [f64]>> =
-            (0..h.div_ceil(BAND)).map(|_| planes.iter_mut().filter_map(Iterator::next).collect()).collect();
+        let mut bands = bands_of_planes(fresh.as_mut_slice(), h * w, BAND * w);
         for_each_piece(&mut bands, 1, |i, piece| self.fill(i * BAND, &mut piece[0]));
         Ok(fresh.into_tensor())
     }
@@ -323,6 +320,21 @@ impl<'a> Planes255<'a> {
             }
         }
     }
+}
+
+/// Scores each pair from the planes `planes` makes of each input's rows; `None` when it makes none for some
+/// input (the tensor path then scores the batch), checked for every image first so that no pair is scored
+/// twice.
+pub fn score_by_rows<'a, P>(
+    dists: &'a [P],
+    refs: Option<&'a [P]>,
+    planes: impl Fn(&'a P) -> Option<Planes255<'a>>,
+    score: impl Fn(&Planes255<'_>, &Planes255<'_>) -> Result<f64>,
+) -> Option<Result<Vec<f64>>> {
+    let refs = refs?;
+    let dists: Vec<_> = dists.iter().map(&planes).collect::<Option<_>>()?;
+    let refs: Vec<_> = refs.iter().map(&planes).collect::<Option<_>>()?;
+    Some(dists.iter().zip(&refs).map(|(x, y)| score(x, y)).collect())
 }
 
 #[cfg(test)]

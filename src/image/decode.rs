@@ -246,8 +246,7 @@ mod tests {
         data
     }
 
-    /// The direct reader gives the image crate's pixels for every row padding, both row orders and the three
-    /// header versions, and declines what it does not read.
+    /// The SSSE3 shuffle gives the per-pixel loop's bytes at every length (whole windows and the tail).
     #[test]
     fn bgr_to_rgb_equals_the_per_pixel_loop_at_every_length() {
         for pixels in 0..40 {
@@ -259,6 +258,8 @@ mod tests {
         }
     }
 
+    /// The direct reader gives the image crate's pixels for every row padding, both row orders and the three
+    /// header versions, and declines what it does not read.
     #[test]
     fn direct_bmp_reader_equals_the_image_crate() {
         for w in 1..=7 {

@@ -7,7 +7,7 @@
 //! that a batch equals single scores. Where pyiqa differs from the official GMSD.m (its luma conversion)
 //! iqa follows pyiqa. Minimum size: two 2×2 blocks (4×2 or 2×4); pyiqa returns NaN or fails below that.
 use crate::error::{Error, Result};
-use crate::image::colour::{rgb_to_y, Planes255};
+use crate::image::colour::{rgb_to_y, score_by_rows, Planes255};
 use crate::image::Image;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::scaled_block_mean;
@@ -68,18 +68,17 @@ impl Model for Gmsd {
     /// Each 8-bit pair from its half-size luma made straight from the rows ([`half_luma`]): no 3×H×W float32
     /// tensor and no full-size luma. The same values from the block means on, so the same scores.
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
-        let refs = refs?;
-        fn lumas<'a>(images: &'a [Image<'a>]) -> Option<Vec<Planes255<'a>>> {
-            images.iter().map(|i| Planes255::of_8bit(i, true)).collect()
-        }
-        let (dists, refs) = (lumas(dists)?, lumas(refs)?);
-        let score = |d: &Planes255<'_>, r: &Planes255<'_>| -> Result<f64> {
-            let (w, h) = d.size();
-            check_size(h as i64, w as i64)?;
-            let (g1, g2) = (self.magnitude_of_half(&half_luma(d)?)?, self.magnitude_of_half(&half_luma(r)?)?);
-            Ok(deviation(&similarity(&g1, &g2)?)?.f_double_value(&[0])?)
-        };
-        Some(dists.iter().zip(&refs).map(|(d, r)| score(d, r)).collect())
+        score_by_rows(
+            dists,
+            refs,
+            |i| Planes255::of_8bit(i, true),
+            |d, r| {
+                let (w, h) = d.size();
+                check_size(h as i64, w as i64)?;
+                let (g1, g2) = (self.magnitude_of_half(&half_luma(d)?)?, self.magnitude_of_half(&half_luma(r)?)?);
+                Ok(deviation(&similarity(&g1, &g2)?)?.f_double_value(&[0])?)
+            },
+        )
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {

@@ -3,11 +3,11 @@
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
 use crate::error::{Error, Result};
-use crate::image::colour::{preprocess, Planes255};
+use crate::image::colour::{preprocess, score_by_rows, Planes255};
 use crate::image::{Frame, Image};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
-use crate::runtime::{try_for_each_piece, zeroed};
+use crate::runtime::{bands_of_planes, try_for_each_piece, zeroed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -157,10 +157,7 @@ where
     let mut map = FreshTensor::<f64>::empty(&[n as i64, c as i64, oh as i64, ow as i64])?;
     let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
     for (image, out) in map.as_mut_slice().chunks_mut(c * oh * ow).enumerate() {
-        // Each band's rows in every channel of the map.
-        let mut channels: Vec<_> = out.chunks_mut(oh * ow).map(|p| p.chunks_mut(BAND_ROWS * ow)).collect();
-        let mut bands: Vec<Vec<&mut [f64]>> =
-            (0..oh.div_ceil(BAND_ROWS)).map(|_| channels.iter_mut().filter_map(Iterator::next).collect()).collect();
+        let mut bands = bands_of_planes(out, oh * ow, BAND_ROWS * ow);
         try_for_each_piece(&mut bands, 1, |i, piece| {
             let outs = &mut piece[0];
             let (first, rows) = (i * BAND_ROWS, outs[0].len() / ow);
@@ -218,20 +215,6 @@ impl Ssim {
     }
 }
 
-/// Scores each pair from the planes `planes` makes of each input's rows (`None`: it cannot, and the tensor
-/// path scores the batch). Checked for every image first, so that no pair is scored twice.
-fn score_rows<'a, P>(
-    dists: &'a [P],
-    refs: Option<&'a [P]>,
-    planes: impl Fn(&'a P) -> Option<Planes255<'a>>,
-    score: impl Fn(&Planes255<'_>, &Planes255<'_>) -> Result<f64>,
-) -> Option<Result<Vec<f64>>> {
-    let refs = refs?;
-    let dists: Vec<_> = dists.iter().map(&planes).collect::<Option<_>>()?;
-    let refs: Vec<_> = refs.iter().map(&planes).collect::<Option<_>>()?;
-    Some(dists.iter().zip(&refs).map(|(x, y)| score(x, y)).collect())
-}
-
 impl Model for Ssim {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let x = preprocess(dist, self.luma_only, DATA_RANGE, Kind::Double)?;
@@ -241,12 +224,12 @@ impl Model for Ssim {
 
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
         let planes = |i| Planes255::of_8bit(i, self.luma_only);
-        score_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
+        score_by_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
     }
 
     fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
         let planes = |f| Planes255::of_frame(f, self.luma_only);
-        score_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
+        score_by_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
@@ -289,11 +272,11 @@ impl Model for MsSsim {
     }
 
     fn score_pixels(&self, dists: &[Image<'_>], refs: Option<&[Image<'_>]>) -> Option<Result<Vec<f64>>> {
-        score_rows(dists, refs, |i| Planes255::of_8bit(i, true), |x, y| self.of_planes(x, y))
+        score_by_rows(dists, refs, |i| Planes255::of_8bit(i, true), |x, y| self.of_planes(x, y))
     }
 
     fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
-        score_rows(dists, refs, |f| Planes255::of_frame(f, true), |x, y| self.of_planes(x, y))
+        score_by_rows(dists, refs, |f| Planes255::of_frame(f, true), |x, y| self.of_planes(x, y))
     }
 }
 

@@ -7,7 +7,7 @@ pub mod settings;
 
 pub use allocator::zeroed;
 pub use device::{cuda_device_count, load_cuda_backend, resolve_device};
-pub use parallel::{for_each_piece, try_for_each_piece, worker_threads};
+pub use parallel::{bands_of_planes, for_each_piece, try_for_each_piece, worker_threads};
 pub use settings::{DeviceRequest, Precision, Preset, Settings};
 
 use crate::error::Result;

@@ -39,6 +39,14 @@ pub fn for_each_piece<T: Send, F: Fn(usize, &mut [T]) + Sync>(out: &mut [T], pie
     });
 }
 
+/// Splits `planes` (consecutive planes of `plane_len` values) into bands of `band_len` values: band i holds the
+/// i-th piece of every plane, so that one task of [`for_each_piece`] can fill the same rows of all planes.
+pub fn bands_of_planes<T>(planes: &mut [T], plane_len: usize, band_len: usize) -> Vec<Vec<&mut [T]>> {
+    let bands = plane_len.div_ceil(band_len.max(1));
+    let mut pieces: Vec<_> = planes.chunks_mut(plane_len.max(1)).map(|p| p.chunks_mut(band_len.max(1))).collect();
+    (0..bands).map(|_| pieces.iter_mut().filter_map(Iterator::next).collect()).collect()
+}
+
 /// [`for_each_piece`] for work that can fail (scratch it cannot allocate, say): every piece is offered to
 /// `work`, and the first error is returned.
 pub fn try_for_each_piece<T, F>(out: &mut [T], piece_len: usize, work: F) -> crate::error::Result<()>
