@@ -1,10 +1,8 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
 use super::{Frame, Image, RowConverter};
 use crate::error::Result;
-use crate::runtime::{bands_of_planes, for_each_piece};
+use crate::runtime::{bands_of_planes, for_each_piece, Probed};
 use crate::tensor::{cpu_slice, FreshTensor};
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 use tch::{Device, Kind, Tensor};
 
 /// RGB → YIQ matrix (rows: Y, I, Q), the conversion pyiqa's `to_y_channel` uses by default.
@@ -104,14 +102,8 @@ fn probe_colour(i: usize) -> [f32; 3] {
 /// where no candidate does (then the product itself is computed). Found at the first image of each width by
 /// running pyiqa's product on probe colours laid out `width` wide, then remembered.
 pub fn luma_formula(width: usize) -> Option<LumaFormula> {
-    static FOUND: OnceLock<Mutex<HashMap<usize, Option<LumaFormula>>>> = OnceLock::new();
-    let found = FOUND.get_or_init(Default::default);
-    if let Some(&formula) = found.lock().unwrap_or_else(|e| e.into_inner()).get(&width) {
-        return formula;
-    }
-    let formula = probe_luma_formula(width);
-    found.lock().unwrap_or_else(|e| e.into_inner()).insert(width, formula);
-    formula
+    static FOUND: Probed<usize, Option<LumaFormula>> = Probed::new();
+    FOUND.get_or_probe(width, || probe_luma_formula(width))
 }
 
 fn probe_luma_formula(width: usize) -> Option<LumaFormula> {

@@ -1,13 +1,16 @@
 //! Process-wide runtime: device choice ([`device`]), the environment and presets ([`settings`]), iqa's CPU
-//! scheduling ([`parallel`]) and the allocator policy ([`allocator`]).
+//! scheduling ([`parallel`]), the allocator policy ([`allocator`]) and what probing libtorch found
+//! ([`probe`]).
 pub mod allocator;
 pub mod device;
 pub mod parallel;
+pub mod probe;
 pub mod settings;
 
 pub use allocator::zeroed;
 pub use device::{cuda_device_count, load_cuda_backend, resolve_device};
 pub use parallel::{bands_of_planes, for_each_piece, try_for_each_piece, worker_threads};
+pub use probe::Probed;
 pub use settings::{DeviceRequest, Precision, Preset, Settings};
 
 use crate::error::Result;

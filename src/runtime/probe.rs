@@ -1,0 +1,26 @@
+//! Memory of what probing libtorch found: facts that depend on the CPU and the libtorch build (how an
+//! operation rounds), measured once per key at first use and then reused by every handle.
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Mutex, OnceLock};
+
+/// Probe results by key (an image width, say), process-wide.
+pub struct Probed<K, V>(OnceLock<Mutex<HashMap<K, V>>>);
+
+impl<K: Eq + Hash, V: Copy> Probed<K, V> {
+    pub const fn new() -> Self {
+        Probed(OnceLock::new())
+    }
+
+    /// The value remembered for `key`, or `probe()`'s, remembered. The lock is not held while probing: two
+    /// threads may probe the same key once each, and find the same value.
+    pub fn get_or_probe(&self, key: K, probe: impl FnOnce() -> V) -> V {
+        let found = self.0.get_or_init(Default::default);
+        if let Some(&value) = found.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return value;
+        }
+        let value = probe();
+        found.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value);
+        value
+    }
+}
