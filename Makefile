@@ -87,10 +87,11 @@ references: setup-dev
 
 # pyiqa 0.1.16 against iqa on the same images and threads (cold start, s/image at 512x384 and 1920x1080, batch,
 # peak RSS, bf16, ratios), then the other libraries (scripts/bench_peers.py: OpenCV, piq, torchmetrics,
-# scikit-image, ffmpeg); writes BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.
+# scikit-image, ffmpeg) and one reference against eight images (examples/prepared_reference); writes
+# BENCHMARKS.md (and target/benchmark.json). Long: run it on a quiet machine.
 bench: setup-bench
-	cargo build --release --lib --bin iqa --quiet
-	.venv/bin/python scripts/benchmark.py --precision-check --peers --markdown BENCHMARKS.md \
+	cargo build --release --lib --bin iqa --example prepared_reference --quiet
+	.venv/bin/python scripts/benchmark.py --precision-check --peers --prepared --markdown BENCHMARKS.md \
 		--json target/benchmark.json
 
 # iqa against the other libraries only, quick (a few minutes): prints the tables, writes target/bench_peers.md.

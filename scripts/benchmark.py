@@ -1022,7 +1022,33 @@ def print_table(title, header, rows):
         print('  '.join(str(x).ljust(w) for x, w in zip(row, widths)))
 
 
-def markdown(path, machine, floors, results, sizes, args, elapsed, peers=None):
+def prepared_reference(env):
+    """examples/prepared_reference's Markdown table (8 distorted images per reference, pair by pair beside a
+    prepared reference), run with the benchmark's threads; None when its binary was not built."""
+    exe = ROOT / 'target' / 'release' / 'examples' / 'prepared_reference'
+    if not exe.exists():
+        say(f'{exe} not built (cargo build --release --example prepared_reference): its section is left out')
+        return None
+    run = subprocess.run([str(exe)], env=env.iqa_env, capture_output=True, text=True, timeout=env.args.timeout)
+    if run.returncode != 0:
+        say(f'prepared_reference failed ({run.returncode}): {run.stderr.strip()[-500:]}')
+        return None
+    return run.stdout.strip()
+
+
+def prepared_section(table, when='in the same run'):
+    return '\n'.join([
+        '## One reference, many distorted images (prepared references)', '',
+        f'`examples/prepared_reference` {when}: eight distorted images (noise of growing strength) against one '
+        'reference (I03; at 1920×1080 the same image tiled), pair by pair with `Metric::score` beside '
+        '`prepare_reference` once plus `score_with_reference` for the eight (preparing included). Deep metrics '
+        'save the reference\'s backbone pass: 16 passes become 10 for 8 images, so 1.6× is the bound at equal cost '
+        'per pass (above it at 1920×1080, where the reference pass costs more than an image pair\'s share). psnr '
+        'and ssim keep only a copy of the reference\'s pixels, which preparing costs and their cheap scores do '
+        'not win back; on the command line they save the reference\'s decoding.', '', table, ''])
+
+
+def markdown(path, machine, floors, results, sizes, args, elapsed, peers=None, prepared=None):
     m = machine
     lines = ['# Benchmarks: iqa against pyiqa 0.1.16' + (' and the other libraries' if peers else ''), '',
              f'Produced by `{" ".join(["scripts/benchmark.py"] + sys.argv[1:])}` on {m["date"]} in '
@@ -1031,6 +1057,8 @@ def markdown(path, machine, floors, results, sizes, args, elapsed, peers=None):
     if peers:
         import bench_peers
         lines += [bench_peers.markdown_section(peers), '']
+    if prepared:
+        lines += [prepared_section(prepared)]
     lines += [
              '## Machine', '',
              f'- CPU: {m["cpu"]}, {m["logical_cpus"]} logical CPUs ({m["affinity_cpus"]} usable), '
@@ -1115,6 +1143,8 @@ def main():
     ap.add_argument('--precision-check', action='store_true', help='iqa bf16 against fp32: speed and score change')
     ap.add_argument('--peers', action='store_true',
                     help='then iqa against OpenCV, piq, torchmetrics, scikit-image, ffmpeg (scripts/bench_peers.py)')
+    ap.add_argument('--prepared', action='store_true',
+                    help='then examples/prepared_reference (one reference, eight distorted images), if built')
     ap.add_argument('--no-floors', action='store_true', help='skip the bandwidth / GFLOP/s measurements')
     ap.add_argument('--library', default=os.environ.get('IQA_LIBRARY', str(ROOT / 'target' / 'release' / 'libiqa.so')))
     ap.add_argument('--weights-dir', default=os.environ.get('IQA_WEIGHTS_DIR') or str(ROOT.parent / 'shared' / 'weights'))
@@ -1179,6 +1209,9 @@ def main():
         if args.peers:
             import bench_peers
             peers = bench_peers.measure(tmp, sizes, args.threads, args.quick, env.lib, env.iqa_env, say=say)
+        prepared = prepared_reference(env) if args.prepared else None
+        if prepared:
+            print('\n' + prepared)
         elapsed = time.time() - t_start
         for title, header, rows in tables(results, sizes, args.precision_check):
             print_table(title, header, rows)
@@ -1189,11 +1222,11 @@ def main():
         if args.json:
             Path(args.json).write_text(json.dumps({'machine': machine, 'floors': floors, 'args': vars(args),
                                                    'sizes': [size_key(s) for s in sizes], 'results': results,
-                                                   'peers': peers},
+                                                   'peers': peers, 'prepared_reference': prepared},
                                                   indent=1))
             say(f'wrote {args.json}')
         if args.markdown:
-            markdown(args.markdown, machine, floors, results, sizes, args, elapsed, peers)
+            markdown(args.markdown, machine, floors, results, sizes, args, elapsed, peers, prepared)
             say(f'wrote {args.markdown}')
     finally:
         if args.keep_tmp:
