@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::image::colour::{rgb_to_y, score_by_rows, with_fma, Planes255};
 use crate::image::Image;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
-use crate::nn::filters::scaled_block_mean;
+use crate::nn::filters::{runs_on_onednn, scaled_block_mean, ONEDNN_MIN_ELEMENTS};
 use crate::nn::matlab::kernel;
 use crate::runtime::{for_each_piece, try_for_each_piece, zeroed, Probed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
@@ -79,7 +79,7 @@ impl Model for Gmsd {
                 let (w, h) = d.size();
                 check_size(h as i64, w as i64)?;
                 let (y1, y2) = (half_luma(d)?, half_luma(r)?);
-                let quality = if (w / 2) * (h / 2) >= ONEDNN_MIN_ELEMENTS && self.fused_matches_libtorch(w / 2) {
+                let quality = if runs_on_onednn((w / 2) * (h / 2), 3) && self.fused_matches_libtorch(w / 2) {
                     fused_similarity(cpu_slice(&y1)?, cpu_slice(&y2)?, w / 2)?
                 } else {
                     self.similarity_of_halves(&y1, &y2)?
@@ -140,10 +140,6 @@ fn probe_luma(i: usize, width: usize, seed: u32) -> f32 {
     let c = (i as u32 ^ seed.wrapping_mul(0x9e37_79b9)).wrapping_mul(2_654_435_761) >> 8;
     (c % 1021) as f32 / 4.0
 }
-
-/// Elements of one 1×1×H×W float32 input above which libtorch runs a 3×3 convolution through oneDNN (its
-/// `use_mkldnn` rule); at or below, im2col and BLAS, which sum the taps in another order.
-const ONEDNN_MIN_ELEMENTS: usize = 20481;
 
 /// Output rows per task of [`fused_similarity`]'s passes.
 const SIMILARITY_BAND_ROWS: usize = 16;

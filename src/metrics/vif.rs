@@ -15,9 +15,12 @@
 //! rounding), iqa follows pyiqa. Minimum size 33×33: pyiqa's fourth level needs it.
 use crate::error::Result;
 use crate::image::colour::rgb_to_y;
+use crate::image::colour::with_fma;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::nn::filters::{runs_on_onednn, ONEDNN_MIN_ELEMENTS};
 use crate::nn::matlab::{corr_dn, kernel};
-use crate::tensor::FrozenTensor;
+use crate::runtime::{for_each_piece, zeroed, Probed};
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
@@ -138,7 +141,9 @@ impl Vif {
     /// The box means and sums are pyiqa's correlations, one instance at a time with its shapes: full 1×1×H×W
     /// convolutions with the box filters, then every third sample. vv is a difference of nearly equal sums, so
     /// their rounding (the convolution's, which depends on the CPU) shows in the score: computing them otherwise
-    /// (average pooling) moved scores by up to 1.7e-6 from pyiqa's.
+    /// (average pooling) moved scores by up to 1.7e-6 from pyiqa's. Where libtorch runs those convolutions
+    /// through oneDNN and a probe finds the same bits, [`box_moments`] computes only the samples kept, in
+    /// oneDNN's order; elsewhere (CUDA, small 3×3 boxes) libtorch's full convolutions.
     fn channel(&self, r: &Tensor, d: &Tensor, level: usize) -> Result<(Tensor, Tensor)> {
         let w2 = (box_side(level) * box_side(level)) as f64;
         let (b, h, w) = (r.size()[0], r.size()[2], r.size()[3]);
@@ -146,9 +151,22 @@ impl Vif {
             Ok(corr_dn(x, filter, 1, 1, (0, 0))?.f_slice(2, 1, h - 1, M)?.f_slice(3, 1, w - 1, M)?)
         };
         let (box_sum, box_mean) = (&self.box_sums[level], &self.box_means[level]);
+        let side = box_side(level) as usize;
+        let padded = (h as usize + side - 1) * (w as usize + side - 1);
+        let fused = r.device() == Device::Cpu
+            && runs_on_onednn(padded, side)
+            && self.box_moments_match_libtorch(side, w as usize);
         let mut parts: [Vec<Tensor>; 5] = Default::default();
         for i in 0..b {
             let (x, y) = (r.f_narrow(0, i, 1)?, d.f_narrow(0, i, 1)?);
+            if fused {
+                let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
+                let moments = box_moments(cpu_slice(&x)?, cpu_slice(&y)?, w as usize, side, self.mean_tap(level))?;
+                for (part, moment) in parts.iter_mut().zip(moments) {
+                    part.push(moment);
+                }
+                continue;
+            }
             parts[0].push(correlate(&x, box_mean)?);
             parts[1].push(correlate(&y, box_mean)?);
             parts[2].push(correlate(&x.f_mul(&y)?, box_sum)?);
@@ -190,24 +208,11 @@ impl Vif {
         let mut multipliers = Vec::with_capacity(b as usize);
         let mut eigenvalues = Vec::with_capacity(b as usize);
         for i in 0..b {
-            let r = r.f_narrow(0, i, 1)?;
-            // All overlapping 3×3 neighbourhoods (column offset major, as pyiqa stacks them): 1×1×P×9; and
-            // the non-overlapping blocks: 1×1×9×Q.
-            let mut shifts = Vec::with_capacity(9);
-            let mut blocks = Vec::with_capacity(9);
-            for j in 0..M {
-                for k in 0..M {
-                    let win = r.f_narrow(2, k, h - M + 1)?.f_narrow(3, j, w - M + 1)?;
-                    shifts.push(win.f_reshape([1, 1, -1])?);
-                    blocks.push(r.f_slice(2, k, h, M)?.f_slice(3, j, w, M)?.f_reshape([1, 1, -1])?);
-                }
-            }
-            let temp = Tensor::f_stack(&shifts, 3)?;
+            let (temp, blocks) = neighbourhoods(&r.f_narrow(0, i, 1)?)?;
             let p = temp.size()[2];
             let mean = temp.f_mean_dim(&[2i64][..], false, None::<Kind>)?.f_unsqueeze(2)?;
             let centred = temp.f_sub(&mean)?;
             let cu = centred.f_permute([0, 1, 3, 2])?.f_matmul(&centred)?.f_div_scalar(p as f64)?;
-            let blocks = Tensor::f_stack(&blocks, 2)?;
             let ss = cu.f_pinverse(1e-15)?.f_matmul(&blocks)?;
             let ss = ss.f_mul(&blocks)?.f_sum_dim_intlist(&[2i64][..], false, None::<Kind>)?;
             multipliers.push(ss.f_div_scalar((M * M) as f64)?.f_reshape([1, 1, h / M, w / M])?);
@@ -309,6 +314,191 @@ impl Vif {
     }
 }
 
+impl Vif {
+    /// The float32 tap of the box means at `level`: 1/w² as pyiqa rounds it.
+    fn mean_tap(&self, level: usize) -> f32 {
+        1.0 / (box_side(level) * box_side(level)) as f32
+    }
+
+    /// Whether [`box_moments`] equals libtorch's five correlations bit for bit for `side`×`side` boxes on
+    /// subbands `width` wide: only where libtorch runs them through oneDNN, whose order of sums it follows,
+    /// and found on probe planes at the first subband of each side and width (that order depends on the CPU).
+    fn box_moments_match_libtorch(&self, side: usize, width: usize) -> bool {
+        static FOUND: Probed<(usize, usize), bool> = Probed::new();
+        FOUND.get_or_probe((side, width), || self.probe_box_moments(side, width).unwrap_or(false))
+    }
+
+    fn probe_box_moments(&self, side: usize, width: usize) -> Result<bool> {
+        let padded_width = width + side - 1;
+        let rows = (ONEDNN_MIN_ELEMENTS.div_ceil(padded_width) + 1).max(side + 6).div_ceil(3) * 3;
+        if !runs_on_onednn(rows * padded_width, side) || width < side || !width.is_multiple_of(3) {
+            return Ok(false);
+        }
+        let level = (0..LEVELS).find(|&l| box_side(l) as usize == side).expect("a box side of the pyramid");
+        let planes = [1u32, 2].map(|seed| (0..rows * width).map(|i| probe_subband(i, seed)).collect::<Vec<_>>());
+        let shape = [1, 1, rows as i64, width as i64];
+        let (x, y) =
+            (Tensor::f_from_slice(&planes[0])?.f_view(shape)?, Tensor::f_from_slice(&planes[1])?.f_view(shape)?);
+        let correlate = |x: &Tensor, filter: &FrozenTensor| -> Result<Tensor> {
+            let full = corr_dn(x, filter, 1, 1, (0, 0))?;
+            Ok(full.f_slice(2, 1, rows as i64 - 1, M)?.f_slice(3, 1, width as i64 - 1, M)?.f_contiguous()?)
+        };
+        let (sum, mean) = (&self.box_sums[level], &self.box_means[level]);
+        let libtorch = [
+            correlate(&x, mean)?,
+            correlate(&y, mean)?,
+            correlate(&x.f_mul(&y)?, sum)?,
+            correlate(&x.f_square()?, sum)?,
+            correlate(&y.f_square()?, sum)?,
+        ];
+        let fused = box_moments(&planes[0], &planes[1], width, side, self.mean_tap(level))?;
+        for (a, b) in libtorch.iter().zip(&fused) {
+            let (a, b) = (cpu_slice::<f32>(a)?, cpu_slice::<f32>(b)?);
+            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.to_bits() != y.to_bits()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The 3×3 neighbourhoods of subband `r` (1×1×H×W, sides multiples of 3) as pyiqa stacks them: all overlapping
+/// ones, 1×1×P×9 (P = (H − 2)(W − 2), neighbours column offset major), and the non-overlapping blocks, 1×1×9×Q
+/// (Q = HW/9). Copied by iqa's own loop from float32 CPU subbands (the same tensors as libtorch's stacks).
+fn neighbourhoods(r: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (h, w) = (r.size()[2], r.size()[3]);
+    if r.device() == Device::Cpu && r.kind() == Kind::Float {
+        let r = r.f_contiguous()?;
+        let (plane, (h, w)) = (cpu_slice::<f32>(&r)?, (h as usize, w as usize));
+        let m = M as usize;
+        let cols = w - m + 1;
+        let mut overlapping = FreshTensor::<f32>::empty(&[1, 1, ((h - m + 1) * cols) as i64, (m * m) as i64])?;
+        for_each_piece(overlapping.as_mut_slice(), MOMENT_BAND_ROWS * 9 * cols, |i, band| {
+            for (k, row) in band.chunks_exact_mut(9 * cols).enumerate() {
+                let y = i * MOMENT_BAND_ROWS + k;
+                for (x, neighbours) in row.chunks_exact_mut(9).enumerate() {
+                    for (s, v) in neighbours.iter_mut().enumerate() {
+                        *v = plane[(y + s % m) * w + x + s / m];
+                    }
+                }
+            }
+        });
+        let q = (h / m) * (w / m);
+        let mut blocks = FreshTensor::<f32>::empty(&[1, 1, (m * m) as i64, q as i64])?;
+        for (s, out) in blocks.as_mut_slice().chunks_exact_mut(q).enumerate() {
+            let (dy, dx) = (s % m, s / m);
+            for (p, v) in out.iter_mut().enumerate() {
+                *v = plane[(m * (p / (w / m)) + dy) * w + m * (p % (w / m)) + dx];
+            }
+        }
+        return Ok((overlapping.into_tensor(), blocks.into_tensor()));
+    }
+    let mut shifts = Vec::with_capacity(9);
+    let mut blocks = Vec::with_capacity(9);
+    for j in 0..M {
+        for k in 0..M {
+            let win = r.f_narrow(2, k, h - M + 1)?.f_narrow(3, j, w - M + 1)?;
+            shifts.push(win.f_reshape([1, 1, -1])?);
+            blocks.push(r.f_slice(2, k, h, M)?.f_slice(3, j, w, M)?.f_reshape([1, 1, -1])?);
+        }
+    }
+    Ok((Tensor::f_stack(&shifts, 3)?, Tensor::f_stack(&blocks, 2)?))
+}
+
+/// A probe subband's value at `i`: signed values of a few units with fine fractions, spread by a hash.
+fn probe_subband(i: usize, seed: u32) -> f32 {
+    let c = (i as u32 ^ seed.wrapping_mul(0x9e37_79b9)).wrapping_mul(2_654_435_761) >> 8;
+    (c % 100_003) as f32 / 4096.0 - 12.0
+}
+
+/// Output rows per task of [`box_moments`].
+const MOMENT_BAND_ROWS: usize = 4;
+
+/// The five correlations of [`Vif::channel`] for one instance (`x` reference, `y` distorted: planes `width`
+/// wide, sides multiples of 3) with `side`×`side` boxes on their reflected padding, at every third sample
+/// from (1, 1) only: the means of x and y (tap `mean_tap`) and the sums of xy, x² and y² (tap 1), each
+/// 1×1×H/3×W/3. Summed as oneDNN sums a correlation: fused multiply-adds over the taps in row-major order.
+fn box_moments(x: &[f32], y: &[f32], width: usize, side: usize, mean_tap: f32) -> Result<[Tensor; 5]> {
+    let (pad, rows, cols) = ((side - 1) / 2, x.len() / width / M as usize, width / M as usize);
+    let (px, py) = (phased_padding(x, width, pad)?, phased_padding(y, width, pad)?);
+    let mut out = FreshTensor::<f32>::empty(&[rows as i64, 5, cols as i64])?;
+    for_each_piece(out.as_mut_slice(), MOMENT_BAND_ROWS * 5 * cols, |i, band| {
+        for (k, row) in band.chunks_exact_mut(5 * cols).enumerate() {
+            let top = 3 * (i * MOMENT_BAND_ROWS + k) + 1;
+            box_moments_row(&px, &py, top, side, mean_tap, row);
+        }
+    });
+    let out = out.into_tensor();
+    let moment =
+        |k: i64| -> Result<Tensor> { Ok(out.f_select(1, k)?.f_contiguous()?.f_view([1, 1, rows as i64, -1])?) };
+    Ok([moment(0)?, moment(1)?, moment(2)?, moment(3)?, moment(4)?])
+}
+
+/// A plane with `pad` samples of reflection on every side, each padded row split by column phase: padded
+/// column 3k + φ at `row_len·φ + k` of its row (rows `3·row_len` long), so that every third column is
+/// contiguous.
+struct PhasedPlane {
+    values: Vec<f32>,
+    row_len: usize,
+}
+
+fn phased_padding(plane: &[f32], width: usize, pad: usize) -> Result<PhasedPlane> {
+    let height = plane.len() / width;
+    let padded_width = width + 2 * pad;
+    let row_len = padded_width.div_ceil(3);
+    let mut values = zeroed((height + 2 * pad) * 3 * row_len, "VIF box padding")?;
+    // Reflection without repeating the edge, as libtorch's "reflect" padding.
+    let reflect = |i: usize, n: usize| -> usize {
+        let i = i as isize - pad as isize;
+        (if i < 0 {
+            -i
+        } else if i >= n as isize {
+            2 * (n as isize - 1) - i
+        } else {
+            i
+        }) as usize
+    };
+    for (r, out) in values.chunks_exact_mut(3 * row_len).enumerate() {
+        let source = &plane[reflect(r, height) * width..][..width];
+        for c in 0..padded_width {
+            out[(c % 3) * row_len + c / 3] = source[reflect(c, width)];
+        }
+    }
+    Ok(PhasedPlane { values, row_len })
+}
+
+with_fma! {
+    /// One output row of [`box_moments`] into `out` (five segments: mean x, mean y, Σxy, Σx², Σy²), from the
+    /// `side` padded rows from `top`.
+    fn box_moments_row / box_moments_row_fma(
+        x: &PhasedPlane, y: &PhasedPlane, top: usize, side: usize, mean_tap: f32, out: &mut [f32]
+    ) {
+        let cols = out.len() / 5;
+        let stride = 3 * x.row_len;
+        out.fill(0.0);
+        let (mean_x, rest) = out.split_at_mut(cols);
+        let (mean_y, rest) = rest.split_at_mut(cols);
+        let (sum_xy, rest) = rest.split_at_mut(cols);
+        let (sum_xx, sum_yy) = rest.split_at_mut(cols);
+        for kh in 0..side {
+            let row = (top + kh) * stride..(top + kh + 1) * stride;
+            let (row_x, row_y) = (&x.values[row.clone()], &y.values[row]);
+            for kw in 0..side {
+                // Output column j reads padded column 3j + 1 + kw.
+                let start = ((1 + kw) % 3) * x.row_len + (1 + kw) / 3;
+                let (a, b) = (&row_x[start..start + cols], &row_y[start..start + cols]);
+                for j in 0..cols {
+                    mean_x[j] = a[j].mul_add(mean_tap, mean_x[j]);
+                    mean_y[j] = b[j].mul_add(mean_tap, mean_y[j]);
+                    sum_xy[j] += a[j] * b[j];
+                    sum_xx[j] += a[j] * a[j];
+                    sum_yy[j] += b[j] * b[j];
+                }
+            }
+        }
+    }
+}
+
 /// `t` without `offset` samples on each side of its last two dimensions (empty when nothing is left).
 fn crop(t: &Tensor, offset: i64) -> Result<Tensor> {
     let (h, w) = (t.size()[2], t.size()[3]);
@@ -320,5 +510,75 @@ impl Model for Vif {
         let x = rgb_to_y(dist, 255.0)?;
         let y = rgb_to_y(require_ref(reference)?, 255.0)?;
         self.scores(&y, &x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libtorch's five channel correlations of one instance, as [`Vif::channel`] computes them without
+    /// [`box_moments`].
+    fn libtorch_moments(vif: &Vif, x: &Tensor, y: &Tensor, level: usize) -> Result<Vec<Tensor>> {
+        let (h, w) = (x.size()[2], x.size()[3]);
+        let correlate = |x: &Tensor, filter: &FrozenTensor| -> Result<Tensor> {
+            Ok(corr_dn(x, filter, 1, 1, (0, 0))?.f_slice(2, 1, h - 1, M)?.f_slice(3, 1, w - 1, M)?.f_contiguous()?)
+        };
+        let (sum, mean) = (&vif.box_sums[level], &vif.box_means[level]);
+        Ok(vec![
+            correlate(x, mean)?,
+            correlate(y, mean)?,
+            correlate(&x.f_mul(y)?, sum)?,
+            correlate(&x.f_square()?, sum)?,
+            correlate(&y.f_square()?, sum)?,
+        ])
+    }
+
+    /// On shapes where libtorch runs the boxes through oneDNN (every side above 3; the 3×3 box above 20480
+    /// padded elements), the fused moments equal libtorch's to the bit, and the probe finds so; where it runs
+    /// im2col (the 3×3 box of a 64×48 subband), the probe is not consulted and the values do differ, which is
+    /// why the path is chosen by libtorch's rule.
+    #[test]
+    fn box_moments_equal_libtorch_bit_for_bit() -> Result<()> {
+        let vif = Vif::new(Device::Cpu)?;
+        let subband = |h: usize, w: usize, seed: u32| -> Result<Tensor> {
+            let values: Vec<f32> = (0..h * w).map(|i| probe_subband(i * 7 + 3, seed)).collect();
+            Ok(Tensor::f_from_slice(&values)?.f_view([1, 1, h as i64, w as i64])?)
+        };
+        let differing = |level: usize, h: usize, w: usize| -> Result<usize> {
+            let (x, y) = (subband(h, w, 5)?, subband(h, w, 6)?);
+            let fused = box_moments(cpu_slice(&x)?, cpu_slice(&y)?, w, box_side(level) as usize, vif.mean_tap(level))?;
+            let mut count = 0;
+            for (a, b) in libtorch_moments(&vif, &x, &y, level)?.iter().zip(&fused) {
+                assert_eq!(a.size(), b.size());
+                let (a, b) = (cpu_slice::<f32>(a)?, cpu_slice::<f32>(b)?);
+                count += a.iter().zip(b).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
+            }
+            Ok(count)
+        };
+        for (level, h, w) in [(0, 384, 510), (0, 33, 33), (1, 192, 255), (1, 99, 21), (2, 96, 126), (3, 135, 240)] {
+            let side = box_side(level) as usize;
+            assert!(runs_on_onednn((h + side - 1) * (w + side - 1), side), "level {level} {w}×{h}");
+            assert_eq!(differing(level, h, w)?, 0, "level {level} {w}×{h}");
+            assert!(vif.box_moments_match_libtorch(side, w), "probe at level {level} {w}×{h}");
+        }
+        assert!(!runs_on_onednn(50 * 65, 3));
+        assert!(differing(3, 48, 63)? > 0, "im2col sums in another order");
+        Ok(())
+    }
+
+    /// iqa's copy of the neighbourhoods is libtorch's stack of shifted views, element for element.
+    #[test]
+    fn neighbourhoods_equal_the_stacked_views() -> Result<()> {
+        let r = Tensor::f_arange(12 * 9, (Kind::Float, Device::Cpu))?.f_view([1, 1, 12, 9])?;
+        let (overlapping, blocks) = neighbourhoods(&r)?;
+        let (want_overlapping, want_blocks) = neighbourhoods(&r.f_to_kind(Kind::Double)?)?;
+        assert_eq!(overlapping.size(), [1, 1, 70, 9]);
+        assert_eq!(blocks.size(), [1, 1, 9, 12]);
+        assert!(overlapping.f_to_kind(Kind::Double)?.f_equal(&want_overlapping)?);
+        assert!(blocks.f_to_kind(Kind::Double)?.f_equal(&want_blocks)?);
+        // Neighbour 5 (column offset 1, row offset 2) of position (1, 3): the sample at row 3, column 4.
+        assert_eq!(overlapping.f_double_value(&[0, 0, 7 + 3, 5])?, (3 * 9 + 4) as f64);
+        Ok(())
     }
 }

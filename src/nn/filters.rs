@@ -3,6 +3,17 @@ use crate::error::Result;
 use crate::tensor::{cpu_slice, FreshTensor};
 use tch::{Device, Kind, Tensor};
 
+/// Elements of one 1×1×H×W float32 input above which libtorch runs a 3×3 or smaller convolution through
+/// oneDNN (its `use_mkldnn` rule); at or below, im2col and BLAS, which sum the taps in another order.
+pub const ONEDNN_MIN_ELEMENTS: usize = 20481;
+
+/// Whether libtorch runs the convolution of one 1×1×H×W float32 CPU input of `elements` values with one
+/// `side`×`side` filter through oneDNN: kernels larger than 3×3 always, smaller ones above
+/// [`ONEDNN_MIN_ELEMENTS`] (libtorch's `use_mkldnn`, with multi-threaded or non-1×1 kernels).
+pub fn runs_on_onednn(elements: usize, side: usize) -> bool {
+    side > 3 || elements >= ONEDNN_MIN_ELEMENTS
+}
+
 /// Normalised 1-D Gaussian of `size` taps. Its outer product with itself is MATLAB's
 /// `fspecial('gaussian', size, sigma)` whenever no tap falls below eps·max (true for every window iqa uses:
 /// the check is kept so that a future one that would be clipped fails loudly instead of drifting).
