@@ -147,10 +147,6 @@ impl Vif {
     fn channel(&self, r: &Tensor, d: &Tensor, level: usize) -> Result<(Tensor, Tensor)> {
         let w2 = (box_side(level) * box_side(level)) as f64;
         let (b, h, w) = (r.size()[0], r.size()[2], r.size()[3]);
-        let correlate = |x: &Tensor, filter: &FrozenTensor| -> Result<Tensor> {
-            Ok(corr_dn(x, filter, 1, 1, (0, 0))?.f_slice(2, 1, h - 1, M)?.f_slice(3, 1, w - 1, M)?)
-        };
-        let (box_sum, box_mean) = (&self.box_sums[level], &self.box_means[level]);
         let side = box_side(level) as usize;
         let padded = (h as usize + side - 1) * (w as usize + side - 1);
         let fused = r.device() == Device::Cpu
@@ -158,20 +154,15 @@ impl Vif {
             && self.box_moments_match_libtorch(side, w as usize);
         let mut parts: [Vec<Tensor>; 5] = Default::default();
         for i in 0..b {
-            let (x, y) = (r.f_narrow(0, i, 1)?, d.f_narrow(0, i, 1)?);
-            if fused {
-                let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
-                let moments = box_moments(cpu_slice(&x)?, cpu_slice(&y)?, w as usize, side, self.mean_tap(level))?;
-                for (part, moment) in parts.iter_mut().zip(moments) {
-                    part.push(moment);
-                }
-                continue;
+            let (x, y) = (r.f_narrow(0, i, 1)?.f_contiguous()?, d.f_narrow(0, i, 1)?.f_contiguous()?);
+            let moments = if fused {
+                box_moments(cpu_slice(&x)?, cpu_slice(&y)?, w as usize, side, self.mean_tap(level))?
+            } else {
+                self.libtorch_moments(&x, &y, level)?
+            };
+            for (part, moment) in parts.iter_mut().zip(moments) {
+                part.push(moment);
             }
-            parts[0].push(correlate(&x, box_mean)?);
-            parts[1].push(correlate(&y, box_mean)?);
-            parts[2].push(correlate(&x.f_mul(&y)?, box_sum)?);
-            parts[3].push(correlate(&x.f_square()?, box_sum)?);
-            parts[4].push(correlate(&y.f_square()?, box_sum)?);
         }
         let [mean_x, mean_y, sum_xy, sum_xx, sum_yy] = parts.map(|p| Tensor::f_cat(&p, 0));
         let (mean_x, mean_y) = (mean_x?, mean_y?);
@@ -339,27 +330,37 @@ impl Vif {
         let shape = [1, 1, rows as i64, width as i64];
         let (x, y) =
             (Tensor::f_from_slice(&planes[0])?.f_view(shape)?, Tensor::f_from_slice(&planes[1])?.f_view(shape)?);
+        let fused = box_moments(&planes[0], &planes[1], width, side, self.mean_tap(level))?;
+        Ok(values_differing(&self.libtorch_moments(&x, &y, level)?, &fused)? == 0)
+    }
+
+    /// libtorch's five correlations of [`Vif::channel`] for one instance (`x`, `y`: 1×1×H×W): full convolutions
+    /// with the box filters of `level`, then every third sample from (1, 1); pyiqa's operations and shapes.
+    fn libtorch_moments(&self, x: &Tensor, y: &Tensor, level: usize) -> Result<[Tensor; 5]> {
+        let (h, w) = (x.size()[2], x.size()[3]);
         let correlate = |x: &Tensor, filter: &FrozenTensor| -> Result<Tensor> {
-            let full = corr_dn(x, filter, 1, 1, (0, 0))?;
-            Ok(full.f_slice(2, 1, rows as i64 - 1, M)?.f_slice(3, 1, width as i64 - 1, M)?.f_contiguous()?)
+            Ok(corr_dn(x, filter, 1, 1, (0, 0))?.f_slice(2, 1, h - 1, M)?.f_slice(3, 1, w - 1, M)?.f_contiguous()?)
         };
         let (sum, mean) = (&self.box_sums[level], &self.box_means[level]);
-        let libtorch = [
-            correlate(&x, mean)?,
-            correlate(&y, mean)?,
-            correlate(&x.f_mul(&y)?, sum)?,
+        Ok([
+            correlate(x, mean)?,
+            correlate(y, mean)?,
+            correlate(&x.f_mul(y)?, sum)?,
             correlate(&x.f_square()?, sum)?,
             correlate(&y.f_square()?, sum)?,
-        ];
-        let fused = box_moments(&planes[0], &planes[1], width, side, self.mean_tap(level))?;
-        for (a, b) in libtorch.iter().zip(&fused) {
-            let (a, b) = (cpu_slice::<f32>(a)?, cpu_slice::<f32>(b)?);
-            if a.len() != b.len() || a.iter().zip(b).any(|(x, y)| x.to_bits() != y.to_bits()) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        ])
     }
+}
+
+/// How many values of the float32 moments `a` and `b` (contiguous, pairwise the same shape) differ in their
+/// bits, counting any difference in length as differing values.
+fn values_differing(a: &[Tensor; 5], b: &[Tensor; 5]) -> Result<usize> {
+    let mut count = 0;
+    for (a, b) in a.iter().zip(b) {
+        let (a, b) = (cpu_slice::<f32>(a)?, cpu_slice::<f32>(b)?);
+        count += a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() + a.len().abs_diff(b.len());
+    }
+    Ok(count)
 }
 
 /// The 3×3 neighbourhoods of subband `r` (1×1×H×W, sides multiples of 3) as pyiqa stacks them: all overlapping
@@ -517,23 +518,6 @@ impl Model for Vif {
 mod tests {
     use super::*;
 
-    /// libtorch's five channel correlations of one instance, as [`Vif::channel`] computes them without
-    /// [`box_moments`].
-    fn libtorch_moments(vif: &Vif, x: &Tensor, y: &Tensor, level: usize) -> Result<Vec<Tensor>> {
-        let (h, w) = (x.size()[2], x.size()[3]);
-        let correlate = |x: &Tensor, filter: &FrozenTensor| -> Result<Tensor> {
-            Ok(corr_dn(x, filter, 1, 1, (0, 0))?.f_slice(2, 1, h - 1, M)?.f_slice(3, 1, w - 1, M)?.f_contiguous()?)
-        };
-        let (sum, mean) = (&vif.box_sums[level], &vif.box_means[level]);
-        Ok(vec![
-            correlate(x, mean)?,
-            correlate(y, mean)?,
-            correlate(&x.f_mul(y)?, sum)?,
-            correlate(&x.f_square()?, sum)?,
-            correlate(&y.f_square()?, sum)?,
-        ])
-    }
-
     /// On shapes where libtorch runs the boxes through oneDNN (every side above 3; the 3×3 box above 20480
     /// padded elements), the fused moments equal libtorch's to the bit, and the probe finds so; where it runs
     /// im2col (the 3×3 box of a 64×48 subband), the probe is not consulted and the values do differ, which is
@@ -548,13 +532,9 @@ mod tests {
         let differing = |level: usize, h: usize, w: usize| -> Result<usize> {
             let (x, y) = (subband(h, w, 5)?, subband(h, w, 6)?);
             let fused = box_moments(cpu_slice(&x)?, cpu_slice(&y)?, w, box_side(level) as usize, vif.mean_tap(level))?;
-            let mut count = 0;
-            for (a, b) in libtorch_moments(&vif, &x, &y, level)?.iter().zip(&fused) {
-                assert_eq!(a.size(), b.size());
-                let (a, b) = (cpu_slice::<f32>(a)?, cpu_slice::<f32>(b)?);
-                count += a.iter().zip(b).filter(|(p, q)| p.to_bits() != q.to_bits()).count();
-            }
-            Ok(count)
+            let libtorch = vif.libtorch_moments(&x, &y, level)?;
+            assert!(libtorch.iter().zip(&fused).all(|(a, b)| a.size() == b.size()), "level {level} {w}×{h}");
+            values_differing(&libtorch, &fused)
         };
         for (level, h, w) in [(0, 384, 510), (0, 33, 33), (1, 192, 255), (1, 99, 21), (2, 96, 126), (3, 135, 240)] {
             let side = box_side(level) as usize;
