@@ -1,7 +1,7 @@
 //! Colour conversions as tensor ops on N×3×H×W batches, with pyiqa's coefficients and operation order.
 use super::{Frame, Image, RowConverter};
 use crate::error::Result;
-use crate::runtime::{bands_of_planes, for_each_piece, Probed};
+use crate::runtime::{bands_of_planes, bits_differing, for_each_piece, Probed};
 use crate::tensor::{cpu_slice, FreshTensor};
 use tch::{Device, Kind, Tensor};
 
@@ -119,7 +119,7 @@ fn probe_luma_formula(width: usize) -> Option<LumaFormula> {
     let mut luma = vec![0f32; pixels];
     LumaFormula::CANDIDATES.into_iter().find(|formula| {
         formula.fill(&mut luma, 1.0, false, (0..pixels).map(colour));
-        luma.iter().zip(&product).all(|(a, b)| a.to_bits() == b.to_bits())
+        bits_differing(&luma, &product) == 0
     })
 }
 
@@ -393,7 +393,7 @@ mod tests {
             let singles: Vec<Tensor> = (0..n).map(|i| rgb_to_y_matmul(&rgb.narrow(0, i, 1), range).unwrap()).collect();
             let product = Vec::<f32>::try_from(Tensor::cat(&singles, 0).flatten(0, -1)).unwrap();
             assert_eq!(fast.len(), product.len());
-            let differing = fast.iter().zip(&product).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+            let differing = bits_differing(&fast, &product);
             assert_eq!(
                 differing,
                 0,
@@ -434,7 +434,7 @@ mod tests {
         };
         for (i, &a) in LumaFormula::CANDIDATES.iter().enumerate() {
             for &b in &LumaFormula::CANDIDATES[i + 1..] {
-                let differing = luma(a).iter().zip(luma(b)).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                let differing = bits_differing(&luma(a), &luma(b));
                 assert!(differing >= 20, "{a:?} and {b:?} differ on only {differing} probe colours");
             }
         }

@@ -12,7 +12,7 @@ use crate::image::Image;
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
 use crate::nn::filters::{runs_on_onednn, scaled_block_mean, ONEDNN_MIN_ELEMENTS};
 use crate::nn::matlab::kernel;
-use crate::runtime::{for_each_piece, try_for_each_piece, zeroed, Probed};
+use crate::runtime::{bits_differing, for_each_piece, try_for_each_piece, zeroed, Probed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -126,8 +126,7 @@ impl Gmsd {
         let (ta, tb) = (Tensor::f_from_slice(a)?.f_view(shape)?, Tensor::f_from_slice(b)?.f_view(shape)?);
         let (libtorch, fused) = (self.similarity_of_halves(&ta, &tb)?, fused_similarity(a, b, width)?);
         let (libtorch, fused) = (cpu_slice::<f32>(&libtorch)?, cpu_slice::<f32>(&fused)?);
-        let differing = libtorch.iter().zip(fused).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
-        Ok(differing + libtorch.len().abs_diff(fused.len()))
+        Ok(bits_differing(libtorch, fused))
     }
 }
 

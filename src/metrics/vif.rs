@@ -19,7 +19,7 @@ use crate::image::colour::with_fma;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::{runs_on_onednn, ONEDNN_MIN_ELEMENTS};
 use crate::nn::matlab::{corr_dn, kernel};
-use crate::runtime::{for_each_piece, zeroed, Probed};
+use crate::runtime::{bits_differing, for_each_piece, zeroed, Probed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -321,8 +321,9 @@ impl Vif {
 
     fn probe_box_moments(&self, side: usize, width: usize) -> Result<bool> {
         let padded_width = width + side - 1;
-        let rows = (ONEDNN_MIN_ELEMENTS.div_ceil(padded_width) + 1).max(side + 6).div_ceil(3) * 3;
-        if !runs_on_onednn(rows * padded_width, side) || width < side || !width.is_multiple_of(3) {
+        // Enough rows for oneDNN whatever the side (libtorch's rule decides elsewhere whether this probe is asked).
+        let rows = ONEDNN_MIN_ELEMENTS.div_ceil(padded_width).max(side + 6).next_multiple_of(3);
+        if width < side || !width.is_multiple_of(3) {
             return Ok(false);
         }
         let level = (0..LEVELS).find(|&l| box_side(l) as usize == side).expect("a box side of the pyramid");
@@ -352,20 +353,15 @@ impl Vif {
     }
 }
 
-/// How many values of the float32 moments `a` and `b` (contiguous, pairwise the same shape) differ in their
-/// bits, counting any difference in length as differing values.
+/// How many values of the float32 moments `a` and `b` (contiguous) differ in their bits.
 fn values_differing(a: &[Tensor; 5], b: &[Tensor; 5]) -> Result<usize> {
-    let mut count = 0;
-    for (a, b) in a.iter().zip(b) {
-        let (a, b) = (cpu_slice::<f32>(a)?, cpu_slice::<f32>(b)?);
-        count += a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() + a.len().abs_diff(b.len());
-    }
-    Ok(count)
+    a.iter().zip(b).try_fold(0, |count, (a, b)| Ok(count + bits_differing(cpu_slice(a)?, cpu_slice(b)?)))
 }
 
-/// The 3×3 neighbourhoods of subband `r` (1×1×H×W, sides multiples of 3) as pyiqa stacks them: all overlapping
-/// ones, 1×1×P×9 (P = (H − 2)(W − 2), neighbours column offset major), and the non-overlapping blocks, 1×1×9×Q
-/// (Q = HW/9). Copied by iqa's own loop from float32 CPU subbands (the same tensors as libtorch's stacks).
+/// The 3×3 neighbourhoods of subband `r` (1×1×H×W, sides multiples of 3) as pyiqa stacks them: all
+/// overlapping ones, 1×1×P×9 (P = (H − 2)(W − 2), neighbours column offset major), and the non-overlapping
+/// blocks, 1×1×9×Q (Q = HW/9). Copied by iqa's own loop from float32 CPU subbands (the same tensors as
+/// libtorch's stacks).
 fn neighbourhoods(r: &Tensor) -> Result<(Tensor, Tensor)> {
     let (h, w) = (r.size()[2], r.size()[3]);
     if r.device() == Device::Cpu && r.kind() == Kind::Float {
@@ -373,13 +369,15 @@ fn neighbourhoods(r: &Tensor) -> Result<(Tensor, Tensor)> {
         let (plane, (h, w)) = (cpu_slice::<f32>(&r)?, (h as usize, w as usize));
         let m = M as usize;
         let cols = w - m + 1;
+        // Neighbour s (column offset s / 3, row offset s % 3) relative to its neighbourhood's top left.
+        let offsets: [usize; 9] = std::array::from_fn(|s| (s % m) * w + s / m);
         let mut overlapping = FreshTensor::<f32>::empty(&[1, 1, ((h - m + 1) * cols) as i64, (m * m) as i64])?;
-        for_each_piece(overlapping.as_mut_slice(), MOMENT_BAND_ROWS * 9 * cols, |i, band| {
+        for_each_piece(overlapping.as_mut_slice(), BAND_ROWS * 9 * cols, |i, band| {
             for (k, row) in band.chunks_exact_mut(9 * cols).enumerate() {
-                let y = i * MOMENT_BAND_ROWS + k;
+                let y = i * BAND_ROWS + k;
                 for (x, neighbours) in row.chunks_exact_mut(9).enumerate() {
-                    for (s, v) in neighbours.iter_mut().enumerate() {
-                        *v = plane[(y + s % m) * w + x + s / m];
+                    for (v, offset) in neighbours.iter_mut().zip(offsets) {
+                        *v = plane[y * w + x + offset];
                     }
                 }
             }
@@ -412,8 +410,8 @@ fn probe_subband(i: usize, seed: u32) -> f32 {
     (c % 100_003) as f32 / 4096.0 - 12.0
 }
 
-/// Output rows per task of [`box_moments`].
-const MOMENT_BAND_ROWS: usize = 4;
+/// Output rows per task of [`box_moments`] and [`neighbourhoods`].
+const BAND_ROWS: usize = 4;
 
 /// The five correlations of [`Vif::channel`] for one instance (`x` reference, `y` distorted: planes `width`
 /// wide, sides multiples of 3) with `side`×`side` boxes on their reflected padding, at every third sample
@@ -423,9 +421,9 @@ fn box_moments(x: &[f32], y: &[f32], width: usize, side: usize, mean_tap: f32) -
     let (pad, rows, cols) = ((side - 1) / 2, x.len() / width / M as usize, width / M as usize);
     let (px, py) = (phased_padding(x, width, pad)?, phased_padding(y, width, pad)?);
     let mut out = FreshTensor::<f32>::empty(&[rows as i64, 5, cols as i64])?;
-    for_each_piece(out.as_mut_slice(), MOMENT_BAND_ROWS * 5 * cols, |i, band| {
+    for_each_piece(out.as_mut_slice(), BAND_ROWS * 5 * cols, |i, band| {
         for (k, row) in band.chunks_exact_mut(5 * cols).enumerate() {
-            let top = 3 * (i * MOMENT_BAND_ROWS + k) + 1;
+            let top = 3 * (i * BAND_ROWS + k) + 1;
             box_moments_row(&px, &py, top, side, mean_tap, row);
         }
     });

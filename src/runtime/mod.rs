@@ -10,7 +10,7 @@ pub mod settings;
 pub use allocator::zeroed;
 pub use device::{cuda_device_count, load_cuda_backend, resolve_device};
 pub use parallel::{bands_of_planes, for_each_piece, try_for_each_piece, worker_threads};
-pub use probe::Probed;
+pub use probe::{bits_differing, Probed};
 pub use settings::{DeviceRequest, Precision, Preset, Settings};
 
 use crate::error::Result;

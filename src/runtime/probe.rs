@@ -4,6 +4,12 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, OnceLock};
 
+/// How many float32 values of `a` and `b` differ in their bits (a value missing from the shorter one counts as
+/// differing): how a probe or a test compares iqa's own kernel with libtorch's.
+pub fn bits_differing(a: &[f32], b: &[f32]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() + a.len().abs_diff(b.len())
+}
+
 /// Probe results by key (an image width, say), process-wide.
 pub struct Probed<K, V>(OnceLock<Mutex<HashMap<K, V>>>);
 
