@@ -9,11 +9,14 @@ use super::fsim::pooling_factor;
 use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::frequency::{centred_grid, log_gabor, machine_eps, scharr_magnitude, similarity_map};
+use crate::runtime::for_each_piece;
+use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
-use tch::{Kind, Tensor};
+use tch::kind::Element;
+use tch::{Device, Kind, Tensor};
 
 pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("vsi", Mode::FullReference, false, (0.0, 1.0), |_| Ok(Arc::new(Vsi)))];
+    &[MetricSpec::new("vsi", Mode::FullReference, false, (0.0, 1.0), |k| Ok(Arc::new(Vsi::new(k.device)?)))];
 
 const C1: f64 = 1.27;
 const C2: f64 = 386.0;
@@ -26,6 +29,11 @@ const SIGMA_D: f64 = 145.0;
 const SIGMA_C: f64 = 0.001;
 /// SDSP works on this fixed size.
 const SALIENCY_SIDE: i64 = 256;
+/// The CIELAB threshold between the cube root and the linear segment, and the linear segment's slope.
+const LAB_EPSILON: f64 = 0.008856;
+const LAB_KAPPA: f64 = 903.3;
+/// Values per task of the element-wise loops.
+const PIECE: usize = 1 << 14;
 
 /// RGB → LMN (rows). Every constant here is written as pyiqa writes it and rounded to float32 where it is used,
 /// as pyiqa's `torch.tensor([...])` stores them.
@@ -43,10 +51,48 @@ fn as_f32(values: &[f64]) -> Result<Tensor> {
     Ok(Tensor::f_from_slice(&rounded)?)
 }
 
+/// The right-hand factor of pyiqa's colour product `x.permute(0, 2, 3, 1) @ M.T`: the 3×3 matrix `rows`
+/// transposed, as a view, in `kind` on `device`.
+fn colour_factor(rows: &[f64; 9], kind: Kind, device: Device) -> Result<Tensor> {
+    Ok(as_f32(rows)?.f_view([3, 3])?.f_tr()?.f_to_kind(kind)?.f_to_device(device)?)
+}
+
 /// The 3×3 colour matrix `rows` applied to every pixel of an N×3×H×W batch, in the batch's dtype.
 fn colour_matrix(x: &Tensor, rows: &[f64; 9]) -> Result<Tensor> {
-    let m = as_f32(rows)?.f_view([3, 3])?.f_tr()?.f_to_kind(x.kind())?.f_to_device(x.device())?;
+    let m = colour_factor(rows, x.kind(), x.device())?;
     Ok(x.f_permute([0, 2, 3, 1])?.f_matmul(&m)?.f_permute([0, 3, 1, 2])?)
+}
+
+/// libtorch's product of pixel-major rows (N·H×W×3, contiguous) by the colour factor of `rows`, as the
+/// `matmul` of a permuted NCHW batch runs: a batched product of N·H matrices W×3 by 3×3.
+fn batched_colour_product(pixels: &Tensor, rows: &[f64; 9]) -> Result<Tensor> {
+    let m = colour_factor(rows, pixels.kind(), pixels.device())?;
+    Ok(pixels.f_bmm(&m.f_expand([pixels.size()[0], 3, 3], false)?)?)
+}
+
+/// The D50 white point as pyiqa divides by it (float32 constants in float64).
+fn white_point() -> [f64; 3] {
+    D50.map(|v| v as f32 as f64)
+}
+
+/// sRGB gamma expansion of one 0..255 value, given its power term `((x + 0.055) / 1.055)^2.4`: pyiqa's
+/// masked sum of the two segments, each operation as libtorch rounds it.
+fn gamma_expanded(value: f64, power: f64) -> f64 {
+    let x = value / 255.0;
+    let (below, above) = (f64::from(u8::from(x <= 0.04045)), f64::from(u8::from(x > 0.04045)));
+    x / 12.92 * below + power * above
+}
+
+/// The base of the gamma expansion's power for one 0..255 value.
+fn gamma_base(value: f64) -> f64 {
+    (value / 255.0 + 0.055) / 1.055
+}
+
+/// CIELAB's f(t) given |t + eps|^(1/3): pyiqa's masked sum of the signed cube root and the linear segment.
+fn lab_f(t: f64, cube_root: f64) -> f64 {
+    let sign = f64::from(u8::from(0.0 < t)) - f64::from(u8::from(t < 0.0));
+    let (above, below) = (f64::from(u8::from(t > LAB_EPSILON)), f64::from(u8::from(t <= LAB_EPSILON)));
+    sign * cube_root * above + (t * LAB_KAPPA + 16.0) / 116.0 * below
 }
 
 /// pyiqa's `rgb2lab` of a 0..255 batch: sRGB gamma expansion, XYZ, D50-relative CIELAB.
@@ -61,13 +107,12 @@ fn rgb_to_lab(x: &Tensor) -> Result<Tensor> {
     let xyz = colour_matrix(&linear, &RGB_TO_XYZ)?;
     let white = as_f32(&D50)?.f_to_kind(x.kind())?.f_to_device(x.device())?.f_view([1, 3, 1, 1])?;
     let t = xyz.f_div(&white)?;
-    let (epsilon, kappa) = (0.008856, 903.3);
     let eps = machine_eps(x.kind());
     // pyiqa's safe_frac_pow: sign(t)·|t + eps|^(1/3).
     let cube_root = t.f_sign()?.f_mul(&t.f_add_scalar(eps)?.f_abs()?.f_pow_tensor_scalar(1.0 / 3.0)?)?;
     let f = cube_root
-        .f_mul(&t.f_gt(epsilon)?)?
-        .f_add(&t.f_mul_scalar(kappa)?.f_add_scalar(16.0)?.f_div_scalar(116.0)?.f_mul(&t.f_le(epsilon)?)?)?;
+        .f_mul(&t.f_gt(LAB_EPSILON)?)?
+        .f_add(&t.f_mul_scalar(LAB_KAPPA)?.f_add_scalar(16.0)?.f_div_scalar(116.0)?.f_mul(&t.f_le(LAB_EPSILON)?)?)?;
     let bias = Tensor::f_from_slice(&[-16.0f32, 0.0, 0.0])?.f_to_kind(x.kind())?.f_to_device(x.device())?;
     Ok(colour_matrix(&f, &XYZ_TO_LAB)?.f_add(&bias.f_view([1, 3, 1, 1])?)?)
 }
@@ -79,41 +124,15 @@ fn spatial_min_max(x: &Tensor) -> Result<(Tensor, Tensor)> {
     Ok((min, max))
 }
 
-/// SDSP visual saliency before its final resize, from the images already resized to 256×256 (N×3×256×256
-/// float64, 0..255): N×1×256×256, not yet normalised.
-fn sdsp_small(small: &Tensor) -> Result<Tensor> {
-    let side = SALIENCY_SIDE;
-    let eps = machine_eps(small.kind());
-    let lab = rgb_to_lab(small)?;
-    // Frequency prior: energy of the log-Gabor band-pass of L*, a*, b*.
-    let lg = log_gabor(side, side, OMEGA_0, SIGMA_F)?
-        .f_to_kind(small.kind())?
-        .f_to_device(small.device())?
-        .f_view([1, 1, side, side])?;
-    let dims = [-2i64, -1];
-    let band = lab
-        .f_fft_fft2(None::<&[i64]>, dims, "backward")?
-        .f_mul(&lg)?
-        .f_fft_ifft2(None::<&[i64]>, dims, "backward")?
-        .f_real()?;
-    let s_f = band.f_square()?.f_sum_dim_intlist(&[1i64][..], true, None::<Kind>)?.f_add_scalar(eps)?.f_sqrt()?;
-    // Location prior: a Gaussian around the centre (pyiqa's grid, scaled by the side and shifted by 1).
-    let (gx, gy) = centred_grid(side, side)?;
-    let coords = Tensor::f_stack(&[gx, gy], 0)?.f_to_kind(small.kind())?.f_to_device(small.device())?;
-    let coords = coords.f_mul_scalar(side as f64)?.f_add_scalar(1.0)?;
-    let s_d = coords
-        .f_square()?
-        .f_sum_dim_intlist(&[0i64][..], false, None::<Kind>)?
-        .f_neg()?
-        .f_div_scalar(SIGMA_D * SIGMA_D)?
-        .f_exp()?
-        .f_view([1, 1, side, side])?;
-    // Colour prior: warm colours, from the min-max normalised a*, b*.
-    let (min, max) = spatial_min_max(&lab)?;
-    let normalised = lab.f_sub(&min)?.f_div(&max.f_sub(&min)?.f_add_scalar(eps)?)?;
-    let norm = normalised.f_narrow(1, 1, 2)?.f_square()?.f_sum_dim_intlist(&[1i64][..], true, None::<Kind>)?;
-    let s_c = norm.f_neg()?.f_div_scalar(SIGMA_C * SIGMA_C)?.f_exp()?.f_neg()?.f_add_scalar(1.0)?;
-    Ok(s_f.f_mul(&s_d)?.f_mul(&s_c)?)
+/// The smallest and largest of `values`, NaN for both where one is NaN (as libtorch's amin and amax).
+fn value_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        if v.is_nan() || lo.is_nan() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (lo.min(v), hi.max(v))
+        }
+    })
 }
 
 /// pyiqa's downsampling: k/2 leading and (k−1)/2 trailing rows and columns replicated, then k×k block means.
@@ -127,7 +146,175 @@ fn block_average(x: &Tensor, k: i64) -> Result<Tensor> {
     Ok(padded.f_avg_pool2d([k, k], [k, k], [0, 0], false, true, None)?)
 }
 
-pub struct Vsi;
+/// [`block_average`] of H×W planes as libtorch computes it, for iqa's own loops: the output's size, and for
+/// each output row or column the k source rows or columns its block reads (edges replicated).
+struct Blocks {
+    k: usize,
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+}
+
+impl Blocks {
+    fn new(h: usize, w: usize, k: usize) -> Self {
+        // The padded side is n + k − 1, so (n − 1)/k + 1 blocks fit.
+        let sources = |n: usize| ((n - 1) / k + 1) * k;
+        let source = |n: usize, i: usize| i.saturating_sub(k / 2).min(n - 1);
+        Blocks {
+            k,
+            rows: (0..sources(h)).map(|i| source(h, i)).collect(),
+            cols: (0..sources(w)).map(|i| source(w, i)).collect(),
+        }
+    }
+
+    fn out_size(&self) -> (usize, usize) {
+        (self.rows.len() / self.k, self.cols.len() / self.k)
+    }
+
+    /// The block mean at (row, col) of a plane `w` wide: a sum in row-major order from 0, divided by k², added
+    /// to 0, as libtorch's average pooling rounds it.
+    fn mean<T: Copy + Into<f64>>(&self, plane: &[T], w: usize, row: usize, col: usize) -> f64 {
+        let k = self.k;
+        let mut sum = 0.0f64;
+        for &y in &self.rows[row * k..(row + 1) * k] {
+            let line = &plane[y * w..(y + 1) * w];
+            for &x in &self.cols[col * k..(col + 1) * k] {
+                sum += line[x].into();
+            }
+        }
+        0.0 + sum / (k * k) as f64
+    }
+}
+
+/// SDSP's two priors that depend on nothing but the fixed side, made once per handle on its device: the
+/// log-Gabor band-pass (frequency prior) and the centred Gaussian (location prior), 1×1×S×S float64 each.
+struct Priors {
+    log_gabor: FrozenTensor,
+    location: FrozenTensor,
+}
+
+impl Priors {
+    fn new(device: Device) -> Result<Self> {
+        let side = SALIENCY_SIDE;
+        let log_gabor = log_gabor(side, side, OMEGA_0, SIGMA_F)?.f_to_kind(Kind::Double)?;
+        // A Gaussian around the centre of pyiqa's grid, scaled by the side and shifted by 1.
+        let (gx, gy) = centred_grid(side, side)?;
+        let coords = Tensor::f_stack(&[gx, gy], 0)?.f_to_kind(Kind::Double)?;
+        let coords = coords.f_mul_scalar(side as f64)?.f_add_scalar(1.0)?;
+        let location = coords
+            .f_square()?
+            .f_sum_dim_intlist(&[0i64][..], false, None::<Kind>)?
+            .f_neg()?
+            .f_div_scalar(SIGMA_D * SIGMA_D)?
+            .f_exp()?;
+        let place = |t: Tensor| -> Result<FrozenTensor> {
+            Ok(FrozenTensor::new(t.f_view([1, 1, side, side])?.f_contiguous()?.f_to_device(device)?))
+        };
+        Ok(Priors { log_gabor: place(log_gabor)?, location: place(location)? })
+    }
+}
+
+pub struct Vsi {
+    priors: Priors,
+}
+
+impl Vsi {
+    pub fn new(device: Device) -> Result<Self> {
+        Ok(Vsi { priors: Priors::new(device)? })
+    }
+
+    /// The frequency prior: the energy of the log-Gabor band-pass of L*, a*, b* (N×1×S×S).
+    fn frequency_prior(&self, lab: &Tensor) -> Result<Tensor> {
+        let dims = [-2i64, -1];
+        let band = lab
+            .f_fft_fft2(None::<&[i64]>, dims, "backward")?
+            .f_mul(&self.priors.log_gabor)?
+            .f_fft_ifft2(None::<&[i64]>, dims, "backward")?
+            .f_real()?;
+        let eps = machine_eps(lab.kind());
+        Ok(band.f_square()?.f_sum_dim_intlist(&[1i64][..], true, None::<Kind>)?.f_add_scalar(eps)?.f_sqrt()?)
+    }
+
+    /// SDSP visual saliency before its final resize, from the images already resized to 256×256 (N×3×256×256
+    /// float64, 0..255): N×1×256×256, not yet normalised. libtorch's operations throughout (any device).
+    fn saliency(&self, small: &Tensor) -> Result<Tensor> {
+        let eps = machine_eps(small.kind());
+        let lab = rgb_to_lab(small)?;
+        // Colour prior: warm colours, from the min-max normalised a*, b*.
+        let (min, max) = spatial_min_max(&lab)?;
+        let normalised = lab.f_sub(&min)?.f_div(&max.f_sub(&min)?.f_add_scalar(eps)?)?;
+        let norm = normalised.f_narrow(1, 1, 2)?.f_square()?.f_sum_dim_intlist(&[1i64][..], true, None::<Kind>)?;
+        let s_c = norm.f_neg()?.f_div_scalar(SIGMA_C * SIGMA_C)?.f_exp()?.f_neg()?.f_add_scalar(1.0)?;
+        Ok(self.frequency_prior(&lab)?.f_mul(&self.priors.location)?.f_mul(&s_c)?)
+    }
+
+    /// [`Vsi::saliency`] on the CPU with the element-wise work in iqa's own loops, a few passes instead of
+    /// libtorch's forty: the same operations on the same values in the same order, and libtorch's own powers,
+    /// exponentials and colour products on tensors of the same layout, so the same bits.
+    fn saliency_cpu(&self, small: &Tensor) -> Result<Tensor> {
+        let (n, side) = (small.size()[0], SALIENCY_SIDE);
+        let plane = (side * side) as usize;
+        let eps = machine_eps(Kind::Double);
+        let rgb = cpu_slice::<f64>(small)?;
+        // Gamma expansion, pixel-major (N·S×S×3) as the XYZ product reads it; libtorch raises the bases
+        // channel-major, as pyiqa's power runs on the NCHW batch.
+        let powers = map_values(rgb, &[n, 3, side, side], |_, v| gamma_base(v))?.f_pow_tensor_scalar(2.4)?;
+        let powers = cpu_slice::<f64>(&powers)?;
+        let linear = fill(&[n * side, side, 3], |i| {
+            let (image, pixel, channel) = (i / (3 * plane), (i / 3) % plane, i % 3);
+            let at = (image * 3 + channel) * plane + pixel;
+            gamma_expanded(rgb[at], powers[at])
+        })?;
+        let xyz = batched_colour_product(&linear, &RGB_TO_XYZ)?;
+        let (xyz, white) = (cpu_slice::<f64>(&xyz)?, white_point());
+        let roots = map_values(xyz, &[n * side, side, 3], |i, v| (v / white[i % 3] + eps).abs())?;
+        let roots = roots.f_pow_tensor_scalar(1.0 / 3.0)?;
+        let roots = cpu_slice::<f64>(&roots)?;
+        let f = fill(&[n * side * side, 3], |i| lab_f(xyz[i] / white[i % 3], roots[i]))?;
+        let lab_rows = f.f_mm(&colour_factor(&XYZ_TO_LAB, Kind::Double, Device::Cpu)?)?;
+        let lab = map_values(cpu_slice::<f64>(&lab_rows)?, &[n, side, side, 3], |i, v| {
+            v + if i % 3 == 0 { -16.0 } else { 0.0 }
+        })?;
+        let values = cpu_slice::<f64>(&lab)?;
+        // Colour prior: each image's a*, b* normalised by their ranges, and the exponent of the warm-colour
+        // Gaussian (libtorch takes the exponential).
+        let mut ranges = vec![[(0.0, 0.0); 2]; n as usize];
+        for_each_piece(&mut ranges, 1, |image, range| {
+            let pixels = &values[image * 3 * plane..(image + 1) * 3 * plane];
+            range[0] = [1, 2].map(|c| value_range(pixels.iter().skip(c).step_by(3).copied()));
+        });
+        let exponentials = fill(&[n, 1, side, side], |i| {
+            let (image, pixel) = (i / plane, i % plane);
+            let norm = [0, 1].iter().fold(0.0, |sum, &c| {
+                let (lo, hi) = ranges[image][c];
+                let v = (values[(image * plane + pixel) * 3 + 1 + c] - lo) / (hi - lo + eps);
+                sum + v * v
+            });
+            -norm / (SIGMA_C * SIGMA_C)
+        })?
+        .f_exp()?;
+        let frequency = self.frequency_prior(&lab.f_permute([0, 3, 1, 2])?)?;
+        let (frequency, exponentials) = (cpu_slice::<f64>(&frequency)?, cpu_slice::<f64>(&exponentials)?);
+        let location = cpu_slice::<f64>(&self.priors.location)?;
+        fill(&[n, 1, side, side], |i| frequency[i] * location[i % plane] * (-exponentials[i] + 1.0))
+    }
+}
+
+/// A fresh float64 CPU tensor of `shape` whose element i is `value(i)`, filled in parallel.
+fn fill(shape: &[i64], value: impl Fn(usize) -> f64 + Sync) -> Result<Tensor> {
+    let mut out = FreshTensor::<f64>::empty(shape)?;
+    for_each_piece(out.as_mut_slice(), PIECE, |index, piece| {
+        let start = index * PIECE;
+        for (i, v) in piece.iter_mut().enumerate() {
+            *v = value(start + i);
+        }
+    });
+    Ok(out.into_tensor())
+}
+
+/// [`fill`] with `map(i, values[i])`: `values` has the shape's number of elements.
+fn map_values(values: &[f64], shape: &[i64], map: impl Fn(usize, f64) -> f64 + Sync) -> Result<Tensor> {
+    fill(shape, |i| map(i, values[i]))
+}
 
 impl Model for Vsi {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
@@ -140,20 +327,31 @@ impl Model for Vsi {
         // and block-averages it for the rest. Resizing, LMN and block means are linear, so iqa resizes and
         // block-averages the [0, 1] images first and scales and converts only the small results: the same
         // values to ~1e-15 relative, with three fewer passes over the full-resolution images.
-        let prepare = |x: &Tensor| -> Result<(Tensor, Tensor)> {
-            let x = x.f_to_kind(Kind::Double)?;
-            let small = x.f_upsample_bilinear2d([SALIENCY_SIDE, SALIENCY_SIDE], false, None, None)?;
-            Ok((small, block_average(&x, k)?))
+        let resized = |x: &Tensor| -> Result<Tensor> {
+            Ok(x.f_to_kind(Kind::Double)?.f_upsample_bilinear2d([SALIENCY_SIDE, SALIENCY_SIDE], false, None, None)?)
         };
-        let (small_x, pooled_x) = prepare(dist)?;
-        let (small_y, pooled_y) = prepare(reference)?;
-        let small = Tensor::f_cat(&[small_x, small_y], 0)?.f_mul_scalar(255.0)?;
-        let lmn = colour_matrix(&Tensor::f_cat(&[pooled_x, pooled_y], 0)?.f_mul_scalar(255.0)?, &RGB_TO_LMN)?;
-        // Saliency back at full size (aligned corners), normalised to [0, 1] by its range there; the affine
-        // normalisation commutes with the block means, so it is applied to the block means.
-        let vs_full = sdsp_small(&small)?.f_upsample_bilinear2d([h, w], true, None, None)?;
-        let (min, max) = spatial_min_max(&vs_full)?;
-        let vs = block_average(&vs_full, k)?.f_sub(&min)?.f_div(&max.f_sub(&min)?.f_add_scalar(eps)?)?;
+        let small = Tensor::f_cat(&[resized(dist)?, resized(reference)?], 0)?.f_mul_scalar(255.0)?;
+        let own_loops = [dist, reference].iter().all(|x| x.device() == Device::Cpu && x.is_contiguous())
+            && dist.kind() == Kind::Float
+            && reference.kind() == Kind::Float;
+        let (lmn, vs) = if own_loops {
+            let pixels = block_means_255::<f32>([cpu_slice(dist)?, cpu_slice(reference)?], n, h, w, k)?;
+            let (ph, pw) = Blocks::new(h as usize, w as usize, k as usize).out_size();
+            let lmn = batched_colour_product(&pixels, &RGB_TO_LMN)?
+                .f_view([2 * n, ph as i64, pw as i64, 3])?
+                .f_permute([0, 3, 1, 2])?;
+            let vs_full = self.saliency_cpu(&small)?.f_upsample_bilinear2d([h, w], true, None, None)?;
+            (lmn, normalised_block_means(&vs_full, k)?)
+        } else {
+            let pooled = |x: &Tensor| block_average(&x.f_to_kind(Kind::Double)?, k);
+            let pooled = Tensor::f_cat(&[pooled(dist)?, pooled(reference)?], 0)?.f_mul_scalar(255.0)?;
+            // Saliency back at full size (aligned corners), normalised to [0, 1] by its range there; the affine
+            // normalisation commutes with the block means, so it is applied to the block means.
+            let vs_full = self.saliency(&small)?.f_upsample_bilinear2d([h, w], true, None, None)?;
+            let (min, max) = spatial_min_max(&vs_full)?;
+            let vs = block_average(&vs_full, k)?.f_sub(&min)?.f_div(&max.f_sub(&min)?.f_add_scalar(eps)?)?;
+            (colour_matrix(&pooled, &RGB_TO_LMN)?, vs)
+        };
         let gm = scharr_magnitude(&lmn.f_narrow(1, 0, 1)?)?;
         let half = |t: &Tensor| -> Result<(Tensor, Tensor)> { Ok((t.f_narrow(0, 0, n)?, t.f_narrow(0, n, n)?)) };
         let (vs_x, vs_y) = half(&vs)?;
@@ -173,5 +371,122 @@ impl Model for Vsi {
         let num = s.f_mul(&vs_max)?.f_sum_dim_intlist(dims, false, None::<Kind>)?.f_add_scalar(eps)?;
         let den = vs_max.f_sum_dim_intlist(dims, false, None::<Kind>)?.f_add_scalar(eps)?;
         Ok(num.f_div(&den)?.f_squeeze_dim(-1)?)
+    }
+}
+
+/// The k×k block means of both batches' colour planes (N×3×H×W each, contiguous), times 255, pixel-major
+/// (2N·h'×w'×3, distorted images first): the LMN product's input as pyiqa's `matmul` lays it out.
+fn block_means_255<T: Element + Copy + Into<f64> + Sync>(
+    batches: [&[T]; 2],
+    n: i64,
+    h: i64,
+    w: i64,
+    k: i64,
+) -> Result<Tensor> {
+    let (h, w, n) = (h as usize, w as usize, n as usize);
+    let blocks = Blocks::new(h, w, k as usize);
+    let (oh, ow) = blocks.out_size();
+    let mut out = FreshTensor::<f64>::empty(&[(2 * n * oh) as i64, ow as i64, 3])?;
+    for_each_piece(out.as_mut_slice(), 3 * ow, |row, values| {
+        let (image, y) = (row / oh, row % oh);
+        let batch = batches[image / n];
+        for (c, channel) in (0..3).map(|c| (c, &batch[((image % n) * 3 + c) * h * w..][..h * w])) {
+            for x in 0..ow {
+                values[3 * x + c] = blocks.mean(channel, w, y, x) * 255.0;
+            }
+        }
+    });
+    Ok(out.into_tensor())
+}
+
+/// pyiqa's normalised saliency maps from the full-size ones (N×1×H×W float64): block means, minus each map's
+/// minimum, over its range plus eps, as libtorch rounds each step.
+fn normalised_block_means(maps: &Tensor, k: i64) -> Result<Tensor> {
+    let (n, h, w) = (maps.size()[0] as usize, maps.size()[2] as usize, maps.size()[3] as usize);
+    let values = cpu_slice::<f64>(maps)?;
+    let blocks = Blocks::new(h, w, k as usize);
+    let (oh, ow) = blocks.out_size();
+    let mut ranges = vec![(0.0, 0.0); n];
+    for_each_piece(&mut ranges, 1, |image, range| {
+        range[0] = value_range(values[image * h * w..(image + 1) * h * w].iter().copied())
+    });
+    let eps = machine_eps(Kind::Double);
+    let mut out = FreshTensor::<f64>::empty(&[n as i64, 1, oh as i64, ow as i64])?;
+    for_each_piece(out.as_mut_slice(), ow, |row, line| {
+        let (image, y) = (row / oh, row % oh);
+        let ((lo, hi), map) = (ranges[image], &values[image * h * w..(image + 1) * h * w]);
+        for (x, v) in line.iter_mut().enumerate() {
+            *v = (blocks.mean(map, w, y, x) - lo) / (hi - lo + eps);
+        }
+    });
+    Ok(out.into_tensor())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hashed values in [0, 1) with exact 0, 1 and the sRGB threshold among them, and a flat patch.
+    fn images(shape: &[i64], seed: u64) -> Tensor {
+        let len: i64 = shape.iter().product();
+        let values: Vec<f32> = (0..len as u64)
+            .map(|i| match i % 97 {
+                0 => 0.0,
+                1 => 1.0,
+                2 => 0.04045,
+                3..=9 => 0.5,
+                _ => ((i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32,
+            })
+            .collect();
+        Tensor::from_slice(&values).view(shape)
+    }
+
+    fn same_bits(a: &Tensor, b: &Tensor) -> usize {
+        assert_eq!(a.size(), b.size());
+        let (a, b) = (a.contiguous(), b.contiguous());
+        let (a, b) = (cpu_slice::<f64>(&a).unwrap(), cpu_slice::<f64>(&b).unwrap());
+        a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count()
+    }
+
+    /// iqa's loops give libtorch's saliency to the bit (the powers, exponentials and colour products being
+    /// libtorch's on tensors laid out as pyiqa's are).
+    #[test]
+    fn saliency_loops_equal_libtorch_bit_for_bit() {
+        let vsi = Vsi::new(Device::Cpu).unwrap();
+        for (n, seed) in [(2, 1), (4, 7)] {
+            let small = images(&[n, 3, SALIENCY_SIDE, SALIENCY_SIDE], seed).to_kind(Kind::Double) * 255.0;
+            let (ours, theirs) = (vsi.saliency_cpu(&small).unwrap(), vsi.saliency(&small).unwrap());
+            assert_eq!(ours.size(), [n, 1, SALIENCY_SIDE, SALIENCY_SIDE]);
+            assert_eq!(same_bits(&ours, &theirs), 0, "{n} images");
+        }
+    }
+
+    /// Block means (times 255, pixel-major) and the normalised saliency means equal libtorch's replicate
+    /// padding and average pooling to the bit, for every pooling factor and odd sizes.
+    #[test]
+    fn block_means_equal_libtorch_bit_for_bit() {
+        for (h, w, k) in [(384, 512, 2), (333, 901, 1), (37, 50, 3), (61, 45, 4), (9, 7, 5)] {
+            let (x, y) = (images(&[2, 3, h, w], 3), images(&[2, 3, h, w], 4));
+            let ours = block_means_255::<f32>([cpu_slice(&x).unwrap(), cpu_slice(&y).unwrap()], 2, h, w, k).unwrap();
+            let pooled = |t: &Tensor| block_average(&t.to_kind(Kind::Double), k).unwrap();
+            let theirs = Tensor::cat(&[pooled(&x), pooled(&y)], 0) * 255.0;
+            let (oh, ow) = ((h - 1) / k + 1, (w - 1) / k + 1);
+            assert_eq!(theirs.size(), [4, 3, oh, ow]);
+            assert_eq!(same_bits(&ours.view([4, oh, ow, 3]).permute([0, 3, 1, 2]), &theirs), 0, "{h}x{w}, k {k}");
+
+            let maps = images(&[2, 1, h, w], 5).to_kind(Kind::Double) * 3.5;
+            let (min, max) = spatial_min_max(&maps).unwrap();
+            let eps = machine_eps(Kind::Double);
+            let theirs = block_average(&maps, k).unwrap().f_sub(&min).unwrap() / (max - &min + eps);
+            assert_eq!(same_bits(&normalised_block_means(&maps, k).unwrap(), &theirs), 0, "{h}x{w}, k {k}");
+        }
+    }
+
+    /// A NaN anywhere in a map makes its range NaN, as libtorch's amin and amax do.
+    #[test]
+    fn ranges_carry_nan() {
+        assert_eq!(value_range([3.0, -1.0, 2.0].into_iter()), (-1.0, 3.0));
+        let (lo, hi) = value_range([3.0, f64::NAN, 2.0].into_iter());
+        assert!(lo.is_nan() && hi.is_nan());
     }
 }
