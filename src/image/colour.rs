@@ -11,25 +11,36 @@ const KR: f32 = RGB_TO_YIQ[0];
 const KG: f32 = RGB_TO_YIQ[1];
 const KB: f32 = RGB_TO_YIQ[2];
 
-/// Defines `fn $name` and, on x86-64, its copy `$fma` compiled with FMA instructions, which `$name` calls where
-/// the CPU has FMA: baseline x86-64 has none, so [`LumaFormula::luma`]'s `mul_add` would call libm. The body is
-/// written into both functions; the arithmetic must be in it or in closures it defines (which inherit FMA), not
-/// in closures handed in from outside.
-macro_rules! with_fma {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident / $fma:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+/// Defines `fn $name` and, on x86-64, its copy `$fast` compiled with the target feature `$feature` (a string
+/// literal), which `$name` calls where the CPU has it. The body is written into both functions; the arithmetic
+/// must be in it or in functions it inlines or closures it defines (which inherit the feature), not in closures
+/// handed in from outside. Rust never fuses a multiply and an add on its own, so a wider copy rounds as the
+/// baseline one does.
+macro_rules! with_target_feature {
+    ($feature:tt, $(#[$doc:meta])* $vis:vis fn $name:ident / $fast:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?
+        $body:block) => {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has FMA (checked just above).
-                return unsafe { $fma($($arg),*) };
+            if std::arch::is_x86_feature_detected!($feature) {
+                // SAFETY: the CPU has the feature (checked just above).
+                return unsafe { $fast($($arg),*) };
             }
             $body
         }
 
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "fma")]
-        unsafe fn $fma($($arg: $ty),*) $(-> $ret)? $body
+        #[target_feature(enable = $feature)]
+        unsafe fn $fast($($arg: $ty),*) $(-> $ret)? $body
+    };
+}
+pub(crate) use with_target_feature;
+
+/// [`with_target_feature`] with FMA instructions: baseline x86-64 has none, so [`LumaFormula::luma`]'s `mul_add`
+/// would call libm.
+macro_rules! with_fma {
+    ($($definition:tt)*) => {
+        $crate::image::colour::with_target_feature!("fma", $($definition)*);
     };
 }
 pub(crate) use with_fma;
