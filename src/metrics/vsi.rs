@@ -8,6 +8,7 @@
 use super::fsim::pooling_factor;
 use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::nn::filters::PoolingBlocks;
 use crate::nn::frequency::{centred_grid, log_gabor, machine_eps, scharr_magnitude, similarity_map};
 use crate::runtime::for_each_piece;
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
@@ -144,45 +145,6 @@ fn block_average(x: &Tensor, k: i64) -> Result<Tensor> {
         x.shallow_clone()
     };
     Ok(padded.f_avg_pool2d([k, k], [k, k], [0, 0], false, true, None)?)
-}
-
-/// [`block_average`] of H×W planes as libtorch computes it, for iqa's own loops: the output's size, and for
-/// each output row or column the k source rows or columns its block reads (edges replicated).
-struct Blocks {
-    k: usize,
-    rows: Vec<usize>,
-    cols: Vec<usize>,
-}
-
-impl Blocks {
-    fn new(h: usize, w: usize, k: usize) -> Self {
-        // The padded side is n + k − 1, so (n − 1)/k + 1 blocks fit.
-        let sources = |n: usize| ((n - 1) / k + 1) * k;
-        let source = |n: usize, i: usize| i.saturating_sub(k / 2).min(n - 1);
-        Blocks {
-            k,
-            rows: (0..sources(h)).map(|i| source(h, i)).collect(),
-            cols: (0..sources(w)).map(|i| source(w, i)).collect(),
-        }
-    }
-
-    fn out_size(&self) -> (usize, usize) {
-        (self.rows.len() / self.k, self.cols.len() / self.k)
-    }
-
-    /// The block mean at (row, col) of a plane `w` wide: a sum in row-major order from 0, divided by k², added
-    /// to 0, as libtorch's average pooling rounds it.
-    fn mean<T: Copy + Into<f64>>(&self, plane: &[T], w: usize, row: usize, col: usize) -> f64 {
-        let k = self.k;
-        let mut sum = 0.0f64;
-        for &y in &self.rows[row * k..(row + 1) * k] {
-            let line = &plane[y * w..(y + 1) * w];
-            for &x in &self.cols[col * k..(col + 1) * k] {
-                sum += line[x].into();
-            }
-        }
-        0.0 + sum / (k * k) as f64
-    }
 }
 
 /// SDSP's two priors that depend on nothing but the fixed side, made once per handle on its device: the
@@ -336,7 +298,7 @@ impl Model for Vsi {
             && reference.kind() == Kind::Float;
         let (lmn, vs) = if own_loops {
             let pixels = block_means_255::<f32>([cpu_slice(dist)?, cpu_slice(reference)?], n, h, w, k)?;
-            let (ph, pw) = Blocks::new(h as usize, w as usize, k as usize).out_size();
+            let (ph, pw) = PoolingBlocks::replicated(h as usize, w as usize, k as usize).out_size();
             let lmn = batched_colour_product(&pixels, &RGB_TO_LMN)?
                 .f_view([2 * n, ph as i64, pw as i64, 3])?
                 .f_permute([0, 3, 1, 2])?;
@@ -384,19 +346,28 @@ fn block_means_255<T: Element + Copy + Into<f64> + Sync>(
     k: i64,
 ) -> Result<Tensor> {
     let (h, w, n) = (h as usize, w as usize, n as usize);
-    let blocks = Blocks::new(h, w, k as usize);
+    let blocks = PoolingBlocks::replicated(h, w, k as usize);
     let (oh, ow) = blocks.out_size();
+    let area = (k * k) as f64;
     let mut out = FreshTensor::<f64>::empty(&[(2 * n * oh) as i64, ow as i64, 3])?;
     for_each_piece(out.as_mut_slice(), 3 * ow, |row, values| {
         let (image, y) = (row / oh, row % oh);
         let batch = batches[image / n];
-        for (c, channel) in (0..3).map(|c| (c, &batch[((image % n) * 3 + c) * h * w..][..h * w])) {
-            for x in 0..ow {
-                values[3 * x + c] = blocks.mean(channel, w, y, x) * 255.0;
+        let mut sums = vec![0.0; ow];
+        for c in 0..3 {
+            blocks.row_sums(&batch[((image % n) * 3 + c) * h * w..][..h * w], w, y, &mut sums, Into::into);
+            for (x, sum) in sums.iter().enumerate() {
+                values[3 * x + c] = pooled_mean(*sum, area) * 255.0;
             }
         }
     });
     Ok(out.into_tensor())
+}
+
+/// A block's mean from its sum as libtorch's average pooling rounds it: divided by the block's area, added to
+/// the zero the output starts from.
+fn pooled_mean(sum: f64, area: f64) -> f64 {
+    0.0 + sum / area
 }
 
 /// pyiqa's normalised saliency maps from the full-size ones (N×1×H×W float64): block means, minus each map's
@@ -404,19 +375,20 @@ fn block_means_255<T: Element + Copy + Into<f64> + Sync>(
 fn normalised_block_means(maps: &Tensor, k: i64) -> Result<Tensor> {
     let (n, h, w) = (maps.size()[0] as usize, maps.size()[2] as usize, maps.size()[3] as usize);
     let values = cpu_slice::<f64>(maps)?;
-    let blocks = Blocks::new(h, w, k as usize);
+    let blocks = PoolingBlocks::replicated(h, w, k as usize);
     let (oh, ow) = blocks.out_size();
     let mut ranges = vec![(0.0, 0.0); n];
     for_each_piece(&mut ranges, 1, |image, range| {
         range[0] = value_range(values[image * h * w..(image + 1) * h * w].iter().copied())
     });
-    let eps = machine_eps(Kind::Double);
+    let (eps, area) = (machine_eps(Kind::Double), (k * k) as f64);
     let mut out = FreshTensor::<f64>::empty(&[n as i64, 1, oh as i64, ow as i64])?;
     for_each_piece(out.as_mut_slice(), ow, |row, line| {
         let (image, y) = (row / oh, row % oh);
-        let ((lo, hi), map) = (ranges[image], &values[image * h * w..(image + 1) * h * w]);
-        for (x, v) in line.iter_mut().enumerate() {
-            *v = (blocks.mean(map, w, y, x) - lo) / (hi - lo + eps);
+        let (lo, hi) = ranges[image];
+        blocks.row_sums(&values[image * h * w..(image + 1) * h * w], w, y, line, |v| v);
+        for v in line.iter_mut() {
+            *v = (pooled_mean(*v, area) - lo) / (hi - lo + eps);
         }
     });
     Ok(out.into_tensor())

@@ -179,24 +179,69 @@ pub fn scaled_block_mean(x: &Tensor, scale: f64, k: i64) -> Result<Tensor> {
     if oh == 0 || ow == 0 {
         return Ok(out.into_tensor());
     }
+    let blocks = PoolingBlocks::unpadded(h, w, k);
     let mut sums = vec![0f32; ow];
     for (plane, pooled) in input.chunks_exact(h * w).zip(output.chunks_exact_mut(oh * ow)) {
         for (by, pooled_row) in pooled.chunks_exact_mut(ow).enumerate() {
-            sums.fill(0.0);
-            // Row by row, and within a row left to right: each block's sum in libtorch's order.
-            for row in plane[by * k * w..].chunks(w).take(k) {
-                for (sum, block) in sums.iter_mut().zip(row.chunks_exact(k)) {
-                    for &v in block {
-                        *sum += v * scale;
-                    }
-                }
-            }
+            blocks.row_sums(plane, w, by, &mut sums, |v| v * scale);
             for (o, s) in pooled_row.iter_mut().zip(&sums) {
                 *o = s / area;
             }
         }
     }
     Ok(out.into_tensor())
+}
+
+/// The source rows and columns of the k×k blocks of libtorch's `avg_pool2d` (stride k, no padding of its own),
+/// for iqa's loops that reproduce it: block i reads sources `rows[i·k..(i + 1)·k]` (and the same of `cols`).
+pub struct PoolingBlocks {
+    k: usize,
+    rows: Vec<usize>,
+    cols: Vec<usize>,
+}
+
+impl PoolingBlocks {
+    /// The blocks that fit in an H×W plane (trailing rows and columns that do not fill one dropped).
+    pub fn unpadded(h: usize, w: usize, k: usize) -> Self {
+        PoolingBlocks { k, rows: (0..h / k * k).collect(), cols: (0..w / k * k).collect() }
+    }
+
+    /// The blocks of the plane after replicate padding of k/2 leading and (k−1)/2 trailing rows and columns
+    /// (pyiqa's `downsample` for VSI): (n − 1)/k + 1 of them along a side of n.
+    pub fn replicated(h: usize, w: usize, k: usize) -> Self {
+        let sources = |n: usize| (0..((n - 1) / k + 1) * k).map(|i| i.saturating_sub(k / 2).min(n - 1)).collect();
+        PoolingBlocks { k, rows: sources(h), cols: sources(w) }
+    }
+
+    /// Blocks down and across.
+    pub fn out_size(&self) -> (usize, usize) {
+        (self.rows.len() / self.k, self.cols.len() / self.k)
+    }
+
+    /// The sums of the blocks in block row `row` of `plane` (`w` wide), one per block column, each from zero in
+    /// libtorch's order (source rows in turn, each left to right) of the values as `load` converts them.
+    #[inline]
+    pub fn row_sums<T: Copy, A: Copy + Default + std::ops::AddAssign>(
+        &self,
+        plane: &[T],
+        w: usize,
+        row: usize,
+        sums: &mut [A],
+        load: impl Fn(T) -> A,
+    ) {
+        let k = self.k;
+        let lines: Vec<&[T]> = self.rows[row * k..(row + 1) * k].iter().map(|&y| &plane[y * w..(y + 1) * w]).collect();
+        // Each sum in a register: adding into `sums` row after row made every add wait for a store.
+        for (sum, cols) in sums.iter_mut().zip(self.cols.chunks_exact(k)) {
+            let mut total = A::default();
+            for line in &lines {
+                for &x in cols {
+                    total += load(line[x]);
+                }
+            }
+            *sum = total;
+        }
+    }
 }
 
 #[cfg(test)]
