@@ -355,7 +355,7 @@ impl Vif {
 
 /// How many values of the float32 moments `a` and `b` (contiguous) differ in their bits.
 fn values_differing(a: &[Tensor; 5], b: &[Tensor; 5]) -> Result<usize> {
-    a.iter().zip(b).try_fold(0, |count, (a, b)| Ok(count + bits_differing(cpu_slice(a)?, cpu_slice(b)?)))
+    a.iter().zip(b).try_fold(0, |count, (a, b)| Ok(count + bits_differing::<f32>(cpu_slice(a)?, cpu_slice(b)?)))
 }
 
 /// The 3×3 neighbourhoods of subband `r` (1×1×H×W, sides multiples of 3) as pyiqa stacks them: all

@@ -9,6 +9,7 @@ use super::fsim::pooling_factor;
 use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::PoolingBlocks;
+use crate::nn::frequency::scharr_magnitude_pixel_major;
 use crate::nn::frequency::{centred_grid, log_gabor, machine_eps, scharr_magnitude, similarity_map};
 use crate::runtime::for_each_piece;
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
@@ -296,14 +297,17 @@ impl Model for Vsi {
         let own_loops = [dist, reference].iter().all(|x| x.device() == Device::Cpu && x.is_contiguous())
             && dist.kind() == Kind::Float
             && reference.kind() == Kind::Float;
-        let (lmn, vs) = if own_loops {
+        let (lmn, vs, gm) = if own_loops {
             let pixels = block_means_255::<f32>([cpu_slice(dist)?, cpu_slice(reference)?], n, h, w, k)?;
             let (ph, pw) = PoolingBlocks::replicated(h as usize, w as usize, k as usize).out_size();
-            let lmn = batched_colour_product(&pixels, &RGB_TO_LMN)?
-                .f_view([2 * n, ph as i64, pw as i64, 3])?
-                .f_permute([0, 3, 1, 2])?;
+            let lmn_pixels = batched_colour_product(&pixels, &RGB_TO_LMN)?.f_view([2 * n, ph as i64, pw as i64, 3])?;
+            let lmn = lmn_pixels.f_permute([0, 3, 1, 2])?;
+            let gm = match scharr_magnitude_pixel_major(&lmn_pixels, 0)? {
+                Some(gm) => gm,
+                None => scharr_magnitude(&lmn.f_narrow(1, 0, 1)?)?,
+            };
             let vs_full = self.saliency_cpu(&small)?.f_upsample_bilinear2d([h, w], true, None, None)?;
-            (lmn, normalised_block_means(&vs_full, k)?)
+            (lmn, normalised_block_means(&vs_full, k)?, gm)
         } else {
             let pooled = |x: &Tensor| block_average(&x.f_to_kind(Kind::Double)?, k);
             let pooled = Tensor::f_cat(&[pooled(dist)?, pooled(reference)?], 0)?.f_mul_scalar(255.0)?;
@@ -312,9 +316,10 @@ impl Model for Vsi {
             let vs_full = self.saliency(&small)?.f_upsample_bilinear2d([h, w], true, None, None)?;
             let (min, max) = spatial_min_max(&vs_full)?;
             let vs = block_average(&vs_full, k)?.f_sub(&min)?.f_div(&max.f_sub(&min)?.f_add_scalar(eps)?)?;
-            (colour_matrix(&pooled, &RGB_TO_LMN)?, vs)
+            let lmn = colour_matrix(&pooled, &RGB_TO_LMN)?;
+            let gm = scharr_magnitude(&lmn.f_narrow(1, 0, 1)?)?;
+            (lmn, vs, gm)
         };
-        let gm = scharr_magnitude(&lmn.f_narrow(1, 0, 1)?)?;
         let half = |t: &Tensor| -> Result<(Tensor, Tensor)> { Ok((t.f_narrow(0, 0, n)?, t.f_narrow(0, n, n)?)) };
         let (vs_x, vs_y) = half(&vs)?;
         let (gm_x, gm_y) = half(&gm)?;

@@ -4,10 +4,27 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, OnceLock};
 
-/// How many float32 values of `a` and `b` differ in their bits (a value missing from the shorter one counts as
+/// How many values of `a` and `b` differ in their bits (a value missing from the shorter one counts as
 /// differing): how a probe or a test compares iqa's own kernel with libtorch's.
-pub fn bits_differing(a: &[f32], b: &[f32]) -> usize {
-    a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count() + a.len().abs_diff(b.len())
+pub fn bits_differing<T: FloatBits>(a: &[T], b: &[T]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x.bits() != y.bits()).count() + a.len().abs_diff(b.len())
+}
+
+/// A float's bit pattern, for [`bits_differing`].
+pub trait FloatBits: Copy {
+    fn bits(self) -> u64;
+}
+
+impl FloatBits for f32 {
+    fn bits(self) -> u64 {
+        self.to_bits().into()
+    }
+}
+
+impl FloatBits for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
 }
 
 /// Probe results by key (an image width, say), process-wide.
