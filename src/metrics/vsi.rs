@@ -212,7 +212,7 @@ impl Vsi {
 
     /// [`Vsi::saliency`] on the CPU with the element-wise work in iqa's own loops, a few passes instead of
     /// libtorch's forty: the same operations on the same values in the same order, and libtorch's own powers,
-    /// exponentials and colour products on tensors of the same layout, so the same bits.
+    /// exponentials, colour products and frequency prior on tensors of the same layout, so the same bits.
     fn saliency_cpu(&self, small: &Tensor) -> Result<Tensor> {
         let (n, side) = (small.size()[0], SALIENCY_SIDE);
         let plane = (side * side) as usize;
