@@ -245,11 +245,13 @@ impl Vsi {
             let pixels = &values[image * 3 * plane..(image + 1) * 3 * plane];
             range[0] = [1, 2].map(|c| value_range(pixels.iter().skip(c).step_by(3).copied()));
         });
+        // Each range's divisor once per image, not once per pixel.
+        let spans: Vec<[(f64, f64); 2]> = ranges.iter().map(|r| r.map(|(lo, hi)| (lo, hi - lo + eps))).collect();
         let exponentials = fill(&[n, 1, side, side], |i| {
             let (image, pixel) = (i / plane, i % plane);
             let norm = [0, 1].iter().fold(0.0, |sum, &c| {
-                let (lo, hi) = ranges[image][c];
-                let v = (values[(image * plane + pixel) * 3 + 1 + c] - lo) / (hi - lo + eps);
+                let (lo, span) = spans[image][c];
+                let v = (values[(image * plane + pixel) * 3 + 1 + c] - lo) / span;
                 sum + v * v
             });
             -norm / (SIGMA_C * SIGMA_C)
@@ -391,9 +393,10 @@ fn normalised_block_means(maps: &Tensor, k: i64) -> Result<Tensor> {
     for_each_piece(out.as_mut_slice(), ow, |row, line| {
         let (image, y) = (row / oh, row % oh);
         let (lo, hi) = ranges[image];
+        let span = hi - lo + eps;
         blocks.row_sums(&values[image * h * w..(image + 1) * h * w], w, y, line, |v| v);
         for v in line.iter_mut() {
-            *v = (pooled_mean(*v, area) - lo) / (hi - lo + eps);
+            *v = (pooled_mean(*v, area) - lo) / span;
         }
     });
     Ok(out.into_tensor())
