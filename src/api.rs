@@ -636,8 +636,8 @@ impl Metric {
 
     /// Prepares `reference` for scoring many distorted images against it with this full-reference metric
     /// ([`Metric::score_with_reference`]): the pixels are copied (the caller's buffer may go) and checked, and
-    /// the metric's share of the work on the reference (LPIPS' and DISTS' backbone activations) is done now,
-    /// once.
+    /// the metric's share of the work on the reference (LPIPS' and DISTS' backbone activations, the reference
+    /// moments of SSIM on the CPU) is done now, once.
     pub fn prepare_reference(&self, reference: &Image<'_>) -> Result<PreparedReference> {
         self.in_context((|| {
             if self.info.mode != Mode::FullReference {
@@ -684,6 +684,11 @@ impl Metric {
                     |d: &Image<'_>| Ok(self.score_batch_inner(std::slice::from_ref(d), Some(&[ref_image]))?[0]);
                 return dists.iter().map(single).collect();
             };
+            if self.key.device == Device::Cpu {
+                if let Some(scores) = self.model().score_pixels_prepared(dists, prepared) {
+                    return scores;
+                }
+            }
             let _no_grad = tch::no_grad_guard();
             let limit = runtime::current_settings().batch_limit.unwrap_or(usize::MAX);
             let mut scores = Vec::with_capacity(dists.len());
@@ -723,8 +728,8 @@ impl PreparedReference {
         &self.key.name
     }
 
-    /// Whether the metric kept work of its own (backbone activations); otherwise scoring against it scores
-    /// each pair as given, which saves the caller the reference's decoding only.
+    /// Whether the metric kept work of its own (backbone activations, SSIM's reference moments); otherwise
+    /// scoring against it scores each pair as given, which saves the caller the reference's decoding only.
     pub fn keeps_work(&self) -> bool {
         self.prepared.is_some()
     }

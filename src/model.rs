@@ -142,13 +142,20 @@ pub trait Model: Send + Sync {
         Err(crate::error::Error::new(crate::error::ErrorKind::Runtime, "internal: this metric prepares nothing"))
     }
 
+    /// [`Model::score_pixels`] against a prepared reference: caller buffers scored directly on the CPU where that
+    /// is cheaper than building tensors. `None`: not supported for these images; `forward_prepared` is used.
+    fn score_pixels_prepared(&self, _dists: &[Image<'_>], _prepared: &Prepared) -> Option<Result<Vec<f64>>> {
+        None
+    }
+
     /// The metric's per-pixel map, for metrics that define one.
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
         None
     }
 }
 
-/// What [`Model::prepare`] keeps of a reference (a deep metric's backbone activations): only the kind of model
+/// What [`Model::prepare`] keeps of a reference (a deep metric's backbone activations, SSIM's reference
+/// moments): only the kind of model
 /// that made it reads it back.
 pub struct Prepared(pub Box<dyn std::any::Any + Send + Sync>);
 

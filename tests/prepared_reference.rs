@@ -1,5 +1,5 @@
 //! One reference, many distorted images: a reference prepared once scores each distorted image as the pair
-//! alone does, for metrics that keep work of their own (LPIPS, DISTS) and for those that do not.
+//! alone does, for metrics that keep work of their own (LPIPS, DISTS, SSIM) and for those that do not.
 mod common;
 
 use common::{decoded, require_weights_dir};
@@ -23,13 +23,14 @@ fn a_prepared_reference_scores_as_each_pair_alone() {
     let rungs = ladder(dist.bytes(), reference.bytes());
     let images: Vec<Image> = rungs.iter().map(|b| Image::new(b, w, h, 0, PixelFormat::Rgb8).unwrap()).collect();
     // pyiqa 0.1.16 on the calibration pair I03 (data/calibration/pyiqa_scores.csv), the last rung; lpips-vgg
-    // has no row there (its parity is tests/parity.rs').
+    // and ssimc have no row there (their parity is tests/parity.rs').
     for (name, pyiqa, keeps_work) in [
         ("lpips", Some(0.7236), true),
         ("lpips-vgg", None, true),
         ("dists", Some(0.4742), true),
         ("psnr", Some(21.1136), false),
-        ("ssim", Some(0.6997), false),
+        ("ssim", Some(0.6997), true),
+        ("ssimc", None, true),
         ("ms_ssim", Some(0.6707), false),
         ("fsim", Some(0.6891), false),
     ] {
@@ -92,8 +93,9 @@ fn a_prepared_reference_refuses_what_a_pair_would_and_belongs_to_its_metric() {
 }
 
 /// A reference in any pixel layout is copied whole: planar float32 (its three planes, rows padded), interleaved
-/// float32 and padded BGRA rows prepare into the scores their pairs get, for a metric that keeps work of the
-/// reference and one that keeps only its pixels.
+/// float32 and padded BGRA rows prepare into the scores their pairs get, for metrics that keep work of the
+/// reference (LPIPS' activations; SSIM's moments of luma and of RGB, from float tensors and from 8-bit rows) and
+/// one that keeps only its pixels.
 #[test]
 fn a_prepared_reference_in_every_layout_scores_as_its_pair() {
     require_weights_dir();
@@ -122,7 +124,7 @@ fn a_prepared_reference_in_every_layout_scores_as_its_pair() {
         (PixelFormat::RgbF32, 0, bytes(&floats(dist.bytes())), bytes(&floats(reference.bytes()))),
         (PixelFormat::Bgra8, 4 * w + 8, bgra(dist.bytes()), bgra(reference.bytes())),
     ];
-    for name in ["lpips", "psnr"] {
+    for name in ["lpips", "ssim", "ssimc", "psnr"] {
         let metric = create_metric(name, &Options::default()).unwrap();
         for (format, stride, d, r) in &cases {
             let image = |b| Image::new(b, w as u32, h as u32, *stride, *format).unwrap();
@@ -131,6 +133,39 @@ fn a_prepared_reference_in_every_layout_scores_as_its_pair() {
             let got = metric.score_with_reference(&[d], &prepared).unwrap()[0];
             let pair = metric.score(&d, Some(&r)).unwrap();
             assert_eq!(got.to_bits(), pair.to_bits(), "{name} {format:?}: prepared {got} vs pair {pair}");
+        }
+    }
+}
+
+/// SSIM's kept statistics cover the whole reference at any size: the smallest image its window fits, sizes
+/// where the bands of rows split unevenly, and a tall narrow one, each to the bit of its pair.
+#[test]
+fn ssim_prepared_at_odd_sizes_scores_as_its_pairs() {
+    let noise = |seed: u32, len: usize| -> Vec<u8> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 24) as u8
+            })
+            .collect()
+    };
+    for name in ["ssim", "ssimc"] {
+        let metric = create_metric(name, &Options::default()).unwrap();
+        for (w, h) in [(11u32, 11u32), (70, 37), (45, 200), (13, 97)] {
+            let len = 3 * (w * h) as usize;
+            let reference = noise(1 + w, len);
+            let blurred: Vec<u8> = reference.iter().zip(noise(7 + h, len)).map(|(&r, n)| r / 2 + n / 2).collect();
+            let image = |b| Image::new(b, w, h, 0, PixelFormat::Rgb8).unwrap();
+            let prepared = metric.prepare_reference(&image(&reference)).unwrap();
+            assert!(prepared.keeps_work(), "{name}");
+            let got = metric.score_with_reference(&[image(&blurred), image(&reference)], &prepared).unwrap();
+            let pair = metric.score(&image(&blurred), Some(&image(&reference))).unwrap();
+            assert_eq!(got[0].to_bits(), pair.to_bits(), "{name} {w}x{h}: prepared {} vs pair {pair}", got[0]);
+            assert!(pair > 0.0 && pair < 1.0, "{name} {w}x{h}: {pair}");
+            assert_eq!(got[1], 1.0, "{name} {w}x{h}: the reference against itself");
         }
     }
 }

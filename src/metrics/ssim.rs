@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::image::colour::{preprocess, score_by_rows, Planes255};
 use crate::image::{Frame, Image};
-use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model};
+use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model, Prepared};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
 use crate::runtime::{bands_of_planes, try_for_each_piece, zeroed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
@@ -59,9 +59,36 @@ impl Windows {
             &taps,
             MapKind::Ssim,
             |_, first, out| x.fill(first, out),
-            |_, first, out| y.fill(first, out),
+            Reference::Rows(|_, first, out: &mut [&mut [f64]]| y.fill(first, out)),
         )?;
         Ok(map.f_mean_dim(&[1i64, 2, 3][..], false, None)?.f_double_value(&[0])?)
+    }
+
+    /// The reference's planes (1×C×H×W float64 on the CPU, 0..255) and their two filtered statistics.
+    fn moments(&self, y: &Tensor) -> Result<ReferenceMoments> {
+        let (_, c, h, w) = y.size4()?;
+        let (c, h, w) = (c as usize, h as usize, w as usize);
+        let k = WINDOW as usize;
+        if h < k || w < k {
+            return Err(Error::shape(format!("{w}x{h} is smaller than the {k}x{k} window")));
+        }
+        let planes = Vec::<f64>::try_from(&y.f_contiguous()?.f_view([-1])?)?;
+        let taps = Vec::<f64>::try_from(&*self.taps)?;
+        let (oh, ow) = (h + 1 - k, w + 1 - k);
+        // Planes 0..C: the means; C..2C: the means of the squares.
+        let mut moments = zeroed(2 * c * oh * ow, "SSIM reference moments")?;
+        let mut bands = bands_of_planes(&mut moments, oh * ow, BAND_ROWS * ow);
+        try_for_each_piece(&mut bands, 1, |i, piece| {
+            let (means, squares) = piece[0].split_at_mut(c);
+            for (channel, (mean, square)) in means.iter_mut().zip(squares).enumerate() {
+                let rows = &planes[(channel * h + i * BAND_ROWS) * w..][..(mean.len() / ow + k - 1) * w];
+                filter_band(rows, w, &taps, 0, mean, ow)?;
+                let squared: Vec<f64> = rows.iter().map(|v| v * v).collect();
+                filter_band(&squared, w, &taps, 0, square, ow)?;
+            }
+            Ok(())
+        })?;
+        Ok(ReferenceMoments { planes, moments, shape: [c, h, w] })
     }
 
     /// The SSIM or the contrast-structure map, N×C×(H−10)×(W−10) ('valid' filtering). Float64 on the CPU:
@@ -121,29 +148,47 @@ fn map_cpu(x: &Tensor, y: &Tensor, taps: &[f64], which: MapKind) -> Result<Tenso
     let (n, c, h, w) = x.size4()?;
     let (x, y) = (x.f_contiguous()?, y.f_contiguous()?);
     let (xs, ys) = (cpu_slice::<f64>(&x)?, cpu_slice::<f64>(&y)?);
-    let (c, h, w) = (c as usize, h as usize, w as usize);
-    let rows_of = |planes: &[f64], image: usize, first: usize, out: &mut [&mut [f64]]| {
-        for (channel, out) in out.iter_mut().enumerate() {
-            let plane = &planes[(image * c + channel) * h * w..][..h * w];
-            out.copy_from_slice(&plane[first * w..][..out.len()]);
-        }
-    };
+    let shape = [c as usize, h as usize, w as usize];
     map_bands(
-        [n as usize, c, h, w],
+        [n as usize, shape[0], shape[1], shape[2]],
         taps,
         which,
-        |i, first, out| rows_of(xs, i, first, out),
-        |i, first, out| rows_of(ys, i, first, out),
+        |i, first, out| copy_rows(xs, shape, i, first, out),
+        Reference::Rows(|i, first, out: &mut [&mut [f64]]| copy_rows(ys, shape, i, first, out)),
     )
 }
 
+/// Rows `first..` of each channel of image `image` of N×C×H×W `planes` into `out` (one slice per channel).
+fn copy_rows(planes: &[f64], [c, h, w]: [usize; 3], image: usize, first: usize, out: &mut [&mut [f64]]) {
+    for (channel, out) in out.iter_mut().enumerate() {
+        out.copy_from_slice(&planes[((image * c + channel) * h + first) * w..][..out.len()]);
+    }
+}
+
+/// What a prepared reference keeps of SSIM's work: the reference's planes at 0..255 (C×H×W) and, for each
+/// channel, its two filtered statistics (the local mean and the local mean of the squares, C×(H−10)×(W−10)
+/// each), so that each distorted image filters three statistics instead of five.
+struct ReferenceMoments {
+    planes: Vec<f64>,
+    /// The C means, then the C means of the squares.
+    moments: Vec<f64>,
+    shape: [usize; 3],
+}
+
+/// Where [`map_bands`] gets the reference's side: rows to filter, or moments filtered once.
+enum Reference<'a, Y> {
+    Rows(Y),
+    Moments(&'a ReferenceMoments),
+}
+
 /// The SSIM or contrast-structure map of N images of C channels, H×W, in float64 on the CPU, one band of
-/// output rows of an image at a time on the worker threads: each task has `x_rows` and `y_rows` write the
-/// input rows its window needs (image, first row, one slice per channel), forms x², y² and xy, filters the
-/// five statistics ([`filter_band`]) and writes the map. Every value comes from the operations libtorch
-/// applies to the whole tensors, in the same order (no fused multiply-adds), so the map, and its mean, are the
-/// same to the bit, with no full-size array but the map itself.
-fn map_bands<X, Y>(shape: [usize; 4], taps: &[f64], which: MapKind, x_rows: X, y_rows: Y) -> Result<Tensor>
+/// output rows of an image at a time on the worker threads: each task has `x_rows` (and the reference's
+/// `Rows`) write the input rows its window needs (image, first row, one slice per channel), forms x², y² and
+/// xy, filters the five statistics ([`filter_band`]; the reference's two are read instead from its `Moments`,
+/// the same for every image) and writes the map. Every value comes from the operations libtorch applies to the
+/// whole tensors, in the same order (no fused multiply-adds), so the map, and its mean, are the same to the bit,
+/// with no full-size array but the map itself.
+fn map_bands<X, Y>(shape: [usize; 4], taps: &[f64], which: MapKind, x_rows: X, y: Reference<'_, Y>) -> Result<Tensor>
 where
     X: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
     Y: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
@@ -152,6 +197,11 @@ where
     let k = taps.len();
     if h < k || w < k {
         return Err(Error::shape(format!("{w}x{h} is smaller than the {k}x{k} window")));
+    }
+    if let Reference::Moments(m) = &y {
+        if m.shape != [c, h, w] {
+            return Err(Error::shape("the image and the prepared reference differ in size or channels"));
+        }
     }
     let (oh, ow) = (h + 1 - k, w + 1 - k);
     let mut map = FreshTensor::<f64>::empty(&[n as i64, c as i64, oh as i64, ow as i64])?;
@@ -165,19 +215,45 @@ where
             let buffers = |count: usize, len: usize, what| -> Result<Vec<Vec<f64>>> {
                 (0..count).map(|_| zeroed(len, what)).collect()
             };
-            let (mut xb, mut yb) = (zeroed(c * input, "SSIM input rows")?, zeroed(c * input, "SSIM input rows")?);
+            let mut xb = zeroed(c * input, "SSIM input rows")?;
             x_rows(image, first, &mut xb.chunks_mut(input).collect::<Vec<_>>());
-            y_rows(image, first, &mut yb.chunks_mut(input).collect::<Vec<_>>());
+            let mut yb = Vec::new();
+            if let Reference::Rows(y_rows) = &y {
+                yb = zeroed(c * input, "SSIM input rows")?;
+                y_rows(image, first, &mut yb.chunks_mut(input).collect::<Vec<_>>());
+            }
             let (mut products, mut stats) =
                 (buffers(3, input, "SSIM products")?, buffers(5, rows * ow, "SSIM statistics")?);
-            for ((xc, yc), band) in xb.chunks(input).zip(yb.chunks(input)).zip(outs.iter_mut()) {
-                for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
-                    (products[0][j], products[1][j], products[2][j]) = (a * a, b * b, a * b);
+            for (channel, (xc, band)) in xb.chunks(input).zip(outs.iter_mut()).enumerate() {
+                let yc = match &y {
+                    Reference::Rows(_) => &yb[channel * input..][..input],
+                    Reference::Moments(m) => &m.planes[(channel * h + first) * w..][..input],
+                };
+                if let Reference::Rows(_) = &y {
+                    for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
+                        (products[0][j], products[1][j], products[2][j]) = (a * a, b * b, a * b);
+                    }
+                } else {
+                    for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
+                        (products[0][j], products[2][j]) = (a * a, a * b);
+                    }
                 }
-                for (src, out) in [xc, yc, &products[0], &products[1], &products[2]].into_iter().zip(stats.iter_mut()) {
+                let [mu1, mu2, xx, yy, xy] = &mut stats[..] else { unreachable!("five statistics") };
+                let filtered = match &y {
+                    Reference::Rows(_) => vec![(xc, mu1), (yc, mu2), (&products[0][..], xx), (&products[1][..], yy)],
+                    Reference::Moments(_) => vec![(xc, mu1), (&products[0][..], xx)],
+                };
+                for (src, out) in filtered.into_iter().chain([(&products[2][..], xy)]) {
                     filter_band(src, w, taps, 0, out, ow)?;
                 }
-                let [mu1, mu2, xx, yy, xy] = &stats[..] else { unreachable!("five statistics") };
+                let (mu2, yy) = match &y {
+                    Reference::Rows(_) => (&stats[1][..], &stats[3][..]),
+                    Reference::Moments(m) => {
+                        let at = |plane: usize| &m.moments[plane * oh * ow + first * ow..][..rows * ow];
+                        (at(channel), at(c + channel))
+                    }
+                };
+                let (mu1, xx, xy) = (&stats[0], &stats[2], &stats[4]);
                 for (j, out) in band.iter_mut().enumerate() {
                     let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
                     let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
@@ -207,11 +283,24 @@ fn relu(v: f64) -> f64 {
 pub struct Ssim {
     luma_only: bool,
     windows: Windows,
+    device: Device,
 }
 
 impl Ssim {
     pub fn new(luma_only: bool, device: Device) -> Result<Self> {
-        Ok(Ssim { luma_only, windows: Windows::new(if luma_only { 1 } else { 3 }, device)? })
+        Ok(Ssim { luma_only, windows: Windows::new(if luma_only { 1 } else { 3 }, device)?, device })
+    }
+
+    /// The mean SSIM of `x` (its rows written by `x_rows`) against a prepared reference.
+    fn mean_against<X>(&self, shape: [usize; 3], x_rows: X, reference: &ReferenceMoments) -> Result<f64>
+    where
+        X: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
+    {
+        let taps = Vec::<f64>::try_from(&*self.windows.taps)?;
+        let [c, h, w] = shape;
+        let none = Reference::<fn(usize, usize, &mut [&mut [f64]])>::Moments(reference);
+        let map = map_bands([1, c, h, w], &taps, MapKind::Ssim, x_rows, none)?;
+        Ok(map.f_mean_dim(&[1i64, 2, 3][..], false, None)?.f_double_value(&[0])?)
     }
 }
 
@@ -230,6 +319,49 @@ impl Model for Ssim {
     fn score_frames(&self, dists: &[Frame<'_>], refs: Option<&[Frame<'_>]>) -> Option<Result<Vec<f64>>> {
         let planes = |f| Planes255::of_frame(f, self.luma_only);
         score_by_rows(dists, refs, planes, |x, y| self.windows.mean_of_rows(x, y))
+    }
+
+    /// On the CPU the reference's planes and two filtered statistics are kept.
+    fn prepares_references(&self) -> bool {
+        self.device == Device::Cpu
+    }
+
+    fn prepare(&self, reference: &Tensor) -> Result<Option<Prepared>> {
+        if reference.device() != Device::Cpu {
+            return Ok(None);
+        }
+        let y = preprocess(reference, self.luma_only, DATA_RANGE, Kind::Double)?;
+        Ok(Some(Prepared(Box::new(self.windows.moments(&y)?))))
+    }
+
+    /// Image by image, as each pair alone is scored.
+    fn forward_prepared(&self, dist: &Tensor, prepared: &Prepared) -> Result<Tensor> {
+        let reference = prepared.get::<ReferenceMoments>()?;
+        let scores = (0..dist.size()[0])
+            .map(|i| {
+                let x = preprocess(&dist.f_narrow(0, i, 1)?, self.luma_only, DATA_RANGE, Kind::Double)?;
+                let (_, c, h, w) = x.size4()?;
+                let x = x.f_contiguous()?;
+                let xs = cpu_slice::<f64>(&x)?;
+                let shape = [c as usize, h as usize, w as usize];
+                self.mean_against(
+                    shape,
+                    |_, first, out: &mut [&mut [f64]]| copy_rows(xs, shape, 0, first, out),
+                    reference,
+                )
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(Tensor::f_from_slice(&scores)?)
+    }
+
+    fn score_pixels_prepared(&self, dists: &[Image<'_>], prepared: &Prepared) -> Option<Result<Vec<f64>>> {
+        let planes: Vec<_> = dists.iter().map(|d| Planes255::of_8bit(d, self.luma_only)).collect::<Option<_>>()?;
+        let score = |x: &Planes255<'_>| {
+            let reference = prepared.get::<ReferenceMoments>()?;
+            let ((w, h), c) = (x.size(), x.channels());
+            self.mean_against([c, h, w], |_, first, out: &mut [&mut [f64]]| x.fill(first, out), reference)
+        };
+        Some(planes.iter().map(score).collect())
     }
 
     fn distance_map(&self) -> Option<&dyn DistanceMap> {
