@@ -637,7 +637,7 @@ impl Metric {
     /// Prepares `reference` for scoring many distorted images against it with this full-reference metric
     /// ([`Metric::score_with_reference`]): the pixels are copied (the caller's buffer may go) and checked, and
     /// the metric's share of the work on the reference (LPIPS' and DISTS' backbone activations, the reference
-    /// moments of SSIM on the CPU) is done now, once.
+    /// moments of SSIM on the CPU, MAD's reference maps) is done now, once.
     pub fn prepare_reference(&self, reference: &Image<'_>) -> Result<PreparedReference> {
         self.in_context((|| {
             if self.info.mode != Mode::FullReference {

@@ -154,8 +154,8 @@ pub trait Model: Send + Sync {
     }
 }
 
-/// What [`Model::prepare`] keeps of a reference (a deep metric's backbone activations, SSIM's reference
-/// moments): only the kind of model
+/// What [`Model::prepare`] keeps of a reference (a deep metric's backbone activations, SSIM's moments, MAD's
+/// maps): only the kind of model
 /// that made it reads it back.
 pub struct Prepared(pub Box<dyn std::any::Any + Send + Sync>);
 

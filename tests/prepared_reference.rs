@@ -1,5 +1,5 @@
 //! One reference, many distorted images: a reference prepared once scores each distorted image as the pair
-//! alone does, for metrics that keep work of their own (LPIPS, DISTS, SSIM) and for those that do not.
+//! alone does, for metrics that keep work of their own (LPIPS, DISTS, SSIM, MAD) and for those that do not.
 mod common;
 
 use common::{decoded, require_weights_dir};
@@ -32,6 +32,7 @@ fn a_prepared_reference_scores_as_each_pair_alone() {
         ("ssim", Some(0.6997), true),
         ("ssimc", None, true),
         ("ms_ssim", Some(0.6707), false),
+        ("mad", Some(195.2796), true),
         ("fsim", Some(0.6891), false),
     ] {
         let metric = create_metric(name, &Options::default()).unwrap();

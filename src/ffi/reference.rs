@@ -30,9 +30,9 @@ unsafe fn checked_reference<'a>(p: *const IqaReference) -> Result<&'a PreparedRe
 /// Prepares `ref` once for scoring many distorted images against it with the full-reference metric of
 /// `metric` (iqa_score_with_reference): its pixels are copied (the buffer may be reused on return) and
 /// checked, and the metric's share of the work on the reference (the LPIPS and DISTS backbone activations,
-/// SSIM's local statistics of the reference on the CPU) is done now. Scores against it equal iqa_score's on
-/// each pair. The reference may be used from many threads at once, with any handle of the same metric, device
-/// and precision.
+/// SSIM's local statistics of the reference on the CPU, MAD's reference maps) is done now. Scores against it
+/// equal iqa_score's on each pair. The reference may be used from many threads at once, with any handle of the
+/// same metric, device and precision.
 /// Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers, bad image, a no-reference metric), IQA_ERR_SHAPE_MISMATCH
 /// (smaller than the metric's minimum), IQA_ERR_RUNTIME.
 ///

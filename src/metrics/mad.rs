@@ -13,7 +13,7 @@
 //! scored one at a time, because the float32 patch reductions round differently in a bigger batch.
 //! Minimum size 16×16: one patch.
 use crate::error::{Error, Result};
-use crate::model::{require_ref, MetricSpec, Mode, Model};
+use crate::model::{require_ref, MetricSpec, Mode, Model, Prepared};
 use crate::nn::frequency::ifftshift2;
 use crate::runtime::for_each_piece;
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
@@ -26,8 +26,8 @@ pub const METRICS: &[MetricSpec] =
     &[MetricSpec::new("mad", Mode::FullReference, true, (0.0, f64::NAN), |_| Ok(Arc::new(Mad::default())))
         .min_size(PATCH as u32, PATCH as u32)];
 
-/// Bytes of complex128 maps (all channels of a pair) above which the appearance path runs channel by channel.
-const PER_CHANNEL_ABOVE: i64 = 512 << 20;
+/// Bytes of complex128 maps (all channels of an image) above which the appearance path runs channel by channel.
+const PER_CHANNEL_ABOVE: i64 = 256 << 20;
 /// Bytes of centred patch copies made at once by [`patch_mean_std`].
 const PATCHES_AT_ONCE: i64 = 1 << 30;
 /// Patch side and stride of every local statistic.
@@ -289,38 +289,62 @@ fn pooled(map: &Tensor) -> Result<Tensor> {
     Ok(norm.f_div_scalar(((s[2] * s[3]) as f64).sqrt())?)
 }
 
-/// The high-quality (detection) index of one pair (1×C×H×W float32 in 0..255 each), 1×C float32.
-fn hi_index(reference: &Tensor, dist: &Tensor, csf: &Tensor) -> Result<Tensor> {
-    const K: f64 = 0.02874;
-    const G: f64 = 0.5;
-    const THRESHOLD: f64 = -5.0;
-    const EPS: f64 = 1e-12;
-    let gamma = 2.2 / 3.0;
-    let r = reference.f_add_scalar(1e-12)?.f_pow_tensor_scalar(gamma)?.f_mul_scalar(K)?;
-    let d = dist.f_abs()?.f_add_scalar(1e-12)?.f_pow_tensor_scalar(gamma)?.f_mul_scalar(K)?;
-    let both = Tensor::f_cat(&[r, d], 0)?;
+/// The reference's side of the detection index: its CSF-filtered luminance, and the mean and log contrast of
+/// every patch of it.
+struct Detection {
+    filtered: FrozenTensor,
+    mean: FrozenTensor,
+    contrast: FrozenTensor,
+}
+
+const K: f64 = 0.02874;
+const EPS: f64 = 1e-12;
+
+/// k·x^(2.2/3) through the CSF (float32 FFTs), real part: 1×C×H×W.
+fn csf_filtered(x: &Tensor, csf: &Tensor) -> Result<Tensor> {
     let dims = [-2i64, -1];
-    let filtered = both
+    Ok(x.f_pow_tensor_scalar(2.2 / 3.0)?
+        .f_mul_scalar(K)?
         .f_fft_fft2(None::<&[i64]>, dims, "backward")?
         .f_mul(csf)?
         .f_fft_ifft2(None::<&[i64]>, dims, "backward")?
-        .f_real()?;
-    let (r, d) = (filtered.f_narrow(0, 0, 1)?, filtered.f_narrow(0, 1, 1)?);
-    let (mean_r, std_r) = patch_mean_std(&r)?;
-    let (h1, w1) = (std_r.size()[2], std_r.size()[3]);
-    // Min over the 2×2 neighbourhood ending at each position (pyiqa: −maxpool(−x) padded by 1, cropped), halved.
-    let std_r = std_r
-        .f_neg()?
-        .f_max_pool2d([2, 2], [1, 1], [1, 1], [1, 1], false)?
-        .f_neg()?
-        .f_div_scalar(2.0)?
-        .f_narrow(2, 0, h1)?
-        .f_narrow(3, 0, w1)?;
-    let (_, std_e) = patch_mean_std(&d.f_sub(&r)?)?;
-    let denom = mean_r.f_add_scalar(EPS)?;
-    let ci_ref = std_r.f_add_scalar(EPS)?.f_div(&denom)?.f_abs()?.f_log()?;
-    let ci_dst = std_e.f_add_scalar(EPS)?.f_div(&denom)?.f_abs()?.f_log()?;
-    let ci_dst = ci_dst.f_masked_fill(&mean_r.f_lt(G)?, -1000.0)?;
+        .f_real()?)
+}
+
+impl Detection {
+    /// Of a reference (1×C×H×W float32 in 0..255).
+    fn of(reference: &Tensor, csf: &Tensor) -> Result<Self> {
+        let filtered = csf_filtered(&reference.f_add_scalar(1e-12)?, csf)?;
+        let (mean, std) = patch_mean_std(&filtered)?;
+        let (h1, w1) = (std.size()[2], std.size()[3]);
+        // Min over the 2×2 neighbourhood ending at each position (pyiqa: −maxpool(−x) padded by 1, cropped),
+        // halved.
+        let std = std
+            .f_neg()?
+            .f_max_pool2d([2, 2], [1, 1], [1, 1], [1, 1], false)?
+            .f_neg()?
+            .f_div_scalar(2.0)?
+            .f_narrow(2, 0, h1)?
+            .f_narrow(3, 0, w1)?;
+        let contrast = std.f_add_scalar(EPS)?.f_div(&mean.f_add_scalar(EPS)?)?.f_abs()?.f_log()?;
+        Ok(Detection {
+            filtered: FrozenTensor::new(filtered),
+            mean: FrozenTensor::new(mean),
+            contrast: FrozenTensor::new(contrast),
+        })
+    }
+}
+
+/// The high-quality (detection) index of `dist` against `reference` (1×C×H×W float32 in 0..255 each) and its
+/// [`Detection`], 1×C float32.
+fn hi_index(reference: &Tensor, detection: &Detection, dist: &Tensor, csf: &Tensor) -> Result<Tensor> {
+    const G: f64 = 0.5;
+    const THRESHOLD: f64 = -5.0;
+    let d = csf_filtered(&dist.f_abs()?.f_add_scalar(1e-12)?, csf)?;
+    let (_, std_e) = patch_mean_std(&d.f_sub(&detection.filtered)?)?;
+    let ci_ref = &*detection.contrast;
+    let ci_dst = std_e.f_add_scalar(EPS)?.f_div(&detection.mean.f_add_scalar(EPS)?)?.f_abs()?.f_log()?;
+    let ci_dst = ci_dst.f_masked_fill(&detection.mean.f_lt(G)?, -1000.0)?;
     // pyiqa's threshold line, slope 1: (Ci_ref − T)·1 + T, rounded as it rounds it.
     let line = ci_ref.f_sub_scalar(THRESHOLD)?.f_add_scalar(THRESHOLD)?;
     let above = ci_ref.f_gt(THRESHOLD)?.f_logical_and(&ci_dst.f_gt_tensor(&line)?)?;
@@ -343,55 +367,112 @@ fn hi_index(reference: &Tensor, dist: &Tensor, csf: &Tensor) -> Result<Tensor> {
     Ok(pooled(&mask.f_mul(&lmse)?)?.f_mul_scalar(200.0)?)
 }
 
-/// The low-quality (appearance) index of one pair (1×C×H×W float32 in 0..255 each), 1×C float64.
-fn lo_index(reference: &Tensor, dist: &Tensor, gabor: &Tensor) -> Result<Tensor> {
-    let maps_bytes = (reference.numel() + dist.numel()) as i64 * 16;
-    lo_index_grouped(reference, dist, gabor, if maps_bytes > PER_CHANNEL_ABOVE { 1 } else { reference.size()[1] })
+/// The log-Gabor filters of the bank, orientation-major.
+const FILTERS: usize = ORIENTATIONS * SCALES;
+
+/// One image's side of the appearance index, filter by filter: its spectrum (float32, transformed once) and
+/// how many channels to filter at a time.
+struct Appearance {
+    spectrum: Tensor,
+    group: i64,
 }
 
-/// [`lo_index`] with the Gabor responses computed `group` channels at a time.
-fn lo_index_grouped(reference: &Tensor, dist: &Tensor, gabor: &Tensor, group: i64) -> Result<Tensor> {
-    let both = Tensor::f_cat(&[reference, dist], 0)?;
-    let channels = both.size()[1];
-    let dims = [-2i64, -1];
-    // float32 spectrum; pyiqa's product with float64 filters promotes it to complex128. Above 512 MB of such
-    // complex128 maps, the promotion, the product and its inverse FFT run one channel at a time (for all three at
-    // once each was a 4.6 GB buffer for an 8000×6000 pair); below, all channels in one batch, which is faster.
-    // The same values either way: the promotion is exact and each channel's transforms are their own (tested).
-    let spectrum = both.f_fft_fft2(None::<&[i64]>, dims, "backward")?;
+impl Appearance {
+    /// Of an image (1×C×H×W float32 in 0..255). float32 spectrum; pyiqa's product with float64 filters
+    /// promotes it to complex128. Above 256 MB of such complex128 maps, the promotion, the product and its
+    /// inverse FFT run one channel at a time (for all three at once each was a 2.3 GB buffer for an 8000×6000
+    /// image); below, all channels in one batch, which is faster. The promotion is exact and each channel's
+    /// transforms are their own, so the values agree to float64 rounding (tested).
+    fn of(x: &Tensor) -> Result<Self> {
+        let group = if x.numel() as i64 * 16 > PER_CHANNEL_ABOVE { 1 } else { x.size()[1] };
+        Self::grouped(x, group)
+    }
+
+    fn grouped(x: &Tensor, group: i64) -> Result<Self> {
+        Ok(Appearance { spectrum: x.f_fft_fft2(None::<&[i64]>, [-2i64, -1], "backward")?, group })
+    }
+
+    /// The standard deviation, skewness and kurtosis of every patch of the image's response to filter
+    /// `index` of `gabor`, 1×C×h×w each in pyiqa's layout.
+    fn stats(&self, gabor: &Tensor, index: usize) -> Result<[Tensor; 3]> {
+        let filter = gabor.f_get(index as i64)?;
+        let channels = self.spectrum.size()[1];
+        let moments = (0..channels)
+            .step_by(self.group as usize)
+            .map(|c| {
+                let response = self
+                    .spectrum
+                    .f_narrow(1, c, self.group.min(channels - c))?
+                    .f_to_kind(Kind::ComplexDouble)?
+                    .f_mul(&filter)?
+                    .f_fft_ifft2(None::<&[i64]>, [-2i64, -1], "backward")?;
+                let magnitude = response
+                    .f_real()?
+                    .f_square()?
+                    .f_add(&response.f_imag()?.f_square()?)?
+                    .f_add_scalar(1e-12)?
+                    .f_sqrt()?;
+                patch_moments(&magnitude)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        patch_stats(&Tensor::f_cat(&moments, 1)?)
+    }
+}
+
+/// The low-quality (appearance) index of `dist` against the reference's patch statistics, `reference(index)`
+/// for each filter as [`Appearance::stats`] gives them, 1×C float64.
+fn lo_index(reference: impl Fn(usize) -> Result<[Tensor; 3]>, dist: &Appearance, gabor: &Tensor) -> Result<Tensor> {
     let mut total: Option<Tensor> = None;
-    for (o, weight) in ORIENTATION_WEIGHTS.iter().enumerate() {
-        for s in 0..SCALES {
-            let filter = gabor.f_get((o * SCALES + s) as i64)?;
-            let moments = (0..channels)
-                .step_by(group as usize)
-                .map(|c| {
-                    let response = spectrum
-                        .f_narrow(1, c, group)?
-                        .f_to_kind(Kind::ComplexDouble)?
-                        .f_mul(&filter)?
-                        .f_fft_ifft2(None::<&[i64]>, dims, "backward")?;
-                    let magnitude = response
-                        .f_real()?
-                        .f_square()?
-                        .f_add(&response.f_imag()?.f_square()?)?
-                        .f_add_scalar(1e-12)?
-                        .f_sqrt()?;
-                    patch_moments(&magnitude)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let [std, skew, kurt] = patch_stats(&Tensor::f_cat(&moments, 1)?)?;
-            let diff =
-                |t: &Tensor| -> Result<Tensor> { Ok(t.f_narrow(0, 0, 1)?.f_sub(&t.f_narrow(0, 1, 1)?)?.f_abs()?) };
-            let term =
-                diff(&std)?.f_add(&diff(&skew)?.f_mul_scalar(2.0)?)?.f_add(&diff(&kurt)?)?.f_mul_scalar(*weight)?;
-            total = Some(match total {
-                None => term,
-                Some(t) => t.f_add(&term)?,
-            });
-        }
+    for index in 0..FILTERS {
+        let ([std_r, skew_r, kurt_r], [std_d, skew_d, kurt_d]) = (reference(index)?, dist.stats(gabor, index)?);
+        let diff = |r: &Tensor, d: &Tensor| -> Result<Tensor> { Ok(r.f_sub(d)?.f_abs()?) };
+        let term = diff(&std_r, &std_d)?
+            .f_add(&diff(&skew_r, &skew_d)?.f_mul_scalar(2.0)?)?
+            .f_add(&diff(&kurt_r, &kurt_d)?)?
+            .f_mul_scalar(ORIENTATION_WEIGHTS[index / SCALES])?;
+        total = Some(match total {
+            None => term,
+            Some(t) => t.f_add(&term)?,
+        });
     }
     pooled(&total.expect("the bank has filters"))
+}
+
+/// What a prepared reference keeps of MAD's work: the reference at 0..255 (1×C×H×W float32), its
+/// [`Detection`], and its patch statistics under each of the 20 log-Gabor filters.
+struct MadReference {
+    pixels: FrozenTensor,
+    detection: Detection,
+    appearance: Vec<[FrozenTensor; 3]>,
+}
+
+/// Bytes of kept appearance statistics (60 float64 maps of a quarter of the image's side each way) above
+/// which a reference is not prepared and pairs are scored as given: 3840×2160 keeps 0.74 GB, 8000×6000 would
+/// keep 4.3 GB.
+const KEEP_AT_MOST: i64 = 1 << 30;
+
+impl Mad {
+    /// MAD of one pair against the reference's [`Detection`] and appearance statistics.
+    fn score_pair(
+        &self,
+        (reference, detection): (&Tensor, &Detection),
+        appearance: impl Fn(usize) -> Result<[Tensor; 3]>,
+        dist: &Tensor,
+        filters: &Filters,
+    ) -> Result<Tensor> {
+        let b1 = (-2.55f64 / 3.35).exp();
+        let b2 = 1.0 / (10f64.ln() * 3.35);
+        let hi = hi_index(reference, detection, dist, &filters.csf)?;
+        let lo = lo_index(appearance, &Appearance::of(dist)?, &filters.gabor)?;
+        let sig = hi.f_pow_tensor_scalar(b2)?.f_mul_scalar(b1)?.f_add_scalar(1.0)?.f_reciprocal()?;
+        let mad = lo.f_pow(&sig.f_neg()?.f_add_scalar(1.0)?)?.f_mul(&hi.f_pow(&sig)?)?;
+        Ok(mad.f_mean_dim(&[1i64][..], false, None::<Kind>)?)
+    }
+}
+
+/// Image `i` of a batch in 0..255 as MAD takes it.
+fn scaled(batch: &Tensor, i: i64) -> Result<Tensor> {
+    Ok(batch.f_narrow(0, i, 1)?.f_to_kind(Kind::Float)?.f_mul_scalar(255.0)?)
 }
 
 impl Model for Mad {
@@ -403,18 +484,46 @@ impl Model for Mad {
             return Err(Error::shape(format!("image is {w}x{h}; mad needs at least {PATCH}x{PATCH} pixels")));
         }
         let filters = self.filters(h, w, dist.device())?;
-        let b1 = (-2.55f64 / 3.35).exp();
-        let b2 = 1.0 / (10f64.ln() * 3.35);
         let mut scores = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let r = reference.f_narrow(0, i, 1)?.f_to_kind(Kind::Float)?.f_mul_scalar(255.0)?;
-            let d = dist.f_narrow(0, i, 1)?.f_to_kind(Kind::Float)?.f_mul_scalar(255.0)?;
-            let hi = hi_index(&r, &d, &filters.csf)?;
-            let lo = lo_index(&r, &d, &filters.gabor)?;
-            let sig = hi.f_pow_tensor_scalar(b2)?.f_mul_scalar(b1)?.f_add_scalar(1.0)?.f_reciprocal()?;
-            let mad = lo.f_pow(&sig.f_neg()?.f_add_scalar(1.0)?)?.f_mul(&hi.f_pow(&sig)?)?;
-            scores.push(mad.f_mean_dim(&[1i64][..], false, None::<Kind>)?);
+            let (r, d) = (scaled(reference, i)?, scaled(dist, i)?);
+            let detection = Detection::of(&r, &filters.csf)?;
+            let appearance = Appearance::of(&r)?;
+            let stats = |index| appearance.stats(&filters.gabor, index);
+            scores.push(self.score_pair((&r, &detection), stats, &d, &filters)?);
         }
+        Ok(Tensor::f_cat(&scores, 0)?)
+    }
+
+    fn prepares_references(&self) -> bool {
+        true
+    }
+
+    /// The reference's detection maps and appearance statistics, unless they would pass [`KEEP_AT_MOST`].
+    fn prepare(&self, reference: &Tensor) -> Result<Option<Prepared>> {
+        let (_, c, h, w) = reference.size4()?;
+        let kept = 3 * FILTERS as i64 * c * ((h - PATCH) / STEP + 1) * ((w - PATCH) / STEP + 1) * 8;
+        if h < PATCH || w < PATCH || kept > KEEP_AT_MOST {
+            return Ok(None);
+        }
+        let filters = self.filters(h, w, reference.device())?;
+        let r = scaled(reference, 0)?;
+        let appearance = Appearance::of(&r)?;
+        let stats = (0..FILTERS)
+            .map(|index| Ok(appearance.stats(&filters.gabor, index)?.map(FrozenTensor::new)))
+            .collect::<Result<_>>()?;
+        let detection = Detection::of(&r, &filters.csf)?;
+        Ok(Some(Prepared(Box::new(MadReference { pixels: FrozenTensor::new(r), detection, appearance: stats }))))
+    }
+
+    fn forward_prepared(&self, dist: &Tensor, prepared: &Prepared) -> Result<Tensor> {
+        let reference = prepared.get::<MadReference>()?;
+        let size = dist.size();
+        let filters = self.filters(size[2], size[3], dist.device())?;
+        let stats = |index: usize| Ok(reference.appearance[index].each_ref().map(|t| t.shallow_clone()));
+        let scores = (0..size[0])
+            .map(|i| self.score_pair((&reference.pixels, &reference.detection), stats, &scaled(dist, i)?, &filters))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Tensor::f_cat(&scores, 0)?)
     }
 }
@@ -448,8 +557,12 @@ mod tests {
         let (reference, dist) =
             (Tensor::rand([1, 3, 48, 64], opts) * 255.0, Tensor::rand([1, 3, 48, 64], opts) * 255.0);
         let filters = Mad::default().filters(48, 64, Device::Cpu).unwrap();
-        let batched = lo_index_grouped(&reference, &dist, &filters.gabor, 3).unwrap();
-        let per_channel = lo_index_grouped(&reference, &dist, &filters.gabor, 1).unwrap();
+        let lo = |group| {
+            let (reference, dist) =
+                (Appearance::grouped(&reference, group).unwrap(), Appearance::grouped(&dist, group).unwrap());
+            lo_index(|index| reference.stats(&filters.gabor, index), &dist, &filters.gabor).unwrap()
+        };
+        let (batched, per_channel) = (lo(3), lo(1));
         assert_eq!(batched.size(), [1, 3]);
         let difference = (&batched - &per_channel).abs().max().double_value(&[]);
         assert!(difference <= 1e-12 * batched.abs().max().double_value(&[]), "difference {difference}");

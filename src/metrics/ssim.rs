@@ -298,8 +298,8 @@ impl Ssim {
     {
         let taps = Vec::<f64>::try_from(&*self.windows.taps)?;
         let [c, h, w] = shape;
-        let none = Reference::<fn(usize, usize, &mut [&mut [f64]])>::Moments(reference);
-        let map = map_bands([1, c, h, w], &taps, MapKind::Ssim, x_rows, none)?;
+        let kept = Reference::<fn(usize, usize, &mut [&mut [f64]])>::Moments(reference);
+        let map = map_bands([1, c, h, w], &taps, MapKind::Ssim, x_rows, kept)?;
         Ok(map.f_mean_dim(&[1i64, 2, 3][..], false, None)?.f_double_value(&[0])?)
     }
 }
