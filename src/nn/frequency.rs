@@ -625,9 +625,11 @@ pub fn log_gabor(rows: i64, cols: i64, omega0: f64, sigma_f: f64) -> Result<Tens
 mod tests {
     use super::*;
 
-    /// iqa's Scharr magnitudes of a pixel-major batch's channel are libtorch's to the bit on this CPU at the
-    /// shapes VSI gives, odd ones, and images so small that every pixel touches the zero padding: so the probe
-    /// takes the fast path here (the fallback is libtorch's own).
+    /// Where the probe takes the fast path, iqa's Scharr magnitudes of a pixel-major batch's channel are
+    /// libtorch's to the bit, at the shapes VSI gives, odd ones, and images so small that every pixel touches the
+    /// zero padding. (Whether it takes it depends on the dgemm kernel MKL picks for the probe's convolution,
+    /// which a fresh-clone CI run showed can differ between runs under parallel tests; the fallback is
+    /// libtorch's own.)
     #[test]
     fn scharr_magnitude_pixel_major_equals_libtorch() {
         for (n, h, w, channel) in [(2, 192, 256, 0), (4, 37, 50, 0), (2, 1, 1, 0), (2, 2, 3, 1), (2, 270, 481, 2)] {
@@ -635,7 +637,7 @@ mod tests {
             let values: Vec<f64> =
                 (0..len).map(|i| ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64) / 1e5 - 60.0).collect();
             let x = Tensor::from_slice(&values).view([n, h, w, 3]);
-            let ours = scharr_magnitude_pixel_major(&x, channel as usize).unwrap().expect("the probe's answer");
+            let Some(ours) = scharr_magnitude_pixel_major(&x, channel as usize).unwrap() else { continue };
             let theirs = scharr_magnitude(&x.permute([0, 3, 1, 2]).narrow(1, channel, 1)).unwrap().contiguous();
             assert_eq!(ours.size(), [n, 1, h, w]);
             let (ours, theirs) = (cpu_slice::<f64>(&ours).unwrap(), cpu_slice::<f64>(&theirs).unwrap());
