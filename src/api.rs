@@ -728,7 +728,7 @@ impl PreparedReference {
         &self.key.name
     }
 
-    /// Whether the metric kept work of its own (backbone activations, SSIM's reference moments); otherwise
+    /// Whether the metric kept work of its own (backbone activations, SSIM's moments, MAD's maps); otherwise
     /// scoring against it scores each pair as given, which saves the caller the reference's decoding only.
     pub fn keeps_work(&self) -> bool {
         self.prepared.is_some()

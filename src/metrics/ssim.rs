@@ -356,8 +356,11 @@ impl Model for Ssim {
 
     fn score_pixels_prepared(&self, dists: &[Image<'_>], prepared: &Prepared) -> Option<Result<Vec<f64>>> {
         let planes: Vec<_> = dists.iter().map(|d| Planes255::of_8bit(d, self.luma_only)).collect::<Option<_>>()?;
+        let reference = match prepared.get::<ReferenceMoments>() {
+            Ok(reference) => reference,
+            Err(e) => return Some(Err(e)),
+        };
         let score = |x: &Planes255<'_>| {
-            let reference = prepared.get::<ReferenceMoments>()?;
             let ((w, h), c) = (x.size(), x.channels());
             self.mean_against([c, h, w], |_, first, out: &mut [&mut [f64]]| x.fill(first, out), reference)
         };
