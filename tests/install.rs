@@ -14,8 +14,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Largest relative error vs pyiqa the README states for each metric the consumers run.
-const TOLERANCE: [(&str, f64); 3] = [("psnr", 1.2e-7), ("ssim", 2.6e-6), ("entropy", 1.1e-7)];
+/// Largest relative error vs pyiqa the README states for each metric the consumers run. ssim's and entropy's are
+/// the ones across CPUs: pyiqa's float32 luma and gray conversions round by the CPU they run on, and the
+/// reference CSV was made on another CPU. On an AMD EPYC pyiqa itself scores I03 0.69973675 (ssim) and
+/// 6.9511275 (entropy), iqa 0.69973648 and 6.9511271 (within the same-CPU bounds), the CSV 0.69973378 and
+/// 6.9511309 (3.9e-6 and 5.5e-7 from iqa).
+const TOLERANCE: [(&str, f64); 3] = [("psnr", 1.2e-7), ("ssim", 5e-6), ("entropy", 1e-6)];
 const IMAGES: [&str; 2] = ["I03.bmp", "I19.bmp"];
 
 fn temp_dir(test: &str) -> PathBuf {
