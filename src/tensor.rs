@@ -89,6 +89,24 @@ impl<T: Element> StagingTensor<T> {
     }
 }
 
+/// Each image's sum (the elements of `t[i]`, for an N×… tensor) in float64, as an N-element float64 tensor on
+/// `t`'s device. On the CPU the float32 elements are added in index order, one image at a time: libtorch splits a
+/// reduction between its threads when there are fewer outputs than threads, so its last bit would follow the
+/// thread count and the batch size.
+pub fn per_image_sums_f64(t: &Tensor) -> Result<Tensor> {
+    let n = t.size().first().copied().unwrap_or(1);
+    if t.device() != Device::Cpu || t.kind() != tch::Kind::Float {
+        return Ok(t.f_reshape([n, -1])?.f_sum_dim_intlist(&[1i64][..], false, tch::Kind::Double)?);
+    }
+    let t = t.f_contiguous()?;
+    let values = cpu_slice::<f32>(&t)?;
+    let per_image = if n > 0 { values.len() / n as usize } else { 0 };
+    let sums: Vec<f64> = (0..n as usize)
+        .map(|i| values[i * per_image..][..per_image].iter().fold(0.0, |sum, &v| sum + f64::from(v)))
+        .collect();
+    Ok(Tensor::f_from_slice(&sums)?)
+}
+
 fn check_layout<T: Element>(t: &Tensor) -> Result<()> {
     let internal = |what: String| Err(Error::new(ErrorKind::Runtime, format!("internal: {what}")));
     if t.device() != Device::Cpu {
@@ -130,6 +148,17 @@ impl std::ops::Deref for FrozenTensor {
 mod tests {
     use super::*;
     use tch::Kind;
+
+    #[test]
+    fn per_image_sums_add_in_index_order_in_float64() {
+        // 2^24 + 1 + 1 in float32 stays 2^24; in float64 it is 2^24 + 2.
+        let t = Tensor::from_slice(&[16_777_216.0f32, 1.0, 1.0, 0.5, 0.25, -3.0]).view([2, 1, 3]);
+        let sums = per_image_sums_f64(&t).unwrap();
+        assert_eq!(sums.size(), [2]);
+        assert_eq!(Vec::<f64>::try_from(&sums).unwrap(), [16_777_218.0, -2.25]);
+        let strided = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([2, 2]).tr();
+        assert_eq!(Vec::<f64>::try_from(&per_image_sums_f64(&strided).unwrap()).unwrap(), [4.0, 6.0]);
+    }
 
     #[test]
     fn slices_check_device_kind_and_layout() {

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::scaled_block_mean;
 use crate::nn::frequency::{scharr_magnitude, similarity_map, FilterBank, PhaseCongruency};
+use crate::tensor::per_image_sums_f64;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -89,11 +90,9 @@ impl Model for Fsim {
         let s_q = similarity_map(&iq_x.f_narrow(1, 2, 1)?, &iq_y.f_narrow(1, 2, 1)?, T4)?;
         let chroma = s_i.f_mul(&s_q)?.f_abs()?.f_pow_tensor_scalar(LAMBDA)?;
         let score = s_gm.f_mul(&s_pc)?.f_mul(&pc_max)?.f_mul(&chroma)?;
-        // Pooled in float64: a float32 sum's rounding depends on how libtorch splits the reduction, which
-        // depends on the batch size, and batches must give exactly the single scores.
-        let dims = &[1i64, 2, 3][..];
-        let num = score.f_sum_dim_intlist(dims, false, Kind::Double)?;
-        Ok(num.f_div(&pc_max.f_sum_dim_intlist(dims, false, Kind::Double)?)?)
+        // Pooled in float64 in a fixed order: how libtorch splits a reduction follows the thread count and the
+        // batch size, and batches must give exactly the single scores at any thread count.
+        Ok(per_image_sums_f64(&score)?.f_div(&per_image_sums_f64(&pc_max)?)?)
     }
 }
 
