@@ -156,6 +156,13 @@ impl<'a> Image<'a> {
         &self.data[start..start + self.width as usize * self.format.bytes_per_pixel()]
     }
 
+    /// Every row's bytes as one slice, where the rows are packed (no padding between them).
+    pub(crate) fn packed_bytes(&self) -> Option<&'a [u8]> {
+        let row = self.width as usize * self.format.bytes_per_pixel();
+        let len = row * self.height as usize;
+        (self.stride == row || self.height <= 1).then(|| &self.data[..len])
+    }
+
     /// Writes this image as three planes (R, G, B) of width×height f32 values in [0,1].
     /// Gray is broadcast to three channels, as PIL's RGB conversion (which pyiqa uses) does.
     fn write_planes(&self, planes: &mut [f32]) -> Result<()> {
