@@ -211,6 +211,84 @@ impl Vif {
         }
         Ok((Tensor::f_cat(&multipliers, 0)?, Tensor::f_cat(&eigenvalues, 0)?))
     }
+
+    /// [`Vif::reference_model`] of one instance (1×1×H×W) in float64, for the pairs whose float32 model is not
+    /// sound. On the CPU the covariance and the multipliers come from iqa's own loops over the float32 subband
+    /// (no 9×P float64 copy, and the 9×P by P×9 product without a BLAS); the pseudo-inverse and eigenvalues of the
+    /// 9×9 covariance from libtorch. Exact arithmetic is the aim here, not pyiqa's rounding (pyiqa gives NaN).
+    fn reference_model_f64(r: &Tensor) -> Result<(Tensor, Tensor)> {
+        if r.device() != Device::Cpu || r.kind() != Kind::Float || r.size()[0] != 1 {
+            return Self::reference_model(&r.f_to_kind(Kind::Double)?);
+        }
+        let r = r.f_contiguous()?;
+        let (h, w) = (r.size()[2] as usize, r.size()[3] as usize);
+        let plane = cpu_slice::<f32>(&r)?;
+        let cu = neighbourhood_covariance(plane, h, w);
+        let cu = Tensor::f_from_slice(&cu)?.f_view([9, 9])?;
+        let inverse: Vec<f64> = Vec::<f64>::try_from(cu.f_pinverse(1e-15)?.f_contiguous()?.f_view([-1])?)?;
+        let m = M as usize;
+        let (bh, bw) = (h / m, w / m);
+        let mut multipliers = FreshTensor::<f64>::empty(&[1, 1, bh as i64, bw as i64])?;
+        for_each_piece(multipliers.as_mut_slice(), bw, |by, row| {
+            for (bx, out) in row.iter_mut().enumerate() {
+                // Block sample s: column offset s / 3, row offset s % 3 (the neighbourhoods' order).
+                let b: [f64; 9] = std::array::from_fn(|s| plane[(m * by + s % m) * w + m * bx + s / m] as f64);
+                let quadratic =
+                    (0..9).fold(0.0, |sum, i| sum + b[i] * (0..9).fold(0.0, |row, j| row + inverse[i * 9 + j] * b[j]));
+                *out = quadratic / (M * M) as f64;
+            }
+        });
+        let eigenvalues = cu.f_linalg_eigh("U")?.0.f_reshape([1, 9])?;
+        Ok((multipliers.into_tensor(), eigenvalues))
+    }
+}
+
+/// The covariance (9×9, row-major, divided by their count) of the 3×3 neighbourhoods at every position of an
+/// H×W plane, in float64: the mean first, then the centred products, in bands of rows whose partial sums are
+/// added in band order, so the value does not depend on the thread count.
+fn neighbourhood_covariance(plane: &[f32], h: usize, w: usize) -> Vec<f64> {
+    let m = M as usize;
+    let (rows, cols) = (h - m + 1, w - m + 1);
+    let count = (rows * cols) as f64;
+    // Neighbour s: column offset s / 3, row offset s % 3 from the neighbourhood's top left.
+    let offsets: [usize; 9] = std::array::from_fn(|s| (s % m) * w + s / m);
+    let at = |y: usize, x: usize, s: usize| plane[y * w + x + offsets[s]] as f64;
+    let mut sums = vec![[0f64; 9]; rows.div_ceil(BAND_ROWS)];
+    for_each_piece(&mut sums, 1, |band, out| {
+        for y in band * BAND_ROWS..((band + 1) * BAND_ROWS).min(rows) {
+            for x in 0..cols {
+                for (s, sum) in out[0].iter_mut().enumerate() {
+                    *sum += at(y, x, s);
+                }
+            }
+        }
+    });
+    let mean: [f64; 9] = std::array::from_fn(|s| sums.iter().fold(0.0, |t, band| t + band[s]) / count);
+    let mut products = vec![[0f64; 45]; rows.div_ceil(BAND_ROWS)];
+    for_each_piece(&mut products, 1, |band, out| {
+        for y in band * BAND_ROWS..((band + 1) * BAND_ROWS).min(rows) {
+            for x in 0..cols {
+                let v: [f64; 9] = std::array::from_fn(|s| at(y, x, s) - mean[s]);
+                let mut k = 0;
+                for i in 0..9 {
+                    for j in i..9 {
+                        out[0][k] += v[i] * v[j];
+                        k += 1;
+                    }
+                }
+            }
+        }
+    });
+    let mut cu = vec![0f64; 81];
+    let mut k = 0;
+    for i in 0..9 {
+        for j in i..9 {
+            let value = products.iter().fold(0.0, |t, band| t + band[k]) / count;
+            (cu[i * 9 + j], cu[j * 9 + i]) = (value, value);
+            k += 1;
+        }
+    }
+    cu
 }
 
 impl Vif {
@@ -291,7 +369,7 @@ impl Vif {
                 for (r, g, vv, offset) in &kept {
                     for (o, instance) in sums.iter_mut().enumerate() {
                         let one = |t: &Tensor| t.f_narrow(0, 2 * i + o as i64, 1);
-                        let (ss, eig) = Self::reference_model(&one(r)?.f_to_kind(Kind::Double)?)?;
+                        let (ss, eig) = Self::reference_model_f64(&one(r)?)?;
                         let ss = crop(&ss, *offset)?;
                         instance.insert(0, Self::subband_sums(&one(g)?, &one(vv)?, &ss, &eig.f_select(0, 0)?)?);
                     }
@@ -542,6 +620,24 @@ mod tests {
         }
         assert!(!runs_on_onednn(50 * 65, 3));
         assert!(differing(3, 48, 63)? > 0, "im2col sums in another order");
+        Ok(())
+    }
+
+    /// The float64 model from iqa's loops is libtorch's float64 model of the same subband to rounding.
+    #[test]
+    fn float64_reference_model_equals_libtorch_float64() -> Result<()> {
+        let (h, w) = (45, 63);
+        let values: Vec<f32> = (0..h * w).map(|i| probe_subband(i * 5 + 1, 9)).collect();
+        let r = Tensor::f_from_slice(&values)?.f_view([1, 1, h as i64, w as i64])?;
+        let (ss, eig) = Vif::reference_model_f64(&r)?;
+        let (want_ss, want_eig) = Vif::reference_model(&r.f_to_kind(Kind::Double)?)?;
+        assert_eq!(ss.size(), [1, 1, 15, 21]);
+        assert_eq!(eig.size(), [1, 9]);
+        let largest = |a: &Tensor, b: &Tensor| -> Result<f64> {
+            Ok(f64::try_from(a.f_sub(b)?.f_abs()?.f_max()?)? / f64::try_from(b.f_abs()?.f_max()?)?)
+        };
+        assert!(largest(&ss, &want_ss)? < 1e-12, "multipliers differ by {}", largest(&ss, &want_ss)?);
+        assert!(largest(&eig, &want_eig)? < 1e-12, "eigenvalues differ by {}", largest(&eig, &want_eig)?);
         Ok(())
     }
 
