@@ -460,7 +460,8 @@ mod tests {
         let (zeros, full) = (vec![0u8; 140_000], vec![255u8; 140_000]);
         let scalar =
             |a: &[u8], b: &[u8]| -> u64 { a.iter().zip(b).map(|(&x, &y)| (x as i64 - y as i64).pow(2) as u64).sum() };
-        let mut paths: Vec<(&str, fn(&[u8], &[u8]) -> u64)> =
+        type Path = fn(&[u8], &[u8]) -> u64;
+        let mut paths: Vec<(&str, Path)> =
             vec![("dispatch", byte_squared_differences), ("any", byte_squared_differences_any)];
         #[cfg(target_arch = "x86_64")]
         {
