@@ -3,8 +3,8 @@
 //! (`Metric::prepare_reference` + `score_with_reference`), at 512×384 (calibration image I03) and 1920×1080
 //! (the same image tiled), and whether every score is the same to the bit. Median of RUNS after a warm-up.
 //!
-//! `cargo run --release --example prepared_reference [METRIC ...]` (default lpips lpips-vgg dists ssim ssimc psnr;
-//! IQA_WEIGHTS_DIR for the deep ones). IQA_NUM_THREADS sets the threads. Prints a Markdown table.
+//! `cargo run --release --example prepared_reference [METRIC ...]` (default lpips lpips-vgg dists ssim ssimc mad
+//! psnr; IQA_WEIGHTS_DIR for the deep ones). IQA_NUM_THREADS sets the threads. Prints a Markdown table.
 #[path = "support/timing.rs"]
 mod timing;
 use iqa::image::decode_file;
@@ -45,7 +45,7 @@ fn image(rgb: &[u8], w: usize, h: usize) -> Image<'_> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let names: Vec<&str> = if args.is_empty() {
-        vec!["lpips", "lpips-vgg", "dists", "ssim", "ssimc", "psnr"]
+        vec!["lpips", "lpips-vgg", "dists", "ssim", "ssimc", "mad", "psnr"]
     } else {
         args.iter().map(String::as_str).collect()
     };

@@ -1031,7 +1031,7 @@ def prepared_reference(env):
         say(f'{exe} not built (cargo build --release --example prepared_reference): its section is left out')
         return None
     try:
-        # It times 6 metrics at 2 sizes, 8 images by 8 calls each (the deep ones at 1920x1080 take most of its
+        # It times 7 metrics at 2 sizes, 8 images by 8 calls each (the deep ones at 1920x1080 take most of its
         # 15 to 25 minutes), so it gets three child timeouts.
         run = subprocess.run([str(exe)], env=env.iqa_env, capture_output=True, text=True,
                              timeout=3 * env.args.timeout)
@@ -1054,7 +1054,9 @@ def prepared_section(table, when='in the same run'):
         'save the reference\'s backbone pass: 16 passes become 10 for 8 images, so 1.6× is the bound at equal cost '
         'per pass (above it at 1920×1080, where the reference pass costs more than an image pair\'s share). ssim '
         'and ssimc keep the reference\'s two filtered statistics, so each image filters three of the five (a '
-        'bound of 5/3 on the filtering, less the per-pixel work that stays). psnr keeps only a copy of the '
+        'bound of 5/3 on the filtering, less the per-pixel work that stays). mad keeps the reference\'s detection '
+        'maps and its statistics under the 20 log-Gabor filters, so each image transforms and filters only itself '
+        '(a bound near 16/9). psnr keeps only a copy of the '
         'reference\'s pixels, which preparing costs and its cheap score does not win back; on the command line '
         'it saves the reference\'s decoding.', '', table, ''])
 
