@@ -228,11 +228,11 @@ impl Vif {
         let inverse: Vec<f64> = Vec::<f64>::try_from(cu.f_pinverse(1e-15)?.f_contiguous()?.f_view([-1])?)?;
         let m = M as usize;
         let (bh, bw) = (h / m, w / m);
+        let offsets = neighbour_offsets(w);
         let mut multipliers = FreshTensor::<f64>::empty(&[1, 1, bh as i64, bw as i64])?;
         for_each_piece(multipliers.as_mut_slice(), bw, |by, row| {
             for (bx, out) in row.iter_mut().enumerate() {
-                // Block sample s: column offset s / 3, row offset s % 3 (the neighbourhoods' order).
-                let b: [f64; 9] = std::array::from_fn(|s| plane[(m * by + s % m) * w + m * bx + s / m] as f64);
+                let b: [f64; 9] = std::array::from_fn(|s| plane[m * by * w + m * bx + offsets[s]] as f64);
                 let quadratic =
                     (0..9).fold(0.0, |sum, i| sum + b[i] * (0..9).fold(0.0, |row, j| row + inverse[i * 9 + j] * b[j]));
                 *out = quadratic / (M * M) as f64;
@@ -250,8 +250,7 @@ fn neighbourhood_covariance(plane: &[f32], h: usize, w: usize) -> Vec<f64> {
     let m = M as usize;
     let (rows, cols) = (h - m + 1, w - m + 1);
     let count = (rows * cols) as f64;
-    // Neighbour s: column offset s / 3, row offset s % 3 from the neighbourhood's top left.
-    let offsets: [usize; 9] = std::array::from_fn(|s| (s % m) * w + s / m);
+    let offsets = neighbour_offsets(w);
     let at = |y: usize, x: usize, s: usize| plane[y * w + x + offsets[s]] as f64;
     let mut sums = vec![[0f64; 9]; rows.div_ceil(BAND_ROWS)];
     for_each_piece(&mut sums, 1, |band, out| {
@@ -447,8 +446,7 @@ fn neighbourhoods(r: &Tensor) -> Result<(Tensor, Tensor)> {
         let (plane, (h, w)) = (cpu_slice::<f32>(&r)?, (h as usize, w as usize));
         let m = M as usize;
         let cols = w - m + 1;
-        // Neighbour s (column offset s / 3, row offset s % 3) relative to its neighbourhood's top left.
-        let offsets: [usize; 9] = std::array::from_fn(|s| (s % m) * w + s / m);
+        let offsets = neighbour_offsets(w);
         let mut overlapping = FreshTensor::<f32>::empty(&[1, 1, ((h - m + 1) * cols) as i64, (m * m) as i64])?;
         for_each_piece(overlapping.as_mut_slice(), BAND_ROWS * 9 * cols, |i, band| {
             for (k, row) in band.chunks_exact_mut(9 * cols).enumerate() {
@@ -462,10 +460,9 @@ fn neighbourhoods(r: &Tensor) -> Result<(Tensor, Tensor)> {
         });
         let q = (h / m) * (w / m);
         let mut blocks = FreshTensor::<f32>::empty(&[1, 1, (m * m) as i64, q as i64])?;
-        for (s, out) in blocks.as_mut_slice().chunks_exact_mut(q).enumerate() {
-            let (dy, dx) = (s % m, s / m);
+        for (offset, out) in offsets.iter().zip(blocks.as_mut_slice().chunks_exact_mut(q)) {
             for (p, v) in out.iter_mut().enumerate() {
-                *v = plane[(m * (p / (w / m)) + dy) * w + m * (p % (w / m)) + dx];
+                *v = plane[m * (p / (w / m)) * w + m * (p % (w / m)) + offset];
             }
         }
         return Ok((overlapping.into_tensor(), blocks.into_tensor()));
@@ -490,6 +487,13 @@ fn probe_subband(i: usize, seed: u32) -> f32 {
 
 /// Output rows per task of [`box_moments`] and [`neighbourhoods`].
 const BAND_ROWS: usize = 4;
+
+/// The offsets in an H×W plane of width `w` of the nine samples of a 3×3 neighbourhood from its top left, in
+/// pyiqa's order: sample s has column offset s / 3 and row offset s % 3 (its stack of shifted views).
+fn neighbour_offsets(w: usize) -> [usize; 9] {
+    let m = M as usize;
+    std::array::from_fn(|s| (s % m) * w + s / m)
+}
 
 /// The five correlations of [`Vif::channel`] for one instance (`x` reference, `y` distorted: planes `width`
 /// wide, sides multiples of 3) with `side`×`side` boxes on their reflected padding, at every third sample
