@@ -7,6 +7,7 @@
 //! scores (README lists the distances); iqa follows pyiqa, whose scores its users compare against.
 use super::fsim::pooling_factor;
 use crate::error::Result;
+use crate::image::colour::with_target_feature;
 use crate::model::{require_ref, MetricSpec, Mode, Model};
 use crate::nn::filters::PoolingBlocks;
 use crate::nn::frequency::scharr_magnitude_pixel_major;
@@ -216,27 +217,30 @@ impl Vsi {
     fn saliency_cpu(&self, small: &Tensor) -> Result<Tensor> {
         let (n, side) = (small.size()[0], SALIENCY_SIDE);
         let plane = (side * side) as usize;
-        let eps = machine_eps(Kind::Double);
         let rgb = cpu_slice::<f64>(small)?;
         // Gamma expansion, pixel-major (N·S×S×3) as the XYZ product reads it; libtorch raises the bases
         // channel-major, as pyiqa's power runs on the NCHW batch.
-        let powers = map_values(rgb, &[n, 3, side, side], |_, v| gamma_base(v))?.f_pow_tensor_scalar(2.4)?;
+        let bases = fill_pieces(&[n, 3, side, side], PIECE, |start, out| gamma_bases(&rgb[start..], out))?;
+        let powers = bases.f_pow_tensor_scalar(2.4)?;
         let powers = cpu_slice::<f64>(&powers)?;
-        let linear = fill(&[n * side, side, 3], |i| {
-            let (image, pixel, channel) = (i / (3 * plane), (i / 3) % plane, i % 3);
-            let at = (image * 3 + channel) * plane + pixel;
-            gamma_expanded(rgb[at], powers[at])
+        let row = side as usize;
+        let linear = fill_pieces(&[n * side, side, 3], 3 * row, |start, out| {
+            // One pixel row: its three channel rows, channel-major, interleaved.
+            let (image, y) = (start / (3 * plane), (start / (3 * row)) % row);
+            let at = |c: usize| (image * 3 + c) * plane + y * row;
+            let (rgb, powers) = ([0, 1, 2].map(|c| &rgb[at(c)..][..row]), [0, 1, 2].map(|c| &powers[at(c)..][..row]));
+            gamma_expanded_row(rgb, powers, out)
         })?;
         let xyz = batched_colour_product(&linear, &RGB_TO_XYZ)?;
-        let (xyz, white) = (cpu_slice::<f64>(&xyz)?, white_point());
-        let roots = map_values(xyz, &[n * side, side, 3], |i, v| (v / white[i % 3] + eps).abs())?;
+        let xyz = cpu_slice::<f64>(&xyz)?;
+        let roots = fill_pieces(&[n * side, side, 3], PIXEL_PIECE, |start, out| cube_root_bases(&xyz[start..], out))?;
         let roots = roots.f_pow_tensor_scalar(1.0 / 3.0)?;
         let roots = cpu_slice::<f64>(&roots)?;
-        let f = fill(&[n * side * side, 3], |i| lab_f(xyz[i] / white[i % 3], roots[i]))?;
+        let f =
+            fill_pieces(&[n * side * side, 3], PIXEL_PIECE, |start, out| lab_fs(&xyz[start..], &roots[start..], out))?;
         let lab_rows = f.f_mm(&colour_factor(&XYZ_TO_LAB, Kind::Double, Device::Cpu)?)?;
-        let lab = map_values(cpu_slice::<f64>(&lab_rows)?, &[n, side, side, 3], |i, v| {
-            v + if i % 3 == 0 { -16.0 } else { 0.0 }
-        })?;
+        let lab_rows = cpu_slice::<f64>(&lab_rows)?;
+        let lab = fill_pieces(&[n, side, side, 3], PIXEL_PIECE, |start, out| lab_offsets(&lab_rows[start..], out))?;
         let values = cpu_slice::<f64>(&lab)?;
         // Colour prior: each image's a*, b* normalised by their ranges, and the exponent of the warm-colour
         // Gaussian (libtorch takes the exponential).
@@ -246,39 +250,144 @@ impl Vsi {
             range[0] = [1, 2].map(|c| value_range(pixels.iter().skip(c).step_by(3).copied()));
         });
         // Each range's divisor once per image, not once per pixel.
+        let eps = machine_eps(Kind::Double);
         let spans: Vec<[(f64, f64); 2]> = ranges.iter().map(|r| r.map(|(lo, hi)| (lo, hi - lo + eps))).collect();
-        let exponentials = fill(&[n, 1, side, side], |i| {
-            let (image, pixel) = (i / plane, i % plane);
-            let norm = [0, 1].iter().fold(0.0, |sum, &c| {
-                let (lo, span) = spans[image][c];
-                let v = (values[(image * plane + pixel) * 3 + 1 + c] - lo) / span;
-                sum + v * v
-            });
-            -norm / (SIGMA_C * SIGMA_C)
+        let exponentials = fill_pieces(&[n, 1, side, side], PIECE, |start, out| {
+            let image = start / plane;
+            colour_exponents(&values[3 * start..], spans[image], out)
         })?
         .f_exp()?;
         let frequency = self.frequency_prior(&lab.f_permute([0, 3, 1, 2])?)?;
         let (frequency, exponentials) = (cpu_slice::<f64>(&frequency)?, cpu_slice::<f64>(&exponentials)?);
         let location = cpu_slice::<f64>(&self.priors.location)?;
-        fill(&[n, 1, side, side], |i| frequency[i] * location[i % plane] * (-exponentials[i] + 1.0))
+        fill_pieces(&[n, 1, side, side], PIECE, |start, out| {
+            saliency_products(&frequency[start..], &location[start % plane..], &exponentials[start..], out)
+        })
     }
 }
 
-/// A fresh float64 CPU tensor of `shape` whose element i is `value(i)`, filled in parallel.
-fn fill(shape: &[i64], value: impl Fn(usize) -> f64 + Sync) -> Result<Tensor> {
+/// Values per task of the pixel-major loops: whole pixels, and whole periods of [`by_channel`].
+const PIXEL_PIECE: usize = 24 * 683;
+
+/// A fresh float64 CPU tensor of `shape` filled in pieces of `piece_len` values on the worker threads:
+/// `fill(start, piece)` writes the values from index `start` on. `PIECE` divides the saliency's planes, so a
+/// piece never spans two; [`PIXEL_PIECE`] starts every piece at a whole period of [`by_channel`].
+fn fill_pieces(shape: &[i64], piece_len: usize, fill: impl Fn(usize, &mut [f64]) + Sync) -> Result<Tensor> {
     let mut out = FreshTensor::<f64>::empty(shape)?;
-    for_each_piece(out.as_mut_slice(), PIECE, |index, piece| {
-        let start = index * PIECE;
-        for (i, v) in piece.iter_mut().enumerate() {
-            *v = value(start + i);
-        }
-    });
+    for_each_piece(out.as_mut_slice(), piece_len, |index, piece| fill(index * piece_len, piece));
     Ok(out.into_tensor())
 }
 
-/// [`fill`] with `map(i, values[i])`: `values` has the shape's number of elements.
-fn map_values(values: &[f64], shape: &[i64], map: impl Fn(usize, f64) -> f64 + Sync) -> Result<Tensor> {
-    fill(shape, |i| map(i, values[i]))
+/// A per-channel constant of pixel-major values repeated over a period of whole pixels that vectors of 2, 4 and
+/// 8 float64 divide, so that the loops over it vectorise.
+fn by_channel(values: [f64; 3]) -> [f64; 24] {
+    std::array::from_fn(|i| values[i % 3])
+}
+
+with_target_feature! {
+    "avx2",
+    /// The bases of the gamma expansion's power for 0..255 values.
+    fn gamma_bases / gamma_bases_avx2(values: &[f64], out: &mut [f64]) {
+        for (o, &v) in out.iter_mut().zip(values) {
+            *o = gamma_base(v);
+        }
+    }
+}
+
+with_target_feature! {
+    "avx2",
+    /// One pixel row of the gamma expansion, pixel-major, from its three channel rows of values and powers.
+    fn gamma_expanded_row / gamma_expanded_row_avx2(values: [&[f64]; 3], powers: [&[f64]; 3], out: &mut [f64]) {
+        let mut channel = vec![0.0; out.len() / 3];
+        for c in 0..3 {
+            for ((o, &v), &p) in channel.iter_mut().zip(values[c]).zip(powers[c]) {
+                *o = gamma_expanded(v, p);
+            }
+            for (pixel, &v) in out.chunks_exact_mut(3).zip(&channel) {
+                pixel[c] = v;
+            }
+        }
+    }
+}
+
+with_target_feature! {
+    "avx2",
+    /// |t + eps| for pixel-major XYZ values (t: each over its white point), whose cube roots CIELAB takes.
+    fn cube_root_bases / cube_root_bases_avx2(xyz: &[f64], out: &mut [f64]) {
+        let (white, eps) = (by_channel(white_point()), machine_eps(Kind::Double));
+        for (o, x) in out.chunks_mut(24).zip(xyz.chunks(24)) {
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(&white) {
+                *o = (x / w + eps).abs();
+            }
+        }
+    }
+}
+
+with_target_feature! {
+    "avx2",
+    /// CIELAB's f(t) of pixel-major XYZ values, given the cube roots of [`cube_root_bases`].
+    fn lab_fs / lab_fs_avx2(xyz: &[f64], roots: &[f64], out: &mut [f64]) {
+        let white = by_channel(white_point());
+        for ((o, x), r) in out.chunks_mut(24).zip(xyz.chunks(24)).zip(roots.chunks(24)) {
+            for (((o, &x), &r), &w) in o.iter_mut().zip(x).zip(r).zip(&white) {
+                *o = lab_f(x / w, r);
+            }
+        }
+    }
+}
+
+with_target_feature! {
+    "avx2",
+    /// The L*a*b* product's rows plus pyiqa's bias (−16 for L*; 0 for a*, b*, added too, as libtorch adds it).
+    fn lab_offsets / lab_offsets_avx2(rows: &[f64], out: &mut [f64]) {
+        let bias = by_channel([-16.0, 0.0, 0.0]);
+        for (o, v) in out.chunks_mut(24).zip(rows.chunks(24)) {
+            for ((o, &v), &b) in o.iter_mut().zip(v).zip(&bias) {
+                *o = v + b;
+            }
+        }
+    }
+}
+
+with_target_feature! {
+    "avx2",
+    /// The warm-colour Gaussian's exponent of each pixel (pixel-major L*a*b* values) of one image, given its
+    /// a* and b* minima and spans.
+    fn colour_exponents / colour_exponents_avx2(lab: &[f64], spans: [(f64, f64); 2], out: &mut [f64]) {
+        let [(lo_a, span_a), (lo_b, span_b)] = spans;
+        let exponent = |a: f64, b: f64| {
+            let (a, b) = ((a - lo_a) / span_a, (b - lo_b) / span_b);
+            -(0.0 + a * a + b * b) / (SIGMA_C * SIGMA_C)
+        };
+        let mut lab_pixels = lab[..3 * out.len()].chunks_exact(24);
+        let mut pixels = out.chunks_exact_mut(8);
+        for (o, p) in pixels.by_ref().zip(lab_pixels.by_ref()) {
+            // a* and b* of eight pixels gathered, so that the arithmetic runs on whole vectors.
+            let a: [f64; 8] = std::array::from_fn(|j| p[3 * j + 1]);
+            let b: [f64; 8] = std::array::from_fn(|j| p[3 * j + 2]);
+            for j in 0..8 {
+                o[j] = exponent(a[j], b[j]);
+            }
+        }
+        for (o, p) in pixels.into_remainder().iter_mut().zip(lab_pixels.remainder().chunks_exact(3)) {
+            *o = exponent(p[1], p[2]);
+        }
+    }
+}
+
+with_target_feature! {
+    "avx2",
+    /// SDSP's product of its three priors: frequency · location · (1 − exp(colour exponent)).
+    fn saliency_products / saliency_products_avx2(
+        frequency: &[f64],
+        location: &[f64],
+        exponentials: &[f64],
+        out: &mut [f64]
+    ) {
+        for (((o, &f), &l), &e) in out.iter_mut().zip(frequency).zip(location).zip(exponentials) {
+            *o = f * l * (-e + 1.0);
+        }
+    }
 }
 
 impl Model for Vsi {
@@ -438,6 +547,39 @@ mod tests {
             let (ours, theirs) = (vsi.saliency_cpu(&small).unwrap(), vsi.saliency(&small).unwrap());
             assert_eq!(ours.size(), [n, 1, SALIENCY_SIDE, SALIENCY_SIDE]);
             assert_eq!(same_bits(&ours, &theirs), 0, "{n} images");
+        }
+    }
+
+    /// The vector-shaped kernels give their per-value formulas at every length, whole periods or not.
+    #[test]
+    fn kernels_equal_their_formulas_at_every_length() {
+        let values: Vec<f64> = (0..320).map(|i| ((i * 37 % 101) as f64 - 40.0) * 0.731).collect();
+        let (white, eps) = (white_point(), machine_eps(Kind::Double));
+        let spans = [(-3.5, 41.25), (1.0, 17.0)];
+        for pixels in 0..=100 {
+            let len = 3 * pixels;
+            let mut out = vec![0.0; len];
+            cube_root_bases(&values, &mut out);
+            let want: Vec<f64> = (0..len).map(|i| (values[i] / white[i % 3] + eps).abs()).collect();
+            assert_eq!(out, want, "cube root bases, {pixels} pixels");
+            lab_fs(&values, &values[7..], &mut out);
+            let want: Vec<f64> = (0..len).map(|i| lab_f(values[i] / white[i % 3], values[7 + i])).collect();
+            assert_eq!(out, want, "f(t), {pixels} pixels");
+            lab_offsets(&values, &mut out);
+            let want: Vec<f64> = (0..len).map(|i| values[i] + if i % 3 == 0 { -16.0 } else { 0.0 }).collect();
+            assert_eq!(out, want, "offsets, {pixels} pixels");
+            let mut exponents = vec![0.0; pixels];
+            colour_exponents(&values, spans, &mut exponents);
+            let want: Vec<f64> = (0..pixels)
+                .map(|p| {
+                    let norm = [0, 1].iter().fold(0.0, |sum, &c| {
+                        let v = (values[3 * p + 1 + c] - spans[c].0) / spans[c].1;
+                        sum + v * v
+                    });
+                    -norm / (SIGMA_C * SIGMA_C)
+                })
+                .collect();
+            assert_eq!(exponents, want, "colour exponents, {pixels} pixels");
         }
     }
 
