@@ -1,7 +1,7 @@
 //! The safe Rust API: what the C layer wraps and what the CLI, tests and Rust users call.
 use crate::cache;
 use crate::error::{Error, ErrorKind, Result};
-use crate::image::{decode_files, frames_to_batch_tensor, to_batch_tensor, DecodedImage, Frame, Image, PixelFormat};
+use crate::image::{decode_pair, frames_to_batch_tensor, to_batch_tensor, DecodedImage, Frame, Image, PixelFormat};
 use crate::metrics::torchscript;
 use crate::model::{MetricSpec, Model, ModelKey, Prepared};
 use crate::registry;
@@ -629,10 +629,8 @@ impl Metric {
     /// Decodes and scores image files (the reference only for FR metrics).
     pub fn score_files(&self, dist: &Path, reference: Option<&Path>) -> Result<f64> {
         self.in_context(self.check_mode(reference.is_some()))?;
-        let paths: Vec<&Path> = std::iter::once(dist).chain(reference).collect();
-        let mut decoded = decode_files(&paths).into_iter();
-        let dist = decoded.next().expect("the distorted image's result")?;
-        let reference = decoded.next().transpose()?;
+        let (dist, reference) = decode_pair(dist, reference);
+        let (dist, reference) = (dist?, reference.transpose()?);
         self.score(&dist.as_image(), reference.as_ref().map(|r| r.as_image()).as_ref())
     }
 

@@ -98,12 +98,15 @@ pub fn decode_file(path: &Path) -> Result<DecodedImage> {
     Ok(DecodedImage { bytes, width, height, format })
 }
 
-/// [`decode_file`] of each path, the files decoded side by side on the worker threads: a pair of JPEGs at
-/// 512×384 is decoded in the time of one, which is most of scoring it from files.
-pub fn decode_files(paths: &[&Path]) -> Vec<Result<DecodedImage>> {
-    let mut decoded: Vec<Option<Result<DecodedImage>>> = paths.iter().map(|_| None).collect();
-    crate::runtime::for_each_piece(&mut decoded, 1, |i, slot| slot[0] = Some(decode_file(paths[i])));
-    decoded.into_iter().map(|d| d.expect("every path decoded")).collect()
+/// [`decode_file`] of a distorted image and of its reference, if any, the two decoded side by side on the
+/// worker threads: a pair of JPEGs at 512×384 is decoded in the time of one, which is most of scoring it from
+/// files.
+pub fn decode_pair(dist: &Path, reference: Option<&Path>) -> (Result<DecodedImage>, Option<Result<DecodedImage>>) {
+    let paths = [Some(dist), reference];
+    let mut decoded: [Option<Result<DecodedImage>>; 2] = [None, None];
+    crate::runtime::for_each_piece(&mut decoded, 1, |i, slot| slot[0] = paths[i].map(decode_file));
+    let [dist, reference] = decoded;
+    (dist.expect("the distorted image is decoded"), reference)
 }
 
 /// The common BMP (uncompressed 24-bit, BITMAPINFOHEADER or its V4/V5 extensions, rows bottom-up or top-down)
@@ -300,34 +303,37 @@ mod tests {
         }
     }
 
-    /// Side by side, each file gives what it gives alone, in the order of the paths: pixels, or its own error.
+    /// Side by side, each file gives what it gives alone: pixels, or its own error; no reference, no result.
     #[test]
-    fn decode_files_gives_each_file_its_own_result_in_order() {
-        let dir = std::env::temp_dir().join(format!("iqa-decode-files-{}", std::process::id()));
+    fn decode_pair_gives_each_file_its_own_result() {
+        let dir = std::env::temp_dir().join(format!("iqa-decode-pair-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (a, b, broken) = (dir.join("a.bmp"), dir.join("b.bmp"), dir.join("broken.png"));
         std::fs::write(&a, bmp(5, 3, 40, 1)).unwrap();
         std::fs::write(&b, bmp(7, -2, 124, 2)).unwrap();
         std::fs::write(&broken, b"\x89PNG\r\n\x1a\n truncated").unwrap();
         let missing = dir.join("missing.png");
-        let paths = [a.as_path(), broken.as_path(), b.as_path(), missing.as_path(), a.as_path()];
-        let results = decode_files(&paths);
-        assert_eq!(results.len(), paths.len());
-        for (path, result) in paths.iter().zip(&results) {
-            match (decode_file(path), result) {
-                (Ok(alone), Ok(together)) => {
-                    assert_eq!((alone.width, alone.height), (together.width, together.height));
-                    assert_eq!(alone.bytes, together.bytes, "{}", path.display());
-                }
-                (Err(alone), Err(together)) => {
-                    assert_eq!((alone.kind, alone.to_string()), (together.kind, together.to_string()))
-                }
-                (alone, together) => panic!("{}: alone {alone:?}, together {together:?}", path.display()),
+        let same = |path: &Path, together: &Result<DecodedImage>| match (decode_file(path), together) {
+            (Ok(alone), Ok(together)) => {
+                assert_eq!((alone.width, alone.height), (together.width, together.height));
+                assert_eq!(alone.bytes, together.bytes, "{}", path.display());
+            }
+            (Err(alone), Err(together)) => {
+                assert_eq!((alone.kind, alone.to_string()), (together.kind, together.to_string()))
+            }
+            (alone, together) => panic!("{}: alone {alone:?}, together {together:?}", path.display()),
+        };
+        for (dist, reference) in [(&a, Some(&b)), (&broken, Some(&a)), (&a, Some(&missing)), (&b, None), (&a, Some(&a))]
+        {
+            let (d, r) = decode_pair(dist, reference.map(|p| p.as_path()));
+            same(dist, &d);
+            assert_eq!(r.is_some(), reference.is_some());
+            if let (Some(path), Some(r)) = (reference, &r) {
+                same(path, r);
             }
         }
-        assert_eq!(results[1].as_ref().unwrap_err().kind, ErrorKind::Decode);
-        assert_eq!(results[3].as_ref().unwrap_err().kind, ErrorKind::Io);
-        assert!(decode_files(&[]).is_empty());
+        assert_eq!(decode_pair(&broken, None).0.unwrap_err().kind, ErrorKind::Decode);
+        assert_eq!(decode_pair(&a, Some(&missing)).1.unwrap().unwrap_err().kind, ErrorKind::Io);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -8,7 +8,7 @@ mod pixels;
 mod video_file;
 mod yuv;
 
-pub use decode::{decode_file, decode_files, DecodedImage, DECODE_LIMITS, IMAGE_EXTENSIONS};
+pub use decode::{decode_file, decode_pair, DecodedImage, DECODE_LIMITS, IMAGE_EXTENSIONS};
 pub use frame::{
     packed_frame_len, ChromaSiting, ColorMatrix, ColorRange, ColorSpec, Frame, FrameBuf, FrameFormat, PlaneLayout,
     Subsampling,

@@ -296,14 +296,16 @@ with_target_feature! {
 
 with_target_feature! {
     "avx2",
-    /// One pixel row of the gamma expansion, pixel-major, from its three channel rows of values and powers.
+    /// One pixel row (at most the saliency's side) of the gamma expansion, pixel-major, from its three channel
+    /// rows of values and powers.
     fn gamma_expanded_row / gamma_expanded_row_avx2(values: [&[f64]; 3], powers: [&[f64]; 3], out: &mut [f64]) {
-        let mut channel = vec![0.0; out.len() / 3];
+        let mut row = [0.0; SALIENCY_SIDE as usize];
+        let channel = &mut row[..out.len() / 3];
         for c in 0..3 {
             for ((o, &v), &p) in channel.iter_mut().zip(values[c]).zip(powers[c]) {
                 *o = gamma_expanded(v, p);
             }
-            for (pixel, &v) in out.chunks_exact_mut(3).zip(&channel) {
+            for (pixel, &v) in out.chunks_exact_mut(3).zip(channel.iter()) {
                 pixel[c] = v;
             }
         }

@@ -7,7 +7,7 @@ use crate::pairs::{pair, pair_with_one, Pair};
 use crate::progress::Progress;
 use crate::report::{jsonl_line, MetricColumn, Report, Row, RunInfo};
 use crate::{interrupt, Outcome, UsageError};
-use iqa::image::{decode_file, decode_files};
+use iqa::image::{decode_file, decode_pair};
 use iqa::{create_metric, metric_names, metric_status, Availability, Metric, Mode, PreparedReference};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -203,10 +203,8 @@ fn score_pair(pair: &Pair, metrics: &[Metric], prepared: Option<&Prepared>) -> V
     };
     let needs_ref = metrics.iter().any(|m| m.info().mode == Mode::FullReference) && prepared.is_none();
     let reference = pair.reference.as_deref().filter(|_| needs_ref);
-    let paths: Vec<&Path> = std::iter::once(pair.dist.as_path()).chain(reference).collect();
-    let mut decoded = decode_files(&paths).into_iter().map(|d| d.map_err(|e| e.to_string()));
-    let dist = decoded.next().expect("the distorted image's result");
-    let reference = decoded.next();
+    let (dist, reference) = decode_pair(&pair.dist, reference);
+    let (dist, reference) = (dist.map_err(|e| e.to_string()), reference.map(|r| r.map_err(|e| e.to_string())));
     metrics
         .iter()
         .enumerate()
