@@ -1,13 +1,15 @@
 //! What a video frame costs beyond its RGB image: per metric, the median time to score a 1920×1080 I420 pair
 //! (conversion included) beside scoring the same pixels given as RGB (float32, and rounded to 8 bits), and the
-//! conversion alone (into RGB planes, the tensor layout). Also frames per second
+//! conversion alone (into RGB planes, the tensor layout) for each chroma siting. Also frames per second
 //! through a `Stream` (one worker) for the metrics together.
 //!
 //! `cargo run --release --example frame_cost [METRIC ...]` (default psnr ssim lpips; IQA_WEIGHTS_DIR for lpips).
 //! IQA_NUM_THREADS sets the threads. Prints a Markdown table.
 #[path = "support/timing.rs"]
 mod timing;
-use iqa::{create_metric, ColorSpec, Frame, FrameFormat, Image, Options, PixelFormat, Stream, StreamOptions};
+use iqa::{
+    create_metric, ChromaSiting, ColorSpec, Frame, FrameFormat, Image, Options, PixelFormat, Stream, StreamOptions,
+};
 use std::time::Instant;
 use timing::median_seconds;
 
@@ -46,11 +48,19 @@ fn main() {
     let (fd, fr) = (bytes(&rgb_d), bytes(&rgb_r));
     let (bd, br) = (rounded(&rgb_d), rounded(&rgb_r));
     let mut planes = vec![0f32; 3 * W * H];
-    let convert = median_seconds(21, || d.write_rgb_planes(&mut planes).unwrap());
+    let sitings = [("left", ChromaSiting::Left), ("center", ChromaSiting::Center), ("topleft", ChromaSiting::TopLeft)];
+    let convert: Vec<String> = sitings
+        .iter()
+        .map(|&(name, siting)| {
+            let sited =
+                Frame::packed(&dist, W as u32, H as u32, FrameFormat::I420, ColorSpec { siting, ..d.color() }).unwrap();
+            format!("{name} {:.2} ms", 1e3 * median_seconds(21, || sited.write_rgb_planes(&mut planes).unwrap()))
+        })
+        .collect();
     println!(
-        "1920x1080 I420, {} threads; conversion alone (to RGB f32 planes): {:.2} ms\n",
+        "1920x1080 I420, {} threads; conversion alone (to RGB f32 planes), by chroma siting: {}\n",
         tch_threads(),
-        1e3 * convert
+        convert.join(", ")
     );
     println!("| metric | frame (YUV) ms | RGB f32 buffer ms | RGB8 buffer ms | frame / RGB f32 | frame / RGB8 |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
