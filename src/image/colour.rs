@@ -12,10 +12,10 @@ const KG: f32 = RGB_TO_YIQ[1];
 const KB: f32 = RGB_TO_YIQ[2];
 
 /// Defines `fn $name` and, on x86-64, its copy `$fast` compiled with the target feature `$feature` (a string
-/// literal), which `$name` calls where the CPU has it. The body is written into both functions; the arithmetic
-/// must be in it or in functions it inlines or closures it defines (which inherit the feature), not in closures
-/// handed in from outside. Rust never fuses a multiply and an add on its own, so a wider copy rounds as the
-/// baseline one does.
+/// literal), which `$name` calls where the CPU has it (or two such copies, tried in order). The body is written
+/// into every copy; the arithmetic must be in it or in functions it inlines or closures it defines (which inherit
+/// the feature), not in closures handed in from outside. Rust never fuses a multiply and an add on its own, so a
+/// wider copy rounds as the baseline one does.
 macro_rules! with_target_feature {
     ($feature:tt, $(#[$doc:meta])* $vis:vis fn $name:ident / $fast:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?
         $body:block) => {
@@ -32,6 +32,32 @@ macro_rules! with_target_feature {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
         unsafe fn $fast($($arg: $ty),*) $(-> $ret)? $body
+    };
+    // Two tiers: `$fast` where the CPU has `$feature`, else `$second_fast` where it has `$second`.
+    ($feature:tt / $second:tt, $(#[$doc:meta])* $vis:vis fn $name:ident / $fast:ident / $second_fast:ident
+        ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!($feature) {
+                // SAFETY: the CPU has the feature (checked just above).
+                return unsafe { $fast($($arg),*) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!($second) {
+                // SAFETY: the CPU has the feature (checked just above).
+                return unsafe { $second_fast($($arg),*) };
+            }
+            $body
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $fast($($arg: $ty),*) $(-> $ret)? $body
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $second)]
+        unsafe fn $second_fast($($arg: $ty),*) $(-> $ret)? $body
     };
 }
 pub(crate) use with_target_feature;

@@ -3,11 +3,12 @@
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
 use crate::error::{Error, Result};
+use crate::image::colour::with_target_feature;
 use crate::image::colour::{preprocess, score_by_rows, Planes255};
 use crate::image::{Frame, Image};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model, Prepared};
-use crate::nn::filters::{filter_band, gaussian_taps, separable_valid};
-use crate::runtime::{bands_of_planes, try_for_each_piece, zeroed};
+use crate::nn::filters::{filter_band, gaussian_taps, separable_valid, weighted_sums};
+use crate::runtime::{bands_of_planes, try_for_each_piece, worker_threads, zeroed};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -139,8 +140,7 @@ enum MapKind {
     ContrastStructure,
 }
 
-/// Output rows per task of [`map_bands`]: a task's scratch is about 2.6 MB per 1000 pixels of width and
-/// channel.
+/// Output rows per task of [`Windows::moments`].
 const BAND_ROWS: usize = 32;
 
 /// [`Windows::map`] of float64 CPU tensors: [`map_bands`] reading their rows.
@@ -181,87 +181,84 @@ enum Reference<'a, Y> {
     Moments(&'a ReferenceMoments),
 }
 
+/// The window's side as a constant, for the kernels' fixed-size arrays.
+const K: usize = WINDOW as usize;
+/// Fewest output rows per task of [`map_bands`]: each task filters the K − 1 input rows below its band again.
+const MIN_BAND_ROWS: usize = 32;
+/// Input rows a task of [`map_bands`] has its row sources write at a time.
+const CHUNK_ROWS: usize = 8;
+
 /// The SSIM or contrast-structure map of N images of C channels, H×W, in float64 on the CPU, one band of
-/// output rows of an image at a time on the worker threads: each task has `x_rows` (and the reference's
-/// `Rows`) write the input rows its window needs (image, first row, one slice per channel), forms x², y² and
-/// xy, filters the five statistics ([`filter_band`]; the reference's two are read instead from its `Moments`,
-/// the same for every image) and writes the map. Every value comes from the operations libtorch applies to the
-/// whole tensors, in the same order (no fused multiply-adds), so the map, and its mean, are the same to the bit,
-/// with no full-size array but the map itself.
+/// output rows of an image per task on the worker threads. A task streams its input rows: `x_rows` (and the
+/// reference's `Rows`) write a few rows at a time (image, first row, one slice per channel); each row's x², y²
+/// and xy are formed and its five statistics filtered horizontally ([`filter_row`]; three where the reference's
+/// two come filtered from its `Moments`) into a ring of the last K rows; once K rows are in, the vertical sums
+/// and the map's row are made in registers ([`map_row`]). Every value comes from the operations libtorch applies
+/// to the whole tensors (horizontal then vertical, each sum from 0 in tap order, no fused multiply-adds), so
+/// the map, and its mean, are the same to the bit, with no full-size array but the map itself.
 fn map_bands<X, Y>(shape: [usize; 4], taps: &[f64], which: MapKind, x_rows: X, y: Reference<'_, Y>) -> Result<Tensor>
 where
     X: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
     Y: Fn(usize, usize, &mut [&mut [f64]]) + Sync,
 {
     let [n, c, h, w] = shape;
-    let k = taps.len();
-    if h < k || w < k {
-        return Err(Error::shape(format!("{w}x{h} is smaller than the {k}x{k} window")));
+    let taps: &[f64; K] = taps.try_into().map_err(|_| Error::shape("SSIM's window has 11 taps"))?;
+    if h < K || w < K {
+        return Err(Error::shape(format!("{w}x{h} is smaller than the {K}x{K} window")));
     }
     if let Reference::Moments(m) = &y {
         if m.shape != [c, h, w] {
             return Err(Error::shape("the image and the prepared reference differ in size or channels"));
         }
     }
-    let (oh, ow) = (h + 1 - k, w + 1 - k);
+    let (oh, ow) = (h + 1 - K, w + 1 - K);
+    let stats = match y {
+        Reference::Rows(_) => 5,
+        Reference::Moments(_) => 3,
+    };
     let mut map = FreshTensor::<f64>::empty(&[n as i64, c as i64, oh as i64, ow as i64])?;
-    let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
+    // One band per thread (the pieces are handed out in contiguous runs), so that few rows are filtered twice.
+    let band_rows = oh.div_ceil(worker_threads()).max(MIN_BAND_ROWS);
     for (image, out) in map.as_mut_slice().chunks_mut(c * oh * ow).enumerate() {
-        let mut bands = bands_of_planes(out, oh * ow, BAND_ROWS * ow);
+        let mut bands = bands_of_planes(out, oh * ow, band_rows * ow);
         try_for_each_piece(&mut bands, 1, |i, piece| {
             let outs = &mut piece[0];
-            let (first, rows) = (i * BAND_ROWS, outs[0].len() / ow);
-            let input = (rows + k - 1) * w;
-            let buffers = |count: usize, len: usize, what| -> Result<Vec<Vec<f64>>> {
-                (0..count).map(|_| zeroed(len, what)).collect()
-            };
-            let mut xb = zeroed(c * input, "SSIM input rows")?;
-            x_rows(image, first, &mut xb.chunks_mut(input).collect::<Vec<_>>());
-            let mut yb = Vec::new();
-            if let Reference::Rows(y_rows) = &y {
-                yb = zeroed(c * input, "SSIM input rows")?;
-                y_rows(image, first, &mut yb.chunks_mut(input).collect::<Vec<_>>());
-            }
-            let (mut products, mut stats) =
-                (buffers(3, input, "SSIM products")?, buffers(5, rows * ow, "SSIM statistics")?);
-            for (channel, (xc, band)) in xb.chunks(input).zip(outs.iter_mut()).enumerate() {
-                let yc = match &y {
-                    Reference::Rows(_) => &yb[channel * input..][..input],
-                    Reference::Moments(m) => &m.planes[(channel * h + first) * w..][..input],
-                };
-                if let Reference::Rows(_) = &y {
-                    for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
-                        (products[0][j], products[1][j], products[2][j]) = (a * a, b * b, a * b);
-                    }
-                } else {
-                    for (j, (a, b)) in xc.iter().zip(yc).enumerate() {
-                        (products[0][j], products[2][j]) = (a * a, a * b);
-                    }
+            let (first, rows) = (i * band_rows, outs[0].len() / ow);
+            let inputs = rows + K - 1;
+            let chunk = CHUNK_ROWS.min(inputs);
+            let mut xb = zeroed(c * chunk * w, "SSIM input rows")?;
+            let mut yb = zeroed(if stats == 5 { c * chunk * w } else { 0 }, "SSIM input rows")?;
+            let mut products = zeroed(3 * w, "SSIM products")?;
+            let mut sums = zeroed(5 * ow, "SSIM statistics")?;
+            // Per channel, K slots of `stats` horizontally filtered rows; input row j of the band in slot j % K.
+            let ring_len = K * stats * ow;
+            let mut ring = zeroed(c * ring_len, "SSIM filtered rows")?;
+            for start in (0..inputs).step_by(chunk) {
+                let count = chunk.min(inputs - start);
+                x_rows(image, first + start, &mut xb.chunks_mut(count * w).take(c).collect::<Vec<_>>());
+                if let Reference::Rows(y_rows) = &y {
+                    y_rows(image, first + start, &mut yb.chunks_mut(count * w).take(c).collect::<Vec<_>>());
                 }
-                let [mu1, mu2, xx, yy, xy] = &mut stats[..] else { unreachable!("five statistics") };
-                let filtered = match &y {
-                    Reference::Rows(_) => vec![(xc, mu1), (yc, mu2), (&products[0][..], xx), (&products[1][..], yy)],
-                    Reference::Moments(_) => vec![(xc, mu1), (&products[0][..], xx)],
-                };
-                for (src, out) in filtered.into_iter().chain([(&products[2][..], xy)]) {
-                    filter_band(src, w, taps, 0, out, ow)?;
-                }
-                let (mu2, yy) = match &y {
-                    Reference::Rows(_) => (&stats[1][..], &stats[3][..]),
-                    Reference::Moments(m) => {
-                        let at = |plane: usize| &m.moments[plane * oh * ow + first * ow..][..rows * ow];
-                        (at(channel), at(c + channel))
+                for (channel, ring) in ring.chunks_exact_mut(ring_len).enumerate() {
+                    for row in start..start + count {
+                        let at = (channel * count + row - start) * w;
+                        let x_row = &xb[at..at + w];
+                        let y_row = match &y {
+                            Reference::Rows(_) => &yb[at..at + w],
+                            Reference::Moments(m) => &m.planes[(channel * h + first + row) * w..][..w],
+                        };
+                        let slot = &mut ring[row % K * stats * ow..][..stats * ow];
+                        filter_row(x_row, y_row, stats == 5, taps, &mut products, slot);
+                        let Some(r) = (row + 1).checked_sub(K) else { continue };
+                        let out = &mut outs[channel][r * ow..][..ow];
+                        match &y {
+                            Reference::Rows(_) => map_row(ring, r % K, taps, None, which, &mut sums, out),
+                            Reference::Moments(m) => {
+                                let at = |plane: usize| &m.moments[(plane * oh + first + r) * ow..][..ow];
+                                map_row(ring, r % K, taps, Some((at(channel), at(c + channel))), which, &mut sums, out)
+                            }
+                        }
                     }
-                };
-                let (mu1, xx, xy) = (&stats[0], &stats[2], &stats[4]);
-                for (j, out) in band.iter_mut().enumerate() {
-                    let (mu1_sq, mu2_sq, mu1_mu2) = (mu1[j] * mu1[j], mu2[j] * mu2[j], mu1[j] * mu2[j]);
-                    let (sigma1_sq, sigma2_sq, sigma12) = (xx[j] - mu1_sq, yy[j] - mu2_sq, xy[j] - mu1_mu2);
-                    let cs = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
-                    *out = match which {
-                        MapKind::ContrastStructure => cs,
-                        MapKind::Ssim => (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1) * cs,
-                    };
                 }
             }
             Ok(())
@@ -270,7 +267,96 @@ where
     Ok(map.into_tensor())
 }
 
+with_target_feature! {
+    "avx512f" / "avx2",
+    /// One input row's statistics filtered horizontally into `out` (`stats` rows of the output width, one after
+    /// the other): x, y, x², y², xy, or with `both` false (the reference's come prepared) x, x², xy. `products`
+    /// is scratch of three rows.
+    fn filter_row / filter_row_avx512 / filter_row_avx2(
+        x: &[f64],
+        y: &[f64],
+        both: bool,
+        taps: &[f64; K],
+        products: &mut [f64],
+        out: &mut [f64]
+    ) {
+        let w = x.len();
+        let ow = w + 1 - K;
+        let (xx, rest) = products.split_at_mut(w);
+        let (yy, xy) = rest.split_at_mut(w);
+        let xy = &mut xy[..w];
+        if both {
+            for (((a, b), (xx, yy)), xy) in x.iter().zip(y).zip(xx.iter_mut().zip(yy.iter_mut())).zip(xy.iter_mut()) {
+                (*xx, *yy, *xy) = (a * a, b * b, a * b);
+            }
+        } else {
+            for ((a, b), (xx, xy)) in x.iter().zip(y).zip(xx.iter_mut().zip(xy.iter_mut())) {
+                (*xx, *xy) = (a * a, a * b);
+            }
+        }
+        let sources: &[&[f64]] = if both { &[x, y, xx, yy, xy] } else { &[x, xx, xy] };
+        for (src, out) in sources.iter().zip(out.chunks_exact_mut(ow)) {
+            weighted_sums(out, taps, |t| &src[t..]);
+        }
+    }
+}
+
+with_target_feature! {
+    "avx512f" / "avx2",
+    /// One row of the map from the ring of horizontally filtered rows ([`map_bands`]): the vertical sums of its
+    /// statistics over the K slots from `first_slot` on (into `sums`, scratch of five rows), then the map's
+    /// formula ([`ssim_value`]). `prepared` holds the reference's filtered mean and mean of squares for this row
+    /// where the ring has three statistics.
+    fn map_row / map_row_avx512 / map_row_avx2(
+        ring: &[f64],
+        first_slot: usize,
+        taps: &[f64; K],
+        prepared: Option<(&[f64], &[f64])>,
+        which: MapKind,
+        sums: &mut [f64],
+        out: &mut [f64]
+    ) {
+        let ow = out.len();
+        let stats = if prepared.is_some() { 3 } else { 5 };
+        for (s, sum) in sums.chunks_exact_mut(ow).take(stats).enumerate() {
+            weighted_sums(sum, taps, |t| &ring[((first_slot + t) % K * stats + s) * ow..]);
+        }
+        let row = |s: usize| &sums[s * ow..(s + 1) * ow];
+        // x, x², xy and (without a prepared reference) y, y², in that order: x, y, x², y², xy or x, x², xy.
+        let (mu1, xx, xy) = (row(0), row(stats / 2), row(stats - 1));
+        let (mu2, yy) = prepared.unwrap_or((row(1), row(3)));
+        let (mu2, yy) = (&mu2[..ow], &yy[..ow]);
+        // One loop per kind, so that each is a straight vector loop.
+        match which {
+            MapKind::Ssim => {
+                for (j, out) in out.iter_mut().enumerate() {
+                    *out = ssim_value(mu1[j], mu2[j], xx[j], yy[j], xy[j], MapKind::Ssim);
+                }
+            }
+            MapKind::ContrastStructure => {
+                for (j, out) in out.iter_mut().enumerate() {
+                    *out = ssim_value(mu1[j], mu2[j], xx[j], yy[j], xy[j], MapKind::ContrastStructure);
+                }
+            }
+        }
+    }
+}
+
+/// pyiqa's SSIM (or contrast-structure) value of one pixel from its five filtered statistics.
+#[inline(always)]
+fn ssim_value(mu1: f64, mu2: f64, xx: f64, yy: f64, xy: f64, which: MapKind) -> f64 {
+    let (c1, c2) = ((0.01 * DATA_RANGE).powi(2), (0.03 * DATA_RANGE).powi(2));
+    let (mu1_sq, mu2_sq, mu1_mu2) = (mu1 * mu1, mu2 * mu2, mu1 * mu2);
+    let (sigma1_sq, sigma2_sq, sigma12) = (xx - mu1_sq, yy - mu2_sq, xy - mu1_mu2);
+    let cs = relu((sigma12 * 2.0 + c2) / ((sigma1_sq + sigma2_sq) + c2));
+    match which {
+        MapKind::ContrastStructure => cs,
+        MapKind::Ssim => (mu1_mu2 * 2.0 + c1) / ((mu1_sq + mu2_sq) + c1) * cs,
+    }
+}
+
 /// libtorch's relu: NaN stays NaN.
+#[inline(always)]
 fn relu(v: f64) -> f64 {
     if v.is_nan() || v > 0.0 {
         v
@@ -444,5 +530,38 @@ impl MsSsim {
         let cs_term = cs.f_pow(&w)?.f_prod_dim_int(0, false, None::<Kind>)?;
         let ssim_term = last_ssim.expect("five levels").f_pow(&self.weights.f_get(levels as i64 - 1)?)?;
         Ok(cs_term.f_mul(&ssim_term)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The band kernel's maps equal those of the operations on whole tensors ([`Windows::maps_libtorch`]) bit
+    /// for bit: both kinds, one and three channels, widths under and over a vector block, heights that split
+    /// unevenly into bands and into chunks of input rows, and against a prepared reference.
+    #[test]
+    fn band_maps_equal_whole_tensor_maps() {
+        tch::manual_seed(7);
+        for (c, h, w) in [(1, 11, 11), (1, 83, 37), (3, 50, 29), (1, 300, 141)] {
+            let windows = Windows::new(c, Device::Cpu).unwrap();
+            let taps = Vec::<f64>::try_from(&*windows.taps).unwrap();
+            let pixels = || (Tensor::rand([2, c, h, w], (Kind::Double, Device::Cpu)) * 255.0).round();
+            let (x, y) = (pixels(), pixels());
+            let (ssim, cs) = windows.maps_libtorch(&x, &y).unwrap();
+            for (which, want) in [(MapKind::Ssim, &ssim), (MapKind::ContrastStructure, &cs)] {
+                let got = map_cpu(&x, &y, &taps, which).unwrap();
+                assert!(got.equal(want), "{c}x{h}x{w}");
+            }
+            let shape = [c as usize, h as usize, w as usize];
+            let xs = Vec::<f64>::try_from(x.flatten(0, -1)).unwrap();
+            for image in 0..2 {
+                let moments = windows.moments(&y.narrow(0, image, 1)).unwrap();
+                let rows = |_, first, out: &mut [&mut [f64]]| copy_rows(&xs, shape, image as usize, first, out);
+                let kept = Reference::<fn(usize, usize, &mut [&mut [f64]])>::Moments(&moments);
+                let got = map_bands([1, shape[0], shape[1], shape[2]], &taps, MapKind::Ssim, rows, kept).unwrap();
+                assert!(got.equal(&ssim.narrow(0, image, 1)), "{c}x{h}x{w}, prepared, image {image}");
+            }
+        }
     }
 }

@@ -104,10 +104,10 @@ where
 }
 
 with_target_feature! {
-    "avx512f",
-    /// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`), with 512-bit vectors where
-    /// the CPU has them. Fails only where memory for the band's horizontal pass is short.
-    pub(crate) fn filter_band / filter_band_avx512(
+    "avx512f" / "avx2",
+    /// Output rows `first_row..` of one plane (`rows` holds whole rows of width `ow`), with 512-bit (else 256-bit)
+    /// vectors where the CPU has them. Fails only where memory for the band's horizontal pass is short.
+    pub(crate) fn filter_band / filter_band_avx512 / filter_band_avx2(
         src: &[f64],
         w: usize,
         taps: &[f64],
@@ -135,12 +135,25 @@ with_target_feature! {
 /// order libtorch's convolution sums in), computed for [`LANES`] outputs at a time in registers: the same
 /// values as tap-by-tap passes over `out`, without storing and reloading `out` for every tap.
 #[inline(always)]
-fn weighted_sums<'t>(out: &mut [f64], taps: &[f64], term: impl Fn(usize) -> &'t [f64]) {
-    let terms: Vec<&[f64]> = (0..taps.len()).map(|t| &term(t)[..out.len()]).collect();
+pub(crate) fn weighted_sums<'t>(out: &mut [f64], taps: &[f64], term: impl Fn(usize) -> &'t [f64]) {
+    // The terms cut to the output's length (so that the loops below need no bounds checks), on the stack for
+    // windows of up to 32 taps: this runs once per row.
+    const STACK: usize = 32;
+    let (mut stack, heap): ([&[f64]; STACK], Vec<&[f64]>);
+    let terms: &[&[f64]] = if taps.len() <= STACK {
+        stack = [&[]; STACK];
+        for (t, slot) in stack.iter_mut().enumerate().take(taps.len()) {
+            *slot = &term(t)[..out.len()];
+        }
+        &stack[..taps.len()]
+    } else {
+        heap = (0..taps.len()).map(|t| &term(t)[..out.len()]).collect();
+        &heap
+    };
     let blocks = out.len() / LANES * LANES;
     for (b, block) in out[..blocks].chunks_exact_mut(LANES).enumerate() {
         let mut acc = [0f64; LANES];
-        for (&tap, row) in taps.iter().zip(&terms) {
+        for (&tap, row) in taps.iter().zip(terms) {
             let v: &[f64; LANES] = row[b * LANES..(b + 1) * LANES].try_into().expect("a block");
             for (a, &v) in acc.iter_mut().zip(v) {
                 *a += tap * v;
@@ -150,7 +163,7 @@ fn weighted_sums<'t>(out: &mut [f64], taps: &[f64], term: impl Fn(usize) -> &'t 
     }
     for (o, out) in out.iter_mut().enumerate().skip(blocks) {
         *out = 0.0;
-        for (&tap, row) in taps.iter().zip(&terms) {
+        for (&tap, row) in taps.iter().zip(terms) {
             *out += tap * row[o];
         }
     }
