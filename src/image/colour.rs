@@ -113,15 +113,37 @@ with_fma! {
         round: bool,
         pixels: impl Iterator<Item = [f32; 3]>
     ) {
-        let pixels = out.iter_mut().zip(pixels);
-        if round {
-            for (y, [r, g, b]) in pixels {
-                *y = round_ties_even(formula.luma(r, g, b) * scale);
-            }
-        } else {
-            for (y, [r, g, b]) in pixels {
-                *y = formula.luma(r, g, b) * scale;
-            }
+        // The formula chosen outside the loops (a match per pixel kept them scalar).
+        match formula {
+            LumaFormula::Separate => fill_luma_with(out, scale, round, pixels, |[r, g, b]| {
+                LumaFormula::Separate.luma(r, g, b)
+            }),
+            LumaFormula::FusedForward => fill_luma_with(out, scale, round, pixels, |[r, g, b]| {
+                LumaFormula::FusedForward.luma(r, g, b)
+            }),
+            LumaFormula::FusedBackward => fill_luma_with(out, scale, round, pixels, |[r, g, b]| {
+                LumaFormula::FusedBackward.luma(r, g, b)
+            }),
+        }
+    }
+}
+
+#[inline(always)]
+fn fill_luma_with(
+    out: &mut [f32],
+    scale: f32,
+    round: bool,
+    pixels: impl Iterator<Item = [f32; 3]>,
+    luma: impl Fn([f32; 3]) -> f32,
+) {
+    let pixels = out.iter_mut().zip(pixels);
+    if round {
+        for (y, rgb) in pixels {
+            *y = round_ties_even(luma(rgb) * scale);
+        }
+    } else {
+        for (y, rgb) in pixels {
+            *y = luma(rgb) * scale;
         }
     }
 }
