@@ -537,6 +537,41 @@ impl MsSsim {
 mod tests {
     use super::*;
 
+    /// The kernels' AVX2 copies (what CPUs without AVX-512 run) give the bits of the copies this CPU runs.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernels_equal_the_dispatched_ones() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let taps: [f64; K] = gaussian_taps(K, SIGMA).try_into().unwrap();
+        let w = 71;
+        let ow = w + 1 - K;
+        let row = |seed: usize| (0..w).map(|i| ((i * 37 + seed * 11) % 256) as f64).collect::<Vec<f64>>();
+        let (x, y) = (row(1), row(2));
+        for both in [true, false] {
+            let stats = if both { 5 } else { 3 };
+            let (mut products, mut want, mut got) = (vec![0.0; 3 * w], vec![0.0; stats * ow], vec![0.0; stats * ow]);
+            filter_row(&x, &y, both, &taps, &mut products, &mut want);
+            // SAFETY: the CPU has AVX2 (checked above).
+            unsafe { filter_row_avx2(&x, &y, both, &taps, &mut products, &mut got) };
+            assert_eq!(want, got, "filter_row, both {both}");
+        }
+        let ring: Vec<f64> = (0..K * 5 * ow).map(|i| ((i * 7919) % 1000) as f64 * 0.25).collect();
+        let prepared = (vec![3.5; ow], vec![40.0; ow]);
+        for which in [MapKind::Ssim, MapKind::ContrastStructure] {
+            for reference in [None, Some((&prepared.0[..], &prepared.1[..]))] {
+                let ring = &ring[..K * if reference.is_some() { 3 } else { 5 } * ow];
+                let (mut sums, mut want, mut got) = (vec![0.0; 5 * ow], vec![0.0; ow], vec![0.0; ow]);
+                map_row(ring, 4, &taps, reference, which, &mut sums, &mut want);
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { map_row_avx2(ring, 4, &taps, reference, which, &mut sums, &mut got) };
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&want), bits(&got), "map_row, prepared {}", reference.is_some());
+            }
+        }
+    }
+
     /// The band kernel's maps equal those of the operations on whole tensors ([`Windows::maps_libtorch`]) bit
     /// for bit: both kinds, one and three channels, widths under and over a vector block, heights that split
     /// unevenly into bands and into chunks of input rows, and against a prepared reference.
