@@ -3,8 +3,7 @@
 //! 'valid' filtering, negative contrast-structure terms clamped to 0, no automatic downsampling (pyiqa's
 //! default `downsample=False`).
 use crate::error::{Error, Result};
-use crate::image::colour::with_target_feature;
-use crate::image::colour::{preprocess, score_by_rows, Planes255};
+use crate::image::colour::{preprocess, score_by_rows, with_target_feature, Planes255};
 use crate::image::{Frame, Image};
 use crate::model::{require_ref, DistanceMap, MetricSpec, Mode, Model, Prepared};
 use crate::nn::filters::{filter_band, gaussian_taps, separable_valid, weighted_sums};
@@ -192,8 +191,8 @@ const CHUNK_ROWS: usize = 8;
 /// output rows of an image per task on the worker threads. A task streams its input rows: `x_rows` (and the
 /// reference's `Rows`) write a few rows at a time (image, first row, one slice per channel); each row's x², y²
 /// and xy are formed and its five statistics filtered horizontally ([`filter_row`]; three where the reference's
-/// two come filtered from its `Moments`) into a ring of the last K rows; once K rows are in, the vertical sums
-/// and the map's row are made in registers ([`map_row`]). Every value comes from the operations libtorch applies
+/// two come filtered from its `Moments`) into a ring of the last K rows; once K rows are in, the map's row is
+/// made from their vertical sums ([`map_row`]). Every value comes from the operations libtorch applies
 /// to the whole tensors (horizontal then vertical, each sum from 0 in tap order, no fused multiply-adds), so
 /// the map, and its mean, are the same to the bit, with no full-size array but the map itself.
 fn map_bands<X, Y>(shape: [usize; 4], taps: &[f64], which: MapKind, x_rows: X, y: Reference<'_, Y>) -> Result<Tensor>
