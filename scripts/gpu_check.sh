@@ -19,6 +19,21 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
     echo "gpu_check: .gpu/ is missing: run 'make gpu-bundle' here and carry .gpu"
     exit 2
   fi
+  # libiqa travels xz-compressed (scripts/gpu/bundle.py); unpacked once, checked against the manifest, and
+  # linked under its SONAME.
+  if [ ! -f .gpu/lib/libiqa.so ]; then
+    "$py" - <<'PY' || exit 2
+import hashlib, json, lzma, pathlib
+lib, want = pathlib.Path('.gpu/lib'), json.loads(pathlib.Path('.gpu/MANIFEST.json').read_text())['libiqa_so']
+data = lzma.decompress((lib / 'libiqa.so.xz').read_bytes())
+if hashlib.sha256(data).hexdigest() != want['sha256']:
+    raise SystemExit('gpu_check: .gpu/lib/libiqa.so.xz does not unpack to the libiqa.so of MANIFEST.json')
+(lib / 'libiqa.so').write_bytes(data)
+print(f'gpu_check: unpacked .gpu/lib/libiqa.so ({len(data)} bytes)')
+if want.get('soname') and not (lib / want['soname']).exists():
+    (lib / want['soname']).symlink_to('libiqa.so')  # the name bin/contract asks for
+PY
+  fi
   # libiqa's RUNPATH names the build machine's torch venv; this machine's libtorch is found through
   # LD_LIBRARY_PATH, which check.py sets for its workers from this folder.
   torch_lib=$("$py" -c 'import importlib.util as u, os
