@@ -11,54 +11,40 @@ const KR: f32 = RGB_TO_YIQ[0];
 const KG: f32 = RGB_TO_YIQ[1];
 const KB: f32 = RGB_TO_YIQ[2];
 
-/// Defines `fn $name` and, on x86-64, its copy `$fast` compiled with the target feature `$feature` (a string
-/// literal), which `$name` calls where the CPU has it (or two such copies, tried in order). The body is written
-/// into every copy; the arithmetic must be in it or in functions it inlines or closures it defines (which inherit
-/// the feature), not in closures handed in from outside. Rust never fuses a multiply and an add on its own, so a
-/// wider copy rounds as the baseline one does.
+/// Defines `fn $name` and, on x86-64, its copies `$fast` compiled with the target features `$feature` (string
+/// literals; `"avx512f" / "avx2", fn f / f_avx512 / f_avx2` for two tiers), which `$name` tries in order where the
+/// CPU has them. The body is written into every copy; the arithmetic must be in it or in functions it inlines or
+/// closures it defines (which inherit the feature), not in closures handed in from outside. Rust never fuses a
+/// multiply and an add on its own, so a wider copy rounds as the baseline one does.
 macro_rules! with_target_feature {
-    ($feature:tt, $(#[$doc:meta])* $vis:vis fn $name:ident / $fast:ident ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?
-        $body:block) => {
+    ($($feature:tt)/+, $(#[$doc:meta])* $vis:vis fn $name:ident $(/ $fast:ident)+ ($($arg:ident: $ty:ty),*)
+        $(-> $ret:ty)? $body:block) => {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!($feature) {
-                // SAFETY: the CPU has the feature (checked just above).
-                return unsafe { $fast($($arg),*) };
-            }
+            $crate::image::colour::with_target_feature!(@try ($($arg),*) $($feature => $fast),+);
             $body
         }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $feature)]
-        unsafe fn $fast($($arg: $ty),*) $(-> $ret)? $body
+        $crate::image::colour::with_target_feature!(
+            @copies [($($arg: $ty),*) $(-> $ret)?] $body $($feature => $fast),+
+        );
     };
-    // Two tiers: `$fast` where the CPU has `$feature`, else `$second_fast` where it has `$second`.
-    ($feature:tt / $second:tt, $(#[$doc:meta])* $vis:vis fn $name:ident / $fast:ident / $second_fast:ident
-        ($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!($feature) {
-                // SAFETY: the CPU has the feature (checked just above).
-                return unsafe { $fast($($arg),*) };
-            }
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!($second) {
-                // SAFETY: the CPU has the feature (checked just above).
-                return unsafe { $second_fast($($arg),*) };
-            }
-            $body
+    // One tier after the other: the call of the first copy whose feature the CPU has.
+    (@try ($($arg:ident),*) $feature:tt => $fast:ident $(, $more:tt => $more_fast:ident)*) => {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!($feature) {
+            // SAFETY: the CPU has the feature (checked just above).
+            return unsafe { $fast($($arg),*) };
         }
-
+        $crate::image::colour::with_target_feature!(@try ($($arg),*) $($more => $more_fast),*);
+    };
+    (@try ($($arg:ident),*)) => {};
+    (@copies [$($signature:tt)*] $body:block $feature:tt => $fast:ident $(, $more:tt => $more_fast:ident)*) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feature)]
-        unsafe fn $fast($($arg: $ty),*) $(-> $ret)? $body
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $second)]
-        unsafe fn $second_fast($($arg: $ty),*) $(-> $ret)? $body
+        unsafe fn $fast $($signature)* $body
+        $crate::image::colour::with_target_feature!(@copies [$($signature)*] $body $($more => $more_fast),*);
     };
+    (@copies [$($signature:tt)*] $body:block) => {};
 }
 pub(crate) use with_target_feature;
 
