@@ -3,8 +3,8 @@
 use crate::catalogue::{CatalogueEntry, PYIQA_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
-    brisque, cw_ssim, dists, entropy, fsim, gmsd, ilniqe, lpips, mad, niqe, nlpd, piqe, psnr, ssim, torchscript, vif,
-    vsi,
+    arniqa, brisque, cnniqa, cw_ssim, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad, niqe, nlpd, piqe, psnr,
+    ssim, topiq, torchscript, vif, vsi,
 };
 use crate::model::MetricSpec;
 use crate::runtime::settings;
@@ -28,6 +28,10 @@ const METRICS: &[&[MetricSpec]] = &[
     vif::METRICS,
     nlpd::METRICS,
     mad::METRICS,
+    topiq::METRICS,
+    cnniqa::METRICS,
+    hyperiqa::METRICS,
+    arniqa::METRICS,
 ];
 
 /// The built-in metrics' specs, in listing order.
@@ -101,7 +105,7 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 23);
+        assert_eq!(builtin().count(), 39);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
         let e = find_builtin("musiq").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);

@@ -45,10 +45,19 @@ fn classical_metrics_score_with_nothing_installed_and_deep_ones_name_their_downl
     let shared = require_weights_dir();
     let machine = FreshMachine::new(&profile_dir().join(format!("fresh-machine-{}", std::process::id())));
     let names: Vec<String> = metric_names();
-    assert_eq!(names.len(), 23);
+    let zoo = zoo_metrics();
+    assert_eq!(names.len(), 23 + zoo.len());
     for name in &names {
         let (out, here) = score_both(&machine, name);
-        if NEEDS_BACKBONE.contains(&name.as_str()) {
+        if zoo.contains(name) {
+            // The zoo's checkpoints: the error names the first of its files and where it comes from.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+            let file = &metric_status(name).unwrap().files[0].name;
+            for needle in [file.as_str(), "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"] {
+                assert!(err.contains(needle), "{name}: {needle:?} missing from {err}");
+            }
+        } else if NEEDS_BACKBONE.contains(&name.as_str()) {
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{name}: {err}");
             let backbone = if name.contains("vgg") || name == "dists" {
@@ -79,7 +88,7 @@ fn classical_metrics_score_with_nothing_installed_and_deep_ones_name_their_downl
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     for name in &names {
         let line = listing.lines().find(|l| l.split_whitespace().next() == Some(name.as_str())).unwrap();
-        let expected = if NEEDS_BACKBONE.contains(&name.as_str()) { "missing" } else { "ready" };
+        let expected = if NEEDS_BACKBONE.contains(&name.as_str()) || zoo.contains(name) { "missing" } else { "ready" };
         assert!(line.contains(expected), "{name}: {line}");
     }
     for needle in ["niqe_modelparameters.mat: built in", "ILNIQE_templateModel.mat: built in"] {

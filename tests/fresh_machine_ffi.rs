@@ -74,13 +74,21 @@ fn a_fresh_machine_through_the_c_abi() {
     let names: Vec<String> = (0..iqa_metric_count())
         .map(|i| unsafe { CStr::from_ptr(iqa_metric_name(i)) }.to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 23);
+    let zoo = zoo_metrics();
+    assert_eq!(names.len(), 23 + zoo.len());
     for name in &names {
         let (code, st, text) = status(name);
         assert_eq!(code, IqaStatus::IQA_OK, "{name}: {}", last_error());
         assert_eq!(st.struct_size as usize, std::mem::size_of::<IqaMetricStatus>());
         assert_eq!(st.text_len, text.len() + 1);
-        if NEEDS_BACKBONE.contains(&name.as_str()) {
+        if zoo.contains(name) {
+            // The zoo's checkpoints: missing here, named with pyiqa's URL.
+            assert_eq!(st.availability, IqaAvailability::IQA_AVAILABILITY_MISSING, "{name}: {text}");
+            assert!(text.contains("missing: ") && text.contains("https://huggingface.co/chaofengc/"), "{text}");
+            let (code, message) = score_i03(name).unwrap_err();
+            assert_eq!(code, IqaStatus::IQA_ERR_WEIGHTS, "{name}: {message}");
+            assert!(message.contains("IQA_OFFLINE") || message.contains("no verified sha256"), "{message}");
+        } else if NEEDS_BACKBONE.contains(&name.as_str()) {
             assert_eq!(st.availability, IqaAvailability::IQA_AVAILABILITY_MISSING, "{name}: {text}");
             assert!(text.contains(": built in") && text.contains("missing: ") && text.contains("https://"), "{text}");
             assert!(st.lower_better && st.mode == IqaMode::IQA_MODE_FR && st.score_max == 1.0, "{name}");

@@ -1,7 +1,10 @@
-//! Building blocks shared by metrics: MATLAB-style filters and ImageNet backbones.
+//! Building blocks shared by metrics: MATLAB-style filters, ImageNet backbones, and the model zoo's layers.
 pub mod backbones;
 pub mod filters;
 pub mod frequency;
+pub mod interpolate;
+pub mod layers;
 pub mod matlab;
 pub mod nss;
 pub mod resize;
+pub mod resnet;

@@ -193,6 +193,93 @@ pub const ILNIQE_TEMPLATE: WeightFile = WeightFile {
     ],
 };
 
+/// A file of pyiqa's model zoo, named `<stem>-<first 8 hex of its sha256>.pth` (checked on download) and
+/// fetched from pyiqa 0.1.16's default store. Its keys are those of pyiqa's network for it (each metric's
+/// module says which), under the `params` wrapper pyiqa saves its checkpoints in.
+macro_rules! zoo_file {
+    ($(#[$doc:meta])* $ident:ident, $name:literal, $sha8:literal) => {
+        $(#[$doc])*
+        pub const $ident: WeightFile = WeightFile {
+            official_name: $name,
+            alternative_names: &[],
+            url: pyiqa_hf!($name),
+            sha256: $sha8,
+            builtin: &[],
+            renames: &[],
+        };
+    };
+}
+
+/// A zoo file whose name carries no checksum: never downloaded (no verified digest), only found.
+macro_rules! zoo_file_unverified {
+    ($(#[$doc:meta])* $ident:ident, $name:literal) => {
+        $(#[$doc])*
+        pub const $ident: WeightFile = WeightFile {
+            official_name: $name,
+            alternative_names: &[],
+            url: pyiqa_hf!($name),
+            sha256: "",
+            builtin: &[],
+            renames: &[],
+        };
+    };
+}
+
+zoo_file!(
+    /// TOPIQ NR on KonIQ (`topiq_nr`): CFANet with its ResNet-50 as `semantic_model.*`.
+    CFANET_NR_KONIQ_RES50, "cfanet_nr_koniq_res50-9a73138b.pth", "9a73138b"
+);
+zoo_file!(
+    /// TOPIQ NR on FLIVE (`topiq_nr-flive`).
+    CFANET_NR_FLIVE_RES50, "cfanet_nr_flive_res50-ded1c74e.pth", "ded1c74e"
+);
+zoo_file!(
+    /// TOPIQ NR on SPAQ (`topiq_nr-spaq`).
+    CFANET_NR_SPAQ_RES50, "cfanet_nr_spaq_res50-a7f799ac.pth", "a7f799ac"
+);
+zoo_file!(
+    /// TOPIQ FR on KADID (`topiq_fr`).
+    CFANET_FR_KADID_RES50, "cfanet_fr_kadid_res50-2c4cc61d.pth", "2c4cc61d"
+);
+zoo_file!(
+    /// TOPIQ FR on PIPAL (`topiq_fr-pipal`).
+    CFANET_FR_PIPAL_RES50, "cfanet_fr_pipal_res50-69bbe5ba.pth", "69bbe5ba"
+);
+zoo_file!(
+    /// TOPIQ aesthetics on AVA with ResNet-50 (`topiq_iaa_res50`): inter_dim 512, 8 heads, 10 classes.
+    CFANET_IAA_AVA_RES50, "cfanet_iaa_ava_res50-3cd62bb3.pth", "3cd62bb3"
+);
+zoo_file!(
+    /// HyperIQA on KonIQ (`hyperiqa`): its ResNet-50 as `base_model.*`, the hyper network beside it.
+    HYPERIQA_RESNET50_KONIQ, "HyperIQA-resnet50-koniq10k-c96c41b1.pth", "c96c41b1"
+);
+zoo_file!(
+    /// CNNIQA on KonIQ (`cnniqa`): `conv1` (50, 3, 7, 7), `fc1..fc3`.
+    CNNIQA_KONIQ, "CNNIQA_koniq10k-e6f14c91.pth", "e6f14c91"
+);
+zoo_file_unverified!(
+    /// ARNIQA's encoder: the official training checkpoint, a torchvision ResNet-50 as `model.*` (plus the
+    /// SimCLR projector, unused).
+    ARNIQA_ENCODER, "ARNIQA.pth"
+);
+
+/// ARNIQA's regressors (TorchScript archives of a linear layer on 4096 features), one per training set:
+/// (pyiqa's dataset key, file).
+pub const ARNIQA_REGRESSORS: [(&str, WeightFile); 8] = [
+    ("koniq", arniqa_regressor("regressor_koniq10k.pth", pyiqa_hf!("regressor_koniq10k.pth"))),
+    ("live", arniqa_regressor("regressor_live.pth", pyiqa_hf!("regressor_live.pth"))),
+    ("csiq", arniqa_regressor("regressor_csiq.pth", pyiqa_hf!("regressor_csiq.pth"))),
+    ("tid", arniqa_regressor("regressor_tid2013.pth", pyiqa_hf!("regressor_tid2013.pth"))),
+    ("kadid", arniqa_regressor("regressor_kadid10k.pth", pyiqa_hf!("regressor_kadid10k.pth"))),
+    ("clive", arniqa_regressor("regressor_clive.pth", pyiqa_hf!("regressor_clive.pth"))),
+    ("flive", arniqa_regressor("regressor_flive.pth", pyiqa_hf!("regressor_flive.pth"))),
+    ("spaq", arniqa_regressor("regressor_spaq.pth", pyiqa_hf!("regressor_spaq.pth"))),
+];
+
+const fn arniqa_regressor(official_name: &'static str, url: &'static str) -> WeightFile {
+    WeightFile { official_name, alternative_names: &[], url, sha256: "", builtin: &[], renames: &[] }
+}
+
 /// Every entry above.
 #[cfg(test)]
 pub const ALL: &[&WeightFile] = &[
@@ -209,6 +296,15 @@ pub const ALL: &[&WeightFile] = &[
     &NIQE_PARAMS,
     &BRISQUE_SVM,
     &ILNIQE_TEMPLATE,
+    &CFANET_NR_KONIQ_RES50,
+    &CFANET_NR_FLIVE_RES50,
+    &CFANET_NR_SPAQ_RES50,
+    &CFANET_FR_KADID_RES50,
+    &CFANET_FR_PIPAL_RES50,
+    &CFANET_IAA_AVA_RES50,
+    &HYPERIQA_RESNET50_KONIQ,
+    &CNNIQA_KONIQ,
+    &ARNIQA_ENCODER,
 ];
 
 /// The LPIPS linear layers for a version ("0.0", "0.1") and net ("alex", "vgg", "squeeze").

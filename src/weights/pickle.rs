@@ -42,6 +42,9 @@ pub(crate) enum Global {
     Parameter,
     TorchSize,
     Storage(StorageType),
+    /// A TorchScript module's class (`__torch__.…`, in a `torch.jit.save` archive's data.pkl): created empty and
+    /// given its attributes by BUILD, it is read as the dict of those attributes. Its code is never looked at.
+    ScriptObject,
 }
 
 /// The element type of a torch storage class (`torch.FloatStorage`, ...), `torch.UntypedStorage` = bytes.
@@ -171,8 +174,15 @@ impl Pickle {
 /// STOP), so that several pickles written one after another (the legacy torch format) can be read in turn.
 /// Errors are plain messages ("forbidden global os.system at byte 2"); the caller adds the file name.
 pub(crate) fn parse(data: &[u8]) -> Result<(Pickle, usize), String> {
-    let mut u =
-        Unpickler { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), heap: Vec::new() };
+    let mut u = Unpickler {
+        data,
+        pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        heap: Vec::new(),
+        script_objects: Default::default(),
+    };
     let root = u.run()?;
     Ok((Pickle { root, heap: u.heap }, u.pos))
 }
@@ -185,6 +195,8 @@ struct Unpickler<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     heap: Vec<Object>,
+    /// Heap indices of the dicts that stand for TorchScript objects (BUILD fills them).
+    script_objects: std::collections::HashSet<usize>,
 }
 
 /// A description of each opcode refused on purpose, for the error message.
@@ -368,6 +380,7 @@ impl<'a> Unpickler<'a> {
             ("torch._utils", "_rebuild_parameter_with_state") => Global::RebuildParameterWithState,
             ("torch.nn.parameter", "Parameter") => Global::Parameter,
             ("torch", "Size") => Global::TorchSize,
+            (m, _) if m == "__torch__" || m.starts_with("__torch__.") => Global::ScriptObject,
             ("torch", storage) if StorageType::from_class_name(storage).is_some() => {
                 Global::Storage(StorageType::from_class_name(storage).unwrap_or(StorageType::Untyped))
             }
@@ -655,10 +668,18 @@ impl<'a> Unpickler<'a> {
                 b'b' => {
                     // BUILD: set the state of the object on the stack. A state dict's OrderedDict carries
                     // `_metadata` (module versions) as instance attributes; it is not data, so it is dropped.
-                    let _state = self.pop()?;
-                    let target = self.top()?;
-                    match self.get(target) {
-                        Some(Object::Dict(_)) => {}
+                    // A TorchScript object's state is its attributes: they become its items.
+                    let state = self.pop()?;
+                    let target = self.top()?.clone();
+                    match (&target, self.get(&target)) {
+                        (Value::Ref(i), Some(Object::Dict(_))) if self.script_objects.contains(i) => {
+                            let attributes = match self.get(&state) {
+                                Some(Object::Dict(items)) => items.clone(),
+                                _ => return self.err("BUILD of a TorchScript object with a state that is not a dict"),
+                            };
+                            self.dict_mut(&target)?.extend(attributes);
+                        }
+                        (_, Some(Object::Dict(_))) => {}
                         _ => return self.err("BUILD (object state) on something other than a dict is not supported"),
                     }
                 }
@@ -716,10 +737,20 @@ impl<'a> Unpickler<'a> {
             _ => return self.err("REDUCE of something that is not an allowed global"),
         };
         let args = self.tuple_items(args, "call arguments")?;
-        if newobj && g != Global::OrderedDict {
+        if newobj && !matches!(g, Global::OrderedDict | Global::ScriptObject) {
             return self.err(format!("NEWOBJ of {g:?} is not supported"));
         }
         match g {
+            Global::ScriptObject if newobj && args.is_empty() => {
+                let v = self.alloc(Object::Dict(Vec::new()));
+                if let Value::Ref(i) = v {
+                    self.script_objects.insert(i);
+                }
+                Ok(v)
+            }
+            Global::ScriptObject => {
+                self.err("a TorchScript object is only ever created empty (NEWOBJ of no arguments)")
+            }
             Global::OrderedDict => {
                 let mut pairs = Vec::new();
                 if let Some(init) = args.first() {

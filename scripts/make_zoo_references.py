@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Random checkpoints for pyiqa's model zoo, and pyiqa 0.1.16's scores on them (tests/zoo.rs).
+
+Pretrained zoo files cannot be downloaded here, so the architecture, the preprocessing and the file mapping are
+proved on random weights: each family's own pyiqa network is built with seeded random weights, its BatchNorm
+and LayerNorm affine parameters are drawn at random too (so that a swapped weight/bias shows), its BatchNorm
+running statistics are measured on the calibration images (random networks with statistics left at 0/1 give
+near-constant scores) and rounded to float16 values (so that the last bits of another CPU's convolutions do not
+change the file), and the network is saved in the format and under the file name of pyiqa's real checkpoint.
+pyiqa then loads that file through its own loading code (its cache folder, the URL's basename) and scores:
+
+  - the calibration files (`file`), gray versions of two of them (`gray`), odd crops (`crop X Y W H`), and a
+    large image (`tile 4 3 1920 1080`: the pair tiled 4×3 and cut to 1920×1080 at the top left);
+
+into tests/data/zoo_references.csv (metric,image,region,score). A size pyiqa raises on is recorded as `nan`.
+
+  .venv/bin/python scripts/make_zoo_references.py                 # checkpoints into target/zoo-weights + CSV
+  .venv/bin/python scripts/make_zoo_references.py --checkpoints DIR   # checkpoints only (what tests/zoo.rs runs)
+  .venv/bin/python scripts/make_zoo_references.py [metric ...]    # only these metrics' rows are rescored
+
+Checkpoints are regenerated bit-identically from SEED with the same torch on any CPU of the same kind (the
+statistics' float16 rounding absorbs the convolutions' last bits); tests/zoo.rs regenerates them when missing.
+"""
+import argparse
+import contextlib
+import csv
+import math
+import pathlib
+import shutil
+import sys
+import time
+
+import pyiqa_env  # before torch and pyiqa: isolated caches, downloads raise
+from pyiqa_env import ROOT, pyiqa, torch
+import pyiqa.utils.download_util as pyiqa_dl
+import timm
+import torchvision
+import torchvision.transforms.functional as TF
+from PIL import Image
+from pyiqa.utils.img_util import imread2tensor
+from reference_csv import write_rows
+
+SEED = 20261207
+CAL = ROOT / 'data' / 'calibration'
+OUT = ROOT / 'tests' / 'data' / 'zoo_references.csv'
+WEIGHTS = ROOT / 'target' / 'zoo-weights'
+IMAGES = ['I03.bmp', 'I04.bmp', 'I06.bmp', 'I08.bmp', 'I19.bmp']
+CROPS = [(7, 5, 301, 257), (33, 21, 37, 29)]
+LARGE = (4, 3, 1920, 1080)
+GRAY = ['I03.bmp', 'I19.bmp']
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+@contextlib.contextmanager
+def no_pretrained():
+    """timm and torchvision build their networks without downloading ImageNet weights (pyiqa's constructors ask
+    for them; the checkpoint loaded afterwards replaces every tensor)."""
+    create = timm.create_model
+    tv = {name: getattr(torchvision.models, name) for name in ('resnet18', 'resnet34', 'resnet50', 'vgg16')}
+
+    def timm_create(*args, **kwargs):
+        kwargs['pretrained'] = False
+        return create(*args, **kwargs)
+
+    def tv_wrap(ctor):
+        def build(*args, **kwargs):
+            kwargs.pop('weights', None)
+            kwargs.pop('pretrained', None)
+            return ctor(*args, weights=None, **kwargs)
+        return build
+
+    timm.create_model = timm_create
+    for name, ctor in tv.items():
+        setattr(torchvision.models, name, tv_wrap(ctor))
+    try:
+        yield
+    finally:
+        timm.create_model = create
+        for name, ctor in tv.items():
+            setattr(torchvision.models, name, ctor)
+
+
+def calibration_images():
+    """The ten calibration images as 1×3×H×W tensors in [0,1]."""
+    return [imread2tensor(str(CAL / kind / img), rgb=True).unsqueeze(0) for kind in ('ref', 'dist') for img in IMAGES]
+
+
+def randomize_norms(module, gen):
+    """Every BatchNorm/LayerNorm weight drawn from U(0.5, 1.5) and bias from N(0, 0.1)."""
+    for m in module.modules():
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.LayerNorm)) and m.weight is not None:
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+
+
+@torch.no_grad()
+def measure_bn(module, run):
+    """BatchNorm running statistics of `module` measured by `run()` (forward passes over real images): cumulative
+    averages, then rounded to float16 values."""
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    run()
+    for bn in bns:
+        bn.eval()
+        bn.running_mean.copy_(bn.running_mean.half().float())
+        bn.running_var.copy_(bn.running_var.half().float())
+        bn.num_batches_tracked.zero_()
+    module.eval()
+
+
+def imagenet(x):
+    return (x - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def sd_params(net, drop=()):
+    """pyiqa's training checkpoint format: {'params': state_dict}."""
+    return {'params': {k: v for k, v in net.state_dict().items() if not k.startswith(drop)}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Families: each builds its random network(s) from a generator and returns {file name: object to torch.save}.
+
+def cfanet_files(model_name, use_ref, **kwargs):
+    def make(gen):
+        from pyiqa.archs.topiq_arch import CFANet
+        with no_pretrained():
+            net = CFANet(semantic_model_name='resnet50', model_name=model_name, backbone_pretrain=False,
+                         use_ref=use_ref, pretrained=False, **kwargs)
+        randomize_norms(net, gen)
+        # h_emb/w_emb are trunc-normal(0.02): too small to show a transposed position embedding.
+        with torch.no_grad():
+            net.h_emb.copy_(torch.randn(net.h_emb.shape, generator=gen))
+            net.w_emb.copy_(torch.randn(net.w_emb.shape, generator=gen))
+        measure_bn(net.semantic_model, lambda: [net.semantic_model(imagenet(x)) for x in calibration_images()])
+        net.eval()
+        return {pyiqa_url_name(model_name): sd_params(net)}
+    return make
+
+
+def pyiqa_url_name(model_name):
+    from pyiqa.archs import topiq_arch
+    return topiq_arch.default_model_urls[model_name].split('/')[-1]
+
+
+def hyperiqa_files(gen):
+    from pyiqa.archs.hypernet_arch import HyperNet
+    with no_pretrained():
+        net = HyperNet(pretrained=False)
+    randomize_norms(net, gen)
+
+    def run():
+        for x in calibration_images():
+            net.base_model(imagenet(TF.resize(x, [224, 224], antialias=False)))
+    measure_bn(net.base_model, run)
+    return {'HyperIQA-resnet50-koniq10k-c96c41b1.pth': sd_params(net)}
+
+
+def cnniqa_files(gen):
+    from pyiqa.archs.cnniqa_arch import CNNIQA
+    net = CNNIQA(pretrained=None)
+    return {'CNNIQA_koniq10k-e6f14c91.pth': sd_params(net)}
+
+
+ARNIQA_REGRESSORS = {'koniq': 'regressor_koniq10k.pth', 'live': 'regressor_live.pth', 'csiq': 'regressor_csiq.pth',
+                     'tid': 'regressor_tid2013.pth', 'kadid': 'regressor_kadid10k.pth', 'clive': 'regressor_clive.pth',
+                     'flive': 'regressor_flive.pth', 'spaq': 'regressor_spaq.pth'}
+
+
+def arniqa_files(gen):
+    """ARNIQA.pth: the encoder, torchvision's ResNet-50 without its classifier as `nn.Sequential` of its children,
+    as `model.*` (the official file's SimCLR projector, `projector.*`, is dropped by pyiqa); one TorchScript
+    regressor (a linear layer on 4096 features) per dataset."""
+    encoder = torch.nn.Sequential(*list(torchvision.models.resnet50(weights=None).children())[:-1])
+    randomize_norms(encoder, gen)
+    measure_bn(encoder, lambda: [encoder(imagenet(x)) for x in calibration_images()])
+    sd = {f'model.{k}': v for k, v in encoder.state_dict().items()}
+    projector = torch.nn.Sequential(torch.nn.Linear(2048, 2048), torch.nn.ReLU(), torch.nn.Linear(2048, 128))
+    sd.update({f'projector.{k}': v for k, v in projector.state_dict().items()})
+    files = {'ARNIQA.pth': sd}
+    for name in ARNIQA_REGRESSORS.values():
+        lin = torch.nn.Linear(4096, 1)
+        with torch.no_grad():
+            # Unit features give a score near the bias: spread the weights so that scores differ between images.
+            lin.weight.copy_(torch.randn(lin.weight.shape, generator=gen) * 2.0)
+            lin.bias.copy_(torch.randn(lin.bias.shape, generator=gen) * 0.5)
+        files[name] = torch.jit.script(lin.eval())
+    return files
+
+
+# name -> (family, pyiqa kwargs). A family makes every file of its names at once.
+FAMILIES = {
+    'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
+    'topiq_nr-flive': cfanet_files('cfanet_nr_flive_res50', False),
+    'topiq_nr-spaq': cfanet_files('cfanet_nr_spaq_res50', False),
+    'topiq_fr': cfanet_files('cfanet_fr_kadid_res50', True),
+    'topiq_fr-pipal': cfanet_files('cfanet_fr_pipal_res50', True),
+    'topiq_iaa_res50': cfanet_files('cfanet_iaa_ava_res50', False, inter_dim=512, num_heads=8, num_class=10),
+    'hyperiqa': hyperiqa_files,
+    'cnniqa': cnniqa_files,
+    'arniqa': arniqa_files,
+}
+METRICS = {
+    'topiq_nr': ('topiq_nr', {'backbone_pretrain': False}),
+    'topiq_nr-flive': ('topiq_nr-flive', {'backbone_pretrain': False}),
+    'topiq_nr-spaq': ('topiq_nr-spaq', {'backbone_pretrain': False}),
+    'topiq_fr': ('topiq_fr', {'backbone_pretrain': False}),
+    'topiq_fr-pipal': ('topiq_fr-pipal', {'backbone_pretrain': False}),
+    'topiq_iaa_res50': ('topiq_iaa_res50', {'backbone_pretrain': False}),
+    'hyperiqa': ('hyperiqa', {}),
+    'cnniqa': ('cnniqa', {}),
+    **{n: (n, {}) for n in ('arniqa' if d == 'koniq' else f'arniqa-{d}' for d in ARNIQA_REGRESSORS)},
+}
+
+
+def write_checkpoints(out):
+    """Every family's files into `out`, each family seeded from SEED and its name."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for i, (family, make) in enumerate(FAMILIES.items()):
+        torch.manual_seed(SEED + i)
+        gen = torch.Generator().manual_seed(SEED + 1000 + i)
+        torch.set_num_threads(1)
+        t0 = time.time()
+        for name, obj in make(gen).items():
+            path = out / name
+            tmp = path.with_suffix('.tmp')
+            if isinstance(obj, torch.jit.ScriptModule):
+                obj.save(str(tmp))
+            else:
+                torch.save(obj, tmp)
+            tmp.replace(path)
+            written[name] = path
+        print(f'{family}: {time.time() - t0:.1f} s', file=sys.stderr)
+    return written
+
+
+def install_for_pyiqa(files):
+    """The files where pyiqa's own loaders look: its cache folder and torch.hub's checkpoints folder."""
+    hub = pathlib.Path(torch.hub.get_dir())
+    for d in (pathlib.Path(pyiqa_dl.DEFAULT_CACHE_DIR), hub / 'checkpoints'):
+        d.mkdir(parents=True, exist_ok=True)
+        for name, path in files.items():
+            shutil.copyfile(path, d / name)
+
+
+REFUSED = float('nan')
+
+
+def score(metric, *inputs):
+    try:
+        return metric(*inputs).item()
+    except Exception as e:
+        print(f'  refused: {type(e).__name__}: {str(e).splitlines()[0][:160]}', file=sys.stderr)
+        return REFUSED
+
+
+def gray(path):
+    return TF.to_tensor(Image.open(path).convert('L').convert('RGB')).unsqueeze(0)
+
+
+def large(t):
+    nx, ny, w, h = LARGE
+    return t.repeat(1, 1, ny, nx)[..., :h, :w].contiguous()
+
+
+def metric_rows(name, metric):
+    fr = metric.metric_mode == 'FR'
+    pair = (lambda d, r: (d, r)) if fr else (lambda d, r: (d,))
+    rows = []
+    for img in IMAGES:
+        dist, ref = CAL / 'dist' / img, CAL / 'ref' / img
+        rows.append((img, 'file', score(metric, *pair(str(dist), str(ref)))))
+        if img in GRAY:
+            rows.append((img, 'gray', score(metric, *pair(gray(dist), gray(ref)))))
+        d = imread2tensor(str(dist), rgb=True).unsqueeze(0)
+        r = imread2tensor(str(ref), rgb=True).unsqueeze(0)
+        for x, y, w, h in CROPS:
+            crop = lambda t: t[..., y:y + h, x:x + w].contiguous()  # noqa: E731
+            rows.append((img, f'crop {x} {y} {w} {h}', score(metric, *pair(crop(d), crop(r)))))
+        if img == 'I03.bmp':
+            rows.append((img, 'tile {} {} {} {}'.format(*LARGE), score(metric, *pair(large(d), large(r)))))
+    for img, region, s in rows:
+        if math.isnan(s) and region.split(' ')[0] in ('file', 'gray'):
+            raise RuntimeError(f'{name} {img} {region}: pyiqa failed')
+    scores = [s for _, g, s in rows if g == 'file']
+    if max(scores) - min(scores) < 1e-3 * max(abs(s) for s in scores):
+        raise RuntimeError(f'{name}: near-constant scores on random weights {scores}: they prove little')
+    return rows
+
+
+def main():
+    assert pyiqa.__version__ == '0.1.16', pyiqa.__version__
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--checkpoints', type=pathlib.Path, help='only write the random checkpoints into this folder')
+    ap.add_argument('metrics', nargs='*')
+    args = ap.parse_args()
+    if args.checkpoints:
+        write_checkpoints(args.checkpoints)
+        return
+    names = args.metrics or list(METRICS)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        sys.exit(f'unknown metrics {unknown}; known: {list(METRICS)}')
+    files = write_checkpoints(WEIGHTS)
+    install_for_pyiqa(files)
+    existing = []
+    if OUT.exists():
+        with OUT.open() as f:
+            existing = list(csv.DictReader(f))
+    rows = [r for r in existing if r['metric'] not in names]
+    torch.set_num_threads(2)
+    for name in names:
+        t0 = time.time()
+        pyiqa_name, kwargs = METRICS[name]
+        with no_pretrained():
+            metric = pyiqa.create_metric(pyiqa_name, device='cpu', **kwargs)
+        new = metric_rows(name, metric)
+        rows += [{'metric': name, 'image': i, 'region': g, 'score': repr(s)} for i, g, s in new]
+        print(f'{name}: {len(new)} rows, {time.time() - t0:.1f} s', [s for _, g, s in new if g == 'file'])
+    order = {name: i for i, name in enumerate(METRICS)}
+    rows.sort(key=lambda r: order.get(r['metric'], len(order)))
+    write_rows(OUT, rows)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,48 @@
+//! torch's `F.interpolate` as the model zoo calls it (libtorch's own kernels, so the pixels are pyiqa's) and
+//! torchvision's `resize` size rule.
+use crate::error::Result;
+use tch::Tensor;
+
+/// How an image is resized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `mode='bilinear', align_corners=False`.
+    Bilinear,
+    /// The same with `antialias=True` (torchvision's default on tensors).
+    BilinearAntialias,
+    /// `mode='bicubic', align_corners=False`.
+    Bicubic,
+}
+
+/// `x` (N×C×H×W) resized to `(height, width)`.
+pub fn resize(x: &Tensor, (height, width): (i64, i64), mode: Mode) -> Result<Tensor> {
+    let size = [height, width];
+    Ok(match mode {
+        Mode::Bilinear => x.f_upsample_bilinear2d(size, false, None, None)?,
+        Mode::BilinearAntialias => x.f_internal_upsample_bilinear2d_aa(size, false, None, None)?,
+        Mode::Bicubic => x.f_upsample_bicubic2d(size, false, None, None)?,
+    })
+}
+
+/// `F.interpolate(x, scale_factor=s, mode=...)`: the output size is ⌊side·s⌋, and the kernels sample with
+/// the scale factor itself (not the ratio of the sizes), as torch does when it is given one.
+pub fn rescale(x: &Tensor, factor: f64, mode: Mode) -> Result<Tensor> {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let size = [(h as f64 * factor).floor() as i64, (w as f64 * factor).floor() as i64];
+    Ok(match mode {
+        Mode::Bilinear => x.f_upsample_bilinear2d(size, false, factor, factor)?,
+        Mode::BilinearAntialias => x.f_internal_upsample_bilinear2d_aa(size, false, factor, factor)?,
+        Mode::Bicubic => x.f_upsample_bicubic2d(size, false, factor, factor)?,
+    })
+}
+
+/// torchvision's `resize(x, short)`: the shorter side becomes `short`, the longer ⌊short·long/short_side⌋;
+/// an image already of that size is returned as it is.
+pub fn resize_short_side(x: &Tensor, short: i64, mode: Mode) -> Result<Tensor> {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let size = if w <= h { (short * h / w, short) } else { (short, short * w / h) };
+    if size == (h, w) {
+        return Ok(x.shallow_clone());
+    }
+    resize(x, size, mode)
+}

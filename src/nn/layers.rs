@@ -1,0 +1,225 @@
+//! The layers the model zoo is built of, each read from a pyiqa checkpoint by torch's own key names under a
+//! prefix (`semantic_model.layer1.0.conv1.weight`), shape-checked, and kept frozen on the model's placement.
+//! BatchNorm (eval mode) is folded into the convolution before it: one pass over each activation fewer, and
+//! the same function to ~1e-7 relative.
+use crate::error::{Error, ErrorKind, Result};
+use crate::nn::backbones::Placement;
+use crate::tensor::FrozenTensor;
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+/// A checkpoint's tensors by key, after pyiqa's unwrapping; `source` names the file in messages.
+pub struct Checkpoint {
+    tensors: HashMap<String, Tensor>,
+    source: String,
+}
+
+impl Checkpoint {
+    /// The tensors of a file as pyiqa's `load_pretrained_network` reads them: `wrapper` (e.g. "params") is the
+    /// dict the state dict sits under, where the file has one; "module." prefixes (DataParallel) are dropped.
+    pub fn unwrap(source: &str, tensors: HashMap<String, Tensor>, wrapper: Option<&str>) -> Checkpoint {
+        let prefix = wrapper.map(|w| format!("{w}."));
+        let wrapped = prefix.as_deref().is_some_and(|p| tensors.keys().any(|k| k.starts_with(p)));
+        let tensors = tensors
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let k = match (&prefix, wrapped) {
+                    (Some(p), true) => k.strip_prefix(p.as_str())?.to_string(),
+                    _ => k,
+                };
+                Some((k.strip_prefix("module.").map(str::to_string).unwrap_or(k), v))
+            })
+            .collect();
+        Checkpoint { tensors, source: source.to_string() }
+    }
+
+    /// The tensors whose keys start with `prefix`, with it removed (torchvision's `model.` in ARNIQA's file).
+    pub fn sub(&self, prefix: &str) -> Checkpoint {
+        let tensors = self
+            .tensors
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.shallow_clone())))
+            .collect();
+        Checkpoint { tensors, source: self.source.clone() }
+    }
+
+    /// The float32 CPU tensor at `key`, which must have `shape`.
+    pub fn get(&self, key: &str, shape: &[i64]) -> Result<Tensor> {
+        let t = self.tensors.get(key).ok_or_else(|| {
+            Error::new(ErrorKind::Weights, format!("'{}' lacks '{key}' (expected shape {shape:?})", self.source))
+        })?;
+        if t.size() != shape {
+            return Err(Error::new(
+                ErrorKind::Weights,
+                format!("'{}': '{key}' has shape {:?}, expected {shape:?}", self.source, t.size()),
+            ));
+        }
+        Ok(t.f_to_kind(Kind::Float)?)
+    }
+
+    /// [`Checkpoint::get`] moved to the model's placement and frozen.
+    pub fn frozen(&self, key: &str, shape: &[i64], place: Placement) -> Result<FrozenTensor> {
+        place_frozen(self.get(key, shape)?, place)
+    }
+}
+
+fn place_frozen(t: Tensor, place: Placement) -> Result<FrozenTensor> {
+    Ok(FrozenTensor::new(t.f_to_kind(place.kind)?.f_to_device(place.device)?))
+}
+
+/// `x` in the dtype of `w` (no copy when it already is).
+fn like(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    Ok(if x.kind() == w.kind() { x.shallow_clone() } else { x.f_to_kind(w.kind())? })
+}
+
+/// A 2-D convolution (square kernel, symmetric stride and padding).
+pub struct Conv2d {
+    weight: FrozenTensor,
+    bias: Option<FrozenTensor>,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv2d {
+    /// `{prefix}.weight` of (cout, cin, k, k) and, with `bias`, `{prefix}.bias`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        ck: &Checkpoint,
+        prefix: &str,
+        (cin, cout, k): (i64, i64, i64),
+        bias: bool,
+        stride: i64,
+        padding: i64,
+        place: Placement,
+    ) -> Result<Self> {
+        let weight = ck.frozen(&format!("{prefix}.weight"), &[cout, cin, k, k], place)?;
+        let bias = if bias { Some(ck.frozen(&format!("{prefix}.bias"), &[cout], place)?) } else { None };
+        Ok(Conv2d { weight, bias, stride, padding })
+    }
+
+    /// A bias-free convolution `conv` followed by the eval-mode BatchNorm `bn` (eps 1e-5), as one convolution:
+    /// weight·γ/√(var+ε) and bias β − mean·γ/√(var+ε), computed in float32 on the CPU.
+    pub fn load_folded(
+        ck: &Checkpoint,
+        conv: &str,
+        bn: &str,
+        (cin, cout, k): (i64, i64, i64),
+        stride: i64,
+        padding: i64,
+        place: Placement,
+    ) -> Result<Self> {
+        let w = ck.get(&format!("{conv}.weight"), &[cout, cin, k, k])?;
+        let v = |name: &str| ck.get(&format!("{bn}.{name}"), &[cout]);
+        let scale = v("weight")?.f_div(&v("running_var")?.f_add_scalar(1e-5)?.f_sqrt()?)?;
+        let bias = v("bias")?.f_sub(&v("running_mean")?.f_mul(&scale)?)?;
+        let weight = w.f_mul(&scale.f_view([cout, 1, 1, 1])?)?;
+        Ok(Conv2d { weight: place_frozen(weight, place)?, bias: Some(place_frozen(bias, place)?), stride, padding })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (s, p) = (self.stride, self.padding);
+        Ok(like(x, &self.weight)?.f_conv2d(&self.weight, self.bias.as_deref(), [s, s], [p, p], [1, 1], 1)?)
+    }
+
+    /// The convolution followed by ReLU (in place: the output is fresh).
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        let mut y = self.forward(x)?;
+        let _ = y.f_relu_()?;
+        Ok(y)
+    }
+}
+
+/// A fully connected layer, `x·Wᵀ + b` over the last dimension.
+pub struct Linear {
+    weight: FrozenTensor,
+    bias: Option<FrozenTensor>,
+}
+
+impl Linear {
+    /// `{prefix}.weight` of (out, in) and, with `bias`, `{prefix}.bias`.
+    pub fn load(ck: &Checkpoint, prefix: &str, (cin, cout): (i64, i64), bias: bool, place: Placement) -> Result<Self> {
+        let weight = ck.frozen(&format!("{prefix}.weight"), &[cout, cin], place)?;
+        let bias = if bias { Some(ck.frozen(&format!("{prefix}.bias"), &[cout], place)?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    /// A layer from tensors already read (TorchScript modules, split projections).
+    pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, place: Placement) -> Result<Self> {
+        Ok(Linear { weight: place_frozen(weight, place)?, bias: bias.map(|b| place_frozen(b, place)).transpose()? })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(like(x, &self.weight)?.f_linear(&self.weight, self.bias.as_deref())?)
+    }
+}
+
+/// Layer normalisation over the last dimension (eps 1e-5, torch's default).
+pub struct LayerNorm {
+    weight: FrozenTensor,
+    bias: FrozenTensor,
+    dim: i64,
+}
+
+impl LayerNorm {
+    pub fn load(ck: &Checkpoint, prefix: &str, dim: i64, place: Placement) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: ck.frozen(&format!("{prefix}.weight"), &[dim], place)?,
+            bias: ck.frozen(&format!("{prefix}.bias"), &[dim], place)?,
+            dim,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(like(x, &self.weight)?.f_layer_norm([self.dim], Some(&*self.weight), Some(&*self.bias), 1e-5, false)?)
+    }
+}
+
+/// torch's `nn.MultiheadAttention` (sequence-first: L×N×E), eval mode: packed input projection
+/// (`in_proj_weight` (3E, E), `in_proj_bias`), `heads` heads, output projection `out_proj`.
+pub struct MultiheadAttention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    heads: i64,
+}
+
+impl MultiheadAttention {
+    pub fn load(ck: &Checkpoint, prefix: &str, dim: i64, heads: i64, place: Placement) -> Result<Self> {
+        if dim % heads != 0 {
+            return Err(Error::new(ErrorKind::Weights, format!("{dim} features do not split into {heads} heads")));
+        }
+        let w = ck.get(&format!("{prefix}.in_proj_weight"), &[3 * dim, dim])?;
+        let b = ck.get(&format!("{prefix}.in_proj_bias"), &[3 * dim])?;
+        let part = |i: i64| -> Result<Linear> {
+            Linear::from_tensors(w.f_narrow(0, i * dim, dim)?, Some(b.f_narrow(0, i * dim, dim)?), place)
+        };
+        Ok(MultiheadAttention {
+            q: part(0)?,
+            k: part(1)?,
+            v: part(2)?,
+            out: Linear::load(ck, &format!("{prefix}.out_proj"), (dim, dim), true, place)?,
+            heads,
+        })
+    }
+
+    /// Attention of `query` (L×N×E) over `key`/`value` (S×N×E); returns L×N×E.
+    pub fn forward(&self, query: &Tensor, key: &Tensor, value: &Tensor) -> Result<Tensor> {
+        let (l, n, e) = query.size3()?;
+        let s = key.size()[0];
+        let h = self.heads;
+        // (len, N, E) → (N, heads, len, E/heads)
+        let split =
+            |t: Tensor, len: i64| -> Result<Tensor> { Ok(t.f_view([len, n, h, e / h])?.f_permute([1, 2, 0, 3])?) };
+        let q = split(self.q.forward(query)?, l)?;
+        let k = split(self.k.forward(key)?, s)?;
+        let v = split(self.v.forward(value)?, s)?;
+        let a = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, None, false)?;
+        self.out.forward(&a.f_permute([2, 0, 1, 3])?.f_contiguous()?.f_view([l, n, e])?)
+    }
+}
+
+/// torch's exact GELU (erf).
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.f_gelu("none")?)
+}

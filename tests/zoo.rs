@@ -1,0 +1,160 @@
+//! pyiqa's model zoo built in, against pyiqa 0.1.16 on random checkpoints (scripts/make_zoo_references.py: each
+//! family's own pyiqa network with seeded random weights and measured BatchNorm statistics, saved in its real
+//! checkpoint's format under its real file name; tests/data/zoo_references.csv holds pyiqa's scores with them).
+//! The checkpoints are regenerated into the cargo profile's `zoo-weights` folder when missing or made by
+//! another version of the script (the dev venv's pyiqa is needed then), and IQA_WEIGHTS_DIR points there for
+//! this test binary only. One test per metric: every reference row within 1e-4 relative, scores that differ
+//! between images, batches equal to single scores, the minimum size, CUDA against the CPU where there is one.
+//!
+//! "Relative" is to the score or to the width of the metric's stated range where that is larger: random
+//! weights put some scores near zero (ARNIQA maps its regressor's output from a MOS range onto [0, 1]), where
+//! float32 noise of 1e-6 relative in the features is a large part of a score of 1e-3.
+mod common;
+use common::*;
+use iqa::{create_metric, ErrorKind, Options};
+use std::path::PathBuf;
+
+/// The random checkpoints, made once per test process; IQA_WEIGHTS_DIR points at them.
+fn zoo_weights() -> PathBuf {
+    static MADE: std::sync::Once = std::sync::Once::new();
+    let dir = profile_dir().join("zoo-weights");
+    MADE.call_once(|| {
+        let script = root().join("scripts/make_zoo_references.py");
+        let stamp = dir.join("made-by.py");
+        let current = std::fs::read(&script).unwrap();
+        if std::fs::read(&stamp).ok().as_ref() != Some(&current) {
+            let _ = std::fs::remove_dir_all(&dir);
+            let out = std::process::Command::new(venv_python())
+                .arg(&script)
+                .arg("--checkpoints")
+                .arg(&dir)
+                .output()
+                .expect("python runs");
+            assert!(out.status.success(), "making the zoo checkpoints failed: {}", describe("script", &out));
+            std::fs::write(&stamp, &current).unwrap();
+        }
+        // Set before any metric is created (every test comes through here first), read by no other thread now.
+        std::env::set_var("IQA_WEIGHTS_DIR", &dir);
+        std::env::set_var("IQA_OFFLINE", "1");
+    });
+    dir
+}
+
+/// Every reference row of `name` within `relative` of pyiqa (to the score, or to the width of the metric's range
+/// where that is larger), and scores of the five calibration files that are not all alike, by far more than
+/// the largest error (random weights with a near-constant output would prove little).
+fn check(name: &str, relative: f64, min_side: u32) {
+    zoo_weights();
+    let rows: Vec<Reference> = references_from("zoo_references.csv").into_iter().filter(|r| r.metric == name).collect();
+    assert!(rows.len() >= 10, "{name}: only {} reference rows", rows.len());
+    let metric = create_metric(name, &Options::default()).unwrap();
+    let (lo, hi) = metric.info().score_range;
+    let width = if (hi - lo).is_finite() { hi - lo } else { 0.0 };
+    let (mut worst, mut worst_abs) = (0.0f64, 0.0f64);
+    let mut files = Vec::new();
+    for r in &rows {
+        let scale = r.score.abs().max(width);
+        let err = check_reference(r, score_reference(&metric, r), relative * scale, false).unwrap_or(0.0);
+        worst = worst.max(err / scale);
+        worst_abs = worst_abs.max(err);
+        if r.region == Region::File {
+            files.push(r.score);
+        }
+    }
+    println!("{name}: {} rows, max error vs pyiqa {worst:.2e} relative, {worst_abs:.2e} absolute", rows.len());
+    let (lo, hi) = files.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+    assert!(hi - lo > 1e-3 * hi.abs().max(lo.abs()), "{name}: near-constant scores {files:?}");
+    assert!(worst_abs <= 1e-2 * (hi - lo), "{name}: error {worst_abs:e} against a spread of {:e}", hi - lo);
+    assert_batch_equals_single_within(name, 1e-5, 1e-5 * width);
+    assert_cuda_equals_cpu(name, 1e-3);
+    let fr = metric.info().mode == iqa::Mode::FullReference;
+    let (d, f) = (decoded("dist", "I03.bmp"), decoded("ref", "I03.bmp"));
+    let score = |w: u32, h: u32| {
+        let reference = strided_crop(&f, (5, 7, w, h));
+        metric.score(&strided_crop(&d, (5, 7, w, h)), fr.then_some(&reference))
+    };
+    score(min_side, min_side).unwrap_or_else(|e| panic!("{name} at its minimum {min_side}: {e}"));
+    // (pyiqa scores a 1×1 image with most of them: then there is nothing smaller to refuse.)
+    for (w, h) in [(min_side - 1, min_side), (min_side, min_side - 1)].into_iter().filter(|_| min_side > 1) {
+        let e = score(w, h).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{name} {w}x{h}: {}", e.message);
+        assert!(e.message.contains("at least"), "{name}: {}", e.message);
+    }
+}
+
+macro_rules! zoo_tests {
+    ($($test:ident => ($name:literal, $relative:expr, $min:expr),)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check($name, $relative, $min);
+            }
+        )*
+
+        /// Every metric with reference rows has its test above.
+        #[test]
+        fn every_zoo_metric_has_a_test() {
+            let tested = [$($name),*];
+            for r in references_from("zoo_references.csv") {
+                assert!(tested.contains(&r.metric.as_str()), "{} has reference rows but no test", r.metric);
+            }
+        }
+    };
+}
+
+zoo_tests! {
+    topiq_nr => ("topiq_nr", 1e-4, 1),
+    topiq_nr_flive => ("topiq_nr-flive", 1e-4, 1),
+    topiq_nr_spaq => ("topiq_nr-spaq", 1e-4, 1),
+    topiq_fr => ("topiq_fr", 1e-4, 1),
+    topiq_fr_pipal => ("topiq_fr-pipal", 1e-4, 1),
+    topiq_iaa_res50 => ("topiq_iaa_res50", 1e-4, 1),
+    cnniqa => ("cnniqa", 1e-4, 7),
+    hyperiqa => ("hyperiqa", 1e-4, 1),
+    arniqa => ("arniqa", 1e-4, 2),
+    arniqa_live => ("arniqa-live", 1e-4, 2),
+    arniqa_csiq => ("arniqa-csiq", 1e-4, 2),
+    arniqa_tid => ("arniqa-tid", 1e-4, 2),
+    arniqa_kadid => ("arniqa-kadid", 1e-4, 2),
+    arniqa_clive => ("arniqa-clive", 1e-4, 2),
+    arniqa_flive => ("arniqa-flive", 1e-4, 2),
+    arniqa_spaq => ("arniqa-spaq", 1e-4, 2),
+}
+
+/// A checkpoint that is not there is an error naming the file, the URL and the places searched.
+#[test]
+fn a_missing_checkpoint_names_file_url_and_places() {
+    zoo_weights();
+    let empty = fresh_temp_dir("zoo", "missing");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "missing_checkpoint_child", "--nocapture", "--ignored"])
+        .env("IQA_ZOO_CHILD", "1")
+        .env("IQA_WEIGHTS_DIR", &empty)
+        .env("IQA_OFFLINE", "1")
+        .env("TORCH_HOME", empty.join("torch"))
+        .env("IQA_CACHE_DIR", empty.join("cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe("child", &out));
+}
+
+/// Run by [`a_missing_checkpoint_names_file_url_and_places`] in a child process with empty folders.
+#[test]
+#[ignore]
+fn missing_checkpoint_child() {
+    if std::env::var_os("IQA_ZOO_CHILD").is_none() {
+        return;
+    }
+    let e = create_metric("topiq_nr", &Options::default()).err().expect("no checkpoint anywhere");
+    assert_eq!(e.kind, ErrorKind::Weights, "{}", e.message);
+    for part in [
+        "cfanet_nr_koniq_res50-9a73138b.pth",
+        "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/cfanet_nr_koniq_res50-9a73138b.pth",
+        "IQA_WEIGHTS_DIR",
+        "torch hub",
+        "IQA_OFFLINE=1",
+    ] {
+        assert!(e.message.contains(part), "'{part}' not in: {}", e.message);
+    }
+}
