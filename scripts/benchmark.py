@@ -49,6 +49,7 @@ scripts/pyiqa_env.py's setup_weights() and metric_kwargs(); no downloads. iqa re
 Benchmarks print numbers; nothing here asserts a timing.
 """
 import argparse
+import contextlib
 import ctypes
 import datetime
 import json
@@ -64,6 +65,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from zoo_offline import PYIQA_KWARGS, no_pretrained
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / 'scripts'
@@ -295,8 +298,13 @@ class Env:
         self.pyiqa_env = dict(base, TORCH_HOME=str(tmp / 'torch'), XDG_CACHE_HOME=str(tmp / 'xdg_cache'),
                               HF_HOME=str(tmp / 'hf'), HF_HUB_OFFLINE='1', MPLCONFIGDIR=str(tmp / 'mpl'))
         self.pyiqa_env.pop('TORCH_HUB', None)
+        # iqa's weights: the zoo's random checkpoints (written by setup_pyiqa) beside the shared folder (a link:
+        # IQA_WEIGHTS_DIR's immediate subfolders are searched too).
+        self.iqa_weights = tmp / 'iqa_weights'
+        self.iqa_weights.mkdir()
+        (self.iqa_weights / 'shared').symlink_to(Path(args.weights_dir).resolve())
         self.iqa_env = dict(base, IQA_NUM_THREADS=n, IQA_DEVICE='cpu', IQA_OFFLINE='1',
-                            IQA_WEIGHTS_DIR=args.weights_dir, IQA_CACHE_DIR=str(tmp / 'iqa_cache'))
+                            IQA_WEIGHTS_DIR=str(self.iqa_weights), IQA_CACHE_DIR=str(tmp / 'iqa_cache'))
         self.coldstart = None
         self.images = {}  # size key -> (dist png, ref png)
         self.batch_images = []  # (dist, ref) paths at 512x384
@@ -338,6 +346,8 @@ import pyiqa, torch
 import pyiqa.utils.download_util as dl
 from pyiqa.archs import niqe_arch, brisque_arch
 deep.setup_weights()                  # LPIPS/DISTS zoo files + torchvision backbones under the official names
+import make_zoo_references as zoo     # the built-in zoo metrics' random checkpoints, for pyiqa and iqa alike
+zoo.install_for_pyiqa(zoo.write_checkpoints(pathlib.Path(sys.argv[3])))
 zoo = pathlib.Path(dl.DEFAULT_CACHE_DIR)
 for name, url in (('niqe', niqe_arch.default_model_urls['url']), ('brisque', brisque_arch.default_model_urls['url']),
                   ('ilniqe', niqe_arch.default_model_urls['ilniqe'])):
@@ -352,7 +362,8 @@ print('PYIQA ' + json.dumps({'version': pyiqa.__version__, 'torch': torch.__vers
 
 def setup_pyiqa(env):
     e = dict(env.pyiqa_env, IQA_WEIGHTS_DIR=env.args.weights_dir)
-    c = run_child([env.python, '-c', SETUP_PYIQA, str(SCRIPTS), str(env.tmp / 'torch')], e, 600, 1 << 40)
+    c = run_child([env.python, '-c', SETUP_PYIQA, str(SCRIPTS), str(env.tmp / 'torch'), str(env.iqa_weights)], e,
+                  900, 1 << 40)
     _, info = c.first('PYIQA ')
     if c.error() or info is None:
         sys.exit(f'pyiqa weight set-up failed: {c.error()}\n{c.stderr[-2000:]}')
@@ -465,7 +476,8 @@ def worker_pyiqa(spec):
     from pyiqa.utils.img_util import imread2tensor
     torch.set_num_threads(spec['threads'])
     name, kwargs = spec['pyiqa_name'], spec['pyiqa_kwargs']
-    m = pyiqa.create_metric(name, device='cpu', **kwargs)
+    with no_pretrained() if name in PYIQA_KWARGS else contextlib.nullcontext():
+        m = pyiqa.create_metric(name, device='cpu', **kwargs)
     fr = m.metric_mode == 'FR'
     res = {'fr': fr, 'threads': torch.get_num_threads()}
     dist_path, ref_path = spec['images']
@@ -717,12 +729,15 @@ def run_worker(spec):
 # ---------------------------------------------------------------------------------------------------------------
 
 PYIQA_COLD = r'''
-import sys, json
+import sys, json, contextlib
 name, kwargs, dist, ref, threads = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+sys.path.insert(0, sys.argv[6])
 import pyiqa
 import torch
+import zoo_offline
 torch.set_num_threads(threads)
-m = pyiqa.create_metric(name, device='cpu', **kwargs)
+with zoo_offline.no_pretrained() if name in zoo_offline.PYIQA_KWARGS else contextlib.nullcontext():
+    m = pyiqa.create_metric(name, device='cpu', **kwargs)
 s = m(dist, ref) if m.metric_mode == 'FR' else m(dist)
 print('score %.9g' % float(s.flatten()[0]), flush=True)
 for key in ('VmHWM', 'VmRSS'):
@@ -738,11 +753,13 @@ def cold_child(env, impl, metric, size, handles=False):
         cmd = [env.coldstart, env.lib, metric, dist, ref] + (['handles'] if handles else [])
         return run_child(cmd, env.iqa_env, env.args.timeout, env.mem_limit_kb)
     name, kwargs = pyiqa_name(metric)
-    cmd = [env.python, '-c', PYIQA_COLD, name, json.dumps(kwargs), dist, ref, str(env.threads)]
+    cmd = [env.python, '-c', PYIQA_COLD, name, json.dumps(kwargs), dist, ref, str(env.threads), str(SCRIPTS)]
     return run_child(cmd, env.pyiqa_env, env.args.timeout, env.mem_limit_kb)
 
 
 def pyiqa_name(metric):
+    if metric in PYIQA_KWARGS:
+        return metric, PYIQA_KWARGS[metric]
     return PYIQA_ALIASES.get(metric, (metric, {}))
 
 

@@ -33,12 +33,12 @@ import time
 import pyiqa_env  # before torch and pyiqa: isolated caches, downloads raise
 from pyiqa_env import ROOT, pyiqa, torch
 import pyiqa.utils.download_util as pyiqa_dl
-import timm
 import torchvision
 import torchvision.transforms.functional as TF
 from PIL import Image
 from pyiqa.utils.img_util import imread2tensor
 from reference_csv import write_rows
+from zoo_offline import PYIQA_KWARGS as METRICS, no_pretrained
 
 SEED = 20261207
 CAL = ROOT / 'data' / 'calibration'
@@ -52,35 +52,6 @@ IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-@contextlib.contextmanager
-def no_pretrained():
-    """timm and torchvision build their networks without downloading ImageNet weights (pyiqa's constructors ask
-    for them; the checkpoint loaded afterwards replaces every tensor)."""
-    create = timm.create_model
-    tv = {name: getattr(torchvision.models, name) for name in ('resnet18', 'resnet34', 'resnet50', 'vgg16')}
-
-    def timm_create(*args, **kwargs):
-        kwargs['pretrained'] = False
-        return create(*args, **kwargs)
-
-    def tv_wrap(ctor):
-        def build(*args, **kwargs):
-            kwargs.pop('weights', None)
-            kwargs.pop('pretrained', None)
-            return ctor(*args, weights=None, **kwargs)
-        return build
-
-    timm.create_model = timm_create
-    for name, ctor in tv.items():
-        setattr(torchvision.models, name, tv_wrap(ctor))
-    try:
-        yield
-    finally:
-        timm.create_model = create
-        for name, ctor in tv.items():
-            setattr(torchvision.models, name, ctor)
-
-
 def calibration_images():
     """The ten calibration images as 1×3×H×W tensors in [0,1]."""
     return [imread2tensor(str(CAL / kind / img), rgb=True).unsqueeze(0) for kind in ('ref', 'dist') for img in IMAGES]
@@ -89,7 +60,7 @@ def calibration_images():
 def randomize_norms(module, gen):
     """Every BatchNorm/LayerNorm weight drawn from U(0.5, 1.5) and bias from N(0, 0.1)."""
     for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.LayerNorm)) and m.weight is not None:
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d, torch.nn.LayerNorm)) and m.weight is not None:
             with torch.no_grad():
                 m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
                 m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
@@ -99,7 +70,7 @@ def randomize_norms(module, gen):
 def measure_bn(module, run):
     """BatchNorm running statistics of `module` measured by `run()` (forward passes over real images): cumulative
     averages, then rounded to float16 values."""
-    bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    bns = [m for m in module.modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d))]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
@@ -192,6 +163,74 @@ def arniqa_files(gen):
     return files
 
 
+@contextlib.contextmanager
+def loads_nothing(module):
+    """pyiqa's `module.load_pretrained_network` does nothing while the random network is built (some
+    constructors load their checkpoint unconditionally)."""
+    saved = module.load_pretrained_network
+    module.load_pretrained_network = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        module.load_pretrained_network = saved
+
+
+def batch_of_calibration_images(size=None):
+    """The ten calibration images as one batch (BatchNorm1d layers need more than one sample)."""
+    return torch.cat(calibration_images())
+
+
+def dbcnn_files(gen):
+    """The whole network under `params`, and the S-CNN's own file (its features are the network's), which
+    pyiqa's constructor loads first."""
+    from pyiqa.archs import dbcnn_arch
+    with no_pretrained(), loads_nothing(dbcnn_arch):
+        net = dbcnn_arch.DBCNN(pretrained=False)
+    randomize_norms(net, gen)
+    measure_bn(net.features2, lambda: [net.features2(imagenet(x)) for x in calibration_images()])
+    scnn = dbcnn_arch.SCNN()
+    scnn.features.load_state_dict(net.features2.state_dict())
+    return {'DBCNN_KonIQ10k-2de81c0a.pth': sd_params(net), 'DBCNN_scnn-7ea73d75.pth': scnn.state_dict()}
+
+
+def paq2piq_files(gen):
+    from pyiqa.archs import paq2piq_arch
+    with no_pretrained():
+        net = paq2piq_arch.PAQ2PIQ(pretrained=False)
+    randomize_norms(net, gen)
+    measure_bn(net, lambda: net(batch_of_calibration_images()))
+    return {'P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth': net.state_dict()}
+
+
+def unique_files(gen):
+    from pyiqa.archs import unique_arch
+    with no_pretrained(), loads_nothing(unique_arch):
+        net = unique_arch.UNIQUE()
+    randomize_norms(net, gen)
+    measure_bn(net.backbone, lambda: [net(x) for x in calibration_images()])
+    with torch.no_grad():
+        # The default init (±1/512) on unit features gives scores of a few 1e-3: spread them.
+        net.fc.weight.mul_(100.0)
+    return {'UNIQUE.pt': net.state_dict()}
+
+
+def metaiqa_files(gen):
+    """A plain state dict with the head under `net.` (pyiqa renames `net.` to `head.` when it loads)."""
+    from pyiqa.archs import metaiqa_arch
+    net = metaiqa_arch.MetaIQA(pretrained=False)
+    randomize_norms(net, gen)
+    measure_bn(net, lambda: net(batch_of_calibration_images()))
+    return {'Metaiqa_livec.pth': {k.replace('head.', 'net.', 1) if k.startswith('head.') else k: v
+                                  for k, v in net.state_dict().items() if k not in ('mean', 'std')}}
+
+
+def nima_vgg_files(gen):
+    from pyiqa.archs.nima_arch import NIMA
+    with no_pretrained():
+        net = NIMA(base_model_name='vgg16', pretrained=False)
+    return {'NIMA_VGG16_ava-dc4e8265.pth': sd_params(net)}
+
+
 # name -> (family, pyiqa kwargs). A family makes every file of its names at once.
 FAMILIES = {
     'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
@@ -203,17 +242,11 @@ FAMILIES = {
     'hyperiqa': hyperiqa_files,
     'cnniqa': cnniqa_files,
     'arniqa': arniqa_files,
-}
-METRICS = {
-    'topiq_nr': ('topiq_nr', {'backbone_pretrain': False}),
-    'topiq_nr-flive': ('topiq_nr-flive', {'backbone_pretrain': False}),
-    'topiq_nr-spaq': ('topiq_nr-spaq', {'backbone_pretrain': False}),
-    'topiq_fr': ('topiq_fr', {'backbone_pretrain': False}),
-    'topiq_fr-pipal': ('topiq_fr-pipal', {'backbone_pretrain': False}),
-    'topiq_iaa_res50': ('topiq_iaa_res50', {'backbone_pretrain': False}),
-    'hyperiqa': ('hyperiqa', {}),
-    'cnniqa': ('cnniqa', {}),
-    **{n: (n, {}) for n in ('arniqa' if d == 'koniq' else f'arniqa-{d}' for d in ARNIQA_REGRESSORS)},
+    'dbcnn': dbcnn_files,
+    'paq2piq': paq2piq_files,
+    'unique': unique_files,
+    'metaiqa': metaiqa_files,
+    'nima-vgg16-ava': nima_vgg_files,
 }
 
 
@@ -316,7 +349,7 @@ def main():
     torch.set_num_threads(2)
     for name in names:
         t0 = time.time()
-        pyiqa_name, kwargs = METRICS[name]
+        pyiqa_name, kwargs = name, METRICS[name]
         with no_pretrained():
             metric = pyiqa.create_metric(pyiqa_name, device='cpu', **kwargs)
         new = metric_rows(name, metric)

@@ -3,8 +3,8 @@
 use crate::catalogue::{CatalogueEntry, PYIQA_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
-    arniqa, brisque, cnniqa, cw_ssim, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad, niqe, nlpd, piqe, psnr,
-    ssim, topiq, torchscript, vif, vsi,
+    arniqa, brisque, cnniqa, cw_ssim, dbcnn, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad, metaiqa, nima,
+    niqe, nlpd, paq2piq, piqe, psnr, ssim, topiq, torchscript, unique, vif, vsi,
 };
 use crate::model::MetricSpec;
 use crate::runtime::settings;
@@ -32,6 +32,11 @@ const METRICS: &[&[MetricSpec]] = &[
     cnniqa::METRICS,
     hyperiqa::METRICS,
     arniqa::METRICS,
+    dbcnn::METRICS,
+    paq2piq::METRICS,
+    unique::METRICS,
+    metaiqa::METRICS,
+    nima::METRICS,
 ];
 
 /// The built-in metrics' specs, in listing order.
@@ -105,7 +110,7 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 39);
+        assert_eq!(builtin().count(), 44);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
         let e = find_builtin("musiq").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);

@@ -119,6 +119,11 @@ zoo_tests! {
     arniqa_clive => ("arniqa-clive", 1e-4, 2),
     arniqa_flive => ("arniqa-flive", 1e-4, 2),
     arniqa_spaq => ("arniqa-spaq", 1e-4, 2),
+    dbcnn => ("dbcnn", 1e-4, 16),
+    paq2piq => ("paq2piq", 1e-4, 1),
+    unique => ("unique", 1e-4, 1),
+    metaiqa => ("metaiqa", 1e-4, 1),
+    nima_vgg16_ava => ("nima-vgg16-ava", 1e-4, 1),
 }
 
 /// A checkpoint that is not there is an error naming the file, the URL and the places searched.

@@ -33,6 +33,11 @@ impl Checkpoint {
         Checkpoint { tensors, source: source.to_string() }
     }
 
+    /// A checkpoint of tensors already renamed.
+    pub fn new(source: &str, tensors: HashMap<String, Tensor>) -> Checkpoint {
+        Checkpoint { tensors, source: source.to_string() }
+    }
+
     /// The tensors whose keys start with `prefix`, with it removed (torchvision's `model.` in ARNIQA's file).
     pub fn sub(&self, prefix: &str) -> Checkpoint {
         let tensors = self
@@ -41,6 +46,17 @@ impl Checkpoint {
             .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.shallow_clone())))
             .collect();
         Checkpoint { tensors, source: self.source.clone() }
+    }
+
+    /// The tensors whose keys `rename` maps to a new key, under it: a plain state dict for the ImageNet
+    /// backbones of [`crate::nn::backbones`] (`features1.N.weight` → `features.N.weight`).
+    pub fn renamed(&self, rename: impl Fn(&str) -> Option<String>) -> HashMap<String, Tensor> {
+        self.tensors.iter().filter_map(|(k, v)| rename(k).map(|k| (k, v.shallow_clone()))).collect()
+    }
+
+    /// Whether the checkpoint has `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.tensors.contains_key(key)
     }
 
     /// The float32 CPU tensor at `key`, which must have `shape`.
@@ -97,8 +113,8 @@ impl Conv2d {
         Ok(Conv2d { weight, bias, stride, padding })
     }
 
-    /// A bias-free convolution `conv` followed by the eval-mode BatchNorm `bn` (eps 1e-5), as one convolution:
-    /// weight·γ/√(var+ε) and bias β − mean·γ/√(var+ε), computed in float32 on the CPU.
+    /// A convolution `conv` (with or without a bias) followed by the eval-mode BatchNorm `bn` (eps 1e-5), as one
+    /// convolution: weight·γ/√(var+ε) and bias β + (b − mean)·γ/√(var+ε), computed in float32 on the CPU.
     pub fn load_folded(
         ck: &Checkpoint,
         conv: &str,
@@ -111,7 +127,11 @@ impl Conv2d {
         let w = ck.get(&format!("{conv}.weight"), &[cout, cin, k, k])?;
         let v = |name: &str| ck.get(&format!("{bn}.{name}"), &[cout]);
         let scale = v("weight")?.f_div(&v("running_var")?.f_add_scalar(1e-5)?.f_sqrt()?)?;
-        let bias = v("bias")?.f_sub(&v("running_mean")?.f_mul(&scale)?)?;
+        let mut centred = v("running_mean")?.f_neg()?;
+        if ck.has(&format!("{conv}.bias")) {
+            centred = centred.f_add(&ck.get(&format!("{conv}.bias"), &[cout])?)?;
+        }
+        let bias = v("bias")?.f_add(&centred.f_mul(&scale)?)?;
         let weight = w.f_mul(&scale.f_view([cout, 1, 1, 1])?)?;
         Ok(Conv2d { weight: place_frozen(weight, place)?, bias: Some(place_frozen(bias, place)?), stride, padding })
     }
@@ -150,6 +170,25 @@ impl Linear {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(like(x, &self.weight)?.f_linear(&self.weight, self.bias.as_deref())?)
+    }
+}
+
+/// An eval-mode `BatchNorm1d` over N×C (eps 1e-5): `x·scale + shift`, folded from its four tensors.
+pub struct BatchNorm1d {
+    scale: FrozenTensor,
+    shift: FrozenTensor,
+}
+
+impl BatchNorm1d {
+    pub fn load(ck: &Checkpoint, prefix: &str, dim: i64, place: Placement) -> Result<Self> {
+        let v = |name: &str| ck.get(&format!("{prefix}.{name}"), &[dim]);
+        let scale = v("weight")?.f_div(&v("running_var")?.f_add_scalar(1e-5)?.f_sqrt()?)?;
+        let shift = v("bias")?.f_sub(&v("running_mean")?.f_mul(&scale)?)?;
+        Ok(BatchNorm1d { scale: place_frozen(scale, place)?, shift: place_frozen(shift, place)? })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(like(x, &self.scale)?.f_mul(&self.scale)?.f_add(&self.shift)?)
     }
 }
 

@@ -257,6 +257,29 @@ zoo_file!(
     /// CNNIQA on KonIQ (`cnniqa`): `conv1` (50, 3, 7, 7), `fc1..fc3`.
     CNNIQA_KONIQ, "CNNIQA_koniq10k-e6f14c91.pth", "e6f14c91"
 );
+zoo_file!(
+    /// DBCNN on KonIQ (`dbcnn`): VGG16 as `features1.*`, the S-CNN as `features2.*`, `fc` (1, 65536). (pyiqa
+    /// also loads the S-CNN's own file first; the checkpoint holds its features again.)
+    DBCNN_KONIQ, "DBCNN_KonIQ10k-2de81c0a.pth", "2de81c0a"
+);
+zoo_file!(
+    /// PaQ-2-PiQ (`paq2piq`): a plain state dict, ResNet-18 as `body.{0,1,4..7}`, head `head.{2,4,6,8}`.
+    PAQ2PIQ_ROIPOOL, "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth", "ca69882e"
+);
+zoo_file_unverified!(
+    /// UNIQUE (`unique`): a plain state dict, ResNet-34 as `backbone.*` (its ImageNet `fc` unused), `fc` (2, 262144).
+    UNIQUE, "UNIQUE.pt"
+);
+zoo_file_unverified!(
+    /// MetaIQA fine-tuned on LIVE Challenge (`metaiqa`): ResNet-18 as `resnet_layer.*` (with its ImageNet `fc`),
+    /// the head as `net.*` (pyiqa renames it `head.*`), plain or under `params` / `state_dict`.
+    METAIQA_LIVEC, "Metaiqa_livec.pth"
+);
+zoo_file!(
+    /// NIMA on AVA with VGG16 (`nima-vgg16-ava`): timm's features-only VGG16 as `base_model.features_N.*`,
+    /// `classifier.2` (10, 512).
+    NIMA_VGG16_AVA, "NIMA_VGG16_ava-dc4e8265.pth", "dc4e8265"
+);
 zoo_file_unverified!(
     /// ARNIQA's encoder: the official training checkpoint, a torchvision ResNet-50 as `model.*` (plus the
     /// SimCLR projector, unused).
@@ -296,6 +319,11 @@ pub const ALL: &[&WeightFile] = &[
     &NIQE_PARAMS,
     &BRISQUE_SVM,
     &ILNIQE_TEMPLATE,
+];
+
+/// Every model-zoo file (none is in the shared weights folder: tests/zoo.rs makes random ones).
+#[cfg(test)]
+pub const ZOO: &[&WeightFile] = &[
     &CFANET_NR_KONIQ_RES50,
     &CFANET_NR_FLIVE_RES50,
     &CFANET_NR_SPAQ_RES50,
@@ -305,6 +333,19 @@ pub const ALL: &[&WeightFile] = &[
     &HYPERIQA_RESNET50_KONIQ,
     &CNNIQA_KONIQ,
     &ARNIQA_ENCODER,
+    &ARNIQA_REGRESSORS[0].1,
+    &ARNIQA_REGRESSORS[1].1,
+    &ARNIQA_REGRESSORS[2].1,
+    &ARNIQA_REGRESSORS[3].1,
+    &ARNIQA_REGRESSORS[4].1,
+    &ARNIQA_REGRESSORS[5].1,
+    &ARNIQA_REGRESSORS[6].1,
+    &ARNIQA_REGRESSORS[7].1,
+    &DBCNN_KONIQ,
+    &PAQ2PIQ_ROIPOOL,
+    &UNIQUE,
+    &METAIQA_LIVEC,
+    &NIMA_VGG16_AVA,
 ];
 
 /// The LPIPS linear layers for a version ("0.0", "0.1") and net ("alex", "vgg", "squeeze").

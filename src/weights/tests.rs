@@ -1088,3 +1088,20 @@ fn truncated_copies_of_a_real_pth_are_weights_errors() {
         }
     }
 }
+
+/// Each model-zoo file is downloaded from pyiqa's store under its own name, checked against the 8 hex digits of
+/// sha256 its name carries (none: never downloaded).
+#[test]
+fn zoo_files_carry_their_checksum_prefix_and_url() {
+    for f in files::ZOO {
+        assert!(f.url.ends_with(&format!("/{}", f.official_name)), "{}", f.url);
+        assert!(f.url.starts_with("https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"), "{}", f.url);
+        let stem = f.official_name.rsplit_once('.').unwrap().0;
+        match stem.rsplit_once('-').map(|(_, tail)| tail) {
+            Some(tail) if tail.len() == 8 && tail.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                assert_eq!(f.sha256, tail, "{}", f.official_name)
+            }
+            _ => assert_eq!(f.sha256, "", "{}: no checksum in the name", f.official_name),
+        }
+    }
+}
