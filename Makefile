@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
-.PHONY: setup setup-dev setup-bench build install uninstall demo test lint header abi references bench bench-peers \
+.PHONY: setup setup-dev setup-bench build install uninstall demo test lint header abi references zoo-references \
+	bench bench-peers \
 	gpu-bundle python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench bench-video fuzz \
 	fuzz-check fuzz-stable memcheck
 
@@ -47,6 +48,11 @@ demo: setup
 # checked against pyiqa: hence setup-dev).
 test: setup-dev
 	cargo test --release
+
+# pyiqa's scores on the model zoo's random checkpoints (tests/data/zoo_references.csv; README "pyiqa's model zoo,
+# built in"): every zoo metric, or only NAMES="topiq_nr hyperiqa". About 10 minutes for all on 2 cores.
+zoo-references: setup-dev
+	.venv/bin/python scripts/make_zoo_references.py $(NAMES)
 
 # Fuzzing (README "Reliability"): cargo-fuzz/libFuzzer on the nightly toolchain (installed on first use), every
 # target of fuzz/ for FUZZ_SECONDS each. fuzz-check is the short run .ci/run makes.

@@ -16,6 +16,7 @@ into tests/data/zoo_references.csv (metric,image,region,score). A size pyiqa rai
 
   .venv/bin/python scripts/make_zoo_references.py                 # checkpoints into target/zoo-weights + CSV
   .venv/bin/python scripts/make_zoo_references.py --checkpoints DIR   # checkpoints only (what tests/zoo.rs runs)
+  .venv/bin/python scripts/make_zoo_references.py --checkpoints DIR --only cnniqa   # one family's files
   .venv/bin/python scripts/make_zoo_references.py [metric ...]    # only these metrics' rows are rescored
 
 Checkpoints are regenerated bit-identically from SEED with the same torch on any CPU of the same kind (the
@@ -231,6 +232,22 @@ def nima_vgg_files(gen):
     return {'NIMA_VGG16_ava-dc4e8265.pth': sd_params(net)}
 
 
+def nima_inception_files(gen):
+    """One network per training set (AVA: ten classes; KonIQ, SPAQ: one), BatchNorm measured at 299×299."""
+    from pyiqa.archs.nima_arch import NIMA
+    files = {}
+    for name, dataset, classes in [('NIMA_InceptionV2_ava-b0c77c00.pth', 'ava', 10),
+                                   ('NIMA_koniq-250367ae.pth', 'koniq', 1), ('NIMA-spaq-46a7fcb7.pth', 'spaq', 1)]:
+        with no_pretrained():
+            net = NIMA(base_model_name='inception_resnet_v2', train_dataset=dataset, num_classes=classes,
+                       pretrained=False)
+        randomize_norms(net, gen)
+        net.eval()  # preprocess resizes and crops in eval mode only
+        measure_bn(net.base_model, lambda: [net.base_model(net.preprocess(x)) for x in calibration_images()])
+        files[name] = sd_params(net)
+    return files
+
+
 # name -> (family, pyiqa kwargs). A family makes every file of its names at once.
 FAMILIES = {
     'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
@@ -247,14 +264,18 @@ FAMILIES = {
     'unique': unique_files,
     'metaiqa': metaiqa_files,
     'nima-vgg16-ava': nima_vgg_files,
+    'nima': nima_inception_files,
 }
 
 
-def write_checkpoints(out):
-    """Every family's files into `out`, each family seeded from SEED and its name."""
+def write_checkpoints(out, only=None):
+    """Every family's files (or those of the families named in `only`) into `out`, each family seeded from SEED
+    and its place in FAMILIES, so that a family's files are the same whichever others are written."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for i, (family, make) in enumerate(FAMILIES.items()):
+        if only and family not in only:
+            continue
         torch.manual_seed(SEED + i)
         gen = torch.Generator().manual_seed(SEED + 1000 + i)
         torch.set_num_threads(1)
@@ -330,10 +351,14 @@ def main():
     assert pyiqa.__version__ == '0.1.16', pyiqa.__version__
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--checkpoints', type=pathlib.Path, help='only write the random checkpoints into this folder')
+    ap.add_argument('--only', help='with --checkpoints: only these families (comma-separated, e.g. cnniqa,arniqa)')
     ap.add_argument('metrics', nargs='*')
     args = ap.parse_args()
     if args.checkpoints:
-        write_checkpoints(args.checkpoints)
+        only = set(args.only.split(',')) if args.only else None
+        if only and not only <= set(FAMILIES):
+            sys.exit(f'unknown families {sorted(only - set(FAMILIES))}; known: {list(FAMILIES)}')
+        write_checkpoints(args.checkpoints, only)
         return
     names = args.metrics or list(METRICS)
     unknown = [n for n in names if n not in METRICS]

@@ -24,6 +24,9 @@ PYIQA_KWARGS = {
     'unique': {},
     'metaiqa': {},
     'nima-vgg16-ava': {},
+    'nima': {},
+    'nima-koniq': {},
+    'nima-spaq': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')

@@ -124,6 +124,9 @@ zoo_tests! {
     unique => ("unique", 1e-4, 1),
     metaiqa => ("metaiqa", 1e-4, 1),
     nima_vgg16_ava => ("nima-vgg16-ava", 1e-4, 1),
+    nima => ("nima", 1e-4, 1),
+    nima_koniq => ("nima-koniq", 1e-4, 1),
+    nima_spaq => ("nima-spaq", 1e-4, 1),
 }
 
 /// A checkpoint that is not there is an error naming the file, the URL and the places searched.
@@ -161,5 +164,114 @@ fn missing_checkpoint_child() {
         "IQA_OFFLINE=1",
     ] {
         assert!(e.message.contains(part), "'{part}' not in: {}", e.message);
+    }
+}
+
+/// pyiqa's score of a calibration file for `metric`.
+fn pyiqa_file_score(metric: &str, image: &str) -> f64 {
+    references_from("zoo_references.csv")
+        .into_iter()
+        .find(|r| r.metric == metric && r.image == image && r.region == Region::File)
+        .unwrap_or_else(|| panic!("{metric} {image}: no file row"))
+        .score
+}
+
+/// Through the C ABI: a zoo metric by name, a file pair, pyiqa's score; the handle's info is pyiqa's.
+#[test]
+fn the_c_abi_scores_zoo_metrics() {
+    use iqa::ffi::*;
+    use std::ffi::{CStr, CString};
+    zoo_weights();
+    for (name, fr) in [("topiq_fr", true), ("hyperiqa", false)] {
+        let c = CString::new(name).unwrap();
+        let mut handle = std::ptr::null_mut();
+        let code = unsafe { iqa_metric_create(c.as_ptr(), std::ptr::null(), &mut handle) };
+        let error = || unsafe { CStr::from_ptr(iqa_last_error()) }.to_string_lossy().into_owned();
+        assert_eq!(code, IqaStatus::IQA_OK, "{name}: {}", error());
+        let mut info = std::mem::MaybeUninit::<IqaMetricInfo>::uninit();
+        assert_eq!(unsafe { iqa_metric_info(handle, info.as_mut_ptr()) }, IqaStatus::IQA_OK);
+        let info = unsafe { info.assume_init() };
+        assert_eq!(info.mode == IqaMode::IQA_MODE_FR, fr, "{name}");
+        assert!(!info.lower_better && info.score_min == 0.0 && info.score_max == 1.0, "{name}");
+        let (d, r) = (calibration("dist", "I08.bmp"), calibration("ref", "I08.bmp"));
+        let d = CString::new(d.to_str().unwrap()).unwrap();
+        let r = CString::new(r.to_str().unwrap()).unwrap();
+        let mut score = f64::NAN;
+        let r_ptr = if fr { r.as_ptr() } else { std::ptr::null() };
+        let code = unsafe { iqa_score_files(handle, d.as_ptr(), r_ptr, &mut score) };
+        assert_eq!(code, IqaStatus::IQA_OK, "{name}: {}", error());
+        let want = pyiqa_file_score(name, "I08.bmp");
+        assert!((score - want).abs() <= 1e-4, "{name}: C ABI {score} vs pyiqa {want}");
+        unsafe { iqa_metric_free(handle) };
+    }
+}
+
+fn iqa_command(args: &[&str]) -> std::process::Output {
+    let dir = zoo_weights();
+    std::process::Command::new(env!("CARGO_BIN_EXE_iqa"))
+        .args(args)
+        .env("IQA_WEIGHTS_DIR", &dir)
+        .env("IQA_OFFLINE", "1")
+        .output()
+        .unwrap()
+}
+
+/// `iqa score METRIC DIST [REF]` prints pyiqa's score; `iqa info` names each file and where it was found.
+#[test]
+fn the_command_scores_zoo_metrics_and_says_where_their_files_are() {
+    let dir = zoo_weights();
+    for (name, fr) in [("topiq_nr", false), ("topiq_fr", true), ("arniqa-kadid", false)] {
+        let (d, r) = (calibration("dist", "I19.bmp"), calibration("ref", "I19.bmp"));
+        let mut args = vec!["score", name, d.to_str().unwrap()];
+        if fr {
+            args.push(r.to_str().unwrap());
+        }
+        let out = iqa_command(&args);
+        assert!(out.status.success(), "{}", describe(name, &out));
+        let got: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let want = pyiqa_file_score(name, "I19.bmp");
+        assert!((got - want).abs() <= 1e-4, "{name}: iqa score {got} vs pyiqa {want}");
+    }
+    let out = iqa_command(&["info", "arniqa-kadid"]);
+    assert!(out.status.success(), "{}", describe("info", &out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for file in ["ARNIQA.pth", "regressor_kadid10k.pth"] {
+        let found = format!("{file}: found at {}", dir.join(file).display());
+        assert!(text.contains(&found), "{found:?} not in {text}");
+    }
+}
+
+/// `iqa video -m topiq_nr` scores each frame of a Y4M clip as the library scores that frame's RGB image.
+#[test]
+fn the_video_command_scores_frames_with_a_zoo_metric() {
+    zoo_weights();
+    let (w, h) = (96usize, 64usize);
+    let frames: Vec<Vec<u8>> = (0..3)
+        .map(|t| {
+            let luma = (0..w * h).map(|i| (((i % w) * 3 + (i / w) * 5 + t * 29) % 220 + 16) as u8);
+            luma.chain((0..w * h / 2).map(|i| (96 + (i * 13 + t * 7) % 64) as u8)).collect()
+        })
+        .collect();
+    let dir = fresh_temp_dir("zoo", "video");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut y4m = format!("YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420mpeg2\n").into_bytes();
+    for f in &frames {
+        y4m.extend_from_slice(b"FRAME\n");
+        y4m.extend_from_slice(f);
+    }
+    let (clip, json) = (dir.join("clip.y4m"), dir.join("out.json"));
+    std::fs::write(&clip, y4m).unwrap();
+    let out =
+        iqa_command(&["video", "-m", "topiq_nr", "--dist", clip.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe("video", &out));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let metric = create_metric("topiq_nr", &Options::default()).unwrap();
+    let frames_json = doc["frames"].as_array().unwrap_or_else(|| panic!("no frames in {doc}"));
+    assert_eq!(frames_json.len(), 3);
+    for (t, f) in frames.iter().enumerate() {
+        let frame = iqa::Frame::packed(f, w as u32, h as u32, iqa::FrameFormat::I420, iqa::ColorSpec::default());
+        let want = metric.score_frame(&frame.unwrap(), None).unwrap();
+        let got = frames_json[t]["metrics"]["topiq_nr"].as_f64().unwrap();
+        assert_eq!(got, want, "frame {t}");
     }
 }

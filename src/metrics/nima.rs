@@ -1,42 +1,93 @@
-//! NIMA (Talebi & Milanfar 2018) as pyiqa 0.1.16 runs it on its VGG16 backbone (`nima-vgg16-ava`): the shorter
-//! side resized to 224 (bilinear, antialiased) and the centre 224×224 cropped (torchvision's `center_crop`:
-//! offsets rounded half to even), ImageNet-normalised, VGG16's convolutions through the last max-pool (timm's
-//! `features_only`), the global average, one linear layer to ten classes and a softmax, whose mean class
-//! (1..10) is the score.
+//! NIMA (Talebi & Milanfar 2018) as pyiqa 0.1.16 runs it: the shorter side resized to the backbone's input
+//! size (bilinear, antialiased) and the centre square cropped (torchvision's `center_crop`: offsets rounded half
+//! to even), normalised as timm's backbone expects, the backbone's last feature map (timm's `features_only`),
+//! its global average and one linear layer. With ten classes (AVA aesthetics) a softmax whose mean class
+//! (1..10) is the score; with one (KonIQ, SPAQ) the output itself.
+//!
+//! Backbones: Inception-ResNet-v2 (`nima`, `nima-koniq`, `nima-spaq`: 299×299, mean = std = 0.5) and VGG16
+//! through its last max-pool (`nima-vgg16-ava`: 224×224, ImageNet mean and std).
 use crate::error::Result;
-use crate::model::{MetricSpec, Mode, Model, ModelKey};
+use crate::model::{Builder, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{Placement, Vgg16};
+use crate::nn::inception_resnet::InceptionResnetV2;
 use crate::nn::interpolate::{self, resize_short_side};
 use crate::nn::layers::{Checkpoint, Linear};
 use crate::tensor::FrozenTensor;
-use crate::weights::{self, files};
+use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("nima-vgg16-ava", Mode::NoReference, false, (0.0, 10.0), build)
-        .weights(&[&files::NIMA_VGG16_AVA])];
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Net {
+    InceptionResnetV2,
+    Vgg16,
+}
 
-const SIDE: i64 = 224;
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    net: Net,
+    file: &'static WeightFile,
+    classes: i64,
+}
 
-fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
+const AVA: Variant = Variant { net: Net::InceptionResnetV2, file: &files::NIMA_INCEPTION_AVA, classes: 10 };
+const KONIQ: Variant = Variant { net: Net::InceptionResnetV2, file: &files::NIMA_KONIQ, classes: 1 };
+const SPAQ: Variant = Variant { net: Net::InceptionResnetV2, file: &files::NIMA_SPAQ, classes: 1 };
+const VGG_AVA: Variant = Variant { net: Net::Vgg16, file: &files::NIMA_VGG16_AVA, classes: 10 };
+
+const fn spec(name: &'static str, v: &'static Variant, range: (f64, f64), build: Builder) -> MetricSpec {
+    MetricSpec::new(name, Mode::NoReference, false, range, build).weights(std::slice::from_ref(&v.file))
+}
+
+pub const METRICS: &[MetricSpec] = &[
+    spec("nima", &AVA, (0.0, 10.0), |k| build(k, AVA)),
+    spec("nima-koniq", &KONIQ, (0.0, 1.0), |k| build(k, KONIQ)),
+    spec("nima-spaq", &SPAQ, (0.0, 1.0), |k| build(k, SPAQ)),
+    spec("nima-vgg16-ava", &VGG_AVA, (0.0, 10.0), |k| build(k, VGG_AVA)),
+];
+
+enum Backbone {
+    InceptionResnetV2(InceptionResnetV2),
+    Vgg16(Vgg16),
+}
+
+fn build(key: &ModelKey, v: Variant) -> Result<Arc<dyn Model>> {
     let place = Placement::new(key.device, key.precision);
-    let file = &files::NIMA_VGG16_AVA;
-    let ck = Checkpoint::unwrap(file.official_name, weights::load(file, &[])?, Some("params"));
-    // timm's features_only network names VGG's `features.N` as `features_N`.
-    let vgg = ck.renamed(|k| k.strip_prefix("base_model.features_").map(|rest| format!("features.{rest}")));
+    let ck = Checkpoint::unwrap(v.file.official_name, weights::load(v.file, &[])?, Some("params"));
+    let (backbone, channels, side, mean, std) = match v.net {
+        Net::InceptionResnetV2 => (
+            Backbone::InceptionResnetV2(InceptionResnetV2::load(&ck, "base_model.", place)?),
+            InceptionResnetV2::CHANNELS,
+            299,
+            [0.5; 3],
+            [0.5; 3],
+        ),
+        Net::Vgg16 => {
+            // timm's features_only network names VGG's `features.N` as `features_N`.
+            let vgg = ck.renamed(|k| k.strip_prefix("base_model.features_").map(|rest| format!("features.{rest}")));
+            (
+                Backbone::Vgg16(Vgg16::from_state_dict(&vgg, place)?),
+                512,
+                224,
+                [0.485, 0.456, 0.406],
+                [0.229, 0.224, 0.225],
+            )
+        }
+    };
     let rgb = |v: [f32; 3]| FrozenTensor::new(Tensor::from_slice(&v).view([1, 3, 1, 1]).to_device(place.device));
     Ok(Arc::new(Nima {
-        vgg: Vgg16::from_state_dict(&vgg, place)?,
-        classifier: Linear::load(&ck, "classifier.2", (512, 10), true, place)?,
-        mean: rgb([0.485, 0.456, 0.406]),
-        std: rgb([0.229, 0.224, 0.225]),
+        backbone,
+        classifier: Linear::load(&ck, "classifier.2", (channels, v.classes), true, place)?,
+        side,
+        mean: rgb(mean),
+        std: rgb(std),
     }))
 }
 
 struct Nima {
-    vgg: Vgg16,
+    backbone: Backbone,
     classifier: Linear,
+    side: i64,
     mean: FrozenTensor,
     std: FrozenTensor,
 }
@@ -53,12 +104,21 @@ fn center_crop(x: &Tensor, side: i64) -> Result<Tensor> {
 impl Model for Nima {
     fn forward(&self, dist: &Tensor, _reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let x = center_crop(&resize_short_side(dist, SIDE, interpolate::Mode::BilinearAntialias)?, SIDE)?;
-        let x = x.f_sub(&self.mean)?.f_div(&self.std)?;
-        let last = self.vgg.taps(&x, Vgg16::max_pool)?.pop().expect("five taps");
-        let pooled = Vgg16::max_pool(&last, 5)?.f_mean_dim([2i64, 3].as_slice(), false, None)?;
-        let probabilities = self.classifier.forward(&pooled)?.f_softmax(-1, Kind::Float)?;
-        let classes = Tensor::f_arange_start(1, 11, (Kind::Float, probabilities.device()))?;
-        Ok(probabilities.f_mul(&classes)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?)
+        let x = resize_short_side(dist, self.side, interpolate::Mode::BilinearAntialias)?;
+        let x = center_crop(&x, self.side)?.f_sub(&self.mean)?.f_div(&self.std)?;
+        let last = match &self.backbone {
+            Backbone::InceptionResnetV2(net) => net.last_features(&x)?,
+            Backbone::Vgg16(net) => Vgg16::max_pool(&net.taps(&x, Vgg16::max_pool)?.pop().expect("five taps"), 5)?,
+        };
+        let out = self.classifier.forward(&last.f_mean_dim([2i64, 3].as_slice(), false, None)?)?;
+        let out = out.f_to_kind(Kind::Float)?;
+        let classes = out.size()[1];
+        Ok(if classes > 1 {
+            // pyiqa's dist_to_mos: the mean class (1..=classes) of the softmax.
+            let labels = Tensor::f_arange_start(1, classes + 1, (Kind::Float, out.device()))?;
+            out.f_softmax(-1, Kind::Float)?.f_mul(&labels)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?
+        } else {
+            out.f_view([-1])?
+        })
     }
 }

@@ -88,13 +88,16 @@ fn like(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(if x.kind() == w.kind() { x.shallow_clone() } else { x.f_to_kind(w.kind())? })
 }
 
-/// A 2-D convolution (square kernel, symmetric stride and padding).
+/// A 2-D convolution: a square stride, a kernel and padding of their own height and width.
 pub struct Conv2d {
     weight: FrozenTensor,
     bias: Option<FrozenTensor>,
     stride: i64,
-    padding: i64,
+    padding: [i64; 2],
 }
+
+/// BatchNorm's ε: torch's default; timm's Inception-ResNet-v2 uses 1e-3.
+pub const BN_EPS: f64 = 1e-5;
 
 impl Conv2d {
     /// `{prefix}.weight` of (cout, cin, k, k) and, with `bias`, `{prefix}.bias`.
@@ -110,11 +113,11 @@ impl Conv2d {
     ) -> Result<Self> {
         let weight = ck.frozen(&format!("{prefix}.weight"), &[cout, cin, k, k], place)?;
         let bias = if bias { Some(ck.frozen(&format!("{prefix}.bias"), &[cout], place)?) } else { None };
-        Ok(Conv2d { weight, bias, stride, padding })
+        Ok(Conv2d { weight, bias, stride, padding: [padding, padding] })
     }
 
-    /// A convolution `conv` (with or without a bias) followed by the eval-mode BatchNorm `bn` (eps 1e-5), as one
-    /// convolution: weight·γ/√(var+ε) and bias β + (b − mean)·γ/√(var+ε), computed in float32 on the CPU.
+    /// A convolution `conv` (with or without a bias) followed by the eval-mode BatchNorm `bn` (ε = [`BN_EPS`]),
+    /// as one convolution: weight·γ/√(var+ε) and bias β + (b − mean)·γ/√(var+ε), computed in float32 on the CPU.
     pub fn load_folded(
         ck: &Checkpoint,
         conv: &str,
@@ -124,9 +127,21 @@ impl Conv2d {
         padding: i64,
         place: Placement,
     ) -> Result<Self> {
-        let w = ck.get(&format!("{conv}.weight"), &[cout, cin, k, k])?;
+        Self::load_folded_rect(ck, (conv, bn, BN_EPS), (cin, cout, [k, k]), stride, [padding, padding], place)
+    }
+
+    /// [`Conv2d::load_folded`] with a kernel of (height, width), padding (height, width) and BatchNorm's ε.
+    pub fn load_folded_rect(
+        ck: &Checkpoint,
+        (conv, bn, eps): (&str, &str, f64),
+        (cin, cout, [kh, kw]): (i64, i64, [i64; 2]),
+        stride: i64,
+        padding: [i64; 2],
+        place: Placement,
+    ) -> Result<Self> {
+        let w = ck.get(&format!("{conv}.weight"), &[cout, cin, kh, kw])?;
         let v = |name: &str| ck.get(&format!("{bn}.{name}"), &[cout]);
-        let scale = v("weight")?.f_div(&v("running_var")?.f_add_scalar(1e-5)?.f_sqrt()?)?;
+        let scale = v("weight")?.f_div(&v("running_var")?.f_add_scalar(eps)?.f_sqrt()?)?;
         let mut centred = v("running_mean")?.f_neg()?;
         if ck.has(&format!("{conv}.bias")) {
             centred = centred.f_add(&ck.get(&format!("{conv}.bias"), &[cout])?)?;
@@ -137,8 +152,8 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (s, p) = (self.stride, self.padding);
-        Ok(like(x, &self.weight)?.f_conv2d(&self.weight, self.bias.as_deref(), [s, s], [p, p], [1, 1], 1)?)
+        let s = self.stride;
+        Ok(like(x, &self.weight)?.f_conv2d(&self.weight, self.bias.as_deref(), [s, s], self.padding, [1, 1], 1)?)
     }
 
     /// The convolution followed by ReLU (in place: the output is fresh).

@@ -2,6 +2,7 @@
 pub mod backbones;
 pub mod filters;
 pub mod frequency;
+pub mod inception_resnet;
 pub mod interpolate;
 pub mod layers;
 pub mod matlab;

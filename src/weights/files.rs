@@ -280,6 +280,19 @@ zoo_file!(
     /// `classifier.2` (10, 512).
     NIMA_VGG16_AVA, "NIMA_VGG16_ava-dc4e8265.pth", "dc4e8265"
 );
+zoo_file!(
+    /// NIMA on AVA with Inception-ResNet-v2 (`nima`): timm's features-only network as `base_model.*`,
+    /// `classifier.2` (10, 1536).
+    NIMA_INCEPTION_AVA, "NIMA_InceptionV2_ava-b0c77c00.pth", "b0c77c00"
+);
+zoo_file!(
+    /// NIMA on KonIQ (`nima-koniq`): as `nima`, `classifier.2` (1, 1536).
+    NIMA_KONIQ, "NIMA_koniq-250367ae.pth", "250367ae"
+);
+zoo_file!(
+    /// NIMA on SPAQ (`nima-spaq`): as `nima-koniq`.
+    NIMA_SPAQ, "NIMA-spaq-46a7fcb7.pth", "46a7fcb7"
+);
 zoo_file_unverified!(
     /// ARNIQA's encoder: the official training checkpoint, a torchvision ResNet-50 as `model.*` (plus the
     /// SimCLR projector, unused).
@@ -346,6 +359,9 @@ pub const ZOO: &[&WeightFile] = &[
     &UNIQUE,
     &METAIQA_LIVEC,
     &NIMA_VGG16_AVA,
+    &NIMA_INCEPTION_AVA,
+    &NIMA_KONIQ,
+    &NIMA_SPAQ,
 ];
 
 /// The LPIPS linear layers for a version ("0.0", "0.1") and net ("alex", "vgg", "squeeze").
