@@ -25,6 +25,10 @@ CALIBRATION = ROOT / "data" / "calibration"
 TEST_DATA = ROOT / "tests" / "data"
 
 REFERENCES_CSV = TEST_DATA / "pyiqa_references.csv"
+# The built-in metrics of pyiqa's model zoo (tests/data/zoo_references.csv: random checkpoints, not in the shared
+# weights folder): test_zoo.py scores one of them; the reference matrix leaves them out, as tests/parity.rs does.
+with open(TEST_DATA / "zoo_references.csv", newline="") as _f:
+    ZOO_METRICS = frozenset(r["metric"] for r in csv.DictReader(_f))
 PARITY_RS = ROOT / "tests" / "parity.rs"
 
 
