@@ -121,12 +121,12 @@ impl HyperIqa {
         }
         let pooled = h.f_mean_dim([2i64, 3].as_slice(), false, None)?;
         let mut v = Tensor::f_cat(&local, 1)?.f_unsqueeze(1)?;
-        for i in 0..5 {
+        for (i, (&width, bias)) in TARGET.iter().zip(&self.biases).enumerate() {
             let w = match self.w_convs.get(i) {
-                Some(conv) => conv.forward(&h)?.f_reshape([b, TARGET[i], -1])?,
-                None => self.w_last.forward(&pooled)?.f_reshape([b, TARGET[i], -1])?,
+                Some(conv) => conv.forward(&h)?.f_reshape([b, width, -1])?,
+                None => self.w_last.forward(&pooled)?.f_reshape([b, width, -1])?,
             };
-            let bias = self.biases[i].forward(&pooled)?.f_unsqueeze(1)?;
+            let bias = bias.forward(&pooled)?.f_unsqueeze(1)?;
             v = v.f_bmm(&w.f_transpose(1, 2)?)?.f_add(&bias)?;
             if i != 4 {
                 v = v.f_sigmoid()?;

@@ -47,7 +47,7 @@ pub const METRICS: &[MetricSpec] = &[
 ];
 
 enum Backbone {
-    InceptionResnetV2(InceptionResnetV2),
+    InceptionResnetV2(Box<InceptionResnetV2>),
     Vgg16(Vgg16),
 }
 
@@ -56,7 +56,7 @@ fn build(key: &ModelKey, v: Variant) -> Result<Arc<dyn Model>> {
     let ck = Checkpoint::unwrap(v.file.official_name, weights::load(v.file, &[])?, Some("params"));
     let (backbone, channels, side, mean, std) = match v.net {
         Net::InceptionResnetV2 => (
-            Backbone::InceptionResnetV2(InceptionResnetV2::load(&ck, "base_model.", place)?),
+            Backbone::InceptionResnetV2(Box::new(InceptionResnetV2::load(&ck, "base_model.", place)?)),
             InceptionResnetV2::CHANNELS,
             299,
             [0.5; 3],
