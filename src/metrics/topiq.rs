@@ -2,7 +2,8 @@
 //!
 //! The five ResNet feature maps (stem, layer1..4) are pooled locally — no-reference: a gated convolution
 //! (GELU of one half of a 1×1 projection, weighted by a sigmoid map from the other half); full-reference: the
-//! distorted and reference maps and their distance √((d−r)²+1e−12), weighted by a sigmoid map of the distance —
+//! distorted and reference maps and their distance √((d−r)²+1e−12), weighted by a sigmoid map of the
+//! distance —
 //! averaged down to the last map's size where both sides are larger, reduced to `inter_dim` channels, given a
 //! bicubically resized 32×32 position embedding, and passed through one self-attention layer each. Cross-scale
 //! attention then runs from the coarsest map down to the finest, an attention-pooling layer and an MLP read the
