@@ -117,8 +117,8 @@ impl Conv2d {
     }
 
     /// A convolution `conv` (with or without a bias) followed by the eval-mode BatchNorm `bn` (ε = [`BN_EPS`]),
-    /// as one convolution: weight·γ/√(var+ε) and bias β + (b − mean)·γ/√(var+ε), computed in float32 on the
-    /// CPU.
+    /// as one convolution: weight·γ/√(var+ε) and bias β + (b − mean)·γ/√(var+ε), computed in float32
+    /// on the CPU.
     pub fn load_folded(
         ck: &Checkpoint,
         conv: &str,
