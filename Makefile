@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (rustup, gcc, python3): `make demo` and `make test`.
 # Both run scripts/setup.sh first (PyPI's torch 2.13.0 into .venv, cargo pointed at it); it is quick when done.
 .PHONY: setup setup-dev setup-bench build install uninstall demo test lint header abi references zoo-references \
+	zoo-parity \
 	bench bench-peers \
 	gpu-bundle python-wheel python-test python-test-full python-test-ray python-wheel-test python-bench bench-video fuzz \
 	fuzz-check fuzz-stable memcheck
@@ -53,6 +54,11 @@ test: setup-dev
 # built in"): every zoo metric, or only NAMES="topiq_nr hyperiqa". About 10 minutes for all on 2 cores.
 zoo-references: setup-dev
 	.venv/bin/python scripts/make_zoo_references.py $(NAMES)
+
+# The model zoo's whole parity run: tests/zoo.rs with every 1920×1080 row (make test checks that size for one
+# metric per network; the variants sharing it and the slowest networks only here). About 25 minutes on 2 cores.
+zoo-parity: setup-dev
+	IQA_ZOO_LONG=1 cargo test --release --test zoo
 
 # Fuzzing (README "Reliability"): cargo-fuzz/libFuzzer on the nightly toolchain (installed on first use), every
 # target of fuzz/ for FUZZ_SECONDS each. fuzz-check is the short run .ci/run makes.

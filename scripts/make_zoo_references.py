@@ -18,6 +18,7 @@ into tests/data/zoo_references.csv (metric,image,region,score). A size pyiqa rai
   .venv/bin/python scripts/make_zoo_references.py --checkpoints DIR   # checkpoints only (what tests/zoo.rs runs)
   .venv/bin/python scripts/make_zoo_references.py --checkpoints DIR --only cnniqa   # one family's files
   .venv/bin/python scripts/make_zoo_references.py [metric ...]    # only these metrics' rows are rescored
+  .venv/bin/python scripts/make_zoo_references.py --only ckdn ckdn   # ... with only their families' files made
 
 Checkpoints are regenerated bit-identically from SEED with the same torch on any CPU of the same kind (the
 statistics' float16 rounding absorbs the convolutions' last bits); tests/zoo.rs regenerates them when missing.
@@ -248,6 +249,106 @@ def nima_inception_files(gen):
     return files
 
 
+def niqe_matlab_files(gen):
+    """NIQE's pristine model as MATLAB's `niqe` ships it (`mu_prisparam` 1×36, `cov_prisparam` 36×36): the LIVE
+    model of the shared weights folder moved at random, the covariance kept positive definite."""
+    import numpy as np
+    import scipy.io
+    live = np.load(ROOT.parent / 'shared' / 'weights' / 'niqe' / 'niqe_pris_params.npz')
+    mu, cov = live['mu_pris_param'].ravel(), live['cov_pris_param']
+    mu = mu * (1 + 0.3 * torch.randn(mu.shape, generator=gen, dtype=torch.float64).numpy())
+    b = torch.randn(cov.shape, generator=gen, dtype=torch.float64).numpy() * np.sqrt(np.diag(cov).mean()) / 12
+    buf = MatFile()
+    scipy.io.savemat(buf, {'mu_prisparam': mu[None, :], 'cov_prisparam': cov + b @ b.T})
+    return {'niqe_matlab_params.mat': buf}
+
+
+class MatFile:
+    """A MAT-file written by scipy into memory, saved as bytes by write_checkpoints."""
+    def __init__(self):
+        import io
+        self.io = io.BytesIO()
+
+    def write(self, data):
+        return self.io.write(data)
+
+    def tell(self):
+        return self.io.tell()
+
+    def seek(self, *args):
+        return self.io.seek(*args)
+
+
+def relu_init(net, gen):
+    """Every convolution and linear layer drawn He-normal (fan-in) with small biases: the default init shrinks
+    activations layer after layer, which leaves deep plain CNNs with near-constant outputs."""
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            with torch.no_grad():
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * math.sqrt(2.0 / fan_in))
+                if m.bias is not None:
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.05)
+
+
+def wadiqam_files(gen):
+    """One network per mode: FR on KADID (`fc_*` on 3×512 features), NR on KonIQ (on 512), under `params`."""
+    from pyiqa.archs.wadiqam_arch import WaDIQaM
+    files = {}
+    for name, mode in [('WaDIQaM-kadid-f7541ea5.pth', 'FR'), ('WaDIQaM-NR-koniq-aaffea29.pth', 'NR')]:
+        net = WaDIQaM(metric_type=mode, pretrained=False)
+        relu_init(net, gen)
+        files[name] = sd_params(net)
+    return files
+
+
+def ckdn_files(gen):
+    """The whole network as a plain state dict (`net.*`), and torchvision's ResNet-50 file that pyiqa's
+    constructor loads first (then replaced by the checkpoint; iqa does not read it)."""
+    from pyiqa.archs import ckdn_arch
+    saved = ckdn_arch.load_state_dict_from_url
+    ckdn_arch.load_state_dict_from_url = lambda *a, **k: torchvision.models.resnet50(weights=None).state_dict()
+    try:
+        net = ckdn_arch.CKDN(pretrained=False)
+    finally:
+        ckdn_arch.load_state_dict_from_url = saved
+    randomize_norms(net, gen)
+
+    def run():
+        images = calibration_images()
+        for dist, ref in zip(images[len(IMAGES):], images[:len(IMAGES)]):
+            x, y = net._default_preprocess(dist, ref)
+            n = net.net
+            n.csp(n.qse_2(n.maxpool(n.qse_1(x))) - n.dte_2(n.maxpool(n.dte_1(y))))
+    measure_bn(net.net, run)
+    return {'CKDN_model_best-38b27dc6.pth': net.state_dict(),
+            'resnet50-19c8e357.pth': placeholders(torchvision.models.resnet50(weights=None).state_dict())}
+
+
+def placeholders(sd):
+    """`sd` with every tensor stored as one broadcast zero (a small file that loads into the same shapes): for
+    tensors that pyiqa loads and then replaces or never uses, and iqa never reads."""
+    return {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in sd.items()}
+
+
+def vgg19_file(gen):
+    """torchvision's VGG-19 file (`features.*`, `classifier.*`) with random features; the classifier, which no
+    metric reads, as placeholders."""
+    net = torchvision.models.vgg19(weights=None)
+    relu_init(net.features, gen)
+    sd = net.state_dict()
+    sd.update(placeholders({k: v for k, v in sd.items() if k.startswith('classifier.')}))
+    return {'vgg19-dcbb9e9d.pth': sd}
+
+
+def pieapp_files(gen):
+    """A plain state dict (pyiqa loads it with no wrapper key)."""
+    from pyiqa.archs.pieapp_arch import PieAPP
+    net = PieAPP(pretrained=False)
+    relu_init(net, gen)
+    return {'PieAPPv0.1-0937b014.pth': net.state_dict()}
+
+
 # name -> (family, pyiqa kwargs). A family makes every file of its names at once.
 FAMILIES = {
     'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
@@ -265,6 +366,11 @@ FAMILIES = {
     'metaiqa': metaiqa_files,
     'nima-vgg16-ava': nima_vgg_files,
     'nima': nima_inception_files,
+    'niqe_matlab': niqe_matlab_files,
+    'wadiqam': wadiqam_files,
+    'ckdn': ckdn_files,
+    'deepdc': vgg19_file,
+    'pieapp': pieapp_files,
 }
 
 
@@ -285,6 +391,8 @@ def write_checkpoints(out, only=None):
             tmp = path.with_suffix('.tmp')
             if isinstance(obj, torch.jit.ScriptModule):
                 obj.save(str(tmp))
+            elif isinstance(obj, MatFile):
+                tmp.write_bytes(obj.io.getvalue())
             else:
                 torch.save(obj, tmp)
             tmp.replace(path)
@@ -351,20 +459,20 @@ def main():
     assert pyiqa.__version__ == '0.1.16', pyiqa.__version__
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--checkpoints', type=pathlib.Path, help='only write the random checkpoints into this folder')
-    ap.add_argument('--only', help='with --checkpoints: only these families (comma-separated, e.g. cnniqa,arniqa)')
+    ap.add_argument('--only', help='only these families\' checkpoints (comma-separated, e.g. cnniqa,arniqa)')
     ap.add_argument('metrics', nargs='*')
     args = ap.parse_args()
+    only = set(args.only.split(',')) if args.only else None
+    if only and not only <= set(FAMILIES):
+        sys.exit(f'unknown families {sorted(only - set(FAMILIES))}; known: {list(FAMILIES)}')
     if args.checkpoints:
-        only = set(args.only.split(',')) if args.only else None
-        if only and not only <= set(FAMILIES):
-            sys.exit(f'unknown families {sorted(only - set(FAMILIES))}; known: {list(FAMILIES)}')
         write_checkpoints(args.checkpoints, only)
         return
     names = args.metrics or list(METRICS)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         sys.exit(f'unknown metrics {unknown}; known: {list(METRICS)}')
-    files = write_checkpoints(WEIGHTS)
+    files = write_checkpoints(WEIGHTS, only)
     install_for_pyiqa(files)
     existing = []
     if OUT.exists():

@@ -27,6 +27,12 @@ PYIQA_KWARGS = {
     'nima': {},
     'nima-koniq': {},
     'nima-spaq': {},
+    'niqe_matlab': {},
+    'wadiqam_fr': {},
+    'wadiqam_nr': {},
+    'ckdn': {},
+    'deepdc': {},
+    'pieapp': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')

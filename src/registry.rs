@@ -3,8 +3,8 @@
 use crate::catalogue::{CatalogueEntry, PYIQA_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
-    arniqa, brisque, cnniqa, cw_ssim, dbcnn, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad, metaiqa, nima,
-    niqe, nlpd, paq2piq, piqe, psnr, ssim, topiq, torchscript, unique, vif, vsi,
+    arniqa, brisque, ckdn, cnniqa, cw_ssim, dbcnn, deepdc, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad,
+    metaiqa, nima, niqe, nlpd, paq2piq, pieapp, piqe, psnr, ssim, topiq, torchscript, unique, vif, vsi, wadiqam,
 };
 use crate::model::MetricSpec;
 use crate::runtime::settings;
@@ -37,6 +37,10 @@ const METRICS: &[&[MetricSpec]] = &[
     unique::METRICS,
     metaiqa::METRICS,
     nima::METRICS,
+    wadiqam::METRICS,
+    ckdn::METRICS,
+    deepdc::METRICS,
+    pieapp::METRICS,
 ];
 
 /// The built-in metrics' specs, in listing order.
@@ -110,7 +114,7 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 47);
+        assert_eq!(builtin().count(), 53);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
         let e = find_builtin("musiq").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);

@@ -40,12 +40,25 @@ fn zoo_weights() -> PathBuf {
     dir
 }
 
+/// Whether a metric's 1920×1080 row is checked in every run, or only in the long run (`make zoo-parity`,
+/// IQA_ZOO_LONG=1): variants whose network is checked at that size under another name, and the slowest networks
+/// (keeping `.ci/run` within its time).
+#[derive(Clone, Copy, PartialEq)]
+enum Large {
+    Always,
+    LongRun,
+}
+
 /// Every reference row of `name` within `relative` of pyiqa (to the score, or to the width of the metric's range
 /// where that is larger), and scores of the five calibration files that are not all alike, by far more than
 /// the largest error (random weights with a near-constant output would prove little).
-fn check(name: &str, relative: f64, min_side: u32) {
+fn check(name: &str, relative: f64, min_side: u32, large: Large) {
     zoo_weights();
-    let rows: Vec<Reference> = references_from("zoo_references.csv").into_iter().filter(|r| r.metric == name).collect();
+    let long = std::env::var_os("IQA_ZOO_LONG").is_some_and(|v| v == "1");
+    let rows: Vec<Reference> = references_from("zoo_references.csv")
+        .into_iter()
+        .filter(|r| r.metric == name && (large == Large::Always || long || !matches!(r.region, Region::TileCut(..))))
+        .collect();
     assert!(rows.len() >= 10, "{name}: only {} reference rows", rows.len());
     let metric = create_metric(name, &Options::default()).unwrap();
     let (lo, hi) = metric.info().score_range;
@@ -83,11 +96,11 @@ fn check(name: &str, relative: f64, min_side: u32) {
 }
 
 macro_rules! zoo_tests {
-    ($($test:ident => ($name:literal, $relative:expr, $min:expr),)*) => {
+    ($($test:ident => ($name:literal, $relative:expr, $min:expr, $large:ident),)*) => {
         $(
             #[test]
             fn $test() {
-                check($name, $relative, $min);
+                check($name, $relative, $min, Large::$large);
             }
         )*
 
@@ -103,30 +116,36 @@ macro_rules! zoo_tests {
 }
 
 zoo_tests! {
-    topiq_nr => ("topiq_nr", 1e-4, 1),
-    topiq_nr_flive => ("topiq_nr-flive", 1e-4, 1),
-    topiq_nr_spaq => ("topiq_nr-spaq", 1e-4, 1),
-    topiq_fr => ("topiq_fr", 1e-4, 1),
-    topiq_fr_pipal => ("topiq_fr-pipal", 1e-4, 1),
-    topiq_iaa_res50 => ("topiq_iaa_res50", 1e-4, 1),
-    cnniqa => ("cnniqa", 1e-4, 7),
-    hyperiqa => ("hyperiqa", 1e-4, 1),
-    arniqa => ("arniqa", 1e-4, 2),
-    arniqa_live => ("arniqa-live", 1e-4, 2),
-    arniqa_csiq => ("arniqa-csiq", 1e-4, 2),
-    arniqa_tid => ("arniqa-tid", 1e-4, 2),
-    arniqa_kadid => ("arniqa-kadid", 1e-4, 2),
-    arniqa_clive => ("arniqa-clive", 1e-4, 2),
-    arniqa_flive => ("arniqa-flive", 1e-4, 2),
-    arniqa_spaq => ("arniqa-spaq", 1e-4, 2),
-    dbcnn => ("dbcnn", 1e-4, 16),
-    paq2piq => ("paq2piq", 1e-4, 1),
-    unique => ("unique", 1e-4, 1),
-    metaiqa => ("metaiqa", 1e-4, 1),
-    nima_vgg16_ava => ("nima-vgg16-ava", 1e-4, 1),
-    nima => ("nima", 1e-4, 1),
-    nima_koniq => ("nima-koniq", 1e-4, 1),
-    nima_spaq => ("nima-spaq", 1e-4, 1),
+    topiq_nr => ("topiq_nr", 1e-4, 1, Always),
+    topiq_nr_flive => ("topiq_nr-flive", 1e-4, 1, LongRun),
+    topiq_nr_spaq => ("topiq_nr-spaq", 1e-4, 1, LongRun),
+    topiq_fr => ("topiq_fr", 1e-4, 1, Always),
+    topiq_fr_pipal => ("topiq_fr-pipal", 1e-4, 1, LongRun),
+    topiq_iaa_res50 => ("topiq_iaa_res50", 1e-4, 1, Always),
+    cnniqa => ("cnniqa", 1e-4, 7, Always),
+    hyperiqa => ("hyperiqa", 1e-4, 1, Always),
+    arniqa => ("arniqa", 1e-4, 2, Always),
+    arniqa_live => ("arniqa-live", 1e-4, 2, LongRun),
+    arniqa_csiq => ("arniqa-csiq", 1e-4, 2, LongRun),
+    arniqa_tid => ("arniqa-tid", 1e-4, 2, LongRun),
+    arniqa_kadid => ("arniqa-kadid", 1e-4, 2, LongRun),
+    arniqa_clive => ("arniqa-clive", 1e-4, 2, LongRun),
+    arniqa_flive => ("arniqa-flive", 1e-4, 2, LongRun),
+    arniqa_spaq => ("arniqa-spaq", 1e-4, 2, LongRun),
+    dbcnn => ("dbcnn", 1e-4, 16, Always),
+    paq2piq => ("paq2piq", 1e-4, 1, Always),
+    unique => ("unique", 1e-4, 1, Always),
+    metaiqa => ("metaiqa", 1e-4, 1, Always),
+    nima_vgg16_ava => ("nima-vgg16-ava", 1e-4, 1, Always),
+    nima => ("nima", 1e-4, 1, Always),
+    nima_koniq => ("nima-koniq", 1e-4, 1, LongRun),
+    nima_spaq => ("nima-spaq", 1e-4, 1, LongRun),
+    niqe_matlab => ("niqe_matlab", 1e-4, 96, Always),
+    wadiqam_fr => ("wadiqam_fr", 1e-4, 33, Always),
+    wadiqam_nr => ("wadiqam_nr", 1e-4, 33, Always),
+    ckdn => ("ckdn", 1e-4, 1, Always),
+    deepdc => ("deepdc", 1e-4, 16, LongRun),
+    pieapp => ("pieapp", 1e-4, 64, LongRun),
 }
 
 /// A checkpoint that is not there is an error naming the file, the URL and the places searched.

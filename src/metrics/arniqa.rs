@@ -10,9 +10,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
 use crate::nn::interpolate::{self, rescale};
-use crate::nn::layers::{Checkpoint, Linear};
+use crate::nn::layers::{Checkpoint, Linear, Normalise};
 use crate::nn::resnet::{Depth, Layout, ResNet};
-use crate::tensor::FrozenTensor;
 use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
@@ -68,13 +67,11 @@ fn build(key: &ModelKey, d: Dataset) -> Result<Arc<dyn Model>> {
         let t = tensors.get(k).ok_or_else(|| Error::new(ErrorKind::Weights, format!("regressor lacks {k}")))?;
         Ok(t.f_to_kind(Kind::Float)?)
     };
-    let rgb = |v: [f32; 3]| FrozenTensor::new(Tensor::from_slice(&v).view([1, 3, 1, 1]).to_device(place.device));
     Ok(Arc::new(Arniqa {
         encoder,
         regressor: Linear::from_tensors(take("weight")?, Some(take("bias")?), place)?,
         dataset: d,
-        mean: rgb([0.485, 0.456, 0.406]),
-        std: rgb([0.229, 0.224, 0.225]),
+        normalise: Normalise::imagenet(place)?,
     }))
 }
 
@@ -82,14 +79,13 @@ struct Arniqa {
     encoder: Arc<ResNet>,
     regressor: Linear,
     dataset: Dataset,
-    mean: FrozenTensor,
-    std: FrozenTensor,
+    normalise: Normalise,
 }
 
 impl Arniqa {
     /// The encoder's L2-normalised global feature of an image in [0,1].
     fn feature(&self, x: &Tensor) -> Result<Tensor> {
-        let f = self.encoder.pooled(&x.f_sub(&self.mean)?.f_div(&self.std)?)?;
+        let f = self.encoder.pooled(&self.normalise.forward(x)?)?;
         let norm = f.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?.f_clamp_min(1e-12)?;
         Ok(f.f_div(&norm)?)
     }

@@ -6,9 +6,8 @@
 //! never negative), L2 normalisation and one linear layer.
 use crate::error::Result;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
-use crate::nn::backbones::{Placement, Vgg16};
-use crate::nn::layers::{Checkpoint, Conv2d, Linear};
-use crate::tensor::FrozenTensor;
+use crate::nn::backbones::{Placement, Vgg};
+use crate::nn::layers::{Checkpoint, Conv2d, Linear, Normalise};
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
@@ -44,29 +43,26 @@ fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
             Conv2d::load_folded(&ck, &conv, &bn, (cin, cout, 3), stride, 1, place)
         })
         .collect::<Result<_>>()?;
-    let rgb = |v: [f32; 3]| FrozenTensor::new(Tensor::from_slice(&v).view([1, 3, 1, 1]).to_device(place.device));
     Ok(Arc::new(Dbcnn {
-        vgg: Vgg16::from_state_dict(&vgg, place)?,
+        vgg: Vgg::vgg16(&vgg, place)?,
         scnn,
         fc: Linear::load(&ck, "fc", (512 * 128, 1), true, place)?,
-        mean: rgb([0.485, 0.456, 0.406]),
-        std: rgb([0.229, 0.224, 0.225]),
+        normalise: Normalise::imagenet(place)?,
     }))
 }
 
 struct Dbcnn {
-    vgg: Vgg16,
+    vgg: Vgg,
     scnn: Vec<Conv2d>,
     fc: Linear,
-    mean: FrozenTensor,
-    std: FrozenTensor,
+    normalise: Normalise,
 }
 
 impl Model for Dbcnn {
     fn forward(&self, dist: &Tensor, _reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let x = dist.f_sub(&self.mean)?.f_div(&self.std)?;
-        let x1 = self.vgg.taps(&x, Vgg16::max_pool)?.pop().expect("five taps");
+        let x = self.normalise.forward(dist)?;
+        let x1 = self.vgg.taps(&x, Vgg::max_pool)?.pop().expect("five taps");
         let mut x2 = x.shallow_clone();
         for conv in &self.scnn {
             x2 = conv.forward_relu(&x2)?;

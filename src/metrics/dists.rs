@@ -3,7 +3,7 @@
 //! input and five stages' activations, weighted by the learned alpha/beta.
 use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey, Prepared};
-use crate::nn::backbones::{self, channels_last, Vgg16};
+use crate::nn::backbones::{self, channels_last, Vgg};
 use crate::tensor::{cpu_slice, FrozenTensor};
 use crate::weights;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ const C1: f64 = 1e-6;
 const C2: f64 = 1e-6;
 
 pub struct Dists {
-    vgg: Arc<Vgg16>,
+    vgg: Arc<Vgg>,
     mean: FrozenTensor,
     std: FrozenTensor,
     /// 3×3 normalised Hann window (numpy's hanning(5) without its zero ends), for L2 pooling.
@@ -37,7 +37,7 @@ pub struct Dists {
 
 impl Dists {
     /// `alpha` and `beta` as stored (1×1475×1×1), on the model's device.
-    pub fn new(vgg: Arc<Vgg16>, alpha: &Tensor, beta: &Tensor) -> Result<Self> {
+    pub fn new(vgg: Arc<Vgg>, alpha: &Tensor, beta: &Tensor) -> Result<Self> {
         let device = alpha.device();
         let constant = |v: &[f32; 3]| -> Result<FrozenTensor> {
             Ok(FrozenTensor::new(Tensor::f_from_slice(v)?.f_view([1, 3, 1, 1])?.f_to_device(device)?))

@@ -9,9 +9,8 @@ use crate::error::Result;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
 use crate::nn::interpolate::{self, rescale};
-use crate::nn::layers::{Checkpoint, Conv2d, Linear};
+use crate::nn::layers::{Checkpoint, Conv2d, Linear, Normalise};
 use crate::nn::resnet::{Depth, Layout, ResNet};
-use crate::tensor::FrozenTensor;
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
@@ -62,12 +61,7 @@ fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
         w_convs,
         w_last: linear("fc_w_modules.4.2", HYPER_IN, TARGET[3])?,
         biases: (0..5).map(|i| linear(&format!("fc_b_modules.{i}.2"), HYPER_IN, TARGET[i])).collect::<Result<_>>()?,
-        mean: FrozenTensor::new(
-            Tensor::from_slice(&[0.485f32, 0.456, 0.406]).view([1, 3, 1, 1]).to_device(place.device),
-        ),
-        std: FrozenTensor::new(
-            Tensor::from_slice(&[0.229f32, 0.224, 0.225]).view([1, 3, 1, 1]).to_device(place.device),
-        ),
+        normalise: Normalise::imagenet(place)?,
     }))
 }
 
@@ -79,8 +73,7 @@ struct HyperIqa {
     w_convs: Vec<Conv2d>,
     w_last: Linear,
     biases: Vec<Linear>,
-    mean: FrozenTensor,
-    std: FrozenTensor,
+    normalise: Normalise,
 }
 
 /// pyiqa's `uniform_crop(x, 224, 25)`: crops at (i·step_h, j·step_w), i, j < 5, step = (side − 224) / 5, row
@@ -107,7 +100,7 @@ impl HyperIqa {
     /// One score per 224×224 crop (B×3×224×224, in [0,1]).
     fn score_crops(&self, x: &Tensor) -> Result<Tensor> {
         let b = x.size()[0];
-        let x = x.f_sub(&self.mean)?.f_div(&self.std)?;
+        let x = self.normalise.forward(x)?;
         let feats = self.backbone.features(&x)?;
         let pool = |t: &Tensor| -> Result<Tensor> { Ok(t.f_avg_pool2d([7, 7], [7, 7], [0, 0], false, true, None)?) };
         let mut local = Vec::with_capacity(4);

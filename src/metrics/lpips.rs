@@ -5,7 +5,7 @@
 //! bilinearly resized to that layer.
 use crate::error::Result;
 use crate::model::{require_ref, Builder, DistanceMap, MetricSpec, Mode, Model, ModelKey, Prepared};
-use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg16};
+use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg};
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub const METRICS: &[MetricSpec] = &[
 /// The backbone a variant runs on (shared with other metrics through the registry).
 pub enum LpipsNet {
     Alex(Arc<AlexNet>),
-    Vgg(Arc<Vgg16>),
+    Vgg(Arc<Vgg>),
     Squeeze(Arc<SqueezeNet11>),
 }
 
@@ -80,7 +80,7 @@ impl LpipsNet {
     fn taps(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         match self {
             LpipsNet::Alex(n) => n.taps(x),
-            LpipsNet::Vgg(n) => n.taps(x, Vgg16::max_pool),
+            LpipsNet::Vgg(n) => n.taps(x, Vgg::max_pool),
             LpipsNet::Squeeze(n) => n.taps(x),
         }
     }
@@ -89,7 +89,7 @@ impl LpipsNet {
     pub fn channels(&self) -> &'static [i64] {
         match self {
             LpipsNet::Alex(_) => &AlexNet::CHANNELS,
-            LpipsNet::Vgg(_) => &Vgg16::CHANNELS,
+            LpipsNet::Vgg(_) => &Vgg::CHANNELS,
             LpipsNet::Squeeze(_) => &SqueezeNet11::CHANNELS,
         }
     }

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
 use crate::nn::interpolate::{self, resize};
-use crate::nn::layers::{BatchNorm1d, Checkpoint, Linear};
+use crate::nn::layers::{BatchNorm1d, Checkpoint, Linear, Normalise};
 use crate::nn::resnet::{Depth, Layout, ResNet};
 use crate::tensor::FrozenTensor;
 use crate::weights::{self, files};
@@ -29,7 +29,6 @@ fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
         inner.renamed(|k| Some(k.replace("net_g.", "").replace("module.", "").replace("net.", "head."))),
     );
     let prelu = |p: &str| -> Result<FrozenTensor> { ck.frozen(&format!("{p}.weight"), &[1], place) };
-    let rgb = |v: [f32; 3]| FrozenTensor::new(Tensor::from_slice(&v).view([1, 3, 1, 1]).to_device(place.device));
     Ok(Arc::new(MetaIqa {
         backbone: ResNet::load(ck, "resnet_layer.", Layout::Named, Depth::R18, place)?,
         classifier: Linear::load(ck, "resnet_layer.fc", (512, 1000), true, place)?,
@@ -40,8 +39,7 @@ fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
         bn2: BatchNorm1d::load(ck, "head.bn2", 512, place)?,
         prelu2: prelu("head.relu2")?,
         fc3: Linear::load(ck, "head.fc3", (512, 1), true, place)?,
-        mean: rgb([0.485, 0.456, 0.406]),
-        std: rgb([0.229, 0.224, 0.225]),
+        normalise: Normalise::imagenet(place)?,
     }))
 }
 
@@ -55,8 +53,7 @@ struct MetaIqa {
     bn2: BatchNorm1d,
     prelu2: FrozenTensor,
     fc3: Linear,
-    mean: FrozenTensor,
-    std: FrozenTensor,
+    normalise: Normalise,
 }
 
 impl Model for MetaIqa {
@@ -67,7 +64,7 @@ impl Model for MetaIqa {
         } else {
             resize(dist, (224, 224), interpolate::Mode::Bilinear)?
         };
-        let x = x.f_sub(&self.mean)?.f_div(&self.std)?;
+        let x = self.normalise.forward(&x)?;
         let logits = self.classifier.forward(&self.backbone.pooled(&x)?)?;
         let h = self.bn1.forward(&self.fc1.forward(&logits)?)?.f_prelu(&self.prelu1)?;
         let h = self.bn2.forward(&self.fc2.forward(&h)?)?.f_prelu(&self.prelu2)?;

@@ -3,9 +3,11 @@
 //! float tensors in [0,1]. `torchscript` wraps user-supplied modules.
 pub mod arniqa;
 pub mod brisque;
+pub mod ckdn;
 pub mod cnniqa;
 pub mod cw_ssim;
 pub mod dbcnn;
+pub mod deepdc;
 pub mod dists;
 pub mod entropy;
 pub mod fsim;
@@ -19,6 +21,7 @@ pub mod nima;
 pub mod niqe;
 pub mod nlpd;
 pub mod paq2piq;
+pub mod pieapp;
 pub mod piqe;
 pub mod psnr;
 pub mod ssim;
@@ -27,3 +30,4 @@ pub mod torchscript;
 pub mod unique;
 pub mod vif;
 pub mod vsi;
+pub mod wadiqam;

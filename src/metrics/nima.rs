@@ -8,11 +8,10 @@
 //! through its last max-pool (`nima-vgg16-ava`: 224×224, ImageNet mean and std).
 use crate::error::Result;
 use crate::model::{Builder, MetricSpec, Mode, Model, ModelKey};
-use crate::nn::backbones::{Placement, Vgg16};
+use crate::nn::backbones::{Placement, Vgg};
 use crate::nn::inception_resnet::InceptionResnetV2;
-use crate::nn::interpolate::{self, resize_short_side};
-use crate::nn::layers::{Checkpoint, Linear};
-use crate::tensor::FrozenTensor;
+use crate::nn::interpolate::{self, center_crop, resize_short_side};
+use crate::nn::layers::{Checkpoint, Linear, Normalise};
 use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
@@ -48,7 +47,7 @@ pub const METRICS: &[MetricSpec] = &[
 
 enum Backbone {
     InceptionResnetV2(Box<InceptionResnetV2>),
-    Vgg16(Vgg16),
+    Vgg16(Vgg),
 }
 
 fn build(key: &ModelKey, v: Variant) -> Result<Arc<dyn Model>> {
@@ -65,22 +64,14 @@ fn build(key: &ModelKey, v: Variant) -> Result<Arc<dyn Model>> {
         Net::Vgg16 => {
             // timm's features_only network names VGG's `features.N` as `features_N`.
             let vgg = ck.renamed(|k| k.strip_prefix("base_model.features_").map(|rest| format!("features.{rest}")));
-            (
-                Backbone::Vgg16(Vgg16::from_state_dict(&vgg, place)?),
-                512,
-                224,
-                [0.485, 0.456, 0.406],
-                [0.229, 0.224, 0.225],
-            )
+            (Backbone::Vgg16(Vgg::vgg16(&vgg, place)?), 512, 224, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
         }
     };
-    let rgb = |v: [f32; 3]| FrozenTensor::new(Tensor::from_slice(&v).view([1, 3, 1, 1]).to_device(place.device));
     Ok(Arc::new(Nima {
         backbone,
         classifier: Linear::load(&ck, "classifier.2", (channels, v.classes), true, place)?,
         side,
-        mean: rgb(mean),
-        std: rgb(std),
+        normalise: Normalise::new(mean, std, place)?,
     }))
 }
 
@@ -88,27 +79,17 @@ struct Nima {
     backbone: Backbone,
     classifier: Linear,
     side: i64,
-    mean: FrozenTensor,
-    std: FrozenTensor,
-}
-
-/// torchvision's `center_crop` of a tensor at least `side` each way: the top-left corner at
-/// round((h − side)/2), round((w − side)/2), Python's rounding (half to even).
-fn center_crop(x: &Tensor, side: i64) -> Result<Tensor> {
-    let (h, w) = (x.size()[2], x.size()[3]);
-    let top = ((h - side) as f64 / 2.0).round_ties_even() as i64;
-    let left = ((w - side) as f64 / 2.0).round_ties_even() as i64;
-    Ok(x.f_narrow(2, top, side)?.f_narrow(3, left, side)?)
+    normalise: Normalise,
 }
 
 impl Model for Nima {
     fn forward(&self, dist: &Tensor, _reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let x = resize_short_side(dist, self.side, interpolate::Mode::BilinearAntialias)?;
-        let x = center_crop(&x, self.side)?.f_sub(&self.mean)?.f_div(&self.std)?;
+        let x = self.normalise.forward(&center_crop(&x, self.side)?)?;
         let last = match &self.backbone {
             Backbone::InceptionResnetV2(net) => net.last_features(&x)?,
-            Backbone::Vgg16(net) => Vgg16::max_pool(&net.taps(&x, Vgg16::max_pool)?.pop().expect("five taps"), 5)?,
+            Backbone::Vgg16(net) => Vgg::max_pool(&net.taps(&x, Vgg::max_pool)?.pop().expect("five taps"), 5)?,
         };
         let out = self.classifier.forward(&last.f_mean_dim([2i64, 3].as_slice(), false, None)?)?;
         let out = out.f_to_kind(Kind::Float)?;

@@ -4,6 +4,9 @@
 //! sqrt(Δμᵀ ((Σ_pris + Σ_dist)/2)⁺ Δμ). Float64, except pyiqa's float32 Gaussian window and resize, which are
 //! reproduced.
 //!
+//! `niqe_matlab` is the same computation against the pristine model MATLAB's `niqe` ships (pyiqa's
+//! `niqe_matlab_params.mat`, found like a model-zoo file).
+//!
 //! The pristine parameters are the official ones; pyiqa's feature pipeline (the Y of YIQ instead of
 //! `rgb2gray`, its float32 `imresize`) moves its scores from the official MATLAB ones (README lists the
 //! distances). iqa follows pyiqa, bit for bit on the CPU.
@@ -17,9 +20,14 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] = &[MetricSpec::new("niqe", Mode::NoReference, true, (0.0, 100.0), build)
-    .min_size(BLOCK as u32, BLOCK as u32)
-    .weights(&[&files::NIQE_PARAMS])];
+pub const METRICS: &[MetricSpec] = &[
+    MetricSpec::new("niqe", Mode::NoReference, true, (0.0, 100.0), build)
+        .min_size(BLOCK as u32, BLOCK as u32)
+        .weights(&[&files::NIQE_PARAMS]),
+    MetricSpec::new("niqe_matlab", Mode::NoReference, true, (0.0, 100.0), build_matlab)
+        .min_size(BLOCK as u32, BLOCK as u32)
+        .weights(&[&files::NIQE_MATLAB_PARAMS]),
+];
 
 const BLOCK: i64 = 96;
 const FEATURES: i64 = 36;
@@ -32,10 +40,17 @@ pub struct Niqe {
 }
 
 pub fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
-    let params = weights::load(
-        &files::NIQE_PARAMS,
-        &[("mu_pris_param", &[FEATURES][..]), ("cov_pris_param", &[FEATURES, FEATURES][..])],
-    )?;
+    build_with(&files::NIQE_PARAMS, key)
+}
+
+/// pyiqa's `niqe_matlab`: the same features against the pristine model of MATLAB's `niqe`.
+fn build_matlab(key: &ModelKey) -> Result<Arc<dyn Model>> {
+    build_with(&files::NIQE_MATLAB_PARAMS, key)
+}
+
+fn build_with(file: &weights::WeightFile, key: &ModelKey) -> Result<Arc<dyn Model>> {
+    let params =
+        weights::load(file, &[("mu_pris_param", &[FEATURES][..]), ("cov_pris_param", &[FEATURES, FEATURES][..])])?;
     Ok(Arc::new(Niqe::new(&params["mu_pris_param"], &params["cov_pris_param"], key.device)?))
 }
 

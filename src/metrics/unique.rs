@@ -5,9 +5,8 @@
 use crate::error::Result;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
-use crate::nn::layers::{Checkpoint, Linear};
+use crate::nn::layers::{Checkpoint, Linear, Normalise};
 use crate::nn::resnet::{Depth, Layout, ResNet};
-use crate::tensor::FrozenTensor;
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
@@ -19,26 +18,23 @@ fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
     let place = Placement::new(key.device, key.precision);
     let file = &files::UNIQUE;
     let ck = Checkpoint::unwrap(file.official_name, weights::load(file, &[])?, None);
-    let rgb = |v: [f32; 3]| FrozenTensor::new(Tensor::from_slice(&v).view([1, 3, 1, 1]).to_device(place.device));
     Ok(Arc::new(Unique {
         backbone: ResNet::load(&ck, "backbone.", Layout::Named, Depth::R34, place)?,
         fc: Linear::load(&ck, "fc", (512 * 512, 2), true, place)?,
-        mean: rgb([0.485, 0.456, 0.406]),
-        std: rgb([0.229, 0.224, 0.225]),
+        normalise: Normalise::imagenet(place)?,
     }))
 }
 
 struct Unique {
     backbone: ResNet,
     fc: Linear,
-    mean: FrozenTensor,
-    std: FrozenTensor,
+    normalise: Normalise,
 }
 
 impl Model for Unique {
     fn forward(&self, dist: &Tensor, _reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let x = dist.f_sub(&self.mean)?.f_div(&self.std)?;
+        let x = self.normalise.forward(dist)?;
         let f = self.backbone.features(&x)?.pop().expect("five feature maps");
         let (n, c, h, w) = f.size4()?;
         let f = f.f_reshape([n, c, h * w])?;

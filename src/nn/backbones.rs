@@ -135,47 +135,64 @@ impl AlexNet {
     pub const MIN_SIDE: i64 = 31;
 }
 
-/// VGG16 features: five stages of 3×3 conv+ReLU layers separated by 2×2 pooling.
-pub struct Vgg16 {
+/// VGG16 or VGG19 features: five stages of 3×3 conv+ReLU layers separated by 2×2 pooling.
+pub struct Vgg {
     stages: Vec<Vec<Conv>>,
 }
 
-impl Vgg16 {
-    /// Channels of the last ReLU of each stage (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
+impl Vgg {
+    /// Channels of the last ReLU of each stage (relu1_2, relu2_2, relu3_3|4, relu4_3|4, relu5_3|4).
     pub const CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
-    pub fn from_state_dict(sd: &HashMap<String, Tensor>, place: Placement) -> Result<Self> {
-        // (torchvision index, in, out) per stage; the pools sit at 4, 9, 16, 23.
-        let plan: [&[(i64, i64, i64)]; 5] = [
-            &[(0, 3, 64), (2, 64, 64)],
-            &[(5, 64, 128), (7, 128, 128)],
-            &[(10, 128, 256), (12, 256, 256), (14, 256, 256)],
-            &[(17, 256, 512), (19, 512, 512), (21, 512, 512)],
-            &[(24, 512, 512), (26, 512, 512), (28, 512, 512)],
-        ];
-        let stages = plan
-            .iter()
-            .map(|convs| {
-                convs
-                    .iter()
-                    .map(|&(i, cin, cout)| Conv::load(sd, &format!("features.{i}"), [cout, cin, 3, 3], 1, 1, place))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<_>>()?;
-        Ok(Vgg16 { stages })
+    /// VGG16: 2, 2, 3, 3, 3 convolutions per stage.
+    pub fn vgg16(sd: &HashMap<String, Tensor>, place: Placement) -> Result<Self> {
+        Self::from_state_dict(sd, [2, 2, 3, 3, 3], place)
+    }
+
+    /// VGG19: 2, 2, 4, 4, 4 convolutions per stage.
+    pub fn vgg19(sd: &HashMap<String, Tensor>, place: Placement) -> Result<Self> {
+        Self::from_state_dict(sd, [2, 2, 4, 4, 4], place)
+    }
+
+    /// torchvision's `features.N` numbering: each convolution and its ReLU take two indices, each pool one.
+    fn from_state_dict(sd: &HashMap<String, Tensor>, convs: [usize; 5], place: Placement) -> Result<Self> {
+        let mut index = 0;
+        let mut cin = 3;
+        let mut stages = Vec::with_capacity(5);
+        for (&n, &cout) in convs.iter().zip(&Self::CHANNELS) {
+            let mut stage = Vec::with_capacity(n);
+            for _ in 0..n {
+                stage.push(Conv::load(sd, &format!("features.{index}"), [cout, cin, 3, 3], 1, 1, place)?);
+                index += 2;
+                cin = cout;
+            }
+            stages.push(stage);
+            index += 1;
+        }
+        Ok(Vgg { stages })
     }
 
     /// The last ReLU output of each stage; `pool(h, stage)` downsamples between stages (max-pooling for
     /// LPIPS, L2 pooling for DISTS), called before stages 1..4.
     pub fn taps(&self, x: &Tensor, pool: impl Fn(&Tensor, usize) -> Result<Tensor>) -> Result<Vec<Tensor>> {
+        self.run(x, pool, true)
+    }
+
+    /// [`Vgg::taps`], except that the last stage's tap is its last convolution before the ReLU.
+    pub fn taps_last_linear(&self, x: &Tensor, pool: impl Fn(&Tensor, usize) -> Result<Tensor>) -> Result<Vec<Tensor>> {
+        self.run(x, pool, false)
+    }
+
+    fn run(&self, x: &Tensor, pool: impl Fn(&Tensor, usize) -> Result<Tensor>, last_relu: bool) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(5);
         let mut h = x.shallow_clone();
+        let last = (self.stages.len() - 1, self.stages[self.stages.len() - 1].len() - 1);
         for (i, stage) in self.stages.iter().enumerate() {
             if i > 0 {
                 h = pool(&h, i)?;
             }
-            for conv in stage {
-                h = conv.forward_relu(&h)?;
+            for (j, conv) in stage.iter().enumerate() {
+                h = if last_relu || (i, j) != last { conv.forward_relu(&h)? } else { conv.forward(&h)? };
             }
             out.push(tap(&h)?);
         }
@@ -281,8 +298,12 @@ pub fn shared_alexnet(device: Device, precision: Precision) -> Result<Arc<AlexNe
     shared("alex", device, precision, AlexNet::from_state_dict)
 }
 
-pub fn shared_vgg16(device: Device, precision: Precision) -> Result<Arc<Vgg16>> {
-    shared("vgg", device, precision, Vgg16::from_state_dict)
+pub fn shared_vgg16(device: Device, precision: Precision) -> Result<Arc<Vgg>> {
+    shared("vgg", device, precision, Vgg::vgg16)
+}
+
+pub fn shared_vgg19(device: Device, precision: Precision) -> Result<Arc<Vgg>> {
+    shared("vgg19", device, precision, Vgg::vgg19)
 }
 
 pub fn shared_squeezenet(device: Device, precision: Precision) -> Result<Arc<SqueezeNet11>> {

@@ -12,6 +12,10 @@ pub enum Mode {
     BilinearAntialias,
     /// `mode='bicubic', align_corners=False`.
     Bicubic,
+    /// The same with `antialias=True` (torchvision's default on tensors).
+    BicubicAntialias,
+    /// `mode='nearest'` (the source pixel ⌊dst·in/out⌋, not `nearest-exact`).
+    Nearest,
 }
 
 /// `x` (N×C×H×W) resized to `(height, width)`.
@@ -21,6 +25,8 @@ pub fn resize(x: &Tensor, (height, width): (i64, i64), mode: Mode) -> Result<Ten
         Mode::Bilinear => x.f_upsample_bilinear2d(size, false, None, None)?,
         Mode::BilinearAntialias => x.f_internal_upsample_bilinear2d_aa(size, false, None, None)?,
         Mode::Bicubic => x.f_upsample_bicubic2d(size, false, None, None)?,
+        Mode::BicubicAntialias => x.f_internal_upsample_bicubic2d_aa(size, false, None, None)?,
+        Mode::Nearest => x.f_upsample_nearest2d(size, None, None)?,
     })
 }
 
@@ -33,6 +39,8 @@ pub fn rescale(x: &Tensor, factor: f64, mode: Mode) -> Result<Tensor> {
         Mode::Bilinear => x.f_upsample_bilinear2d(size, false, factor, factor)?,
         Mode::BilinearAntialias => x.f_internal_upsample_bilinear2d_aa(size, false, factor, factor)?,
         Mode::Bicubic => x.f_upsample_bicubic2d(size, false, factor, factor)?,
+        Mode::BicubicAntialias => x.f_internal_upsample_bicubic2d_aa(size, false, factor, factor)?,
+        Mode::Nearest => x.f_upsample_nearest2d(size, factor, factor)?,
     })
 }
 
@@ -45,4 +53,13 @@ pub fn resize_short_side(x: &Tensor, short: i64, mode: Mode) -> Result<Tensor> {
         return Ok(x.shallow_clone());
     }
     resize(x, size, mode)
+}
+
+/// torchvision's `center_crop` of a tensor at least `side` each way: the top-left corner at
+/// round((h − side)/2), round((w − side)/2), Python's rounding (half to even).
+pub fn center_crop(x: &Tensor, side: i64) -> Result<Tensor> {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let top = ((h - side) as f64 / 2.0).round_ties_even() as i64;
+    let left = ((w - side) as f64 / 2.0).round_ties_even() as i64;
+    Ok(x.f_narrow(2, top, side)?.f_narrow(3, left, side)?)
 }

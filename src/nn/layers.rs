@@ -165,6 +165,31 @@ impl Conv2d {
     }
 }
 
+/// Per-channel normalisation of N×3×H×W images, `(x − mean) / std`, in float32 on the model's device (as
+/// pyiqa normalises before the network, whatever the network's precision).
+pub struct Normalise {
+    mean: FrozenTensor,
+    std: FrozenTensor,
+}
+
+impl Normalise {
+    pub fn new(mean: [f32; 3], std: [f32; 3], place: Placement) -> Result<Self> {
+        let rgb = |v: [f32; 3]| -> Result<FrozenTensor> {
+            Ok(FrozenTensor::new(Tensor::f_from_slice(&v)?.f_view([1, 3, 1, 1])?.f_to_device(place.device)?))
+        };
+        Ok(Normalise { mean: rgb(mean)?, std: rgb(std)? })
+    }
+
+    /// torchvision's ImageNet statistics.
+    pub fn imagenet(place: Placement) -> Result<Self> {
+        Self::new([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], place)
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.f_sub(&self.mean)?.f_div(&self.std)?)
+    }
+}
+
 /// A fully connected layer, `x·Wᵀ + b` over the last dimension.
 pub struct Linear {
     weight: FrozenTensor,

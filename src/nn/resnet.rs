@@ -82,9 +82,77 @@ impl Layout {
     }
 }
 
+/// One stage: `blocks` residual blocks under `{prefix}.{j}` (basic or bottleneck), `width` channels inside
+/// (four times that out of a bottleneck), the stride on the first block's 3×3 convolution (ResNet v1.5) and a
+/// projection shortcut where the shape changes.
+pub struct Stage {
+    blocks: Vec<Block>,
+}
+
+/// The shape of a [`Stage`]: input channels, inner width, number of blocks, stride, bottleneck or basic.
+#[derive(Debug, Clone, Copy)]
+pub struct StageShape {
+    pub cin: i64,
+    pub width: i64,
+    pub blocks: usize,
+    pub stride: i64,
+    pub bottleneck: bool,
+}
+
+impl StageShape {
+    pub fn cout(self) -> i64 {
+        if self.bottleneck {
+            self.width * 4
+        } else {
+            self.width
+        }
+    }
+}
+
+impl Stage {
+    pub fn load(ck: &Checkpoint, prefix: &str, shape: StageShape, place: Placement) -> Result<Self> {
+        let (width, cout) = (shape.width, shape.cout());
+        let mut cin = shape.cin;
+        let mut blocks = Vec::with_capacity(shape.blocks);
+        for j in 0..shape.blocks {
+            let stride = if j == 0 { shape.stride } else { 1 };
+            let p = format!("{prefix}.{j}");
+            let folded = |k: usize, shape, stride, pad| {
+                Conv2d::load_folded(ck, &format!("{p}.conv{k}"), &format!("{p}.bn{k}"), shape, stride, pad, place)
+            };
+            let convs = if shape.bottleneck {
+                vec![
+                    folded(1, (cin, width, 1), 1, 0)?,
+                    folded(2, (width, width, 3), stride, 1)?,
+                    folded(3, (width, cout, 1), 1, 0)?,
+                ]
+            } else {
+                vec![folded(1, (cin, width, 3), stride, 1)?, folded(2, (width, width, 3), 1, 1)?]
+            };
+            let downsample = if stride != 1 || cin != cout {
+                let (c, b) = (format!("{p}.downsample.0"), format!("{p}.downsample.1"));
+                Some(Conv2d::load_folded(ck, &c, &b, (cin, cout, 1), stride, 0, place)?)
+            } else {
+                None
+            };
+            blocks.push(Block { convs, downsample });
+            cin = cout;
+        }
+        Ok(Stage { blocks })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.shallow_clone();
+        for block in &self.blocks {
+            h = block.forward(&h)?;
+        }
+        Ok(h)
+    }
+}
+
 pub struct ResNet {
     stem: Conv2d,
-    stages: Vec<Vec<Block>>,
+    stages: Vec<Stage>,
 }
 
 impl ResNet {
@@ -98,35 +166,11 @@ impl ResNet {
             Conv2d::load_folded(ck, &format!("{prefix}{conv1}"), &format!("{prefix}{bn1}"), (3, 64, 7), 2, 3, place)?;
         let mut cin = 64;
         let mut stages = Vec::with_capacity(4);
-        for (i, &n) in depth.blocks().iter().enumerate() {
-            let width = 64 << i;
-            let cout = if depth.bottleneck() { width * 4 } else { width };
-            let mut blocks = Vec::with_capacity(n);
-            for j in 0..n {
-                let stride = if i > 0 && j == 0 { 2 } else { 1 };
-                let p = format!("{prefix}{}.{j}", layout.names(i));
-                let folded = |k: usize, shape, stride, pad| {
-                    Conv2d::load_folded(ck, &format!("{p}.conv{k}"), &format!("{p}.bn{k}"), shape, stride, pad, place)
-                };
-                let convs = if depth.bottleneck() {
-                    vec![
-                        folded(1, (cin, width, 1), 1, 0)?,
-                        folded(2, (width, width, 3), stride, 1)?,
-                        folded(3, (width, cout, 1), 1, 0)?,
-                    ]
-                } else {
-                    vec![folded(1, (cin, width, 3), stride, 1)?, folded(2, (width, width, 3), 1, 1)?]
-                };
-                let downsample = if stride != 1 || cin != cout {
-                    let (c, b) = (format!("{p}.downsample.0"), format!("{p}.downsample.1"));
-                    Some(Conv2d::load_folded(ck, &c, &b, (cin, cout, 1), stride, 0, place)?)
-                } else {
-                    None
-                };
-                blocks.push(Block { convs, downsample });
-                cin = cout;
-            }
-            stages.push(blocks);
+        for (i, &blocks) in depth.blocks().iter().enumerate() {
+            let stride = if i > 0 { 2 } else { 1 };
+            let shape = StageShape { cin, width: 64 << i, blocks, stride, bottleneck: depth.bottleneck() };
+            stages.push(Stage::load(ck, &format!("{prefix}{}", layout.names(i)), shape, place)?);
+            cin = shape.cout();
         }
         Ok(ResNet { stem, stages })
     }
@@ -139,9 +183,7 @@ impl ResNet {
         let mut h2 = h.f_max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false)?;
         out.push(h);
         for stage in &self.stages {
-            for block in stage {
-                h2 = block.forward(&h2)?;
-            }
+            h2 = stage.forward(&h2)?;
             out.push(h2.shallow_clone());
         }
         Ok(out)

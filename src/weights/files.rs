@@ -136,6 +136,17 @@ pub const VGG16: WeightFile = WeightFile {
     renames: &[],
 };
 
+/// Torchvision VGG19 IMAGENET1K_V1 (DeepDC's backbone): `features.{0,2,5,...,34}.{weight,bias}` (the classifier
+/// is not read). Not in the shared folder: found in torch hub's cache as torchvision leaves it, or downloaded.
+pub const VGG19: WeightFile = WeightFile {
+    official_name: "vgg19-dcbb9e9d.pth",
+    alternative_names: &[],
+    url: "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    sha256: "dcbb9e9d",
+    builtin: &[],
+    renames: &[],
+};
+
 /// Torchvision SqueezeNet 1.1 IMAGENET1K_V1 (LPIPS-squeeze backbone). The shared copy
 /// (`squeezenet1_1_torchvision_fp16rounded.safetensors`) has its conv weights rounded to fp16 (PROVENANCE.md);
 /// it is the only copy that was found, so it is the alternative.
@@ -191,6 +202,17 @@ pub const ILNIQE_TEMPLATE: WeightFile = WeightFile {
         ("templateModel.2", "mean_of_sample_data"),
         ("templateModel.3", "principle_vectors"),
     ],
+};
+
+/// NIQE's pristine model as MATLAB's `niqe` ships it, pyiqa's `niqe_matlab`: F64 `mu_prisparam` (1, 36),
+/// `cov_prisparam` (36, 36). Its name carries no checksum, so it is never downloaded, only found.
+pub const NIQE_MATLAB_PARAMS: WeightFile = WeightFile {
+    official_name: "niqe_matlab_params.mat",
+    alternative_names: &[],
+    url: pyiqa_hf!("niqe_matlab_params.mat"),
+    sha256: "",
+    builtin: &[],
+    renames: &[("mu_prisparam", "mu_pris_param"), ("cov_prisparam", "cov_pris_param")],
 };
 
 /// A file of pyiqa's model zoo, named `<stem>-<first 8 hex of its sha256>.pth` (checked on download) and
@@ -293,6 +315,25 @@ zoo_file!(
     /// NIMA on SPAQ (`nima-spaq`): as `nima-koniq`.
     NIMA_SPAQ, "NIMA-spaq-46a7fcb7.pth", "46a7fcb7"
 );
+zoo_file!(
+    /// WaDIQaM FR on KADID (`wadiqam_fr`): `features.{0,2,5,...,22}` (ten 3×3 convolutions), `fc_q.{0,3}` and
+    /// `fc_w.{0,3}` on 3×512 features, under `params`.
+    WADIQAM_FR_KADID, "WaDIQaM-kadid-f7541ea5.pth", "f7541ea5"
+);
+zoo_file!(
+    /// WaDIQaM NR on KonIQ (`wadiqam_nr`): as `wadiqam_fr`, its heads on 512 features.
+    WADIQAM_NR_KONIQ, "WaDIQaM-NR-koniq-aaffea29.pth", "aaffea29"
+);
+zoo_file!(
+    /// CKDN (`ckdn`): a plain state dict under `net.`: stems `qse_1`/`dte_1`, stages `qse_2`/`dte_2` and `csp`
+    /// (ResNet-50's layer1 and layer2), head `fc_.{0,3,6}` (`aux_csp`, `fc1_` unused).
+    CKDN_MODEL_BEST, "CKDN_model_best-38b27dc6.pth", "38b27dc6"
+);
+zoo_file!(
+    /// PieAPP v0.1 (`pieapp`): a plain state dict, `conv1..conv11`, `fc1_score` (512, 120832), `fc2_score`,
+    /// `fc1_weight` (512, 2048), `fc2_weight`, `ref_score_subtract.{weight,bias}` (1).
+    PIEAPP_V01, "PieAPPv0.1-0937b014.pth", "0937b014"
+);
 zoo_file_unverified!(
     /// ARNIQA's encoder: the official training checkpoint, a torchvision ResNet-50 as `model.*` (plus the
     /// SimCLR projector, unused).
@@ -337,6 +378,12 @@ pub const ALL: &[&WeightFile] = &[
 /// Every model-zoo file (none is in the shared weights folder: tests/zoo.rs makes random ones).
 #[cfg(test)]
 pub const ZOO: &[&WeightFile] = &[
+    &NIQE_MATLAB_PARAMS,
+    &VGG19,
+    &WADIQAM_FR_KADID,
+    &WADIQAM_NR_KONIQ,
+    &CKDN_MODEL_BEST,
+    &PIEAPP_V01,
     &CFANET_NR_KONIQ_RES50,
     &CFANET_NR_FLIVE_RES50,
     &CFANET_NR_SPAQ_RES50,
@@ -382,6 +429,7 @@ pub fn backbone(net: &str) -> Option<&'static WeightFile> {
     Some(match net {
         "alex" => &ALEXNET,
         "vgg" => &VGG16,
+        "vgg19" => &VGG19,
         "squeeze" => &SQUEEZENET1_1,
         _ => return None,
     })

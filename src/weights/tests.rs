@@ -1095,7 +1095,12 @@ fn truncated_copies_of_a_real_pth_are_weights_errors() {
 fn zoo_files_carry_their_checksum_prefix_and_url() {
     for f in files::ZOO {
         assert!(f.url.ends_with(&format!("/{}", f.official_name)), "{}", f.url);
-        assert!(f.url.starts_with("https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"), "{}", f.url);
+        // pyiqa's store, or torchvision's for the ImageNet backbones pyiqa's networks load through torchvision.
+        let stores = [
+            "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/",
+            "https://download.pytorch.org/models/",
+        ];
+        assert!(stores.iter().any(|s| f.url.starts_with(s)), "{}", f.url);
         let stem = f.official_name.rsplit_once('.').unwrap().0;
         match stem.rsplit_once('-').map(|(_, tail)| tail) {
             Some(tail) if tail.len() == 8 && tail.bytes().all(|b| b.is_ascii_hexdigit()) => {
