@@ -263,6 +263,36 @@ def niqe_matlab_files(gen):
     return {'niqe_matlab_params.mat': buf}
 
 
+def brisque_matlab_files(gen):
+    """An SVR in the layout of MATLAB's BRISQUE model (`sv` k×36, `sv_coef` k×1): support vectors placed at the
+    features (pyiqa's own `compute_nss_features`, two scales) of random crops of the calibration images, moved a
+    little, with random coefficients; SVs far from every image's features would give every image the bias."""
+    import scipy.io
+    from pyiqa.archs.func_util import normalize_img_with_gauss
+    from pyiqa.matlab_utils import imresize
+    from pyiqa.matlab_utils.nss_feature import compute_nss_features
+    from pyiqa.utils.color_util import to_y_channel
+    feats = []
+    for img in calibration_images():
+        for _ in range(6):
+            h, w = img.shape[-2:]
+            side = int(torch.randint(64, 200, (1,), generator=gen))
+            y = int(torch.randint(0, h - side, (1,), generator=gen))
+            x = int(torch.randint(0, w - side, (1,), generator=gen))
+            luma = to_y_channel(img[..., y:y + side, x:x + side], 255.0)
+            f = []
+            for _ in range(2):
+                f.append(compute_nss_features(normalize_img_with_gauss(luma, 7, 7 / 6, padding='replicate')))
+                luma = imresize(luma, scale=0.5, antialiasing=True)
+            feats.append(torch.cat(f, dim=-1).double())
+    sv = torch.cat(feats)
+    sv = sv * (1 + 0.05 * torch.randn(sv.shape, generator=gen, dtype=torch.float64))
+    sv_coef = torch.randn((sv.shape[0], 1), generator=gen, dtype=torch.float64) * 10
+    buf = MatFile()
+    scipy.io.savemat(buf, {'sv': sv.numpy(), 'sv_coef': sv_coef.numpy()})
+    return {'brisque_matlab.mat': buf}
+
+
 class MatFile:
     """A MAT-file written by scipy into memory, saved as bytes by write_checkpoints."""
     def __init__(self):
@@ -371,6 +401,7 @@ FAMILIES = {
     'ckdn': ckdn_files,
     'deepdc': vgg19_file,
     'pieapp': pieapp_files,
+    'brisque_matlab': brisque_matlab_files,
 }
 
 

@@ -33,6 +33,7 @@ PYIQA_KWARGS = {
     'ckdn': {},
     'deepdc': {},
     'pieapp': {},
+    'brisque_matlab': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')

@@ -141,6 +141,7 @@ zoo_tests! {
     nima_koniq => ("nima-koniq", 1e-4, 1, LongRun),
     nima_spaq => ("nima-spaq", 1e-4, 1, LongRun),
     niqe_matlab => ("niqe_matlab", 1e-4, 96, Always),
+    brisque_matlab => ("brisque_matlab", 1e-4, 7, Always),
     wadiqam_fr => ("wadiqam_fr", 1e-4, 33, Always),
     wadiqam_nr => ("wadiqam_nr", 1e-4, 33, Always),
     ckdn => ("ckdn", 1e-4, 1, Always),

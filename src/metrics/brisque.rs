@@ -9,25 +9,51 @@
 //! code (its luma, float32 features, its own `imresize`) iqa follows pyiqa; README lists the distances.
 //! Minimum size 7×7 (pyiqa's resize fails below). Small images with no negative or no positive neighbour
 //! product along some direction score NaN, as in pyiqa.
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::image::colour::rgb_to_y;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
-use crate::nn::nss::{fspecial_gaussian_f32, lgamma_of, mscn, neighbour_product, Border, ShapeTables};
+use crate::nn::nss::{aggd_features, fspecial_gaussian_f32, lgamma_of, mscn, neighbour_product, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
 use crate::tensor::FrozenTensor;
 use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] = &[MetricSpec::new("brisque", Mode::NoReference, true, (0.0, 150.0), build)
-    .min_size(7, 7)
-    .weights(&[&files::BRISQUE_SVM])];
+pub const METRICS: &[MetricSpec] = &[
+    MetricSpec::new("brisque", Mode::NoReference, true, (0.0, 150.0), build)
+        .min_size(7, 7)
+        .weights(&[&files::BRISQUE_SVM]),
+    MetricSpec::new("brisque_matlab", Mode::NoReference, true, (0.0, 150.0), build_matlab)
+        .min_size(7, 7)
+        .weights(&[&files::BRISQUE_MATLAB]),
+];
 
 const FEATURES: i64 = 36;
 /// Support vectors of the LIVE model.
 const SUPPORT_VECTORS: i64 = 774;
-const GAMMA: f64 = 0.05;
-const RHO: f64 = -153.591;
+/// Which of pyiqa's two BRISQUE models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Version {
+    /// The LIVE SVR (`brisque`): features of zero-padded MSCN coefficients (a GGD fit, AGGD σ's), scaled to
+    /// [−1, 1] with the official ranges; RBF γ 0.05, ρ −153.591.
+    Original,
+    /// MATLAB's model (`brisque_matlab`): features of replicate-padded coefficients (pyiqa's
+    /// `compute_nss_features`: AGGD fits, β's), and support vectors, divided by 0.3210; RBF γ 1, ρ −43.4582.
+    Matlab,
+}
+
+impl Version {
+    /// (γ, ρ) of the RBF SVR.
+    fn svr(self) -> (f64, f64) {
+        match self {
+            Version::Original => (0.05, -153.591),
+            Version::Matlab => (1.0, -43.4582),
+        }
+    }
+}
+
+/// MATLAB's feature scale (features and support vectors are divided by it).
+const MATLAB_SCALE: f64 = 0.3210;
 /// The official feature ranges (LIVE `allrange`: min, max per feature) that scale features to [−1, 1].
 const RANGES: [[f32; 2]; 36] = [
     [0.338, 10.0],
@@ -69,6 +95,7 @@ const RANGES: [[f32; 2]; 36] = [
 ];
 
 pub struct Brisque {
+    version: Version,
     window: FrozenTensor,
     tables: ShapeTables,
     range_min: FrozenTensor,
@@ -85,12 +112,38 @@ pub fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
         &files::BRISQUE_SVM,
         &[("sv_coef", &[SUPPORT_VECTORS][..]), ("sv", &[SUPPORT_VECTORS, FEATURES][..])],
     )?;
-    Ok(Arc::new(Brisque::new(&params["sv_coef"], &params["sv"], key.device)?))
+    Ok(Arc::new(Brisque::new(Version::Original, &params["sv_coef"], &params["sv"], key.device)?))
+}
+
+/// MATLAB's model: any number of support vectors (its file says how many), 36 features each.
+fn build_matlab(key: &ModelKey) -> Result<Arc<dyn Model>> {
+    let file = &files::BRISQUE_MATLAB;
+    let params = weights::load(file, &[])?;
+    let get = |name: &str| {
+        params
+            .get(name)
+            .ok_or_else(|| Error::new(ErrorKind::Weights, format!("'{}' lacks '{name}'", file.official_name)))
+    };
+    let (sv, sv_coef) = (get("sv")?, get("sv_coef")?.f_reshape([-1])?);
+    if sv.dim() != 2 || sv.size()[1] != FEATURES || sv.size()[0] != sv_coef.size()[0] {
+        return Err(Error::new(
+            ErrorKind::Weights,
+            format!(
+                "'{}': 'sv' has shape {:?} and 'sv_coef' {} values; expected k×{FEATURES} and k",
+                file.official_name,
+                sv.size(),
+                sv_coef.size()[0]
+            ),
+        ));
+    }
+    // pyiqa divides the float64 support vectors by the scale before they meet float32 features.
+    let sv = sv.f_to_kind(Kind::Double)?.f_div_scalar(MATLAB_SCALE)?;
+    Ok(Arc::new(Brisque::new(Version::Matlab, &sv_coef, &sv, key.device)?))
 }
 
 impl Brisque {
-    /// `sv_coef` (SV) and `sv` (SV×36), the LIVE SVR model.
-    pub fn new(sv_coef: &Tensor, sv: &Tensor, device: Device) -> Result<Self> {
+    /// `sv_coef` (SV) and `sv` (SV×36), the SVR model.
+    fn new(version: Version, sv_coef: &Tensor, sv: &Tensor, device: Device) -> Result<Self> {
         let taps = fspecial_gaussian_f32(7, 7.0 / 6.0);
         let window = Tensor::f_from_slice(&taps)?.f_view([1, 1, 7, 7])?;
         let flat: Vec<f32> = RANGES.iter().flatten().copied().collect();
@@ -98,6 +151,7 @@ impl Brisque {
         let (lo, hi) = (ranges.f_select(1, 0)?, ranges.f_select(1, 1)?);
         let frozen = |t: Tensor| -> Result<FrozenTensor> { Ok(FrozenTensor::new(t.f_to_device(device)?)) };
         Ok(Brisque {
+            version,
             window: frozen(window)?,
             tables: ShapeTables::new(Kind::Float, device)?,
             range_width: frozen(hi.f_sub(&lo)?)?,
@@ -107,8 +161,13 @@ impl Brisque {
         })
     }
 
-    /// The 18 features of N×1×H×W luma at one scale, N×18 (pyiqa's `natural_scene_statistics`).
+    /// The 18 features of N×1×H×W luma at one scale, N×18 (pyiqa's `natural_scene_statistics`, or
+    /// `compute_nss_features` for MATLAB's model).
     fn scale_features(&self, luma: &Tensor) -> Result<Tensor> {
+        if self.version == Version::Matlab {
+            let coeffs = mscn(luma, &self.window, Border::Replicate)?;
+            return aggd_features(&self.tables, &coeffs, [[0, 1], [1, 0], [1, 1], [-1, 1]]);
+        }
         let coeffs = mscn(luma, &self.window, Border::Zeros)?;
         let (alpha, sigma) = self.tables.ggd(&coeffs)?;
         let mut feat = vec![alpha, sigma.f_pow_tensor_scalar(2)?];
@@ -134,20 +193,25 @@ impl Model for Brisque {
             luma = imresize_scale(&luma, 0.5, true)?;
         }
         let features = Tensor::f_cat(&features, -1)?; // N×36
-        let scaled =
-            features.f_sub(&self.range_min)?.f_mul_scalar(2.0)?.f_div(&self.range_width)?.f_add_scalar(-1.0)?;
+        let scaled = match self.version {
+            Version::Original => {
+                features.f_sub(&self.range_min)?.f_mul_scalar(2.0)?.f_div(&self.range_width)?.f_add_scalar(-1.0)?
+            }
+            Version::Matlab => features.f_div_scalar(MATLAB_SCALE)?,
+        };
+        let (gamma, rho) = self.version.svr();
         let distance = scaled
             .f_unsqueeze(-1)?
             .f_sub(&self.sv.f_tr()?.f_unsqueeze(0)?)?
             .f_pow_tensor_scalar(2)?
             .f_sum_dim_intlist([1i64].as_slice(), false, None::<Kind>)?;
-        let kernel = distance.f_neg()?.f_mul_scalar(GAMMA)?.f_exp()?;
+        let kernel = distance.f_neg()?.f_mul_scalar(gamma)?.f_exp()?;
         // One (1×SV)·(SV) product per image, the call pyiqa makes for one image: the float32 sum of ±1024-weighted
         // terms cancels down to the score, so its rounding depends on the BLAS kernel, which differs between a
         // matrix-vector product over a batch and one over a single row (1e-3 apart on the calibration images).
         let scores = (0..kernel.size()[0])
             .map(|i| Ok(kernel.f_narrow(0, i, 1)?.f_matmul(&self.sv_coef)?))
             .collect::<Result<Vec<Tensor>>>()?;
-        Ok(Tensor::f_cat(&scores, 0)?.f_sub_scalar(RHO)?)
+        Ok(Tensor::f_cat(&scores, 0)?.f_sub_scalar(rho)?)
     }
 }

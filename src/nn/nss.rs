@@ -355,10 +355,16 @@ pub fn lgamma_of(numerator: f64, alpha: &Tensor) -> Result<Tensor> {
 /// shape and mean width of the coefficients, then shape, mean and both widths of their products with the four
 /// neighbours (right, below, the two diagonals). IL-NIQE uses the same features.
 pub fn niqe_block_features(tables: &ShapeTables, block: &Tensor) -> Result<Tensor> {
+    aggd_features(tables, block, [[0, 1], [1, 0], [1, 1], [1, -1]])
+}
+
+/// [`niqe_block_features`] with the neighbours given as `torch.roll` shifts: pyiqa's `compute_nss_features`
+/// (BRISQUE's MATLAB version) rolls the last diagonal the other way, by (−1, 1).
+pub fn aggd_features(tables: &ShapeTables, block: &Tensor, shifts: [[i64; 2]; 4]) -> Result<Tensor> {
     let (alpha, left, right) = tables.aggd(block)?;
     let beta = aggd_beta_factor(&alpha)?;
     let mut feat = vec![alpha, left.f_mul(&beta)?.f_add(&right.f_mul(&beta)?)?.f_div_scalar(2.0)?];
-    for shift in [[0i64, 1], [1, 0], [1, 1], [1, -1]] {
+    for shift in shifts {
         let product = neighbour_product(block, shift)?;
         let (alpha, left, right) = tables.aggd(&product)?;
         let beta = aggd_beta_factor(&alpha)?;
