@@ -293,6 +293,22 @@ def brisque_matlab_files(gen):
     return {'brisque_matlab.mat': buf}
 
 
+def stlpips_files(gen):
+    """Both ST-LPIPS networks as plain state dicts (backbone `net.*`, lin layers `lin{k}.model.1.*`), the
+    lin weights positive as trained ones are."""
+    from pyiqa.archs.stlpips_arch import STLPIPS
+    files = {}
+    for net in ('alex', 'vgg'):
+        model = STLPIPS(pretrained=False, net=net, variant='shift_tolerant')
+        relu_init(model.net, gen)
+        for lin in model.lins:
+            with torch.no_grad():
+                w = lin.model[-1].weight
+                w.copy_(torch.rand(w.shape, generator=gen))
+        files[f'{net}_shift_tolerant.pth'] = model.state_dict()
+    return files
+
+
 class MatFile:
     """A MAT-file written by scipy into memory, saved as bytes by write_checkpoints."""
     def __init__(self):
@@ -402,6 +418,7 @@ FAMILIES = {
     'deepdc': vgg19_file,
     'pieapp': pieapp_files,
     'brisque_matlab': brisque_matlab_files,
+    'stlpips': stlpips_files,
 }
 
 

@@ -34,6 +34,8 @@ PYIQA_KWARGS = {
     'deepdc': {},
     'pieapp': {},
     'brisque_matlab': {},
+    'stlpips': {},
+    'stlpips-vgg': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')

@@ -114,7 +114,7 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 54);
+        assert_eq!(builtin().count(), 56);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
         let e = find_builtin("musiq").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);

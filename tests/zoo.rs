@@ -142,6 +142,8 @@ zoo_tests! {
     nima_spaq => ("nima-spaq", 1e-4, 1, LongRun),
     niqe_matlab => ("niqe_matlab", 1e-4, 96, Always),
     brisque_matlab => ("brisque_matlab", 1e-4, 7, Always),
+    stlpips => ("stlpips", 1e-4, 21, Always),
+    stlpips_vgg => ("stlpips-vgg", 1e-4, 18, LongRun),
     wadiqam_fr => ("wadiqam_fr", 1e-4, 33, Always),
     wadiqam_nr => ("wadiqam_nr", 1e-4, 33, Always),
     ckdn => ("ckdn", 1e-4, 1, Always),

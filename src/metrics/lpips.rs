@@ -2,10 +2,15 @@
 //! skips it), backbone activations normalised over channels (eps 1e-10), squared differences weighted by the
 //! learned 1×1 "lin" layers and averaged over space, summed over layers. The `+` variants (pyiqa's
 //! `semantic_weight_layer=2`) average each layer's distance weighted by the reference's third activation,
-//! bilinearly resized to that layer.
+//! bilinearly resized to that layer. `stlpips` and `stlpips-vgg` (ST-LPIPS, Ghildyal and Liu 2022) are the same
+//! distance on the shift-tolerant AlexNet and VGG16 (`nn::shift_tolerant`), backbone and lin layers both from
+//! the ST-LPIPS file.
 use crate::error::Result;
 use crate::model::{require_ref, Builder, DistanceMap, MetricSpec, Mode, Model, ModelKey, Prepared};
-use crate::nn::backbones::{self, channels_last, AlexNet, SqueezeNet11, Vgg};
+use crate::nn::backbones::{self, channels_last, AlexNet, Placement, SqueezeNet11, Vgg};
+use crate::nn::layers::Checkpoint;
+use crate::nn::shift_tolerant::{ShiftTolerantAlexNet, ShiftTolerantVgg16};
+use crate::runtime::Precision;
 use crate::tensor::{cpu_slice, FreshTensor, FrozenTensor};
 use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
@@ -17,6 +22,8 @@ pub enum Net {
     Alex,
     Vgg,
     Squeeze,
+    ShiftTolerantAlex,
+    ShiftTolerantVgg,
 }
 
 impl Net {
@@ -26,6 +33,8 @@ impl Net {
             Net::Alex => "alex",
             Net::Vgg => "vgg",
             Net::Squeeze => "squeeze",
+            Net::ShiftTolerantAlex => "alex_shift_tolerant",
+            Net::ShiftTolerantVgg => "vgg_shift_tolerant",
         }
     }
 
@@ -35,6 +44,8 @@ impl Net {
             Net::Alex => &[&files::LPIPS_V0_1_ALEX, &files::ALEXNET],
             Net::Vgg => &[&files::LPIPS_V0_1_VGG, &files::VGG16],
             Net::Squeeze => &[&files::LPIPS_V0_1_SQUEEZE, &files::SQUEEZENET1_1],
+            Net::ShiftTolerantAlex => &[&files::STLPIPS_ALEX],
+            Net::ShiftTolerantVgg => &[&files::STLPIPS_VGG],
         }
     }
 
@@ -46,6 +57,9 @@ impl Net {
             Net::Vgg => 16,
             // conv 3×3/2, then three ceil-mode 3×3/2 pools (measured with pyiqa: 17 works, 16 does not).
             Net::Squeeze => 17,
+            // Measured with pyiqa: below these the reflection padding of a blur pool exceeds its input.
+            Net::ShiftTolerantAlex => ST_ALEX_MIN_SIDE,
+            Net::ShiftTolerantVgg => ST_VGG_MIN_SIDE,
         }
     }
 }
@@ -67,13 +81,30 @@ pub const METRICS: &[MetricSpec] = &[
     lpips("lpips-vgg+", Net::Vgg, |k| build(k, Net::Vgg, true)).max_pixels(TILE_ABOVE_PIXELS as u64, SEMANTIC_UNTILED),
     // pyiqa builds it with create_metric('lpips', net='squeeze') but has no name for it.
     lpips("lpips-squeeze", Net::Squeeze, |k| build(k, Net::Squeeze, false)),
+    shift_tolerant("stlpips", Net::ShiftTolerantAlex),
+    shift_tolerant("stlpips-vgg", Net::ShiftTolerantVgg),
 ];
+
+const fn shift_tolerant(name: &'static str, net: Net) -> MetricSpec {
+    let build: Builder = match net {
+        Net::ShiftTolerantVgg => |k| build(k, Net::ShiftTolerantVgg, false),
+        _ => |k| build(k, Net::ShiftTolerantAlex, false),
+    };
+    MetricSpec::new(name, Mode::FullReference, true, (0.0, 1.0), build)
+        .min_size(net.min_side(), net.min_side())
+        .weights(net.weights())
+}
+
+const ST_ALEX_MIN_SIDE: u32 = 21;
+const ST_VGG_MIN_SIDE: u32 = 18;
 
 /// The backbone a variant runs on (shared with other metrics through the registry).
 pub enum LpipsNet {
     Alex(Arc<AlexNet>),
     Vgg(Arc<Vgg>),
     Squeeze(Arc<SqueezeNet11>),
+    ShiftTolerantAlex(Box<ShiftTolerantAlexNet>),
+    ShiftTolerantVgg(Box<ShiftTolerantVgg16>),
 }
 
 impl LpipsNet {
@@ -82,6 +113,8 @@ impl LpipsNet {
             LpipsNet::Alex(n) => n.taps(x),
             LpipsNet::Vgg(n) => n.taps(x, Vgg::max_pool),
             LpipsNet::Squeeze(n) => n.taps(x),
+            LpipsNet::ShiftTolerantAlex(n) => n.taps(x),
+            LpipsNet::ShiftTolerantVgg(n) => n.taps(x),
         }
     }
 
@@ -91,6 +124,8 @@ impl LpipsNet {
             LpipsNet::Alex(_) => &AlexNet::CHANNELS,
             LpipsNet::Vgg(_) => &Vgg::CHANNELS,
             LpipsNet::Squeeze(_) => &SqueezeNet11::CHANNELS,
+            LpipsNet::ShiftTolerantAlex(_) => &ShiftTolerantAlexNet::CHANNELS,
+            LpipsNet::ShiftTolerantVgg(_) => &ShiftTolerantVgg16::CHANNELS,
         }
     }
 
@@ -100,16 +135,20 @@ impl LpipsNet {
             LpipsNet::Alex(_) => &[4, 8, 16, 16, 16],
             LpipsNet::Vgg(_) => &[1, 2, 4, 8, 16],
             LpipsNet::Squeeze(_) => &[2, 4, 8, 16, 16, 16, 16],
+            LpipsNet::ShiftTolerantAlex(_) => &ShiftTolerantAlexNet::TAP_STRIDES,
+            LpipsNet::ShiftTolerantVgg(_) => &ShiftTolerantVgg16::TAP_STRIDES,
         }
     }
 
     /// Tiling geometry for images too large for one forward pass: (core, halo) in pixels, both multiples of
     /// [`TILE_ALIGN`]. The halo exceeds the receptive field of the deepest tap (AlexNet conv5 195 px, VGG16
     /// relu5_3 212 px, SqueezeNet's last fire 223 px), so the features of a tile's core equal those of the
-    /// whole image; the core is sized for a peak of a few GB per forward pass.
+    /// whole image; the core is sized for a peak of a few GB per forward pass. The shift-tolerant networks
+    /// (receptive fields 101 and 226 px) run at full resolution longer: smaller cores.
     fn tiling(&self) -> (i64, i64) {
         match self {
-            LpipsNet::Vgg(_) => (1024, 256),
+            LpipsNet::Vgg(_) | LpipsNet::ShiftTolerantAlex(_) => (1024, 256),
+            LpipsNet::ShiftTolerantVgg(_) => (768, 256),
             LpipsNet::Alex(_) | LpipsNet::Squeeze(_) => (2048, 256),
         }
     }
@@ -364,6 +403,7 @@ impl Lpips {
             Net::Alex => LpipsNet::Alex(backbones::shared_alexnet(device, key.precision)?),
             Net::Vgg => LpipsNet::Vgg(backbones::shared_vgg16(device, key.precision)?),
             Net::Squeeze => LpipsNet::Squeeze(backbones::shared_squeezenet(device, key.precision)?),
+            Net::ShiftTolerantAlex | Net::ShiftTolerantVgg => return Self::load_shift_tolerant(key, net),
         };
         let names: Vec<(String, [i64; 4])> = backbone
             .channels()
@@ -379,6 +419,32 @@ impl Lpips {
             .map(|(n, _)| Ok(state[n].f_to_kind(Kind::Float)?.f_to_device(device)?))
             .collect::<Result<Vec<_>>>()?;
         Lpips::new(backbone, lins, true, semantic)
+    }
+
+    /// ST-LPIPS: its file holds the backbone (`net.*`) and the lin layers (`lin{k}.model.1.weight`), read as
+    /// pyiqa reads it (a plain state dict, `module.` dropped).
+    fn load_shift_tolerant(key: &ModelKey, net: Net) -> Result<Lpips> {
+        let place = Placement::new(key.device, Precision::Fp32);
+        let file = net.weights()[0];
+        let ck = Checkpoint::unwrap(file.official_name, weights::load(file, &[])?, None);
+        let backbone = match net {
+            Net::ShiftTolerantVgg => {
+                LpipsNet::ShiftTolerantVgg(Box::new(ShiftTolerantVgg16::load(&ck, "net.", place)?))
+            }
+            _ => LpipsNet::ShiftTolerantAlex(Box::new(ShiftTolerantAlexNet::load(&ck, "net.", place)?)),
+        };
+        Self::with_lins(backbone, &ck, key.device)
+    }
+
+    /// `backbone` with the lin layers of `ck`.
+    fn with_lins(backbone: LpipsNet, ck: &Checkpoint, device: Device) -> Result<Lpips> {
+        let lins = backbone
+            .channels()
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| Ok(ck.get(&format!("lin{k}.model.1.weight"), &[1, c, 1, 1])?.f_to_device(device)?))
+            .collect::<Result<Vec<_>>>()?;
+        Lpips::new(backbone, lins, true, false)
     }
 }
 
@@ -488,6 +554,73 @@ mod tests {
             let err = (tiled - whole).abs() / whole;
             println!("lpips {net:?}: one pass {whole}, 3x3 tiles of 512 {tiled}, relative {err:.1e}");
             assert!(err < 1e-5, "lpips {net:?}: tiled {tiled} vs one pass {whole}");
+        }
+    }
+
+    /// ST-LPIPS on seeded random He-normal weights: in tiles (cores of 512, the halo of 256) equals one pass on
+    /// the I03 pair repeated 3×3 (1536×1152). ST-VGG16 (about a minute) only with IQA_ZOO_LONG=1.
+    #[test]
+    fn shift_tolerant_lpips_in_tiles_equals_one_pass() {
+        let _no_grad = tch::no_grad_guard();
+        tch::manual_seed(11);
+        let load = |kind: &str| {
+            let path =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration").join(kind).join("I03.bmp");
+            let img = decode_file(&path).unwrap();
+            to_batch_tensor(&[img.as_image()], Device::Cpu).unwrap().repeat([1, 1, 3, 3])
+        };
+        let (d, r) = (load("dist"), load("ref"));
+        let alex: &[(&str, [i64; 4])] = &[
+            ("slice1.0", [64, 3, 11, 11]),
+            ("slice2.5", [192, 64, 5, 5]),
+            ("slice3.9", [384, 192, 3, 3]),
+            ("slice4.11", [256, 384, 3, 3]),
+            ("slice5.13", [256, 256, 3, 3]),
+        ];
+        let vgg: Vec<(String, [i64; 4])> = [(1, 0, 3, 64), (1, 2, 64, 64), (2, 6, 64, 128), (2, 8, 128, 128)]
+            .into_iter()
+            .chain([(3, 12, 128, 256), (3, 14, 256, 256), (3, 16, 256, 256), (4, 20, 256, 512)])
+            .chain([(4, 22, 512, 512), (4, 24, 512, 512), (5, 28, 512, 512), (5, 30, 512, 512), (5, 32, 512, 512)])
+            .map(|(s, i, cin, cout)| (format!("slice{s}.{i}"), [cout, cin, 3, 3]))
+            .collect();
+        let long = std::env::var_os("IQA_ZOO_LONG").is_some_and(|v| v == "1");
+        let vgg: Vec<(&str, [i64; 4])> = vgg.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+        for (net, layers) in [(Net::ShiftTolerantAlex, alex), (Net::ShiftTolerantVgg, &vgg[..])] {
+            if net == Net::ShiftTolerantVgg && !long {
+                continue;
+            }
+            let mut tensors = std::collections::HashMap::new();
+            for &(key, shape) in layers {
+                let fan_in = (shape[1] * shape[2] * shape[3]) as f64;
+                tensors.insert(
+                    format!("net.{key}.weight"),
+                    Tensor::randn(shape, (Kind::Float, Device::Cpu)) * (2.0 / fan_in).sqrt(),
+                );
+                tensors.insert(format!("net.{key}.bias"), Tensor::zeros([shape[0]], (Kind::Float, Device::Cpu)));
+            }
+            let channels = if net == Net::ShiftTolerantVgg {
+                ShiftTolerantVgg16::CHANNELS
+            } else {
+                ShiftTolerantAlexNet::CHANNELS
+            };
+            for (k, c) in channels.iter().enumerate() {
+                tensors
+                    .insert(format!("lin{k}.model.1.weight"), Tensor::rand([1, *c, 1, 1], (Kind::Float, Device::Cpu)));
+            }
+            let ck = Checkpoint::new("random", tensors);
+            let place = Placement::new(Device::Cpu, Precision::Fp32);
+            let backbone = match net {
+                Net::ShiftTolerantVgg => {
+                    LpipsNet::ShiftTolerantVgg(Box::new(ShiftTolerantVgg16::load(&ck, "net.", place).unwrap()))
+                }
+                _ => LpipsNet::ShiftTolerantAlex(Box::new(ShiftTolerantAlexNet::load(&ck, "net.", place).unwrap())),
+            };
+            let lpips = Lpips::with_lins(backbone, &ck, Device::Cpu).unwrap();
+            let whole = f64::try_from(lpips.forward(&d, Some(&r)).unwrap()).unwrap();
+            let tiled = f64::try_from(lpips.score_in_tiles(&d, &r, 512).unwrap()).unwrap();
+            let err = (tiled - whole).abs() / whole;
+            println!("{net:?}: one pass {whole}, 3x3 tiles of 512 {tiled}, relative {err:.1e}");
+            assert!(err < 1e-5, "{net:?}: tiled {tiled} vs one pass {whole}");
         }
     }
 }

@@ -9,3 +9,4 @@ pub mod matlab;
 pub mod nss;
 pub mod resize;
 pub mod resnet;
+pub mod shift_tolerant;

@@ -346,6 +346,16 @@ zoo_file!(
     PIEAPP_V01, "PieAPPv0.1-0937b014.pth", "0937b014"
 );
 zoo_file_unverified!(
+    /// ST-LPIPS with the shift-tolerant AlexNet (`stlpips`): a plain state dict, the backbone as
+    /// `net.slice{1..5}.{0,5,9,11,13}`, the lin layers as `lin{0..4}.model.1.weight` (1, C, 1, 1).
+    STLPIPS_ALEX, "alex_shift_tolerant.pth"
+);
+zoo_file_unverified!(
+    /// ST-LPIPS with the shift-tolerant VGG16 (`stlpips-vgg`): the backbone as `net.slice1.{0,2}`,
+    /// `slice2.{6,8}`, `slice3.{12,14,16}`, `slice4.{20,22,24}`, `slice5.{28,30,32}`, the lin layers as above.
+    STLPIPS_VGG, "vgg_shift_tolerant.pth"
+);
+zoo_file_unverified!(
     /// ARNIQA's encoder: the official training checkpoint, a torchvision ResNet-50 as `model.*` (plus the
     /// SimCLR projector, unused).
     ARNIQA_ENCODER, "ARNIQA.pth"
@@ -391,6 +401,8 @@ pub const ALL: &[&WeightFile] = &[
 pub const ZOO: &[&WeightFile] = &[
     &NIQE_MATLAB_PARAMS,
     &BRISQUE_MATLAB,
+    &STLPIPS_ALEX,
+    &STLPIPS_VGG,
     &VGG19,
     &WADIQAM_FR_KADID,
     &WADIQAM_NR_KONIQ,
