@@ -5,7 +5,7 @@ Pretrained zoo files cannot be downloaded here, so the architecture, the preproc
 proved on random weights: each family's own pyiqa network is built with seeded random weights, its BatchNorm
 and LayerNorm affine parameters are drawn at random too (so that a swapped weight/bias shows), its BatchNorm
 running statistics are measured on the calibration images (random networks with statistics left at 0/1 give
-near-constant scores) and rounded to float16 values (so that the last bits of another CPU's convolutions do not
+near-constant scores) in float64 and rounded to float16 values (so that another CPU's convolutions do not
 change the file), and the network is saved in the format and under the file name of pyiqa's real checkpoint.
 pyiqa then loads that file through its own loading code (its cache folder, the URL's basename) and scores:
 
@@ -20,8 +20,9 @@ into tests/data/zoo_references.csv (metric,image,region,score). A size pyiqa rai
   .venv/bin/python scripts/make_zoo_references.py [metric ...]    # only these metrics' rows are rescored
   .venv/bin/python scripts/make_zoo_references.py --only ckdn ckdn   # ... with only their families' files made
 
-Checkpoints are regenerated bit-identically from SEED with the same torch on any CPU of the same kind (the
-statistics' float16 rounding absorbs the convolutions' last bits); tests/zoo.rs regenerates them when missing.
+Checkpoints are regenerated bit-identically from SEED with the same torch on any CPU (BatchNorm statistics are
+measured in float64 and rounded to float16: another CPU's last bits lie ~1e-9 of a float16 step below it); tests/zoo.rs
+regenerates them when missing.
 """
 import argparse
 import contextlib
@@ -69,21 +70,39 @@ def randomize_norms(module, gen):
 
 
 @torch.no_grad()
-def measure_bn(module, run):
+def measure_bn(module, run, net=None):
     """BatchNorm running statistics of `module` measured by `run()` (forward passes over real images): cumulative
-    averages, then rounded to float16 values."""
+    averages, then rounded to float16 values. `module` runs in float64 meanwhile (every layer with parameters of
+    `net`, the network `run` goes through, default `module`, casts its floating inputs to its own dtype), so that
+    the statistics do not depend on the CPU's float32 kernels: float32 measurements differed in a few last bits
+    between two machines, enough to move an fp16 rounding and, through ARNIQA's regressors, pyiqa's score by
+    1e-4."""
     bns = [m for m in module.modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d))]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
         bn.train()
-    run()
+    module.double()
+    layers = [m for m in (net or module).modules() if any(True for _ in m.parameters(recurse=False))]
+    hooks = [m.register_forward_pre_hook(_inputs_in_own_dtype) for m in layers]
+    try:
+        run()
+    finally:
+        for h in hooks:
+            h.remove()
+        module.float()
     for bn in bns:
         bn.eval()
         bn.running_mean.copy_(bn.running_mean.half().float())
         bn.running_var.copy_(bn.running_var.half().float())
         bn.num_batches_tracked.zero_()
     module.eval()
+
+
+def _inputs_in_own_dtype(m, args):
+    dtype = next(m.parameters(recurse=False)).dtype
+    cast = lambda a: a.to(dtype) if torch.is_tensor(a) and a.is_floating_point() else a  # noqa: E731
+    return tuple(cast(a) for a in args)
 
 
 def imagenet(x):
@@ -200,7 +219,7 @@ def paq2piq_files(gen):
     with no_pretrained():
         net = paq2piq_arch.PAQ2PIQ(pretrained=False)
     randomize_norms(net, gen)
-    measure_bn(net, lambda: net(batch_of_calibration_images()))
+    measure_bn(net, lambda: net(batch_of_calibration_images().double()))
     return {'P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth': net.state_dict()}
 
 
@@ -209,7 +228,7 @@ def unique_files(gen):
     with no_pretrained(), loads_nothing(unique_arch):
         net = unique_arch.UNIQUE()
     randomize_norms(net, gen)
-    measure_bn(net.backbone, lambda: [net(x) for x in calibration_images()])
+    measure_bn(net.backbone, lambda: [net(x) for x in calibration_images()], net)
     with torch.no_grad():
         # The default init (±1/512) on unit features gives scores of a few 1e-3: spread them.
         net.fc.weight.mul_(100.0)
@@ -221,7 +240,7 @@ def metaiqa_files(gen):
     from pyiqa.archs import metaiqa_arch
     net = metaiqa_arch.MetaIQA(pretrained=False)
     randomize_norms(net, gen)
-    measure_bn(net, lambda: net(batch_of_calibration_images()))
+    measure_bn(net, lambda: net(batch_of_calibration_images().double()))
     return {'Metaiqa_livec.pth': {k.replace('head.', 'net.', 1) if k.startswith('head.') else k: v
                                   for k, v in net.state_dict().items() if k not in ('mean', 'std')}}
 
