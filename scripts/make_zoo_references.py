@@ -21,8 +21,8 @@ into tests/data/zoo_references.csv (metric,image,region,score). A size pyiqa rai
   .venv/bin/python scripts/make_zoo_references.py --only ckdn ckdn   # ... with only their families' files made
 
 Checkpoints are regenerated bit-identically from SEED with the same torch on any CPU (BatchNorm statistics are
-measured in float64 and rounded to float16: another CPU's last bits lie ~1e-9 of a float16 step below it); tests/zoo.rs
-regenerates them when missing.
+measured in float64 and rounded to float16: another CPU's last bits lie ~1e-9 of a float16 step below it);
+tests/zoo.rs regenerates them when missing.
 """
 import argparse
 import contextlib
