@@ -23,7 +23,7 @@ pub const METRICS: &[MetricSpec] = &[
     MetricSpec::new("brisque", Mode::NoReference, true, (0.0, 150.0), build)
         .min_size(7, 7)
         .weights(&[&files::BRISQUE_SVM]),
-    MetricSpec::new("brisque_matlab", Mode::NoReference, true, (0.0, 150.0), build_matlab)
+    MetricSpec::new("brisque_matlab", Mode::NoReference, true, (0.0, 100.0), build_matlab)
         .min_size(7, 7)
         .weights(&[&files::BRISQUE_MATLAB]),
 ];
