@@ -54,7 +54,7 @@ fn classical_metrics_score_with_nothing_installed_and_deep_ones_name_their_downl
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{name}: {err}");
             let file = &metric_status(name).unwrap().files[0].name;
-            for needle in [file.as_str(), "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"] {
+            for needle in [file.as_str(), zoo_store(name)] {
                 assert!(err.contains(needle), "{name}: {needle:?} missing from {err}");
             }
         } else if NEEDS_BACKBONE.contains(&name.as_str()) {

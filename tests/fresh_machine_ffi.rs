@@ -82,9 +82,9 @@ fn a_fresh_machine_through_the_c_abi() {
         assert_eq!(st.struct_size as usize, std::mem::size_of::<IqaMetricStatus>());
         assert_eq!(st.text_len, text.len() + 1);
         if zoo.contains(name) {
-            // The zoo's checkpoints: missing here, named with pyiqa's URL.
+            // The zoo's checkpoints: missing here, named with their store's URL.
             assert_eq!(st.availability, IqaAvailability::IQA_AVAILABILITY_MISSING, "{name}: {text}");
-            assert!(text.contains("missing: ") && text.contains("https://huggingface.co/chaofengc/"), "{text}");
+            assert!(text.contains("missing: ") && text.contains(zoo_store(name)), "{text}");
             let (code, message) = score_i03(name).unwrap_err();
             assert_eq!(code, IqaStatus::IQA_ERR_WEIGHTS, "{name}: {message}");
             assert!(message.contains("IQA_OFFLINE") || message.contains("no verified sha256"), "{message}");

@@ -499,6 +499,16 @@ pub fn compile_c(source: &str, dir: &Path) -> PathBuf {
 /// The built-in metrics of pyiqa's model zoo (those with rows in tests/data/zoo_references.csv): tests/zoo.rs
 /// scores them on random checkpoints made during the run; the shared weights folder has no file of theirs, so
 /// tests that score every metric with the shared files leave them out.
+/// Where a zoo metric's first file is downloaded from: pyiqa's store, or torchvision's for DeepDC, whose only
+/// file is torchvision's VGG-19.
+pub fn zoo_store(metric: &str) -> &'static str {
+    if metric == "deepdc" {
+        "https://download.pytorch.org/models/"
+    } else {
+        "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+    }
+}
+
 pub fn zoo_metrics() -> Vec<String> {
     let mut names: Vec<String> = references_from("zoo_references.csv").into_iter().map(|r| r.metric).collect();
     names.dedup();
