@@ -4,7 +4,7 @@
 //! its own copy of ResNet-50's first stage; the difference of the two goes through ResNet-50's second stage,
 //! is averaged over space and mapped by three linear layers (512 → 2048 → 2048 → 1) and a sigmoid.
 use crate::error::Result;
-use crate::model::{MetricSpec, Mode, Model, ModelKey};
+use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{channels_last, Placement};
 use crate::nn::interpolate::{center_crop, resize_short_side, Mode as Resize};
 use crate::nn::layers::{Checkpoint, Conv2d, Linear, Normalise};
@@ -60,7 +60,7 @@ impl Ckdn {
 impl Model for Ckdn {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let reference = reference.expect("a full-reference metric is given its reference");
+        let reference = require_ref(reference)?;
         let d = self.branch(dist, Resize::BicubicAntialias, &self.dist_stem, &self.dist_stage)?;
         let r = self.branch(reference, Resize::Nearest, &self.ref_stem, &self.ref_stage)?;
         let pooled = self.diff_stage.forward(&d.f_sub(&r)?)?.f_mean_dim([2i64, 3].as_slice(), false, None)?;

@@ -8,7 +8,7 @@
 //! The sums against all-ones matrices are pyiqa's batched products with an all-ones matrix (not reductions),
 //! kept as such: the centred matrices cancel, and another summation order moves small scores.
 use crate::error::Result;
-use crate::model::{MetricSpec, Mode, Model, ModelKey};
+use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{self, channels_last, Placement, Vgg};
 use crate::nn::layers::Normalise;
 use crate::weights::files;
@@ -62,7 +62,7 @@ fn centred_distances(x: &Tensor) -> Result<Tensor> {
 impl Model for DeepDc {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let reference = reference.expect("a full-reference metric is given its reference");
+        let reference = require_ref(reference)?;
         let (fd, fr) = (self.taps(dist)?, self.taps(reference)?);
         let mut correlations = Vec::with_capacity(fd.len());
         for (d, r) in fd.iter().zip(&fr) {

@@ -532,18 +532,23 @@ mod tests {
         assert!(worst < 1e-6, "one-pass CPU distance {worst:.1e} from libtorch's");
     }
 
-    /// The I03 pair repeated 3×3 (1536×1152), large enough for several tiles of 512 plus halo: LPIPS in tiles
-    /// equals one pass. Needs IQA_WEIGHTS_DIR.
-    #[test]
-    fn lpips_in_tiles_equals_one_pass() {
-        assert!(std::env::var_os("IQA_WEIGHTS_DIR").is_some(), "IQA_WEIGHTS_DIR is not set: this test needs weights");
+    /// The calibration pair I03 (distorted, reference) repeated 3×3: 1536×1152, several tiles of 512 plus halo.
+    fn i03_pair_3x3() -> (Tensor, Tensor) {
         let load = |kind: &str| {
             let path =
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration").join(kind).join("I03.bmp");
             let img = decode_file(&path).unwrap();
             to_batch_tensor(&[img.as_image()], Device::Cpu).unwrap().repeat([1, 1, 3, 3])
         };
-        let (d, r) = (load("dist"), load("ref"));
+        (load("dist"), load("ref"))
+    }
+
+    /// The I03 pair repeated 3×3 (1536×1152), large enough for several tiles of 512 plus halo: LPIPS in tiles
+    /// equals one pass. Needs IQA_WEIGHTS_DIR.
+    #[test]
+    fn lpips_in_tiles_equals_one_pass() {
+        assert!(std::env::var_os("IQA_WEIGHTS_DIR").is_some(), "IQA_WEIGHTS_DIR is not set: this test needs weights");
+        let (d, r) = i03_pair_3x3();
         let _no_grad = tch::no_grad_guard();
         for net in [Net::Alex, Net::Squeeze, Net::Vgg] {
             let name = format!("lpips-{}-tiling-test", net.name());
@@ -563,13 +568,7 @@ mod tests {
     fn shift_tolerant_lpips_in_tiles_equals_one_pass() {
         let _no_grad = tch::no_grad_guard();
         tch::manual_seed(11);
-        let load = |kind: &str| {
-            let path =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration").join(kind).join("I03.bmp");
-            let img = decode_file(&path).unwrap();
-            to_batch_tensor(&[img.as_image()], Device::Cpu).unwrap().repeat([1, 1, 3, 3])
-        };
-        let (d, r) = (load("dist"), load("ref"));
+        let (d, r) = i03_pair_3x3();
         let alex: &[(&str, [i64; 4])] = &[
             ("slice1.0", [64, 3, 11, 11]),
             ("slice2.5", [192, 64, 5, 5]),

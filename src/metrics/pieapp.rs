@@ -5,7 +5,7 @@
 //! (two linear layers, ×0.01, then `x·w + b`), the last stage's (2048) a weight (two linear layers + 1e-6,
 //! no ReLU: weights may be negative, as in pyiqa). The score is Σ weight·score / Σ weight.
 use crate::error::Result;
-use crate::model::{MetricSpec, Mode, Model, ModelKey};
+use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{channels_last, Placement};
 use crate::nn::layers::{Checkpoint, Conv2d, Linear};
 use crate::tensor::FrozenTensor;
@@ -105,7 +105,7 @@ fn bgr255(x: &Tensor) -> Result<Tensor> {
 impl Model for PieApp {
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let reference = reference.expect("a full-reference metric is given its reference");
+        let reference = require_ref(reference)?;
         let n = dist.size()[0];
         let (dist_patches, per_image) = patches(&bgr255(dist)?)?;
         let (ref_patches, _) = patches(&bgr255(reference)?)?;

@@ -215,17 +215,6 @@ pub const NIQE_MATLAB_PARAMS: WeightFile = WeightFile {
     renames: &[("mu_prisparam", "mu_pris_param"), ("cov_prisparam", "cov_pris_param")],
 };
 
-/// BRISQUE's SVR as MATLAB's `brisque` ships it, pyiqa's `brisque_matlab`: F64 `sv` (k, 36), `sv_coef` (k, 1).
-/// Its name carries no checksum, so it is never downloaded, only found.
-pub const BRISQUE_MATLAB: WeightFile = WeightFile {
-    official_name: "brisque_matlab.mat",
-    alternative_names: &[],
-    url: pyiqa_hf!("brisque_matlab.mat"),
-    sha256: "",
-    builtin: &[],
-    renames: &[],
-};
-
 /// A file of pyiqa's model zoo, named `<stem>-<first 8 hex of its sha256>.pth` (checked on download) and
 /// fetched from pyiqa 0.1.16's default store. Its keys are those of pyiqa's network for it (each metric's
 /// module says which), under the `params` wrapper pyiqa saves its checkpoints in.
@@ -258,6 +247,10 @@ macro_rules! zoo_file_unverified {
     };
 }
 
+zoo_file_unverified!(
+    /// BRISQUE's SVR as MATLAB's `brisque` ships it, pyiqa's `brisque_matlab`: F64 `sv` (k, 36), `sv_coef` (k, 1).
+    BRISQUE_MATLAB, "brisque_matlab.mat"
+);
 zoo_file!(
     /// TOPIQ NR on KonIQ (`topiq_nr`): CFANet with its ResNet-50 as `semantic_model.*`.
     CFANET_NR_KONIQ_RES50, "cfanet_nr_koniq_res50-9a73138b.pth", "9a73138b"
