@@ -414,6 +414,57 @@ def pieapp_files(gen):
     return {'PieAPPv0.1-0937b014.pth': net.state_dict()}
 
 
+def nrqm_files(gen):
+    """NRQM's model in the layout of its `NRQM_model.mat` (struct `model`: `linear` 4×1 and `rf`, a 1×3 cell of
+    randomforest-matlab regression forests over the DCT, GSM and SVD features, whose fields pyiqa reads by
+    position: 0 lDau, 1 rDau, 4 upper (threshold), 5 avnode (prediction), 6 mbest (1-based feature)). Random
+    trees of depth 4 whose thresholds lie between the features pyiqa computes on crops of the calibration images,
+    so that different images take different paths; leaves predict 0..10."""
+    import numpy as np
+    import scipy.io
+    from pyiqa.archs import nrqm_arch as A
+    from pyiqa.utils.color_util import to_y_channel
+    feats = [[], [], []]
+    for img in calibration_images():
+        for _ in range(3):
+            h, w = img.shape[-2:]
+            side = int(torch.randint(100, 240, (1,), generator=gen))
+            y = int(torch.randint(0, h - side, (1,), generator=gen))
+            x = int(torch.randint(0, w - side, (1,), generator=gen))
+            luma = to_y_channel(img[..., y:y + side, x:x + side], 255.0).double()
+            pyr = A.get_gauss_pyramid(luma / 255.0)
+            feats[0].append(torch.cat([A.block_dct(im) for im in pyr], dim=1))
+            feats[1].append(A.global_gsm(luma))
+            cols = [torch.linalg.svd(A.im2col(im, 5, 'distinct'), full_matrices=False)[1] for im in pyr]
+            feats[2].append(torch.cat(cols, dim=1))
+    nodes, trees = 31, 8
+    forests = np.empty((1, 3), dtype=object)
+    for f, samples in enumerate(feats):
+        samples = torch.cat(samples).numpy()  # images × features
+        fields = {k: np.zeros((nodes, trees), dtype=t) for k, t in (
+            ('lDau', np.int32), ('rDau', np.int32), ('nodestatus', np.int32), ('nrnodes', np.int32),
+            ('upper', np.float64), ('avnode', np.float64), ('mbest', np.int32))}
+        for t in range(trees):
+            for k in range(nodes):
+                if 2 * k + 2 < nodes:  # a full binary tree in breadth-first order: children 2k+1, 2k+2 (0-based)
+                    col = int(torch.randint(0, samples.shape[1], (1,), generator=gen))
+                    a, b = torch.randint(0, samples.shape[0], (2,), generator=gen).tolist()
+                    fields['lDau'][k, t], fields['rDau'][k, t] = 2 * k + 2, 2 * k + 3
+                    fields['nodestatus'][k, t] = -3
+                    fields['mbest'][k, t] = col + 1
+                    fields['upper'][k, t] = (samples[a, col] + samples[b, col]) / 2
+                else:
+                    fields['nodestatus'][k, t] = -1
+                fields['avnode'][k, t] = 10 * float(torch.rand((1,), generator=gen, dtype=torch.float64))
+        fields['nrnodes'][:] = nodes
+        forests[0, f] = fields
+    linear = np.array([[0.5], [0.4], [0.35], [0.3]]) * (1 + 0.2 * torch.randn((4, 1), generator=gen,
+                                                                               dtype=torch.float64).numpy())
+    buf = MatFile()
+    scipy.io.savemat(buf, {'model': {'linear': linear, 'rf': forests}})
+    return {'NRQM_model.mat': buf}
+
+
 # name -> (family, pyiqa kwargs). A family makes every file of its names at once.
 FAMILIES = {
     'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
@@ -438,6 +489,7 @@ FAMILIES = {
     'pieapp': pieapp_files,
     'brisque_matlab': brisque_matlab_files,
     'stlpips': stlpips_files,
+    'nrqm': nrqm_files,
 }
 
 
@@ -475,6 +527,7 @@ def install_for_pyiqa(files):
         d.mkdir(parents=True, exist_ok=True)
         for name, path in files.items():
             shutil.copyfile(path, d / name)
+        pyiqa_env.metric_kwargs('niqe', d)  # pi's NIQE half loads the LIVE model from pyiqa's cache
 
 
 REFUSED = float('nan')

@@ -36,6 +36,8 @@ PYIQA_KWARGS = {
     'brisque_matlab': {},
     'stlpips': {},
     'stlpips-vgg': {},
+    'nrqm': {},
+    'pi': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')

@@ -4,7 +4,7 @@ use crate::catalogue::{CatalogueEntry, PYIQA_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
     arniqa, brisque, ckdn, cnniqa, cw_ssim, dbcnn, deepdc, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad,
-    metaiqa, nima, niqe, nlpd, paq2piq, pieapp, piqe, psnr, ssim, topiq, torchscript, unique, vif, vsi, wadiqam,
+    metaiqa, nima, niqe, nlpd, nrqm, paq2piq, pieapp, piqe, psnr, ssim, topiq, torchscript, unique, vif, vsi, wadiqam,
 };
 use crate::model::MetricSpec;
 use crate::runtime::settings;
@@ -41,6 +41,7 @@ const METRICS: &[&[MetricSpec]] = &[
     ckdn::METRICS,
     deepdc::METRICS,
     pieapp::METRICS,
+    nrqm::METRICS,
 ];
 
 /// The built-in metrics' specs, in listing order.
@@ -114,7 +115,7 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 56);
+        assert_eq!(builtin().count(), 58);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
         let e = find_builtin("musiq").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);

@@ -149,6 +149,8 @@ zoo_tests! {
     ckdn => ("ckdn", 1e-4, 1, Always),
     deepdc => ("deepdc", 1e-4, 16, LongRun),
     pieapp => ("pieapp", 1e-4, 64, LongRun),
+    nrqm => ("nrqm", 1e-4, 84, Always),
+    pi => ("pi", 1e-4, 104, LongRun),
 }
 
 /// A checkpoint that is not there is an error naming the file, the URL and the places searched.

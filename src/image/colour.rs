@@ -230,6 +230,40 @@ fn round_ties_even(v: f32) -> f32 {
     }
 }
 
+/// The luma pyiqa's `to_y_channel(img, 255, color_space)` takes: the Y of YIQ or of BT.601 YCbCr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Luma {
+    Yiq,
+    YCbCr,
+}
+
+impl Luma {
+    /// The luma of an RGB batch in [0, 1] as N×1×H×W on 0..255, rounded to integers as pyiqa rounds it.
+    pub fn y255(self, rgb: &Tensor) -> Result<Tensor> {
+        match self {
+            Luma::Yiq => rgb_to_y(rgb, 255.0),
+            Luma::YCbCr => {
+                // pyiqa's `rgb2ycbcr` op for op, one image at a time as pyiqa scores them (the product's rounding
+                // depends on its shape, see LumaFormula): (RGB·M + bias) / 255, its Y times 255, rounded.
+                let m = Tensor::f_from_slice(&RGB_TO_YCBCR)?.f_view([3, 3])?.f_to_kind(rgb.kind())?;
+                let m = m.f_to_device(rgb.device())?;
+                let bias = Tensor::f_from_slice(&[16f32, 128.0, 128.0])?.f_view([1, 3, 1, 1])?;
+                let bias = bias.f_to_kind(rgb.kind())?.f_to_device(rgb.device())?;
+                let one = |i: i64| -> Result<Tensor> {
+                    let x = rgb.f_narrow(0, i, 1)?.f_permute([0, 2, 3, 1])?.f_matmul(&m)?.f_permute([0, 3, 1, 2])?;
+                    let y = x.f_add(&bias)?.f_div_scalar(255.0)?.f_narrow(1, 0, 1)?;
+                    Ok(y.f_mul_scalar(255.0)?.f_round()?)
+                };
+                let planes = (0..rgb.size()[0]).map(one).collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::f_cat(&planes, 0)?)
+            }
+        }
+    }
+}
+
+/// pyiqa's RGB (0..1) to BT.601 YCbCr (0..255 before its bias) matrix, rows R, G, B.
+const RGB_TO_YCBCR: [f32; 9] = [65.481, -37.797, 112.0, 128.553, -74.203, -93.786, 24.966, 112.0, -18.214];
+
 /// pyiqa's `preprocess_rgb`: luma or all channels, scaled to `data_range` (rounded when 255), then `kind`.
 pub fn preprocess(rgb: &Tensor, luma_only: bool, data_range: f64, kind: Kind) -> Result<Tensor> {
     let x = if luma_only {

@@ -20,6 +20,7 @@ pub mod metaiqa;
 pub mod nima;
 pub mod niqe;
 pub mod nlpd;
+pub mod nrqm;
 pub mod paq2piq;
 pub mod pieapp;
 pub mod piqe;

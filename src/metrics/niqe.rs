@@ -11,7 +11,7 @@
 //! `rgb2gray`, its float32 `imresize`) moves its scores from the official MATLAB ones (README lists the
 //! distances). iqa follows pyiqa, bit for bit on the CPU.
 use crate::error::Result;
-use crate::image::colour::rgb_to_y;
+use crate::image::colour::Luma;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::nss::{fspecial_gaussian_f32, mscn, nan_mean_cov, niqe_block_features, Border, ShapeTables};
 use crate::nn::resize::imresize_scale;
@@ -33,6 +33,9 @@ const BLOCK: i64 = 96;
 const FEATURES: i64 = 36;
 
 pub struct Niqe {
+    luma: Luma,
+    /// Pixels dropped at each edge before scoring (pyiqa's `crop_border`; pi uses 4).
+    crop_border: i64,
     mu_pris: FrozenTensor,
     cov_pris: FrozenTensor,
     window: FrozenTensor,
@@ -63,11 +66,19 @@ impl Niqe {
             Ok(FrozenTensor::new(t.f_to_kind(Kind::Double)?.f_to_device(device)?))
         };
         Ok(Niqe {
+            luma: Luma::Yiq,
+            crop_border: 0,
             mu_pris: to(&mu.f_reshape([FEATURES])?)?,
             cov_pris: to(cov)?,
             window: to(&window)?,
             tables: ShapeTables::new(Kind::Double, device)?,
         })
+    }
+
+    /// The same model on another luma and with `crop_border` pixels dropped at each edge (pyiqa's `color_space`
+    /// and `crop_border` options).
+    pub fn with_luma(self, luma: Luma, crop_border: i64) -> Self {
+        Niqe { luma, crop_border, ..self }
     }
 
     /// Features of every `side`×`side` block of N×1×H×W coefficients (H, W multiples of `side`): N×blocks×18,
@@ -87,8 +98,10 @@ impl Niqe {
 
 impl Model for Niqe {
     fn forward(&self, dist: &Tensor, _reference: Option<&Tensor>) -> Result<Tensor> {
-        let y = rgb_to_y(dist, 255.0)?.f_to_kind(Kind::Double)?;
+        let y = self.luma.y255(dist)?.f_to_kind(Kind::Double)?;
         let (_, _, h, w) = y.size4()?;
+        let c = self.crop_border;
+        let (y, h, w) = (y.f_narrow(2, c, h - 2 * c)?.f_narrow(3, c, w - 2 * c)?, h - 2 * c, w - 2 * c);
         let mut img = y.f_narrow(2, 0, h / BLOCK * BLOCK)?.f_narrow(3, 0, w / BLOCK * BLOCK)?;
         let mut features = Vec::with_capacity(2);
         for scale in [1, 2] {

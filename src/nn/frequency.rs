@@ -1,8 +1,9 @@
-//! Frequency-domain building blocks shared by the FR metrics that work on spectra (cw_ssim, fsim, vsi), as
-//! pyiqa 0.1.16 builds them: the inverse spectrum shift, numpy's linear interpolation, pyiqa's centred frequency grid,
-//! the deepest level of the complex steerable pyramid (`SCFpyr_PyTorch`, after matlabPyrTools'
-//! `buildSCFpyr`) for cw_ssim, the log-Gabor phase-congruency bank and phase congruency for fsim, the SDSP
-//! log-Gabor for vsi, and the Scharr gradient magnitude and similarity map fsim and vsi both use.
+//! Frequency-domain building blocks shared by the metrics that work on spectra (cw_ssim, fsim, vsi, nrqm), as
+//! pyiqa 0.1.16 builds them: the inverse spectrum shift, numpy's linear interpolation, pyiqa's centred frequency
+//! grid, the levels and the high-pass residual of the complex steerable pyramid (`SCFpyr_PyTorch`, after
+//! matlabPyrTools' `buildSCFpyr`) for cw_ssim and nrqm, the log-Gabor phase-congruency bank and phase congruency
+//! for fsim, the SDSP log-Gabor for vsi, and the Scharr gradient magnitude and similarity map fsim and vsi both
+//! use.
 //!
 //! Filters that depend only on the image size are built the way pyiqa builds them (on the CPU, in its dtypes:
 //! the pyramid masks in float64 rounded through float32, the log-Gabors in float32) and then moved to the
@@ -80,6 +81,65 @@ fn through_f32(v: f64) -> f64 {
     v as f32 as f64
 }
 
+/// pyiqa's centred frequency grid of the steerable pyramid for an image of `height`×`width`.
+struct PyramidGrid {
+    ys: Vec<f64>,
+    xs: Vec<f64>,
+    centre: (usize, usize),
+    centre_radius: f64,
+}
+
+impl PyramidGrid {
+    fn new(height: i64, width: i64) -> Self {
+        let (ys, xs) = (pyramid_axis(height), pyramid_axis(width));
+        let (cy, cx) = ((height / 2) as usize, (width / 2) as usize);
+        // The DC sample takes its left neighbour's radius so that log2 stays finite.
+        let j = if cx > 0 { cx - 1 } else { cx };
+        let centre_radius = (xs[j] * xs[j] + ys[cy] * ys[cy]).sqrt();
+        PyramidGrid { ys, xs, centre: (cy, cx), centre_radius }
+    }
+
+    fn log_radius(&self, i: usize, j: usize) -> f64 {
+        let r = if (i, j) == self.centre {
+            self.centre_radius
+        } else {
+            (self.xs[j] * self.xs[j] + self.ys[i] * self.ys[i]).sqrt()
+        };
+        r.log2()
+    }
+
+    fn angle(&self, i: usize, j: usize) -> f64 {
+        self.ys[i].atan2(self.xs[j])
+    }
+}
+
+/// The high-pass residual of pyiqa's complex steerable pyramid (its first coefficient, real) for a batch of
+/// gray images (N×H×W float64): N×H×W float64.
+pub fn steerable_highpass(images: &Tensor) -> Result<Tensor> {
+    let (_, height, width) = images.size3()?;
+    let grid = PyramidGrid::new(height, width);
+    let (xr, yr) = raised_cosine();
+    let mask: Vec<f64> = (0..height as usize)
+        .flat_map(|i| (0..width as usize).map(move |j| (i, j)))
+        .map(|(i, j)| through_f32(interp(grid.log_radius(i, j), &xr, &yr)))
+        .collect();
+    // The mask is centred; the spectrum is not: shift the mask instead of the spectrum (both are permutations).
+    let mask = ifftshift2(&Tensor::f_from_slice(&mask)?.f_view([1, height, width])?)?.f_to_device(images.device())?;
+    let spectrum = images.f_fft_fft2(None::<&[i64]>, [-2i64, -1], "backward")?;
+    Ok(spectrum.f_mul(&mask)?.f_fft_ifft2(None::<&[i64]>, [-2i64, -1], "backward")?.f_real()?)
+}
+
+/// The real part of [`steerable_bands`]' bands with pyiqa's unit factor (−i)^(nbands−1) applied: an exact swap
+/// of real and imaginary parts and a sign.
+pub fn steerable_real_parts(bands: &Tensor, nbands: usize) -> Result<Tensor> {
+    Ok(match (nbands - 1) % 4 {
+        0 => bands.f_real()?,
+        1 => bands.f_imag()?,
+        2 => bands.f_real()?.f_neg()?,
+        _ => bands.f_imag()?.f_neg()?,
+    })
+}
+
 /// The oriented sub-bands of level `level` (1 = finest) of pyiqa's complex steerable pyramid with `nbands`
 /// orientations and scale factor 2, for a batch of gray images (N×H×W float64). Returns N×nbands×h×w
 /// complex128, where h×w is the size of that level.
@@ -108,11 +168,7 @@ pub fn steerable_bands(images: &Tensor, level: usize, nbands: usize) -> Result<T
         w = keep(w);
     }
     // The full-size grid (log2 radius and angle), evaluated on the kept crop only.
-    let (ys, xs) = (pyramid_axis(height), pyramid_axis(width));
-    let (cy, cx) = ((height / 2) as usize, (width / 2) as usize);
-    let radius = |i: usize, j: usize| (xs[j] * xs[j] + ys[i] * ys[i]).sqrt();
-    // The DC sample takes its left neighbour's radius so that log2 stays finite.
-    let centre_radius = if cx > 0 { radius(cy, cx - 1) } else { radius(cy, cx) };
+    let grid = PyramidGrid::new(height, width);
     let (xr, yr) = raised_cosine();
     let yir: Vec<f64> = yr.iter().map(|v| (1.0 - v * v).sqrt()).collect();
     let shifted = |by: f64| -> Vec<f64> { xr.iter().map(|x| x - by).collect() };
@@ -139,9 +195,7 @@ pub fn steerable_bands(images: &Tensor, level: usize, nbands: usize) -> Result<T
     for i in 0..hu {
         for j in 0..wu {
             let (gi, gj) = (r0 as usize + i, c0 as usize + j);
-            let r = if (gi, gj) == (cy, cx) { centre_radius } else { radius(gi, gj) };
-            let log_rad = r.log2();
-            let angle = ys[gi].atan2(xs[gj]);
+            let (log_rad, angle) = (grid.log_radius(gi, gj), grid.angle(gi, gj));
             // lo0mask, then the low-pass of every level above this one.
             let mut m: f64 = lowpass_x.iter().map(|xp| through_f32(interp(log_rad, xp, &yir))).product();
             m *= through_f32(interp(log_rad, &highpass_x, &yr));

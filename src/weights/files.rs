@@ -251,6 +251,12 @@ zoo_file_unverified!(
     /// BRISQUE's SVR as MATLAB's `brisque` ships it, pyiqa's `brisque_matlab`: F64 `sv` (k, 36), `sv_coef` (k, 1).
     BRISQUE_MATLAB, "brisque_matlab.mat"
 );
+zoo_file_unverified!(
+    /// NRQM's model (`nrqm`, `pi`): struct `model` with F64 `linear` (4, 1) and `rf`, a 1×3 cell of
+    /// randomforest-matlab regression forests read by field position (0 lDau, 1 rDau, 4 upper, 5 avnode, 6 mbest;
+    /// each nodes × trees).
+    NRQM_MODEL, "NRQM_model.mat"
+);
 zoo_file!(
     /// TOPIQ NR on KonIQ (`topiq_nr`): CFANet with its ResNet-50 as `semantic_model.*`.
     CFANET_NR_KONIQ_RES50, "cfanet_nr_koniq_res50-9a73138b.pth", "9a73138b"
@@ -394,6 +400,7 @@ pub const ALL: &[&WeightFile] = &[
 pub const ZOO: &[&WeightFile] = &[
     &NIQE_MATLAB_PARAMS,
     &BRISQUE_MATLAB,
+    &NRQM_MODEL,
     &STLPIPS_ALEX,
     &STLPIPS_VGG,
     &VGG19,

@@ -1,6 +1,6 @@
 //! A reader of MATLAB level-5 MAT-files (MATLAB's `-v6` and `-v7` formats) for the subset pyiqa's parameter files
-//! use: numeric arrays of any class, cell arrays (nested), and zlib-compressed elements. Struct, object, char and
-//! sparse arrays are listed as [`MatValue::Unsupported`]; complex arrays, v4 and v7.3 (HDF5) files are errors.
+//! use: numeric arrays of any class, cell arrays and structs (nested), and zlib-compressed elements. Object, char
+//! and sparse arrays are listed as [`MatValue::Unsupported`]; complex arrays, v4 and v7.3 (HDF5) files are errors.
 //!
 //! Written here rather than taken from a crate: `matfile` reads no cell arrays (IL-NIQE's template is one), and
 //! the crates that do (`matrw` 0.1, `matreader` 0.1, `matlab-mat` 0.1) are young, panic on malformed input and size
@@ -17,14 +17,17 @@ pub enum MatValue {
     Numeric { dims: Vec<usize>, single: bool, data: Vec<f64> },
     /// A cell array, items in column-major order.
     Cell { dims: Vec<usize>, items: Vec<MatValue> },
-    /// A struct, object, char or sparse array (MATLAB's class number), not read.
+    /// A struct array: `fields` names in file order, `items` element by element (column-major), each element's
+    /// fields in that order.
+    Struct { dims: Vec<usize>, fields: Vec<String>, items: Vec<MatValue> },
+    /// An object, char or sparse array (MATLAB's class number), not read.
     Unsupported { class: u8 },
 }
 
 /// Most bytes all compressed elements of one file may expand to (far above the 3.1 MB of the largest parameter
 /// file iqa reads): a corrupt or hostile stream cannot make the reader allocate more.
 pub const MAX_DECOMPRESSED: usize = 256 << 20;
-/// Deepest nesting of cell arrays.
+/// Deepest nesting of cell arrays and structs.
 pub const MAX_DEPTH: usize = 16;
 
 const MI_INT8: u32 = 1;
@@ -33,6 +36,7 @@ const MI_INT32: u32 = 5;
 const MI_MATRIX: u32 = 14;
 const MI_COMPRESSED: u32 = 15;
 const MX_CELL: u8 = 1;
+const MX_STRUCT: u8 = 2;
 
 #[derive(Clone, Copy)]
 enum Endian {
@@ -180,7 +184,7 @@ impl State {
     /// The contents of an miMATRIX element: flags, dimensions, name, then the class's data.
     fn matrix(&mut self, data: &[u8], depth: usize) -> Result<(String, MatValue), String> {
         if depth > MAX_DEPTH {
-            return Err(format!("cell arrays nested deeper than {MAX_DEPTH}"));
+            return Err(format!("cell arrays or structs nested deeper than {MAX_DEPTH}"));
         }
         if data.is_empty() {
             // MATLAB writes an empty cell item as a matrix element without contents.
@@ -228,6 +232,46 @@ impl State {
                     items.push(self.matrix(item.data, depth + 1).map_err(|m| format!("'{name}' item {i}: {m}"))?.1);
                 }
                 MatValue::Cell { dims, items }
+            }
+            MX_STRUCT => {
+                // The longest field name plus its NUL, then the names, each padded to that length.
+                let width = c.element(endian).map_err(|m| format!("'{name}': {m}"))?;
+                if width.kind != MI_INT32 || width.data.len() != 4 {
+                    return Err(format!(
+                        "'{name}': field name length is type {} of {} bytes",
+                        width.kind,
+                        width.data.len()
+                    ));
+                }
+                let width = endian.u32(width.data.try_into().expect("4 bytes")) as usize;
+                let names = c.element(endian).map_err(|m| format!("'{name}': {m}"))?;
+                if names.kind != MI_INT8
+                    || (width == 0 && !names.data.is_empty())
+                    || (width > 0 && names.data.len() % width != 0)
+                {
+                    return Err(format!("'{name}': field names of {} bytes in slots of {width}", names.data.len()));
+                }
+                let fields: Vec<String> = names
+                    .data
+                    .chunks(width.max(1))
+                    .map(|n| String::from_utf8_lossy(n.split(|&b| b == 0).next().unwrap_or(&[])).into_owned())
+                    .collect();
+                let count = numel.checked_mul(fields.len()).ok_or("dimensions overflow")?;
+                if count > (data.len() - c.pos) / 8 {
+                    return Err(format!("'{name}': a struct of {count} field values in {} bytes", data.len() - c.pos));
+                }
+                let mut items = Vec::with_capacity(count);
+                for i in 0..count {
+                    let field = &fields[i % fields.len()];
+                    let item = c.element(endian).map_err(|m| format!("'{name}' field '{field}': {m}"))?;
+                    if item.kind != MI_MATRIX {
+                        return Err(format!("'{name}' field '{field}' is element type {} (expected 14)", item.kind));
+                    }
+                    let value =
+                        self.matrix(item.data, depth + 1).map_err(|m| format!("'{name}' field '{field}': {m}"))?;
+                    items.push(value.1);
+                }
+                MatValue::Struct { dims, fields, items }
             }
             6..=15 => {
                 if complex {
@@ -312,6 +356,19 @@ mod tests {
         element(MI_MATRIX, &body)
     }
 
+    /// A struct array of `fields` whose values `items` are element-major.
+    fn structure(dims: &[i32], name: &str, fields: &[&str], items: &[Vec<u8>]) -> Vec<u8> {
+        let mut names = Vec::new();
+        for f in fields {
+            let mut slot = f.as_bytes().to_vec();
+            slot.resize(32, 0);
+            names.extend(slot);
+        }
+        // The name length as MATLAB writes it: a small element (type and size packed into one word).
+        let width = [(MI_INT32 | 4 << 16).to_le_bytes(), 32u32.to_le_bytes()].concat();
+        matrix(2, dims, name, None, &[vec![width, element(MI_INT8, &names)], items.to_vec()].concat())
+    }
+
     fn doubles(values: &[f64]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
     }
@@ -340,6 +397,31 @@ mod tests {
         assert_eq!((vars[1].0.as_str(), dims.as_slice()), ("c", &[1, 2][..]));
         assert_eq!(items[0], MatValue::Numeric { dims: vec![1, 3], single: false, data: vec![7.0, 8.0, 255.0] });
         assert_eq!(items[1], MatValue::Numeric { dims: vec![0, 0], single: false, data: vec![] });
+    }
+
+    #[test]
+    fn structs_nested_in_cells_keep_field_order() {
+        let linear = matrix(6, &[2, 1], "", Some((9, &doubles(&[0.5, 0.25]))), &[]);
+        let tree = |v: f64| {
+            let a = matrix(6, &[1, 1], "", Some((9, &doubles(&[v]))), &[]);
+            let b = matrix(12, &[1, 2], "", Some((5, &[1i32.to_le_bytes(), 2i32.to_le_bytes()].concat())), &[]);
+            structure(&[1, 1], "", &["upper", "lDau"], &[a, b])
+        };
+        let forests = matrix(1, &[1, 2], "", None, &[tree(1.5), tree(2.5)]);
+        let model = structure(&[1, 1], "model", &["linear", "rf"], &[linear, forests]);
+        let vars = read(&file(&[model])).unwrap();
+        let MatValue::Struct { dims, fields, items } = &vars[0].1 else { panic!("{:?}", vars[0]) };
+        assert_eq!((vars[0].0.as_str(), dims.as_slice()), ("model", &[1, 1][..]));
+        assert_eq!(*fields, ["linear", "rf"]);
+        assert_eq!(items[0], MatValue::Numeric { dims: vec![2, 1], single: false, data: vec![0.5, 0.25] });
+        let MatValue::Cell { items: trees, .. } = &items[1] else { panic!("{:?}", items[1]) };
+        let MatValue::Struct { fields, items, .. } = &trees[1] else { panic!("{:?}", trees[1]) };
+        assert_eq!(fields, &["upper", "lDau"]);
+        assert_eq!(items[0], MatValue::Numeric { dims: vec![1, 1], single: false, data: vec![2.5] });
+        assert_eq!(items[1], MatValue::Numeric { dims: vec![1, 2], single: false, data: vec![1.0, 2.0] });
+        // A struct claiming more field values than its bytes can hold is refused before allocating.
+        let big = structure(&[1, i32::MAX], "s", &["a", "b"], &[]);
+        assert!(read(&file(&[big])).unwrap_err().contains("a struct of 4294967294 field values"));
     }
 
     #[test]
@@ -391,15 +473,16 @@ mod tests {
     fn truncated_and_corrupted_files_never_panic() {
         let a = matrix(6, &[2, 2], "a", Some((9, &doubles(&[1.0, 2.0, 3.0, 4.0]))), &[]);
         let b = matrix(7, &[1, 1], "", Some((7, &1.5f32.to_le_bytes())), &[]);
-        let cell = matrix(1, &[1, 2], "c", None, &[b, element(MI_MATRIX, &[])]);
+        let cell = matrix(1, &[1, 2], "c", None, &[b.clone(), element(MI_MATRIX, &[])]);
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut z, &cell).unwrap();
         let compressed = z.finish().unwrap();
         let mut tag = MI_COMPRESSED.to_le_bytes().to_vec();
         tag.extend((compressed.len() as u32).to_le_bytes());
         tag.extend(&compressed);
-        let good = file(&[a, tag]);
-        assert_eq!(read(&good).unwrap().len(), 2);
+        let s = structure(&[1, 1], "s", &["x", "y"], &[b, element(MI_MATRIX, &[])]);
+        let good = file(&[a, tag, s]);
+        assert_eq!(read(&good).unwrap().len(), 3);
         for n in 0..good.len() {
             let _ = read(&good[..n]);
         }

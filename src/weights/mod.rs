@@ -309,7 +309,8 @@ pub fn resolve_with<'a>(file: impl Into<FileRef<'a>>, config: &SearchConfig) -> 
 /// torch.*Storage types, ...) and refuses anything else — no code is ever executed. Tensors come back on the CPU
 /// with their stored dtype, shape, strides/offset applied (contiguous). Nested dicts (e.g. {"state_dict": {...}})
 /// are flattened with "." joined keys; lists, tuples and MATLAB cell arrays by index ("0", "1", ...); values
-/// that are not tensors (an `epoch` int, a name, a MATLAB struct) are skipped. MATLAB arrays keep their shape
+/// that are not tensors (an `epoch` int, a name) are skipped; MATLAB struct fields are read as `struct.field`
+/// and `struct.k` (k-th field). MATLAB arrays keep their shape
 /// (row-major tensors of the column-major data), doubles as float64, singles as float32. Corrupt, truncated or
 /// unsupported files are ErrorKind::Weights naming the path and what is wrong — never a panic.
 pub fn load_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
@@ -348,7 +349,8 @@ pub(crate) fn read_safetensors(bytes: &[u8]) -> Read {
     .unwrap_or_else(|_| Err("not a valid safetensors file (the parser panicked)".to_string()))
 }
 
-/// The numeric arrays of a MAT-file as tensors; cell items as `name.i`.
+/// The numeric arrays of a MAT-file as tensors; cell items as `name.i`, struct fields as `name.field` and
+/// `name.k`.
 fn read_mat(bytes: &[u8]) -> Read {
     fn add(name: String, value: mat::MatValue, out: &mut Vec<(String, Tensor)>) -> std::result::Result<(), String> {
         match value {
@@ -370,6 +372,23 @@ fn read_mat(bytes: &[u8]) -> Read {
             mat::MatValue::Cell { items, .. } => {
                 for (i, item) in items.into_iter().enumerate() {
                     add(format!("{name}.{i}"), item, out)?;
+                }
+            }
+            mat::MatValue::Struct { dims, fields, items } => {
+                // Each field as `name.field` and, as the same tensors, `name.k` for the k-th field: pyiqa reads
+                // some MAT structs by position (NRQM's forests). Elements of a struct array as `name.i.field`.
+                let elements = dims.iter().product::<usize>();
+                for (i, item) in items.into_iter().enumerate() {
+                    let (element, k) = (i / fields.len(), i % fields.len());
+                    let prefix = if elements == 1 { name.clone() } else { format!("{name}.{element}") };
+                    let (by_name, by_position) = (format!("{prefix}.{}", fields[k]), format!("{prefix}.{k}"));
+                    let first = out.len();
+                    add(by_name.clone(), item, out)?;
+                    let aliases: Vec<(String, Tensor)> = out[first..]
+                        .iter()
+                        .map(|(key, t)| (key.replacen(&by_name, &by_position, 1), t.shallow_clone()))
+                        .collect();
+                    out.extend(aliases);
                 }
             }
             mat::MatValue::Unsupported { .. } => {}
