@@ -1,6 +1,6 @@
 //! The parameter files built into the library: `data/builtin/` (where each came from and its sha256:
 //! data/builtin/PROVENANCE.md), embedded at build time so that niqe, brisque, ilniqe and the learned layers of
-//! lpips* and dists need no file and no network.
+//! lpips* and dists need no file and no network; and CLIP's BPE vocabulary, for `nn::clip_tokenizer`.
 use crate::error::{Error, ErrorKind, Result};
 use std::collections::HashMap;
 use tch::Tensor;
@@ -19,6 +19,8 @@ pub const LPIPS_V0_1_ALEX: &[u8] = builtin_file!("lpips_v0.1_alex_lin.safetensor
 pub const LPIPS_V0_1_VGG: &[u8] = builtin_file!("lpips_v0.1_vgg_lin.safetensors");
 pub const LPIPS_V0_1_SQUEEZE: &[u8] = builtin_file!("lpips_v0.1_squeeze_lin.safetensors");
 pub const DISTS_ALPHA_BETA: &[u8] = builtin_file!("dists_alpha_beta.safetensors");
+/// OpenAI CLIP's BPE merges (gzip), read by `nn::clip_tokenizer`.
+pub const CLIP_BPE_VOCAB: &[u8] = builtin_file!("clip_bpe_simple_vocab_16e6.txt.gz");
 
 /// The tensors of a built-in copy made of `parts` (safetensors files); `name` (the official file name) names it
 /// in errors, which would mean a broken build.
@@ -55,13 +57,15 @@ mod tests {
             ("lpips_v0.1_vgg_lin.safetensors", LPIPS_V0_1_VGG),
             ("lpips_v0.1_squeeze_lin.safetensors", LPIPS_V0_1_SQUEEZE),
             ("dists_alpha_beta.safetensors", DISTS_ALPHA_BETA),
+            ("clip_bpe_simple_vocab_16e6.txt.gz", CLIP_BPE_VOCAB),
         ];
         for (file, bytes) in embedded {
             let digest: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(digest, listed(file), "{file}");
         }
         let total: usize = embedded.iter().map(|(_, b)| b.len()).sum();
-        assert_eq!(total, 3_371_000);
+        // The parameter files' 3,371,000 bytes and the CLIP vocabulary's 1,356,917 (PROVENANCE.md).
+        assert_eq!(total, 3_371_000 + 1_356_917);
     }
 
     #[test]
