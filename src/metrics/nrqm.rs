@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::image::colour::Luma;
 use crate::metrics::niqe::Niqe;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
-use crate::nn::filters::correlate_valid_cpu;
+use crate::nn::filters::{gaussian_taps, separable_valid_cpu};
 use crate::nn::frequency::{steerable_bands, steerable_highpass, steerable_real_parts};
 use crate::nn::nss::fspecial_gaussian_f32;
 use crate::nn::resize::imresize_to;
@@ -282,7 +282,7 @@ impl Nrqm {
             dct: FrozenTensor::new(Tensor::f_from_slice(&dct)?.f_view([7, 7])?.f_to_device(device)?),
             pyramid_kernel: window(3, 0.5)?,
             ssim_window: window(SSIM_SIDE, 1.5)?,
-            ssim_taps: fspecial_gaussian_f32(SSIM_SIDE, 1.5).into_iter().map(f64::from).collect(),
+            ssim_taps: gaussian_taps(SSIM_SIDE, 1.5),
             oriented: [index(rows(ORIENTED_ROWS[0]))?, index(rows(ORIENTED_ROWS[1]))?, index(columns)?],
         })
     }
@@ -475,20 +475,22 @@ impl Nrqm {
     /// The mean of SSIM's contrast-structure map (11×11 Gaussian window, valid, data range 255, clamped at 0)
     /// of two N×1×H×W images, as pyiqa's `ssim(..., get_cs=True)`: N values.
     fn contrast_structure(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-        // libtorch convolves float64 on the CPU through an im2col buffer of 121 values per pixel (30 s of a
-        // 512×384 image's 27 maps); plain loops there.
-        let filter = |t: &Tensor| -> Result<Tensor> {
-            if t.device() == Device::Cpu && t.kind() == Kind::Double {
-                correlate_valid_cpu(t, &self.ssim_taps, SSIM_SIDE)
-            } else {
-                Ok(t.f_conv2d(&self.ssim_window, None::<&Tensor>, [1, 1], [0, 0], [1, 1], 1)?)
-            }
+        // x, y, x², y², xy filtered in one pass. libtorch convolves float64 on the CPU through an im2col buffer of
+        // 121 values per pixel (30 s of a 512×384 image's 27 maps): separable loops there, whose taps' product is
+        // pyiqa's window before its float32 rounding (6e-8 relative per tap).
+        let planes =
+            Tensor::f_cat(&[x.shallow_clone(), y.shallow_clone(), x.f_square()?, y.f_square()?, x.f_mul(y)?], 1)?;
+        let filtered = if planes.device() == Device::Cpu && planes.kind() == Kind::Double {
+            separable_valid_cpu(&planes, &self.ssim_taps)?
+        } else {
+            let window = self.ssim_window.f_expand([5, 1, SSIM_SIDE as i64, SSIM_SIDE as i64], false)?;
+            planes.f_conv2d(&window, None::<&Tensor>, [1, 1], [0, 0], [1, 1], 5)?
         };
+        let [mu1, mu2, xx, yy, xy] = [0, 1, 2, 3, 4].map(|i| filtered.narrow(1, i, 1));
         let c2 = (0.03f64 * 255.0).powi(2);
-        let (mu1, mu2) = (filter(x)?, filter(y)?);
-        let sigma1 = filter(&x.f_mul(x)?)?.f_sub(&mu1.f_square()?)?;
-        let sigma2 = filter(&y.f_mul(y)?)?.f_sub(&mu2.f_square()?)?;
-        let sigma12 = filter(&x.f_mul(y)?)?.f_sub(&mu1.f_mul(&mu2)?)?;
+        let sigma1 = xx.f_sub(&mu1.f_square()?)?;
+        let sigma2 = yy.f_sub(&mu2.f_square()?)?;
+        let sigma12 = xy.f_sub(&mu1.f_mul(&mu2)?)?;
         let cs =
             sigma12.f_mul_scalar(2.0)?.f_add_scalar(c2)?.f_div(&sigma1.f_add(&sigma2)?.f_add_scalar(c2)?)?.f_relu()?;
         Ok(cs.f_mean_dim([1i64, 2, 3].as_slice(), false, None::<Kind>)?)
