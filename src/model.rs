@@ -38,7 +38,8 @@ pub struct MetricSpec {
     /// Rough score range as pyiqa states it; NaN where it states none.
     pub score_range: (f64, f64),
     pub build: Builder,
-    /// Whether fp16/bf16 are honoured: only where they move scores by less than 1e-3 (BENCHMARKS.md).
+    /// Whether fp16/bf16 are honoured: only where they move scores by less than 1e-3 (the FR distances,
+    /// BENCHMARKS.md) or 1e-2 of the range (the model zoo's networks, tests/zoo.rs).
     pub reduced_precision: bool,
     /// Smallest (height, width) the metric accepts; smaller images are a shape error naming it.
     pub min_size: (u32, u32),

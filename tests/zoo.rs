@@ -4,14 +4,15 @@
 //! The checkpoints are regenerated into the cargo profile's `zoo-weights` folder when missing or made by
 //! another version of the script (the dev venv's pyiqa is needed then), and IQA_WEIGHTS_DIR points there for
 //! this test binary only. One test per metric: every reference row within 1e-4 relative, scores that differ
-//! between images, batches equal to single scores, the minimum size, CUDA against the CPU where there is one.
+//! between images, batches equal to single scores, the minimum size, CUDA against the CPU where there is one,
+//! bf16 against fp32 where the metric honours it.
 //!
 //! "Relative" is to the score or to the width of the metric's stated range where that is larger: random
 //! weights put some scores near zero (ARNIQA maps its regressor's output from a MOS range onto [0, 1]), where
 //! float32 noise of 1e-6 relative in the features is a large part of a score of 1e-3.
 mod common;
 use common::*;
-use iqa::{create_metric, ErrorKind, Options};
+use iqa::{create_metric, ErrorKind, Options, Precision};
 use std::path::PathBuf;
 
 /// The random checkpoints, made once per test process; IQA_WEIGHTS_DIR points at them.
@@ -67,19 +68,21 @@ fn check(name: &str, relative: f64, min_side: u32, large: Large) {
     let mut files = Vec::new();
     for r in &rows {
         let scale = r.score.abs().max(width);
-        let err = check_reference(r, score_reference(&metric, r), relative * scale, false).unwrap_or(0.0);
+        let got = score_reference(&metric, r);
+        if r.region == Region::File {
+            files.push((r, *got.as_ref().unwrap_or(&f64::NAN)));
+        }
+        let err = check_reference(r, got, relative * scale, false).unwrap_or(0.0);
         worst = worst.max(err / scale);
         worst_abs = worst_abs.max(err);
-        if r.region == Region::File {
-            files.push(r.score);
-        }
     }
     println!("{name}: {} rows, max error vs pyiqa {worst:.2e} relative, {worst_abs:.2e} absolute", rows.len());
-    let (lo, hi) = files.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-    assert!(hi - lo > 1e-3 * hi.abs().max(lo.abs()), "{name}: near-constant scores {files:?}");
+    let (lo, hi) = files.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(r, _)| (lo.min(r.score), hi.max(r.score)));
+    assert!(hi - lo > 1e-3 * hi.abs().max(lo.abs()), "{name}: near-constant scores from {lo} to {hi}");
     assert!(worst_abs <= 1e-2 * (hi - lo), "{name}: error {worst_abs:e} against a spread of {:e}", hi - lo);
     assert_batch_equals_single_within(name, 1e-5, 1e-5 * width);
     assert_cuda_equals_cpu(name, 1e-3);
+    check_bf16(name, &files, width);
     let fr = metric.info().mode == iqa::Mode::FullReference;
     let (d, f) = (decoded("dist", "I03.bmp"), decoded("ref", "I03.bmp"));
     let score = |w: u32, h: u32| {
@@ -93,6 +96,25 @@ fn check(name: &str, relative: f64, min_side: u32, large: Large) {
         assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{name} {w}x{h}: {}", e.message);
         assert!(e.message.contains("at least"), "{name}: {}", e.message);
     }
+}
+
+/// Where the metric honours reduced precision, its bf16 scores of the calibration files (`files`: each row and
+/// iqa's fp32 score) within 1e-2 of the fp32 ones (of the range's width, or of the score where larger). Where it
+/// does not, a bf16 request runs fp32.
+fn check_bf16(name: &str, files: &[(&Reference, f64)], width: f64) {
+    let bf16 = create_metric(name, &Options { precision: Some(Precision::Bf16), ..Options::default() }).unwrap();
+    if bf16.precision() != Precision::Bf16 {
+        assert_eq!(bf16.precision(), Precision::Fp32, "{name}");
+        return;
+    }
+    let mut worst = 0.0f64;
+    for &(r, full) in files {
+        let reduced = score_reference(&bf16, r).unwrap();
+        let err = (full - reduced).abs() / full.abs().max(width);
+        assert!(err <= 1e-2, "{name} {}: bf16 {reduced} vs fp32 {full} ({err:e} of the scale)", r.image);
+        worst = worst.max(err);
+    }
+    println!("{name}: bf16 within {worst:.1e} of fp32 (of the range's width or the score)");
 }
 
 macro_rules! zoo_tests {

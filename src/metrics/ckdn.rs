@@ -13,8 +13,9 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("ckdn", Mode::FullReference, false, (0.0, 1.0), build).weights(&[&files::CKDN_MODEL_BEST])];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("ckdn", Mode::FullReference, false, (0.0, 1.0), build)
+    .weights(&[&files::CKDN_MODEL_BEST])
+    .reduced_precision()];
 
 /// ⌊288 / 0.875⌋: the shorter side before the crop.
 const RESIZED: i64 = 329;

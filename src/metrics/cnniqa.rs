@@ -10,7 +10,8 @@ use tch::{Kind, Tensor};
 
 pub const METRICS: &[MetricSpec] = &[MetricSpec::new("cnniqa", Mode::NoReference, false, (0.0, 1.0), build)
     .min_size(7, 7)
-    .weights(&[&files::CNNIQA_KONIQ])];
+    .weights(&[&files::CNNIQA_KONIQ])
+    .reduced_precision()];
 
 fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
     let place = Placement::new(key.device, key.precision);

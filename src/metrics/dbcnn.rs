@@ -15,7 +15,8 @@ use tch::{Kind, Tensor};
 /// VGG16's relu5_3 needs 16 pixels each way.
 pub const METRICS: &[MetricSpec] = &[MetricSpec::new("dbcnn", Mode::NoReference, false, (0.0, 1.0), build)
     .min_size(16, 16)
-    .weights(&[&files::DBCNN_KONIQ])];
+    .weights(&[&files::DBCNN_KONIQ])
+    .reduced_precision()];
 
 /// The S-CNN's convolutions: (input channels, output channels, stride); each is 3×3 with padding 1.
 const SCNN: [(i64, i64, i64); 9] = [
@@ -71,8 +72,9 @@ impl Model for Dbcnn {
         if x2.size()[2..] != [h, w] {
             x2 = x2.f_upsample_bilinear2d([h, w], true, None, None)?;
         }
+        // Pooled in float32 (the VGG taps are) even when the networks run in reduced precision.
         let x1 = x1.f_reshape([n, 512, h * w])?;
-        let x2 = x2.f_reshape([n, 128, h * w])?;
+        let x2 = x2.f_to_kind(x1.kind())?.f_reshape([n, 128, h * w])?;
         let pooled = x1.f_bmm(&x2.f_transpose(1, 2)?)?.f_div_scalar((h * w) as f64)?.f_reshape([n, 512 * 128])?;
         let pooled = pooled.f_add_scalar(1e-8)?.f_sqrt()?;
         let norm = pooled.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?.f_clamp_min(1e-12)?;

@@ -17,7 +17,8 @@ use tch::{Kind, Tensor};
 
 pub const METRICS: &[MetricSpec] = &[MetricSpec::new("deepdc", Mode::FullReference, true, (0.0, 1.0), build)
     .min_size(16, 16)
-    .weights(&[&files::VGG19])];
+    .weights(&[&files::VGG19])
+    .reduced_precision()];
 
 /// Added to the scaled squared distances before the square root, and to the correlation's terms.
 const DISTANCE_EPS: f64 = 1e-5;

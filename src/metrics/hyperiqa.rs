@@ -16,7 +16,8 @@ use std::sync::Arc;
 use tch::{Kind, Tensor};
 
 pub const METRICS: &[MetricSpec] = &[MetricSpec::new("hyperiqa", Mode::NoReference, false, (0.0, 1.0), build)
-    .weights(&[&files::HYPERIQA_RESNET50_KONIQ])];
+    .weights(&[&files::HYPERIQA_RESNET50_KONIQ])
+    .reduced_precision()];
 
 const CROP: i64 = 224;
 const CROPS: i64 = 25;

@@ -15,8 +15,9 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("metaiqa", Mode::NoReference, false, (0.0, 1.0), build).weights(&[&files::METAIQA_LIVEC])];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("metaiqa", Mode::NoReference, false, (0.0, 1.0), build)
+    .weights(&[&files::METAIQA_LIVEC])
+    .reduced_precision()];
 
 fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
     let place = Placement::new(key.device, key.precision);

@@ -11,8 +11,9 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("paq2piq", Mode::NoReference, false, (0.0, 100.0), build).weights(&[&files::PAQ2PIQ_ROIPOOL])];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("paq2piq", Mode::NoReference, false, (0.0, 100.0), build)
+    .weights(&[&files::PAQ2PIQ_ROIPOOL])
+    .reduced_precision()];
 
 fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
     let place = Placement::new(key.device, key.precision);

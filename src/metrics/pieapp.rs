@@ -15,7 +15,8 @@ use tch::{Kind, Tensor};
 
 pub const METRICS: &[MetricSpec] = &[MetricSpec::new("pieapp", Mode::FullReference, true, (0.0, 5.0), build)
     .min_size(PATCH as u32, PATCH as u32)
-    .weights(&[&files::PIEAPP_V01])];
+    .weights(&[&files::PIEAPP_V01])
+    .reduced_precision()];
 
 const PATCH: i64 = 64;
 const STRIDE: i64 = 27;

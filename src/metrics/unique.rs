@@ -11,8 +11,9 @@ use crate::weights::{self, files};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
 
-pub const METRICS: &[MetricSpec] =
-    &[MetricSpec::new("unique", Mode::NoReference, false, (-3.0, 3.0), build).weights(&[&files::UNIQUE])];
+pub const METRICS: &[MetricSpec] = &[MetricSpec::new("unique", Mode::NoReference, false, (-3.0, 3.0), build)
+    .weights(&[&files::UNIQUE])
+    .reduced_precision()];
 
 fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
     let place = Placement::new(key.device, key.precision);

@@ -15,10 +15,12 @@ use tch::{Kind, Tensor};
 pub const METRICS: &[MetricSpec] = &[
     MetricSpec::new("wadiqam_fr", Mode::FullReference, false, (-1.0, 0.1), build_fr)
         .min_size(PATCH as u32 + 1, PATCH as u32 + 1)
-        .weights(&[&files::WADIQAM_FR_KADID]),
+        .weights(&[&files::WADIQAM_FR_KADID])
+        .reduced_precision(),
     MetricSpec::new("wadiqam_nr", Mode::NoReference, false, (-1.0, 0.1), build_nr)
         .min_size(PATCH as u32 + 1, PATCH as u32 + 1)
-        .weights(&[&files::WADIQAM_NR_KONIQ]),
+        .weights(&[&files::WADIQAM_NR_KONIQ])
+        .reduced_precision(),
 ];
 
 const PATCH: i64 = 32;
