@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The CUDA run of issue 21 on the device tool's GPU machine (Python 3.12 + torch 2.11, no Rust, no network):
 #   here:  make gpu-bundle            (libiqa against torch 2.11 + weights + pyiqa into .gpu/, prints the size)
-#   there: run(command="bash scripts/gpu_check.sh", carry=[".gpu"], timeout_s=480)
-# Results go to $OUT (the device tool's folder that comes back; ./out/gpu_check when unset): results.md,
-# results.json, contract.txt, workers.txt and this run's log.txt. scripts/gpu/check.py says what is checked.
-# Extra arguments go to check.py: here, `bash scripts/gpu_check.sh --device cpu --metrics psnr,lpips --budget 120`
+#   there: run(command="bash scripts/gpu_check.sh", carry=[".gpu"], timeout_s=540)
+# About 7.5 min (--budget 420 s, plus set-up): the 23 metrics outside the model zoo and 10 of the zoo's 35, whose
+# random checkpoints check.py first makes there with scripts/make_zoo_references.py (~40 s, during the load probes
+# and the contract test); `--zoo all --zoo-variants 1 --budget 540` (timeout_s=600) takes every zoo metric, with
+# less time each. Results go to $OUT (the device tool's folder that comes back; ./out/gpu_check when unset):
+# results.md, results.json, contract.txt, workers.txt and this run's log.txt. scripts/gpu/check.py says what is
+# checked. Extra arguments go to check.py: here,
+#   bash scripts/gpu_check.sh --device cpu --metrics psnr,cnniqa --budget 150
 # tries the script on the CPU (IQA_CHECK_PYTHON: a python with torch 2.11, e.g. ../venv-torch211/bin/python).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -270,10 +270,11 @@ def nima_inception_files(gen):
 
 def niqe_matlab_files(gen):
     """NIQE's pristine model as MATLAB's `niqe` ships it (`mu_prisparam` 1×36, `cov_prisparam` 36×36): the LIVE
-    model of the shared weights folder moved at random, the covariance kept positive definite."""
+    model of the shared weights folder (IQA_WEIGHTS_DIR, default ../shared/weights) moved at random, the covariance
+    kept positive definite."""
     import numpy as np
     import scipy.io
-    live = np.load(ROOT.parent / 'shared' / 'weights' / 'niqe' / 'niqe_pris_params.npz')
+    live = np.load(pyiqa_env.SHARED / 'niqe' / 'niqe_pris_params.npz')
     mu, cov = live['mu_pris_param'].ravel(), live['cov_pris_param']
     mu = mu * (1 + 0.3 * torch.randn(mu.shape, generator=gen, dtype=torch.float64).numpy())
     b = torch.randn(cov.shape, generator=gen, dtype=torch.float64).numpy() * np.sqrt(np.diag(cov).mean()) / 12

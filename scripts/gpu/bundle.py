@@ -18,11 +18,15 @@ Contents (the device tool carries at most 64 MiB with the working tree, so weigh
                          was already fp16-rounded); CUDA-vs-CPU comparisons and timings do not depend on the values.
   weights/{lpips,dists,niqe,brisque,ilniqe}/...
                          unchanged copies: the LPIPS lin .pth and DISTS alpha/beta .pt (byte-identical to pyiqa's),
-                         the NIQE, BRISQUE and IL-NIQE .safetensors (pyiqa's .mat/.pth are rebuilt from them there)
+                         the NIQE, BRISQUE and IL-NIQE .safetensors (pyiqa's .mat/.pth are rebuilt from them there),
+                         and NIQE's .npz, from which scripts/make_zoo_references.py makes the model zoo's random
+                         checkpoints there (IQA_WEIGHTS_DIR; they are too large to carry: 2.7 GB for all families)
   pyiqa/pyiqa-0.1.16.tar.gz
                          the pyiqa/ package of PyPI's pyiqa-0.1.16-py3-none-any.whl (pip download --no-deps), without
                          the wheel's docs, test images and calibration copies (7.8 MB wheel -> ~0.5 MB); its imports
-                         for the 23 metrics are all installed on that machine (KINDS.md), so nothing else is carried
+                         for the metrics checked are all installed on that machine (KINDS.md), so nothing else is
+                         carried, but facexlib, which topiq_arch imports for topiq_nr-face only: check.py writes a
+                         stand-in there
   MANIFEST.json          versions, commit, sizes and sha256 of everything above, the build's repository root
 
 Prints the size of everything that travels (tracked + untracked-not-ignored files of the repository, plus .gpu)
@@ -55,6 +59,7 @@ SMALL_FILES = [
     *(f'lpips/lpips_v{v}_{n}_lin.pth' for v in ('0.0', '0.1') for n in ('alex', 'vgg', 'squeeze')),
     'dists/dists_alpha_beta.pt',
     'niqe/niqe_pris_params.safetensors',
+    'niqe/niqe_pris_params.npz',  # what scripts/make_zoo_references.py reads (pyiqa_env.SHARED)
     'brisque/brisque_live_svm.safetensors',
     'ilniqe/ILNIQE_templateModel.safetensors',
 ]

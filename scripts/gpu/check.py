@@ -2,35 +2,53 @@
 """The CUDA run of iqa (issue 21), on the device tool's GPU machine: one command, results as files.
 
     bash scripts/gpu_check.sh                 # there: `run` with carry [".gpu"]; see scripts/gpu_check.sh
-    bash scripts/gpu_check.sh --device cpu --metrics psnr,lpips --budget 120     # here, to try the script
+    bash scripts/gpu_check.sh --zoo all --zoo-variants 1 --budget 540    # there: every zoo metric (see below)
+    bash scripts/gpu_check.sh --device cpu --metrics psnr,cnniqa --budget 150     # here, to try the script
 
 Needs .gpu/ (`make gpu-bundle`: libiqa built against torch 2.11, the C contract test, reduced weights, pyiqa)
-and a python3 with numpy and pillow (the orchestrator), plus torch, torchvision, scipy, opencv (pyiqa). No
-torch is imported by this process or by the iqa worker: libiqa finds libtorch through LD_LIBRARY_PATH (the
-machine's torch/lib) and loads libtorch_cuda.so itself (src/runtime.rs load_cuda_backend).
+and a python3 with numpy and pillow (the orchestrator), plus torch, torchvision, timm, scipy, opencv, safetensors
+(pyiqa and scripts/make_zoo_references.py; facexlib, which pyiqa's topiq_arch imports, is replaced by a stand-in
+where missing). No torch is imported by this process or by the iqa worker: libiqa finds libtorch through
+LD_LIBRARY_PATH (the machine's torch/lib) and loads libtorch_cuda.so itself (src/runtime.rs load_cuda_backend).
 
 Sections, each writing into results.json as it ends (a failure is recorded and the run goes on):
   1. load probes: how libiqa finds libtorch and libtorch_cuda there (no LD_LIBRARY_PATH; `import torch` first;
      LD_LIBRARY_PATH = torch/lib, which the rest uses), and whether AUTO resolves to CUDA;
   2. the C contract test (tests/c/contract.c) with IQA_DEVICE=cuda and with IQA_DEVICE unset (AUTO);
-  3. iqa, per metric (every metric libiqa lists): CUDA against CPU on the 5 calibration pairs and a 1920x1080
-     pair (I03 upscaled bicubically by PIL), with the tolerance of TOLERANCE; iqa_score_batch on CUDA against
+  zoo (while 1 and 2 run): the model zoo's random checkpoints (scripts/make_zoo_references.py --checkpoints
+     <work>/zoo --only FAMILY, a process per family, CPUs - 2 at a time, at most --zoo-time s) for the zoo metrics
+     of the run (scripts/zoo_offline.py PYIQA_KWARGS): without --metrics, those of the families of --zoo
+     (DEFAULT_ZOO: 10 metrics of 9 families, ~40 s; `--zoo all --zoo-variants 1`: all 35, 2.7 GB, ~45 s on 16
+     cores, 3 min 40 s on one), less the variants that only swap weights (ZOO_VARIANTS). iqa finds them as
+     IQA_WEIGHTS_DIR/zoo, pyiqa in its cache and torch.hub checkpoints folders (links to the same files, as
+     make_zoo_references.install_for_pyiqa places them), so both score with the same random weights (the same
+     whichever torch made them). A rerun with the same --work reuses the families already made;
+  3. iqa, per metric (every metric libiqa lists, the zoo's as above): CUDA against CPU on the 5 calibration pairs
+     and a 1920x1080 pair (I03 upscaled bicubically by PIL; skipped where the CPU would take minutes,
+     SLOW_CPU_HD), with the tolerance of TOLERANCE (the zoo's: 1e-4); iqa_score_batch on CUDA against
      single scores; 8 Python threads scoring through one CUDA handle against the single-threaded scores; fp16 and
      bf16 against fp32 on CUDA where iqa_metric_precision says the metric honours them; seconds per image at
      512x384 and 1920x1080 (RGB8 host buffers, median after a warm-up) and images/s for a batch of 16 at 512x384;
   4. pyiqa 0.1.16 on the same GPU and images: the same timings (float32 tensors already on the GPU,
-     torch.cuda.synchronize() around each call) and its scores of the I03 and 1080p pairs against iqa's;
+     torch.cuda.synchronize() around each call) and its scores of the I03 and 1080p pairs against iqa's (zoo
+     metrics built with their PYIQA_KWARGS inside zoo_offline.no_pretrained(): nothing is downloaded);
+  tf32: the deep metrics (zoo included) that missed the tolerance, again with TF32 off, if 40 s are left;
   5. cold start (spawn -> first score, benches/coldstart.c, AUTO) for a few metrics, if time is left.
 Files written to --out (the device tool brings back at most 8): results.md, results.json, log.txt (from
 gpu_check.sh), contract.txt, workers.txt (the workers' stderr).
 
 Weights: .gpu/weights holds the shared backbones rounded to float16 (bundle.py); both iqa and pyiqa load the same
 float32 widening of them, so scores differ from the shared weights' by ~1e-4 (deep metrics only) and equally for
-both. Time limits: --budget seconds for everything (default 330), split between the sections; a metric that
-stalls for --stall seconds is killed and the worker restarts with the next one.
+both. Time limits: --budget seconds for everything (default 420: the 23 metrics outside the zoo and 10 of it),
+split between the sections; a metric that stalls for --stall seconds is killed and the worker restarts with the
+next one; the metrics not reached by the deadline are recorded as such. On the CPU (2 cores, here) one zoo metric
+takes ~30-60 s in each of sections 3 and 4.
 """
 import argparse
+import ast
 import ctypes
+import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -46,12 +64,44 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / 'scripts'))
+from zoo_offline import PYIQA_KWARGS as ZOO_KWARGS, no_pretrained  # noqa: E402 (imports no torch)
+
 CAL = ROOT / 'data' / 'calibration'
 CAL_IMAGES = ['I03.bmp', 'I04.bmp', 'I06.bmp', 'I08.bmp', 'I19.bmp']
 HD = (1920, 1080)
 BATCH = 16
 THREADS = 8
 PYIQA_ALIASES = {'lpips-squeeze': ('lpips', {'net': 'squeeze'})}
+
+# The model zoo (scripts/zoo_offline.py PYIQA_KWARGS): its random checkpoints are made here by
+# scripts/make_zoo_references.py, one process per family (FAMILIES there), into <work>/zoo, which is
+# <work>/weights/zoo for iqa (IQA_WEIGHTS_DIR's subfolders are searched) and linked into pyiqa's cache folders.
+ZOO_SCRIPT = ROOT / 'scripts' / 'make_zoo_references.py'
+ZOO_FAMILY = {'pi': 'nrqm'}  # pi is NRQM + NIQE; other metrics: their own family, or the name before '-' / '_'
+ZOO_CLASSICAL = {'niqe_matlab', 'brisque_matlab', 'nrqm', 'pi'}  # no network: left out of the TF32 diagnostic
+# Metrics whose CPU score of the 1920x1080 pair takes minutes (nrqm: 221 s on the 2-core build machine, 4 s at
+# 512x384): compared on CUDA and CPU at 512x384 only. Others are skipped there when their 512x384 CPU time, times
+# 10.5, exceeds the metric's share of the time (at least 30 s).
+SLOW_CPU_HD = {'nrqm', 'pi'}
+# The families checked by default (--zoo): CFANet NR and FR (topiq_nr, topiq_fr), HyperNet, CNNIQA, ARNIQA, DBCNN,
+# PaQ-2-PiQ, NIMA's Inception-ResNet-v2 and ST-LPIPS (stlpips, stlpips-vgg): 10 metrics beside the 23 others, their
+# checkpoints made in ~40 s (a process per family; nima takes the longest) while the probes and the contract test
+# run. The 25 others (--zoo all --zoo-variants 1, about twice the time, or --metrics): the variants below,
+# topiq_nr-flive, topiq_iaa_res50, unique, metaiqa, nima-vgg16-ava, wadiqam_fr, wadiqam_nr, ckdn, deepdc, pieapp,
+# niqe_matlab, brisque_matlab, nrqm, pi (pieapp, nrqm and pi are the slowest on the CPU side: SLOW_CPU_HD).
+DEFAULT_ZOO = 'topiq_nr,topiq_fr,hyperiqa,cnniqa,arniqa,dbcnn,paq2piq,nima,stlpips'
+# Variants that differ from a checked metric only in the weights of the same network (other training sets): left
+# out of the default metric list (--zoo-variants 1 or --metrics brings them in).
+ZOO_VARIANTS = {'topiq_nr-spaq', 'topiq_fr-pipal', 'nima-koniq', 'nima-spaq',
+                *(f'arniqa-{d}' for d in ('live', 'csiq', 'tid', 'kadid', 'clive', 'flive', 'spaq'))}
+# Seconds per family on one core of the 2-core build machine (make_zoo_references.py's own timing, all families in
+# 3 min 40 s with its imports): the longest are started first.
+ZOO_COST = {'nrqm': 36.5, 'nima': 35.9, 'topiq_fr-pipal': 15.5, 'topiq_fr': 14.3, 'arniqa': 14.1,
+            'topiq_iaa_res50': 13.1, 'topiq_nr': 13.0, 'unique': 12.7, 'topiq_nr-flive': 12.5, 'topiq_nr-spaq': 12.0,
+            'dbcnn': 9.3, 'paq2piq': 8.7, 'hyperiqa': 3.6, 'ckdn': 3.0, 'metaiqa': 2.8, 'pieapp': 1.8,
+            'nima-vgg16-ava': 1.6, 'stlpips': 1.6, 'deepdc': 1.5, 'brisque_matlab': 0.8, 'wadiqam': 0.2,
+            'cnniqa': 0.0, 'niqe_matlab': 0.0}
 
 # CUDA-vs-CPU tolerance, relative. Metrics computed in float64 from the (rounded) input on: 1e-6, as the Rust
 # tests' cuda_equals_cpu. Metrics with float32 stages (convolutions through cuDNN, float32 resizes, FFTs or filters
@@ -63,6 +113,24 @@ STICKY_CUDA_ERRORS = ('CUDA error', 'device-side assert', 'cudaError', 'CUBLAS_S
 
 def tolerance(name):
     return TOL_F64 if name in FLOAT64 else TOL_F32
+
+
+def zoo_families():
+    """The keys of FAMILIES in make_zoo_references.py, in order (read from the source: importing it loads torch)."""
+    for node in ast.parse(ZOO_SCRIPT.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == 'FAMILIES' for t in node.targets):
+            return [k.value for k in node.value.keys]
+    raise RuntimeError(f'{ZOO_SCRIPT}: no FAMILIES')
+
+
+def zoo_family(name, families):
+    """The family whose checkpoints zoo metric `name` needs; None for a metric outside the zoo."""
+    if name not in ZOO_KWARGS:
+        return None
+    for f in (ZOO_FAMILY.get(name), name, name.split('-')[0], name.split('_')[0]):
+        if f in families:
+            return f
+    raise RuntimeError(f'{name}: no family in {ZOO_SCRIPT.name}')
 
 
 IQA_OK = 0
@@ -377,6 +445,13 @@ def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance, only_equal=False):
         pairs = []
         for p in cal + [hd]:
             row = {'pair': p[0]}
+            cpu_s = [r['cpu_s'] for r in pairs if 'cpu_s' in r]
+            if p is hd and (name in SLOW_CPU_HD or (cpu_s and 10.5 * statistics.median(cpu_s) > max(30.0, allowance))):
+                # the CPU score of ~10.5 times the pixels would take most of the metric's time (or more)
+                row['skipped'] = ('1080p skipped: the CPU takes minutes (SLOW_CPU_HD)' if name in SLOW_CPU_HD else
+                                  f'1080p skipped: the CPU takes {statistics.median(cpu_s):.3g} s at 512x384')
+                pairs.append(row)
+                continue
             try:
                 t = now()
                 row['cpu'] = iqa.score(c, p[1].image, ref(p))
@@ -391,12 +466,13 @@ def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance, only_equal=False):
         iqa.free(c)
         handles.remove(c)
         tol = tolerance(name)
-        rels = [r['rel'] for r in pairs if r.get('rel') is not None]
+        done = [r for r in pairs if 'skipped' not in r]
+        rels = [r['rel'] for r in done if r.get('rel') is not None]
         res['equal'] = {
             'pairs': pairs, 'tol': tol,
             'max_rel_cal': max((r['rel'] for r in pairs[:-1] if r.get('rel') is not None), default=None),
             'max_rel_hd': pairs[-1].get('rel'),
-            'pass': len(rels) == len(pairs) and max(rels) <= tol,
+            'pass': len(rels) == len(done) and max(rels) <= tol,
         }
         if only_equal:
             return
@@ -449,13 +525,13 @@ def iqa_metric(iqa, name, dut, cal, hd, res, end, allowance, only_equal=False):
                     prec[pname] = {'runs': runs}
                     continue
                 rows = []
-                for q in cal + [hd]:
+                for q in [q for q in cal + [hd] if q[0] in single]:
                     s = iqa.score(h, q[1].image, ref(q))
                     rows.append({'pair': q[0], 'score': s, 'abs': abs(s - single[q[0]]),
                                  'rel': rel_err(s, single[q[0]])})
                 prec[pname] = {'runs': runs, 'pairs': rows, 'max_abs': max(r['abs'] for r in rows),
                                'max_rel': max(r['rel'] for r in rows)}
-                if now() < end:
+                if now() < end and single.get('1920x1080') is not None:
                     prec[pname]['hd_s'] = timed(lambda: iqa.score(h, hd[1].image, ref(hd)), 2.0)
                 iqa.free(h)
                 handles.remove(h)
@@ -592,6 +668,32 @@ def setup_pyiqa_weights(weights):
     return used
 
 
+def install_zoo_for_pyiqa(zoo):
+    """The zoo's random checkpoints where pyiqa's loaders look, as make_zoo_references.install_for_pyiqa puts
+    them (pyiqa's cache folder and torch.hub's checkpoints folder), as links: the same files iqa reads."""
+    import torch.hub
+    import pyiqa.utils.download_util as dl
+    files = sorted(p for p in zoo.iterdir() if p.is_file() and not p.name.startswith('.') and p.suffix != '.tmp')
+    for d in (Path(dl.DEFAULT_CACHE_DIR), Path(torch.hub.get_dir()) / 'checkpoints'):
+        d.mkdir(parents=True, exist_ok=True)
+        for src in files:
+            dest = d / src.name
+            if dest.is_symlink() or dest.exists():
+                dest.unlink()
+            dest.symlink_to(src.resolve())
+    return len(files)
+
+
+def create_pyiqa(pyiqa, name, device):
+    """pyiqa's metric for iqa's `name`; the zoo's inside no_pretrained() with their options (scripts/zoo_offline.py),
+    so that nothing is downloaded and their own checkpoint (the random one) replaces every tensor."""
+    if name in ZOO_KWARGS:
+        with no_pretrained():
+            return pyiqa.create_metric(name, device=device, **ZOO_KWARGS[name])
+    pname, kwargs = PYIQA_ALIASES.get(name, (name, {}))
+    return pyiqa.create_metric(pname, device=device, **kwargs)
+
+
 def worker_pyiqa(spec):
     import numpy as np
     import torch
@@ -604,6 +706,8 @@ def worker_pyiqa(spec):
     if torch.cuda.is_available():
         info['gpu'] = torch.cuda.get_device_name(0)
     info['weights'] = setup_pyiqa_weights(Path(spec['weights']))
+    if spec.get('zoo'):
+        info['zoo_files'] = install_zoo_for_pyiqa(Path(spec['zoo']))
     emit('LOAD', info)
     device = torch.device(spec['device'])
 
@@ -626,9 +730,8 @@ def worker_pyiqa(spec):
         res = {'metric': name}
         t0 = now()
         try:
-            pname, kwargs = PYIQA_ALIASES.get(name, (name, {}))
             t = now()
-            m = pyiqa.create_metric(pname, device=device, **kwargs)
+            m = create_pyiqa(pyiqa, name, device)
             res['create_s'] = now() - t
             fr = m.metric_mode == 'FR'
 
@@ -720,6 +823,9 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         self.work = Path(args.work)
         self.bundle = Path(args.bundle).resolve()
+        self.zoo = self.work / 'zoo'
+        self.stubs = self.work / 'stubs'
+        self.zoo_thread, self.zoo_results, self.zoo_dropped = None, None, {}
         self.results = {'started': time.strftime('%Y-%m-%d %H:%M:%S %Z'), 'args': vars(args), 'sections': {}}
         self.stderr = open(self.out / 'workers.txt', 'w')
 
@@ -751,7 +857,9 @@ class Run:
 
     def pyiqa_env(self):
         env = self.base_env()
-        env.update(PYTHONPATH=str(self.work / 'site'), TORCH_HOME=str(self.work / 'torch_home'),
+        # the stand-in facexlib (prepare) after the machine's packages: there only where facexlib is missing
+        path = [str(self.work / 'site')] + [str(self.stubs)] * (self.stubs / 'facexlib').is_dir()
+        env.update(PYTHONPATH=':'.join(path), TORCH_HOME=str(self.work / 'torch_home'),
                    XDG_CACHE_HOME=str(self.work / 'xdg'), HF_HOME=str(self.work / 'hf'), HF_HUB_OFFLINE='1',
                    MPLCONFIGDIR=str(self.work / 'mpl'))
         env.pop('TORCH_HUB', None)
@@ -774,6 +882,32 @@ class Run:
             st_save({k: v.astype(np.float32) for k, v in t.items()},
                     f.with_name(f.name.replace('_fp16.safetensors', '.safetensors')))
             f.unlink()
+        # make_zoo_references.py reads NIQE's LIVE model from IQA_WEIGHTS_DIR as .npz (niqe_matlab's model is moved
+        # from it, pi's NIQE half is it); a bundle made before it carried the .npz: the same values, from the
+        # .safetensors
+        npz = w / 'niqe' / 'niqe_pris_params.npz'
+        if not npz.exists():
+            t = st_load(w / 'niqe' / 'niqe_pris_params.safetensors')
+            np.savez(npz, mu_pris_param=t['mu_pris_param'].reshape(1, -1), cov_pris_param=t['cov_pris_param'],
+                     gaussian_window=t['gaussian_window'])
+        # the zoo's random checkpoints: kept outside weights/ (a rerun on the same machine makes only what is
+        # missing, see make_zoo), seen by iqa as the subfolder weights/zoo
+        self.zoo.mkdir(exist_ok=True)
+        if (w / 'zoo').exists():
+            shutil.rmtree(w / 'zoo')
+        (w / 'zoo').symlink_to(self.zoo)
+        # pyiqa's topiq_arch imports facexlib's FaceRestoreHelper when it is imported (for topiq_nr-face, which is
+        # not checked): a stand-in package where facexlib is not installed
+        if self.stubs.exists():
+            shutil.rmtree(self.stubs)
+        if importlib.util.find_spec('facexlib') is None:
+            helper = self.stubs / 'facexlib' / 'utils' / 'face_restoration_helper.py'
+            helper.parent.mkdir(parents=True)
+            (self.stubs / 'facexlib' / '__init__.py').write_text('# a stand-in written by scripts/gpu/check.py\n')
+            (helper.parent / '__init__.py').write_text('')
+            helper.write_text('class FaceRestoreHelper:\n    def __init__(self, *args, **kwargs):\n'
+                              "        raise RuntimeError('facexlib is not installed (check.py stand-in)')\n")
+            self.results['facexlib'] = 'stand-in (not installed)'
         site = self.work / 'site'
         if site.exists():
             shutil.rmtree(site)
@@ -938,9 +1072,127 @@ class Run:
         (self.out / 'contract.txt').write_text('\n'.join(text))
         self.results['sections']['contract'] = res
 
+    def zoo_plan(self, metrics):
+        """The metrics to check and the zoo families they need: without --metrics, libiqa's list less the zoo
+        metrics of families not in --zoo and (unless --zoo-variants) the variants of ZOO_VARIANTS."""
+        families = zoo_families()
+        if not self.args.metrics:
+            chosen = {'all': set(families), 'none': set()}.get(self.args.zoo, set(self.args.zoo.split(',')))
+            metrics = [m for m in metrics if m not in ZOO_KWARGS or (
+                zoo_family(m, families) in chosen and (self.args.zoo_variants or m not in ZOO_VARIANTS))]
+        need = {zoo_family(m, families) for m in metrics if m in ZOO_KWARGS}
+        return metrics, [f for f in families if f in need]
+
+    def zoo_start(self, families):
+        """Section zoo, in a thread while the probes and the contract test run: see make_zoo."""
+        if not families:
+            return
+        deadline = time.time() + min(self.args.zoo_time, max(10.0, self.left() / 2))
+
+        def body():
+            try:
+                self.zoo_results = self.make_zoo(families, deadline)
+            except Exception as e:  # noqa: BLE001 - recorded; the zoo metrics are then left out
+                self.zoo_results = {'error': error_text(e), 'traceback': traceback.format_exc()[-2000:],
+                                    'families': {}}
+
+        self.zoo_thread = threading.Thread(target=body, daemon=True)
+        self.zoo_thread.start()
+
+    def make_zoo(self, families, deadline):
+        """The random checkpoints of `families` (scripts/make_zoo_references.py --checkpoints <work>/zoo --only F),
+        one process per family (its networks are built with one thread), --zoo-jobs at a time, the slowest first;
+        killed at `deadline`. A family made is stamped with the script's sha256 (<work>/zoo/.made/F), so that a
+        rerun on the same machine makes only what is missing. Runs in a thread: touches nothing of self.results."""
+        jobs = self.args.zoo_jobs or max(1, (os.cpu_count() or 2) - 2)
+        res = {'dir': str(self.zoo), 'jobs': jobs, 'families': {}}
+        stamp = hashlib.sha256(ZOO_SCRIPT.read_bytes()).hexdigest()
+        made = self.zoo / '.made'
+        made.mkdir(parents=True, exist_ok=True)
+        logs = self.work / 'zoo_logs'
+        logs.mkdir(exist_ok=True)
+        todo = []
+        for f in families:
+            if (made / f).is_file() and (made / f).read_text() == stamp:
+                res['families'][f] = {'rc': 0, 'reused': True}
+            else:
+                (made / f).unlink(missing_ok=True)
+                todo.append(f)
+        todo.sort(key=lambda f: -ZOO_COST.get(f, 30))
+        # IQA_WEIGHTS_DIR (base_env: <work>/weights) is where make_zoo_references.py (pyiqa_env.SHARED) finds NIQE
+        env = dict(self.pyiqa_env(), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+        running, t_start = {}, time.time()
+        while todo or running:
+            while todo and len(running) < jobs and time.time() < deadline:
+                f = todo.pop(0)
+                with open(logs / f'{f}.txt', 'w') as log:
+                    p = subprocess.Popen([sys.executable, str(ZOO_SCRIPT), '--checkpoints', str(self.zoo),
+                                          '--only', f], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+                running[f] = (p, time.time())
+            if not running:
+                break
+            time.sleep(0.1)
+            for f, (p, t0) in list(running.items()):
+                rc = p.poll()
+                if rc is None and time.time() > deadline:
+                    self.kill(p)
+                    rc = 'killed (--zoo-time spent)'
+                if rc is None:
+                    continue
+                del running[f]
+                log = (logs / f'{f}.txt').read_text(errors='replace')
+                r = res['families'][f] = {'rc': rc, 's': time.time() - t0}
+                own = [line for line in log.splitlines() if line.startswith(f'{f}: ') and line.endswith(' s')]
+                if own:
+                    r['make_s'] = float(own[-1].split()[-2])  # the script's own timing, without its imports
+                if rc == 0:
+                    (made / f).write_text(stamp)
+                else:
+                    r['log'] = log[-1500:]
+        for f in todo:
+            res['families'][f] = {'rc': 'not started (--zoo-time spent)'}
+        res['seconds'] = time.time() - t_start
+        files = [p for p in self.zoo.iterdir() if p.is_file()]
+        res['files'], res['size_gb'] = len(files), sum(p.stat().st_size for p in files) / 1e9
+        return res
+
+    def zoo_finish(self, metrics):
+        """Waits for section zoo; the metrics whose checkpoints were not made are taken off the list and recorded
+        as errors of both sections."""
+        if self.zoo_thread is None:
+            return metrics
+        try:
+            return self.zoo_collect(metrics)
+        except Exception as e:  # noqa: BLE001 - the run goes on with the metrics as they are
+            say(f'section zoo failed: {error_text(e)}')
+            self.results.setdefault('section_errors', {})['zoo'] = traceback.format_exc()[-2000:]
+            return metrics
+
+    def zoo_collect(self, metrics):
+        self.zoo_thread.join()
+        res = self.results['sections']['zoo'] = self.zoo_results
+        for f, r in res['families'].items():
+            log = self.work / 'zoo_logs' / f'{f}.txt'
+            if log.exists() and not r.get('reused'):
+                self.stderr.write(f'\n===== zoo {f}: rc {res["families"][f]["rc"]} =====\n{log.read_text()}')
+        self.stderr.flush()
+        families = zoo_families()
+        ok = {f for f, r in res['families'].items() if r.get('rc') == 0}
+        failed = [m for m in metrics if m in ZOO_KWARGS and zoo_family(m, families) not in ok]
+        for m in failed:
+            f = zoo_family(m, families)
+            why = f'not run: the zoo checkpoints of family {f} were not made ({res["families"].get(f, res)})'
+            self.zoo_dropped[m] = {'metric': m, 'error': why[:300]}
+        say(f'zoo: {len(ok)}/{len(res["families"])} families in {res.get("seconds", 0):.0f} s with '
+            f'{res.get("jobs")} jobs ({res.get("files")} files, {res.get("size_gb", 0):.2f} GB)'
+            + (f'; not made: {sorted(set(res["families"]) - ok)}' if len(ok) < len(res['families']) else ''))
+        return [m for m in metrics if m not in failed]
+
     def section_iqa(self, metrics, deadline):
         spec = {'lib': str(self.bundle / 'lib' / 'libiqa.so')}
         load, results = self.run_metrics('iqa', metrics, deadline, self.iqa_env(), spec)
+        results.update(self.zoo_dropped)
         self.results['sections']['iqa'] = {'load': load, 'metrics': results}
         if self.args.device == 'cuda' and (load or {}).get('cuda_create') != 'ok':
             # libiqa did not get CUDA by itself: the same again with Python's torch loaded first, so that the
@@ -950,18 +1202,20 @@ class Run:
             self.results['sections']['iqa_without_preload'] = self.results['sections']['iqa']
             load, results = self.run_metrics('iqa', metrics, deadline, dict(self.iqa_env(), PYTHONPATH=''),
                                              dict(spec, preload_torch=True))
+            results.update(self.zoo_dropped)
             self.results['sections']['iqa'] = {'load': load, 'metrics': results, 'preloaded_torch': True}
 
     def section_pyiqa(self, metrics, deadline):
         load, results = self.run_metrics('pyiqa', metrics, deadline, self.pyiqa_env(),
-                                         {'weights': str(self.work / 'weights')})
+                                         {'weights': str(self.work / 'weights'), 'zoo': str(self.zoo)})
+        results.update(self.zoo_dropped)
         self.results['sections']['pyiqa'] = {'load': load, 'metrics': results}
 
     def section_tf32(self):
         """The deep metrics that missed their tolerance, again with TF32 off (see worker_iqa)."""
         im = self.results['sections'].get('iqa', {}).get('metrics', {})
-        metrics = [n for n, r in im.items() if n.startswith(('lpips', 'dists')) and 'equal' in r
-                   and not r['equal']['pass']]
+        metrics = [n for n, r in im.items() if (n.startswith(('lpips', 'dists')) or n in ZOO_KWARGS)
+                   and n not in ZOO_CLASSICAL and 'equal' in r and not r['equal']['pass']]
         if not metrics or self.args.device != 'cuda':
             return
         env = dict(self.iqa_env(), PYTHONPATH='')
@@ -1026,12 +1280,17 @@ class Run:
         self.prepare()
         self.save()
         say(f'machine: {json.dumps(self.results["machine"])}')
+        metrics, families = self.zoo_plan(self.metric_names())
+        self.results['metrics'] = metrics
+        self.guard('zoo', self.zoo_start, families)
         self.guard('probes', self.section_probes)
         self.guard('contract', self.section_contract)
-        metrics = self.results['metrics'] = self.metric_names()
+        metrics = self.zoo_finish(metrics)
+        self.save()
         rest = max(30.0, self.left() - 15)
         self.guard('iqa', self.section_iqa, metrics, time.time() + rest * self.args.iqa_share)
-        self.guard('pyiqa', self.section_pyiqa, metrics, self.deadline - 15 - 25 * self.args.tf32_diagnostic)
+        tf32 = 40 * (self.args.tf32_diagnostic and self.args.device == 'cuda')
+        self.guard('pyiqa', self.section_pyiqa, metrics, self.deadline - 15 - tf32)
         if self.args.tf32_diagnostic and self.left() > 35:
             self.guard('tf32', self.section_tf32)
         if self.left() > 20:
@@ -1128,6 +1387,22 @@ def markdown(res):
             L.append(f'  - `{f}`')
         if len(v['failed']) > 15:
             L.append(f'  - ... (contract.txt has all {len(v["failed"])})')
+    z = s.get('zoo')
+    if z:
+        fams = z.get('families', {})
+        ok = [f for f, r in fams.items() if r.get('rc') == 0]
+        L += ['', '## Model zoo: random checkpoints (scripts/make_zoo_references.py)', '',
+              f'{len(ok)} of {len(fams)} families ready in {z.get("seconds", 0):.0f} s, {z.get("jobs")} processes '
+              f'at a time ({z.get("files")} files, {z.get("size_gb", 0):.2f} GB in `{z.get("dir")}`). iqa reads them '
+              'as IQA_WEIGHTS_DIR/zoo, pyiqa from its cache and torch.hub checkpoints folders (links to the same '
+              'files), so both score with the same random weights: the scores mean nothing but their agreement. '
+              + (f'facexlib: {res["facexlib"]}.' if res.get('facexlib') else ''), '']
+        if z.get('error'):
+            L.append(f'ERROR: `{z["error"]}`')
+        L += ['| family | result | seconds (the script\'s own, with imports) |', '|---|---|---|']
+        for f, r in fams.items():
+            verdict = 'reused' if r.get('reused') else 'made' if r.get('rc') == 0 else f'**{r.get("rc")}**'
+            L.append(f'| {f} | {verdict} | {r.get("make_s", "-")}, {r.get("s", 0):.1f} |')
     im = s.get('iqa', {}).get('metrics', {})
     pm = s.get('pyiqa', {}).get('metrics', {})
     names = res.get('metrics', list(im))
@@ -1147,7 +1422,8 @@ def markdown(res):
         be = r.get('batch_equal', {})
         th = r.get('threads', {})
         pe = r.get('prepared_equal', {})
-        errs = [r.get('error')] + [p.get('error') for p in e.get('pairs', [])] + [be.get('error'), pe.get('error')]
+        errs = [r.get('error')] + [p.get('error') or p.get('skipped') for p in e.get('pairs', [])]
+        errs += [be.get('error'), pe.get('error')]
         errs = '; '.join(x[:150] for x in errs if x)
         if 'scores' in th:
             thr = f'{th["bitwise_equal"]}/{th["scores"]}, {fmt_g(th["max_rel"])}'
@@ -1223,6 +1499,8 @@ def markdown(res):
     if py.get('weights'):
         L += ['', '### pyiqa weight files', '']
         L += [f'- {k}: {v}' for k, v in py['weights'].items()]
+        if py.get('zoo_files') is not None:
+            L.append(f'- the model zoo: {py["zoo_files"]} random checkpoints, linked from {s["zoo"].get("dir")}')
     cs = s.get('coldstart')
     if cs:
         L += ['', '## Cold start with AUTO (spawn → first score of I03, benches/coldstart.c)', '']
@@ -1243,13 +1521,29 @@ def main():
     ap.add_argument('--work', default='/tmp/iqa_gpu_check')
     ap.add_argument('--torch-lib', required=True, help="the torch/lib folder of this machine's python")
     ap.add_argument('--device', default='cuda', choices=['cuda', 'cpu'], help='device under test (cpu: try it here)')
-    ap.add_argument('--metrics', default='', help='comma-separated (default: every metric libiqa lists)')
-    ap.add_argument('--budget', type=float, default=330, help='seconds for the whole run')
+    ap.add_argument('--metrics', default='',
+                    help='comma-separated (default: every metric libiqa lists, of the zoo\'s those of --zoo)')
+    ap.add_argument('--budget', type=float, default=420, help='seconds for the whole run')
     ap.add_argument('--iqa-share', type=float, default=0.55, help='share of the metric time for the iqa section')
     ap.add_argument('--stall', type=float, default=90, help='seconds without progress before a worker is killed')
     ap.add_argument('--tf32-diagnostic', type=int, default=1, choices=[0, 1],
-                    help='rerun the deep metrics that miss their tolerance with TF32 off (needs ~25 s)')
-    return Run(ap.parse_args()).main()
+                    help='rerun the deep metrics that miss their tolerance with TF32 off (40 s are kept for it)')
+    ap.add_argument('--zoo', default=DEFAULT_ZOO,
+                    help='without --metrics: the model-zoo families (FAMILIES of scripts/make_zoo_references.py) '
+                         'whose random checkpoints are made and whose metrics are checked, comma-separated, or '
+                         f'"all" or "none" (default {DEFAULT_ZOO}); with --metrics, the families those need')
+    ap.add_argument('--zoo-variants', type=int, default=0, choices=[0, 1],
+                    help='without --metrics: also the variants that only swap the weights of a checked network '
+                         '(arniqa-*, topiq_nr-spaq, topiq_fr-pipal, nima-koniq, nima-spaq)')
+    ap.add_argument('--zoo-jobs', type=int, default=0, help='processes making checkpoints (default: CPUs - 2)')
+    ap.add_argument('--zoo-time', type=float, default=120,
+                    help='seconds at most for making the checkpoints (and at most half the budget); the families '
+                         'not made by then are left out')
+    args = ap.parse_args()
+    if args.zoo not in ('all', 'none') and not set(args.zoo.split(',')) <= set(zoo_families()):
+        ap.error(f'--zoo: unknown families {sorted(set(args.zoo.split(",")) - set(zoo_families()))}; '
+                 f'known: {",".join(zoo_families())}')
+    return Run(args).main()
 
 
 if __name__ == '__main__':
