@@ -283,6 +283,18 @@ def niqe_matlab_files(gen):
     return {'niqe_matlab_params.mat': buf}
 
 
+def random_square_lumas(gen, per_image, smallest, largest):
+    """`per_image` random square crops of each calibration image (sides smallest..largest−1, drawn from `gen`),
+    as pyiqa's 0..255 luma (float32)."""
+    from pyiqa.utils.color_util import to_y_channel
+    for img in calibration_images():
+        for _ in range(per_image):
+            h, w = img.shape[-2:]
+            side = int(torch.randint(smallest, largest, (1,), generator=gen))
+            y = int(torch.randint(0, h - side, (1,), generator=gen))
+            x = int(torch.randint(0, w - side, (1,), generator=gen))
+            yield to_y_channel(img[..., y:y + side, x:x + side], 255.0)
+
 def brisque_matlab_files(gen):
     """An SVR in the layout of MATLAB's BRISQUE model (`sv` k×36, `sv_coef` k×1): support vectors placed at the
     features (pyiqa's own `compute_nss_features`, two scales) of random crops of the calibration images, moved a
@@ -291,20 +303,13 @@ def brisque_matlab_files(gen):
     from pyiqa.archs.func_util import normalize_img_with_gauss
     from pyiqa.matlab_utils import imresize
     from pyiqa.matlab_utils.nss_feature import compute_nss_features
-    from pyiqa.utils.color_util import to_y_channel
     feats = []
-    for img in calibration_images():
-        for _ in range(6):
-            h, w = img.shape[-2:]
-            side = int(torch.randint(64, 200, (1,), generator=gen))
-            y = int(torch.randint(0, h - side, (1,), generator=gen))
-            x = int(torch.randint(0, w - side, (1,), generator=gen))
-            luma = to_y_channel(img[..., y:y + side, x:x + side], 255.0)
-            f = []
-            for _ in range(2):
-                f.append(compute_nss_features(normalize_img_with_gauss(luma, 7, 7 / 6, padding='replicate')))
-                luma = imresize(luma, scale=0.5, antialiasing=True)
-            feats.append(torch.cat(f, dim=-1).double())
+    for luma in random_square_lumas(gen, 6, 64, 200):
+        f = []
+        for _ in range(2):
+            f.append(compute_nss_features(normalize_img_with_gauss(luma, 7, 7 / 6, padding='replicate')))
+            luma = imresize(luma, scale=0.5, antialiasing=True)
+        feats.append(torch.cat(f, dim=-1).double())
     sv = torch.cat(feats)
     sv = sv * (1 + 0.05 * torch.randn(sv.shape, generator=gen, dtype=torch.float64))
     sv_coef = torch.randn((sv.shape[0], 1), generator=gen, dtype=torch.float64) * 10
@@ -424,20 +429,14 @@ def nrqm_files(gen):
     import numpy as np
     import scipy.io
     from pyiqa.archs import nrqm_arch as A
-    from pyiqa.utils.color_util import to_y_channel
     feats = [[], [], []]
-    for img in calibration_images():
-        for _ in range(3):
-            h, w = img.shape[-2:]
-            side = int(torch.randint(100, 240, (1,), generator=gen))
-            y = int(torch.randint(0, h - side, (1,), generator=gen))
-            x = int(torch.randint(0, w - side, (1,), generator=gen))
-            luma = to_y_channel(img[..., y:y + side, x:x + side], 255.0).double()
-            pyr = A.get_gauss_pyramid(luma / 255.0)
-            feats[0].append(torch.cat([A.block_dct(im) for im in pyr], dim=1))
-            feats[1].append(A.global_gsm(luma))
-            cols = [torch.linalg.svd(A.im2col(im, 5, 'distinct'), full_matrices=False)[1] for im in pyr]
-            feats[2].append(torch.cat(cols, dim=1))
+    for luma in random_square_lumas(gen, 3, 100, 240):
+        luma = luma.double()
+        pyr = A.get_gauss_pyramid(luma / 255.0)
+        feats[0].append(torch.cat([A.block_dct(im) for im in pyr], dim=1))
+        feats[1].append(A.global_gsm(luma))
+        cols = [torch.linalg.svd(A.im2col(im, 5, 'distinct'), full_matrices=False)[1] for im in pyr]
+        feats[2].append(torch.cat(cols, dim=1))
     nodes, trees = 31, 8
     forests = np.empty((1, 3), dtype=object)
     for f, samples in enumerate(feats):
