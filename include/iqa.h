@@ -428,6 +428,49 @@ enum IqaStatus iqa_score_files(struct IqaMetric *metric,
                                const char *ref_path,
                                double *out_score);
 
+// Whether the metric scores an image against a caption (clipscore): such a metric scores only through
+// iqa_score_captioned, iqa_score_batch_captioned and iqa_score_files_captioned, and those score with no other.
+// Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers).
+//
+// # Safety
+// `metric` a live handle or NULL; `out` NULL or writable.
+enum IqaStatus iqa_metric_takes_caption(const struct IqaMetric *metric,
+                                        bool *out);
+
+// Scores one image against a caption (NUL-terminated UTF-8 of any length; CLIP reads its first 77 tokens).
+// On error *out_score is untouched. Errors as iqa_score, and IQA_ERR_INVALID_ARGUMENT for a metric that takes
+// no caption or a caption that is NULL or not UTF-8.
+//
+// # Safety
+// `metric` a live handle or NULL; `image` NULL or a valid image; `caption` NULL or NUL-terminated;
+// `out_score` NULL or writable.
+enum IqaStatus iqa_score_captioned(struct IqaMetric *metric,
+                                   const struct IqaImage *image,
+                                   const char *caption,
+                                   double *out_score);
+
+// Scores `count` images, `images[i]` against `captions[i]`, into out_scores[0..count); images of one size run
+// through the model in one forward pass. On error no score is written.
+//
+// # Safety
+// `images` and `captions` must point to `count` images and `count` strings (each NULL or NUL-terminated);
+// `out_scores` to `count` writable doubles.
+enum IqaStatus iqa_score_batch_captioned(struct IqaMetric *metric,
+                                         const struct IqaImage *images,
+                                         const char *const *captions,
+                                         size_t count,
+                                         double *out_scores);
+
+// Decodes an image file (as iqa_score_files) and scores it against a caption. Errors as iqa_score_files and
+// iqa_score_captioned.
+//
+// # Safety
+// `path` and `caption` NULL or NUL-terminated; `out_score` NULL or writable.
+enum IqaStatus iqa_score_files_captioned(struct IqaMetric *metric,
+                                         const char *path,
+                                         const char *caption,
+                                         double *out_score);
+
 // Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
 // - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
 //   the image size and summed (larger = more different; its mean is close to the score);

@@ -41,7 +41,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from pyiqa.utils.img_util import imread2tensor
 from reference_csv import write_rows
-from zoo_offline import PYIQA_KWARGS as METRICS, no_pretrained
+from zoo_offline import CUDA_ONLY, PYIQA_KWARGS as METRICS, cuda_as_cpu, no_pretrained
 
 SEED = 20261207
 CAL = ROOT / 'data' / 'calibration'
@@ -51,6 +51,10 @@ IMAGES = ['I03.bmp', 'I04.bmp', 'I06.bmp', 'I08.bmp', 'I19.bmp']
 CROPS = [(7, 5, 301, 257), (33, 21, 37, 29)]
 LARGE = (4, 3, 1920, 1080)
 GRAY = ['I03.bmp', 'I19.bmp']
+# Metrics that score an image against a caption (tests/data/zoo_captions.csv).
+CAPTIONED = {'clipscore'}
+# Metrics without the large row: ViT-L/14 on its 10,500 patches of 1920×1080 takes pyiqa ~10 min on 2 cores.
+NO_LARGE = {'clipiqa+_vitL14_512'}
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
@@ -465,6 +469,141 @@ def nrqm_files(gen):
     return {'NRQM_model.mat': buf}
 
 
+CLIP_RN50 = dict(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64,
+                 vision_patch_size=None, context_length=77, vocab_size=49408, transformer_width=512,
+                 transformer_heads=8, transformer_layers=12)
+
+
+def random_clip(config, gen):
+    """A CLIP model with random weights, BatchNorm measured on the calibration images (ImageNet-normalised, close
+    enough to CLIP's statistics), and a spread-out text embedding so that prompts differ."""
+    from pyiqa.archs import clip_model as C
+    model = C.CLIP(**config).eval()
+    randomize_norms(model, gen)
+    with torch.no_grad():
+        model.token_embedding.weight.normal_(0, 0.5, generator=gen)
+    if isinstance(model.visual, C.ModifiedResNet):
+        measure_bn(model.visual, lambda: [model.visual(imagenet(x)) for x in calibration_images()])
+    return model
+
+
+def clip_archive(config, gen, shared_direction=False):
+    """A random CLIP model (`random_clip`) in the format of OpenAI's release (what pyiqa's `clip_model.load`
+    reads): a traced TorchScript archive whose convolution, linear, attention and projection tensors are float16
+    (OpenAI's `convert_weights`), the rest float32. With `shared_direction`, image and text embeddings share a
+    component (as trained ones do), so that their cosines are positive and differ between pairs: the final
+    LayerNorms' biases moved by 1 and mapped by each projection onto one common direction."""
+    from pyiqa.archs import clip_model as C
+    model = random_clip(config, gen)
+    if shared_direction:
+        with torch.no_grad():
+            common = model.text_projection.mean(0)
+            common /= common.norm()
+            for bias, proj in ((model.visual.ln_post.bias, model.visual.proj),
+                               (model.ln_final.bias, model.text_projection)):
+                bias.add_(1.0)
+                proj.add_(torch.outer(bias, common) * proj.norm() / bias.norm() ** 2)
+    side = config['image_resolution']
+    text = torch.zeros(2, config['context_length'], dtype=torch.long)
+    text[:, 0], text[:, 1], text[:, 2] = 49406, 320, 49407
+    traced = torch.jit.trace(model, (torch.rand(1, 3, side, side), text), check_trace=False)
+    fp16 = C.CLIP(**config)
+    C.convert_weights(fp16)
+    halves = {k for k, v in fp16.state_dict().items() if v.dtype == torch.float16}
+    for k, p in traced.named_parameters():
+        if k in halves:
+            p.data = p.data.half()
+    return model, traced
+
+
+CLIP_VITL14 = dict(embed_dim=768, image_resolution=224, vision_layers=24, vision_width=1024, vision_patch_size=14,
+                   context_length=77, vocab_size=49408, transformer_width=768, transformer_heads=12,
+                   transformer_layers=12)
+
+
+def prompt_learner_params(model, gen):
+    """CLIP-IQA+'s prompt learner for `model` (`perturbed_prompt_learner`)."""
+    from pyiqa.archs.clipiqa_arch import PromptLearner
+    return perturbed_prompt_learner(PromptLearner(model), gen)
+
+
+def perturbed_prompt_learner(learner, gen):
+    """A prompt learner with random context, under `params` as pyiqa's CLIPIQA and QualiCLIP save it; its SOS and
+    class/EOS embeddings perturbed, so that only reading them from the file gives pyiqa's score."""
+    with torch.no_grad():
+        learner.ctx.copy_(torch.randn(learner.ctx.shape, generator=gen) * 0.5)
+        learner.token_prefix.add_(torch.randn(learner.token_prefix.shape, generator=gen) * 0.1)
+        learner.token_suffix.add_(torch.randn(learner.token_suffix.shape, generator=gen) * 0.1)
+    return {'params': {f'prompt_learner.{k}': v for k, v in learner.state_dict().items()}}
+
+
+# QualiCLIP's antonym prompts (pyiqa's `QualiCLIP.prompt_pairs`, which its PromptLearner takes as an argument).
+QUALICLIP_PROMPTS = ['Good photo.', 'Bad photo.', 'Sharp image.', 'Blurry image.', 'Sharp edges.', 'Blurry edges.',
+                     'High-resolution image.', 'Low-resolution image.', 'Noise-free image.', 'Noisy image.',
+                     'High-quality image.', 'Low-quality image.', 'Good picture.', 'Bad picture.']
+
+
+def clip_vitl14_files(gen):
+    """OpenAI's ViT-L/14 CLIP archive (`clipiqa+_vitL14_512`, `laion_aes`); `clipiqa+_vitL14_512`'s prompt
+    learner; LAION's aesthetic MLP as a plain state dict (`layers.{0,2,4,6,7}`), its weights spread so that
+    the scores of unit-norm embeddings differ between images."""
+    from pyiqa.archs import clipiqa_arch, laion_aes_arch
+    name = {k: url.split('/')[-1] for k, url in clipiqa_arch.default_model_urls.items()}
+    model, archive = clip_archive(CLIP_VITL14, gen)
+    model.float()
+    mlp = laion_aes_arch.MLP(768)
+    with torch.no_grad():
+        for layer in mlp.layers:
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.normal_(0, 2.0 / layer.in_features ** 0.5, generator=gen)
+                layer.bias.normal_(0, 0.1, generator=gen)
+    return {'ViT-L-14.pt': archive, name['clipiqa+_vitL14_512']: prompt_learner_params(model, gen),
+            laion_aes_arch.default_model_urls['url'].split('/')[-1]: mlp.state_dict()}
+
+
+def clipiqa_files(gen):
+    """OpenAI's RN50 CLIP archive (`clipiqa`, and what pyiqa's QualiCLIP loads first); CLIP-IQA+'s learned
+    context (a bare 2×16×512 tensor, as `torch.load` gives pyiqa); `clipiqa+_rn50_512`'s prompt learner;
+    QualiCLIP's own RN50 (`clip_model.*`, plain, float32) with its stored text features (`prompts_features`,
+    14 unit rows), and one QualiCLIP+ prompt learner per dataset (14 prompts, 16 context vectors each)."""
+    from pyiqa.archs import clipiqa_arch, qualiclip_arch
+    name = {k: url.split('/')[-1] for k, url in clipiqa_arch.default_model_urls.items()}  # '+' is '%2B'
+    model, archive = clip_archive(CLIP_RN50, gen)
+    model.float()
+    ctx = torch.randn((2, 16, 512), generator=gen) * 0.5
+    files = {'RN50.pt': archive, name['clipiqa+']: ctx, name['clipiqa+_rn50_512']: prompt_learner_params(model, gen)}
+    quali = random_clip(CLIP_RN50, gen)
+    features = torch.randn((14, 1024), generator=gen)
+    sd = {f'clip_model.{k}': v for k, v in quali.state_dict().items()}
+    sd['prompts_features'] = features / features.norm(dim=-1, keepdim=True)
+    files['QualiCLIP.pth'] = sd
+    for variant, url in qualiclip_arch.default_model_urls.items():
+        if variant == 'qualiclip':
+            continue
+        learner = qualiclip_arch.PromptLearner(quali, QUALICLIP_PROMPTS, n_ctx=16, prompt_specific_ctx=True)
+        files[url.split('/')[-1]] = perturbed_prompt_learner(learner, gen)
+    return files
+
+
+CLIP_VITB32 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
+                   context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
+                   transformer_layers=12)
+
+
+def liqe_files(gen):
+    """OpenAI's ViT-B/32 archive (`clipscore`; pyiqa builds LIQE from it first), and LIQE's two files: each a whole
+    fine-tuned CLIP under `params.clip_model.`, which replaces every tensor of OpenAI's, in OpenAI's mixed
+    float16/float32 layout (LIQE trained its CLIP as `clip.load` gives it on a GPU, where it stays float16)."""
+    from pyiqa.archs import clip_model as C
+    _, archive = clip_archive(CLIP_VITB32, gen, shared_direction=True)
+    files = {'ViT-B-32.pt': archive}
+    for name in ('liqe_koniq.pt', 'liqe_mix.pt'):
+        model = random_clip(CLIP_VITB32, gen)
+        C.convert_weights(model)
+        files[name] = {'params': {f'clip_model.{k}': v for k, v in model.state_dict().items()}}
+    return files
+
+
 # name -> (family, pyiqa kwargs). A family makes every file of its names at once.
 FAMILIES = {
     'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
@@ -490,6 +629,9 @@ FAMILIES = {
     'brisque_matlab': brisque_matlab_files,
     'stlpips': stlpips_files,
     'nrqm': nrqm_files,
+    'clipiqa': clipiqa_files,
+    'clip_vitl14': clip_vitl14_files,
+    'liqe': liqe_files,
 }
 
 
@@ -533,9 +675,9 @@ def install_for_pyiqa(files):
 REFUSED = float('nan')
 
 
-def score(metric, *inputs):
+def score(metric, *inputs, **kwargs):
     try:
-        return metric(*inputs).item()
+        return metric(*inputs, **kwargs).item()
     except Exception as e:
         print(f'  refused: {type(e).__name__}: {str(e).splitlines()[0][:160]}', file=sys.stderr)
         return REFUSED
@@ -550,22 +692,29 @@ def large(t):
     return t.repeat(1, 1, ny, nx)[..., :h, :w].contiguous()
 
 
+def captions():
+    """The caption of each calibration image for captioned metrics (clipscore), shared with tests/zoo.rs."""
+    with (ROOT / 'tests' / 'data' / 'zoo_captions.csv').open() as f:
+        return {r['image']: r['caption'] for r in csv.DictReader(f)}
+
+
 def metric_rows(name, metric):
     fr = metric.metric_mode == 'FR'
-    pair = (lambda d, r: (d, r)) if fr else (lambda d, r: (d,))
     rows = []
     for img in IMAGES:
+        pair = (lambda d, r: (d, r)) if fr else (lambda d, r: (d,))
+        kw = {'caption_list': [captions()[img]]} if name in CAPTIONED else {}
         dist, ref = CAL / 'dist' / img, CAL / 'ref' / img
-        rows.append((img, 'file', score(metric, *pair(str(dist), str(ref)))))
+        rows.append((img, 'file', score(metric, *pair(str(dist), str(ref)), **kw)))
         if img in GRAY:
-            rows.append((img, 'gray', score(metric, *pair(gray(dist), gray(ref)))))
+            rows.append((img, 'gray', score(metric, *pair(gray(dist), gray(ref)), **kw)))
         d = imread2tensor(str(dist), rgb=True).unsqueeze(0)
         r = imread2tensor(str(ref), rgb=True).unsqueeze(0)
         for x, y, w, h in CROPS:
             crop = lambda t: t[..., y:y + h, x:x + w].contiguous()  # noqa: E731
-            rows.append((img, f'crop {x} {y} {w} {h}', score(metric, *pair(crop(d), crop(r)))))
-        if img == 'I03.bmp':
-            rows.append((img, 'tile {} {} {} {}'.format(*LARGE), score(metric, *pair(large(d), large(r)))))
+            rows.append((img, f'crop {x} {y} {w} {h}', score(metric, *pair(crop(d), crop(r)), **kw)))
+        if img == 'I03.bmp' and name not in NO_LARGE:
+            rows.append((img, 'tile {} {} {} {}'.format(*LARGE), score(metric, *pair(large(d), large(r)), **kw)))
     for img, region, s in rows:
         if math.isnan(s) and region.split(' ')[0] in ('file', 'gray'):
             raise RuntimeError(f'{name} {img} {region}: pyiqa failed')
@@ -603,9 +752,10 @@ def main():
     for name in names:
         t0 = time.time()
         pyiqa_name, kwargs = name, METRICS[name]
-        with no_pretrained():
-            metric = pyiqa.create_metric(pyiqa_name, device='cpu', **kwargs)
-        new = metric_rows(name, metric)
+        with cuda_as_cpu() if name in CUDA_ONLY else contextlib.nullcontext():
+            with no_pretrained():
+                metric = pyiqa.create_metric(pyiqa_name, device='cpu', **kwargs)
+            new = metric_rows(name, metric)
         rows += [{'metric': name, 'image': i, 'region': g, 'score': repr(s)} for i, g, s in new]
         print(f'{name}: {len(new)} rows, {time.time() - t0:.1f} s', [s for _, g, s in new if g == 'file'])
     order = {name: i for i, name in enumerate(METRICS)}

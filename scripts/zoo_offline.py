@@ -38,15 +38,69 @@ PYIQA_KWARGS = {
     'stlpips-vgg': {},
     'nrqm': {},
     'pi': {},
+    'clipiqa': {},
+    'clipiqa+': {},
+    'clipiqa+_rn50_512': {},
+    'clipiqa+_vitL14_512': {},
+    'laion_aes': {},
+    'qualiclip': {},
+    'qualiclip+': {},
+    'qualiclip+-clive': {},
+    'qualiclip+-flive': {},
+    'qualiclip+-spaq': {},
+    'liqe': {},
+    'liqe_mix': {},
+    'maclip': {},
+    'clipscore': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')
+
+
+def clip_file(url, root):
+    """OpenAI's CLIP loaders (pyiqa's `clip_model` and the `clip` package) take an archive from `root` if its
+    sha256 is the one in the URL, and download it otherwise. The random archive is taken from torch hub's `clip`
+    or `checkpoints` folder as it is."""
+    import pathlib
+    import torch
+    name = url.split('/')[-1]
+    hub = pathlib.Path(torch.hub.get_dir())
+    for d in (hub / 'clip', hub / 'checkpoints'):
+        if (d / name).is_file():
+            return str(d / name)
+    raise RuntimeError(f'{name} is not in {hub / "clip"}, and downloads are off')
+
+
+# pyiqa's code for these moves the model and the images to CUDA by name.
+CUDA_ONLY = {'maclip'}
+
+
+@contextlib.contextmanager
+def cuda_as_cpu():
+    """On a machine without a GPU, pyiqa's MACLIP with its moves to CUDA (its CLIP loaded for 'cuda', `.cuda()`
+    and `.to('cuda')` on the images) kept on the CPU; nothing else changes."""
+    import torch
+    from pyiqa.archs import clip_model, maclip_arch
+    if torch.cuda.is_available():
+        yield
+        return
+    saved = maclip_arch.load, torch.Tensor.cuda, torch.Tensor.to
+    to = torch.Tensor.to
+    maclip_arch.load = lambda name, device='cpu', *args, **kwargs: clip_model.load(name, 'cpu', *args, **kwargs)
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    torch.Tensor.to = lambda self, *args, **kwargs: to(self, *('cpu' if a == 'cuda' else a for a in args), **kwargs)
+    try:
+        yield
+    finally:
+        maclip_arch.load, torch.Tensor.cuda, torch.Tensor.to = saved
 
 
 @contextlib.contextmanager
 def no_pretrained():
     import timm  # here, not at the top: the benchmark's parent process reads PYIQA_KWARGS without torch
     import torchvision
+    import clip.clip
+    from pyiqa.archs import clip_model
 
     create = timm.create_model
     tv = {name: getattr(torchvision.models, name) for name in TORCHVISION_BUILDERS}
@@ -65,9 +119,12 @@ def no_pretrained():
     timm.create_model = timm_create
     for name, ctor in tv.items():
         setattr(torchvision.models, name, tv_wrap(ctor))
+    clip_downloads = clip_model._download, clip.clip._download
+    clip_model._download = clip.clip._download = clip_file
     try:
         yield
     finally:
+        clip_model._download, clip.clip._download = clip_downloads
         timm.create_model = create
         for name, ctor in tv.items():
             setattr(torchvision.models, name, ctor)

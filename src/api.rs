@@ -64,6 +64,8 @@ pub struct Metric {
     info: MetricInfo,
     key: ModelKey,
     limits: SizeLimits,
+    /// Whether it scores images against captions (and only so).
+    captioned: bool,
     /// Always `Some` until dropped (taken in `Drop` to hand it back to the cache).
     model: Option<Arc<dyn Model>>,
 }
@@ -117,6 +119,8 @@ pub struct MetricStatus {
     pub files: Vec<FileStatus>,
     /// The TorchScript module file, for a metric that is one.
     pub module: Option<PathBuf>,
+    /// Whether it scores images against captions ([`Metric::takes_caption`]).
+    pub takes_caption: bool,
 }
 
 impl MetricStatus {
@@ -164,6 +168,7 @@ pub fn metric_status(name: &str) -> Result<MetricStatus> {
                 availability: Availability::Ready,
                 files: Vec::new(),
                 module: Some(module),
+                takes_caption: false,
             });
         }
     };
@@ -188,7 +193,7 @@ pub fn metric_status(name: &str) -> Result<MetricStatus> {
     } else {
         Availability::Ready
     };
-    Ok(MetricStatus { info: spec_info(spec), availability, files, module: None })
+    Ok(MetricStatus { info: spec_info(spec), availability, files, module: None, takes_caption: spec.captioned })
 }
 
 fn spec_info(spec: &MetricSpec) -> MetricInfo {
@@ -277,7 +282,7 @@ fn open_builtin(spec: &'static MetricSpec, options: &Options) -> Result<Metric> 
     let info = spec_info(spec);
     let limits = SizeLimits { min: spec.min_size, max_pixels: spec.max_pixels };
     let precision = |device, requested| spec.effective_precision(device, requested);
-    open(info, spec.name.to_string(), limits, options, precision, spec.build)
+    open(info, spec.name.to_string(), limits, spec.captioned, options, precision, spec.build)
 }
 
 /// Creates a handle for the TorchScript module at `path`, described by
@@ -298,6 +303,7 @@ pub fn create_torchscript(path: &Path, spec: &TorchScriptSpec, options: &Options
         info,
         format!("torchscript:{}", file.display()),
         SizeLimits { min: (1, 1), max_pixels: None },
+        false,
         options,
         |_, p| p,
         |key| Ok(Arc::new(torchscript::load(&file, mode, key.device, key.precision)?) as Arc<dyn Model>),
@@ -310,6 +316,7 @@ fn open(
     info: MetricInfo,
     model_name: String,
     limits: SizeLimits,
+    captioned: bool,
     options: &Options,
     precision: impl FnOnce(Device, Precision) -> Precision,
     build: impl FnOnce(&ModelKey) -> Result<Arc<dyn Model>>,
@@ -327,7 +334,7 @@ fn open(
     let key = ModelKey { name: model_name, device, precision };
     let model = cache::acquire(&key, cache::Kind::Model, || build(&key)).map_err(in_context)?;
     cache::handle_opened();
-    Ok(Metric { info, key, limits, model: Some(model) })
+    Ok(Metric { info, key, limits, captioned, model: Some(model) })
 }
 
 /// What a batch of inputs gives the scoring: their sizes and their conversion to one tensor.
@@ -430,6 +437,12 @@ impl Metric {
     }
 
     fn check_mode(&self, has_ref: bool) -> Result<()> {
+        if self.captioned {
+            return Err(Error::invalid(
+                "scores an image against a caption: give one (Metric::score_captioned, iqa_score_captioned, \
+                 iqa score --caption)",
+            ));
+        }
         match (self.info.mode, has_ref) {
             (Mode::FullReference, false) => Err(Error::invalid("is full-reference: a reference image is required")),
             (Mode::NoReference, true) => Err(Error::invalid("is no-reference: pass no reference image (NULL)")),
@@ -551,8 +564,12 @@ impl Metric {
     }
 
     fn forward_checked(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Vec<f64>> {
-        let n = dist.size()[0];
-        let out = self.model().forward(dist, reference)?;
+        self.scores_of(self.model().forward(dist, reference)?, dist.size()[0] as usize)
+    }
+
+    /// A model's output for a batch of `n`, as n scores.
+    fn scores_of(&self, out: Tensor, n: usize) -> Result<Vec<f64>> {
+        let n = n as i64;
         let flat = out.f_reshape([-1])?;
         if flat.size()[0] != n {
             return Err(Error::new(
@@ -632,6 +649,57 @@ impl Metric {
         let (dist, reference) = decode_pair(dist, reference);
         let (dist, reference) = (dist?, reference.transpose()?);
         self.score(&dist.as_image(), reference.as_ref().map(|r| r.as_image()).as_ref())
+    }
+
+    /// Whether the metric scores an image against a caption (`clipscore`): then only the `*_captioned` methods
+    /// score with it, and they score with no other metric.
+    pub fn takes_caption(&self) -> bool {
+        self.captioned
+    }
+
+    /// Scores one image against a caption (UTF-8 text of any length; CLIP reads its first 77 tokens).
+    pub fn score_captioned(&self, image: &Image<'_>, caption: &str) -> Result<f64> {
+        Ok(self.score_batch_captioned(std::slice::from_ref(image), &[caption])?[0])
+    }
+
+    /// Scores images against one caption each; images of one size go through the model in one forward pass.
+    pub fn score_batch_captioned(&self, images: &[Image<'_>], captions: &[&str]) -> Result<Vec<f64>> {
+        self.in_context((|| {
+            if !self.captioned {
+                return Err(Error::invalid("takes no caption: score it with score/score_batch"));
+            }
+            if images.is_empty() {
+                return Err(Error::invalid("no images to score (count is 0)"));
+            }
+            if captions.len() != images.len() {
+                return Err(Error::invalid(format!("{} images but {} captions", images.len(), captions.len())));
+            }
+            for (i, image) in images.iter().enumerate() {
+                self.check_size(i, image.width() as i64, image.height() as i64)?;
+            }
+            let mut groups: BTreeMap<(u32, u32), Vec<usize>> = BTreeMap::new();
+            for (i, image) in images.iter().enumerate() {
+                groups.entry((image.width(), image.height())).or_default().push(i);
+            }
+            let _no_grad = tch::no_grad_guard();
+            let mut scores = vec![f64::NAN; images.len()];
+            let limit = runtime::current_settings().batch_limit.unwrap_or(usize::MAX);
+            for indices in groups.values().flat_map(|group| group.chunks(limit)) {
+                let batch = images.tensor(indices, self.key.device)?;
+                let texts: Vec<&str> = indices.iter().map(|&i| captions[i]).collect();
+                let out = self.model().forward_captioned(&batch, &texts)?;
+                for (&i, s) in indices.iter().zip(self.scores_of(out, indices.len())?) {
+                    scores[i] = s;
+                }
+            }
+            Ok(scores)
+        })())
+    }
+
+    /// Decodes an image file and scores it against a caption.
+    pub fn score_files_captioned(&self, path: &Path, caption: &str) -> Result<f64> {
+        let image = self.in_context(crate::image::decode_file(path))?;
+        self.score_captioned(&image.as_image(), caption)
     }
 
     /// Prepares `reference` for scoring many distorted images against it with this full-reference metric

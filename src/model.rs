@@ -1,6 +1,6 @@
 //! What every metric shares: its self-description ([`MetricSpec`]), the [`Model`] it builds, and the
 //! [`ModelKey`] under which built models are cached. A leaf of the crate: it knows no metric.
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::{Frame, Image};
 use crate::runtime::Precision;
 use crate::weights::WeightFile;
@@ -48,6 +48,8 @@ pub struct MetricSpec {
     pub max_pixels: Option<(u64, &'static str)>,
     /// The pretrained files its model loads (what `metric_status` reports on).
     pub weights: &'static [&'static WeightFile],
+    /// Whether it scores an image against a caption (clipscore) rather than alone or against a reference.
+    pub captioned: bool,
 }
 
 impl MetricSpec {
@@ -69,7 +71,14 @@ impl MetricSpec {
             min_size: (1, 1),
             max_pixels: None,
             weights: &[],
+            captioned: false,
         }
+    }
+
+    /// The same spec scoring images against captions ([`Model::forward_captioned`]).
+    pub const fn captioned(mut self) -> MetricSpec {
+        self.captioned = true;
+        self
     }
 
     /// The same spec with a minimum size (height, width).
@@ -111,6 +120,11 @@ pub trait Model: Send + Sync {
     /// Scores a batch: `dist` (and `reference` for FR metrics) are N×3×H×W float32 in [0,1] on the model's
     /// device, of equal shapes. Returns N scores.
     fn forward(&self, dist: &Tensor, reference: Option<&Tensor>) -> Result<Tensor>;
+
+    /// Scores a batch of images against one caption each (metrics whose spec is `captioned`); N scores.
+    fn forward_captioned(&self, _dist: &Tensor, _captions: &[&str]) -> Result<Tensor> {
+        Err(Error::invalid("takes no caption"))
+    }
 
     /// Scores caller buffers directly on the CPU where that is cheaper than building tensors (PSNR: the
     /// conversion cost more than the metric). `None`: not supported for these images; `forward` is used.

@@ -3,8 +3,9 @@
 use crate::catalogue::{CatalogueEntry, PYIQA_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
-    arniqa, brisque, ckdn, cnniqa, cw_ssim, dbcnn, deepdc, dists, entropy, fsim, gmsd, hyperiqa, ilniqe, lpips, mad,
-    metaiqa, nima, niqe, nlpd, nrqm, paq2piq, pieapp, piqe, psnr, ssim, topiq, torchscript, unique, vif, vsi, wadiqam,
+    arniqa, brisque, ckdn, clipiqa, clipscore, cnniqa, cw_ssim, dbcnn, deepdc, dists, entropy, fsim, gmsd, hyperiqa,
+    ilniqe, laion_aes, liqe, lpips, maclip, mad, metaiqa, nima, niqe, nlpd, nrqm, paq2piq, pieapp, piqe, psnr, ssim,
+    topiq, torchscript, unique, vif, vsi, wadiqam,
 };
 use crate::model::MetricSpec;
 use crate::runtime::settings;
@@ -42,6 +43,11 @@ const METRICS: &[&[MetricSpec]] = &[
     deepdc::METRICS,
     pieapp::METRICS,
     nrqm::METRICS,
+    clipiqa::METRICS,
+    laion_aes::METRICS,
+    liqe::METRICS,
+    maclip::METRICS,
+    clipscore::METRICS,
 ];
 
 /// The built-in metrics' specs, in listing order.
@@ -115,7 +121,7 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 58);
+        assert_eq!(builtin().count(), 72);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
         let e = find_builtin("musiq").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);

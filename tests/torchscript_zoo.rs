@@ -1,4 +1,4 @@
-//! pyiqa's model zoo through TorchScript: scripts/export_torchscript.py exports two pyiqa metrics with
+//! pyiqa's model zoo through TorchScript: scripts/export_torchscript.py exports a pyiqa metric with
 //! random weights (pyiqa's own architectures, seeded) into a fresh directory during the test run, writing
 //! pyiqa's scores for the calibration pairs and a 301x257 crop; iqa then finds each module by name
 //! (IQA_WEIGHTS_DIR) and must give pyiqa's scores within 1e-4 relative. Needs pyiqa (scripts/setup.sh --dev).
@@ -8,7 +8,7 @@ use common::{profile_dir, references_at, rel_err, root, score_reference, venv_py
 use std::path::PathBuf;
 
 /// Names that are not built in (a built-in metric's name is never a module's: tests/zoo.rs covers those).
-const ZOO: [&str; 2] = ["clipiqa", "musiq"];
+const ZOO: [&str; 1] = ["musiq"];
 
 fn exported() -> PathBuf {
     let dir = profile_dir().join("torchscript-zoo");

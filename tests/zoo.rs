@@ -13,6 +13,7 @@
 mod common;
 use common::*;
 use iqa::{create_metric, ErrorKind, Options, Precision};
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 /// The random checkpoints, made once per test process; IQA_WEIGHTS_DIR points at them.
@@ -66,9 +67,11 @@ fn check(name: &str, relative: f64, min_side: u32, large: Large) {
     let width = if (hi - lo).is_finite() { hi - lo } else { 0.0 };
     let (mut worst, mut worst_abs) = (0.0f64, 0.0f64);
     let mut files = Vec::new();
+    let captions = metric.takes_caption().then(captions);
+    let caption = |image: &str| captions.as_ref().map(|c| c[image].as_str());
     for r in &rows {
         let scale = r.score.abs().max(width);
-        let got = score_reference(&metric, r);
+        let got = score_reference_with(&metric, r, caption(&r.image));
         if r.region == Region::File {
             files.push((r, *got.as_ref().unwrap_or(&f64::NAN)));
         }
@@ -80,14 +83,22 @@ fn check(name: &str, relative: f64, min_side: u32, large: Large) {
     let (lo, hi) = files.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(r, _)| (lo.min(r.score), hi.max(r.score)));
     assert!(hi - lo > 1e-3 * hi.abs().max(lo.abs()), "{name}: near-constant scores from {lo} to {hi}");
     assert!(worst_abs <= 1e-2 * (hi - lo), "{name}: error {worst_abs:e} against a spread of {:e}", hi - lo);
-    assert_batch_equals_single_within(name, 1e-5, 1e-5 * width);
-    assert_cuda_equals_cpu(name, 1e-3);
-    check_bf16(name, &files, width);
+    if metric.takes_caption() {
+        assert_captioned_batch_equals_single(&metric, caption);
+    } else {
+        assert_batch_equals_single_within(name, 1e-5, 1e-5 * width);
+        assert_cuda_equals_cpu(name, 1e-3);
+        check_bf16(name, &files, width);
+    }
     let fr = metric.info().mode == iqa::Mode::FullReference;
     let (d, f) = (decoded("dist", "I03.bmp"), decoded("ref", "I03.bmp"));
     let score = |w: u32, h: u32| {
         let reference = strided_crop(&f, (5, 7, w, h));
-        metric.score(&strided_crop(&d, (5, 7, w, h)), fr.then_some(&reference))
+        let dist = strided_crop(&d, (5, 7, w, h));
+        match caption("I03.bmp") {
+            Some(c) => metric.score_captioned(&dist, c),
+            None => metric.score(&dist, fr.then_some(&reference)),
+        }
     };
     score(min_side, min_side).unwrap_or_else(|e| panic!("{name} at its minimum {min_side}: {e}"));
     // (pyiqa scores a 1×1 image with most of them: then there is nothing smaller to refuse.)
@@ -96,6 +107,37 @@ fn check(name: &str, relative: f64, min_side: u32, large: Large) {
         assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{name} {w}x{h}: {}", e.message);
         assert!(e.message.contains("at least"), "{name}: {}", e.message);
     }
+}
+
+/// The caption of each calibration image (tests/data/zoo_captions.csv, which the reference script reads too).
+fn captions() -> std::collections::HashMap<String, String> {
+    // Two columns, the second quoted where it holds a comma (as Python's csv module writes it).
+    let text = std::fs::read_to_string(root().join("tests/data/zoo_captions.csv")).unwrap();
+    let field = |f: &str| match f.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => f.to_string(),
+    };
+    text.lines().skip(1).map(|l| l.split_once(',').unwrap()).map(|(i, c)| (i.to_string(), field(c))).collect()
+}
+
+/// A captioned metric's batch (each calibration image with its caption, and a crop with another image's
+/// caption) equals its single scores, and it refuses every other way of scoring.
+fn assert_captioned_batch_equals_single<'a>(metric: &iqa::Metric, caption: impl Fn(&str) -> Option<&'a str>) {
+    let decoded: Vec<_> = IMAGES.iter().map(|i| decoded("dist", i)).collect();
+    let mut images: Vec<iqa::Image> = decoded.iter().map(|d| d.as_image()).collect();
+    let mut texts: Vec<&str> = IMAGES.iter().map(|i| caption(i).unwrap()).collect();
+    images.push(strided_crop(&decoded[0], (3, 4, 171, 165)));
+    texts.push(caption(IMAGES[4]).unwrap());
+    let batch = metric.score_batch_captioned(&images, &texts).unwrap();
+    for (i, (image, text)) in images.iter().zip(&texts).enumerate() {
+        let single = metric.score_captioned(image, text).unwrap();
+        assert!((batch[i] - single).abs() <= 1e-5 * single.abs().max(1.0), "image {i}: {} vs {single}", batch[i]);
+    }
+    let e = metric.score_batch_captioned(&images, &texts[..2]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+    let e = metric.score(&images[0], None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+    assert!(e.message.contains("caption"), "{}", e.message);
 }
 
 /// Where the metric honours reduced precision, its bf16 scores of the calibration files (`files`: each row and
@@ -173,6 +215,20 @@ zoo_tests! {
     pieapp => ("pieapp", 1e-4, 64, LongRun),
     nrqm => ("nrqm", 1e-4, 84, Always),
     pi => ("pi", 1e-4, 104, LongRun),
+    clipiqa => ("clipiqa", 1e-4, 31, Always),
+    clipiqa_plus => ("clipiqa+", 1e-4, 31, LongRun),
+    clipiqa_plus_rn50_512 => ("clipiqa+_rn50_512", 1e-4, 31, Always),
+    clipiqa_plus_vitl14_512 => ("clipiqa+_vitL14_512", 1e-4, 14, Always),
+    laion_aes => ("laion_aes", 1e-4, 1, Always),
+    qualiclip => ("qualiclip", 1e-4, 31, Always),
+    qualiclip_plus => ("qualiclip+", 1e-4, 31, Always),
+    qualiclip_plus_clive => ("qualiclip+-clive", 1e-4, 31, LongRun),
+    qualiclip_plus_flive => ("qualiclip+-flive", 1e-4, 31, LongRun),
+    qualiclip_plus_spaq => ("qualiclip+-spaq", 1e-4, 31, LongRun),
+    liqe => ("liqe", 1e-4, 224, Always),
+    liqe_mix => ("liqe_mix", 1e-4, 224, Always),
+    maclip => ("maclip", 1e-4, 224, Always),
+    clipscore => ("clipscore", 1e-4, 1, Always),
 }
 
 /// A checkpoint that is not there is an error naming the file, the URL and the places searched.
@@ -320,4 +376,49 @@ fn the_video_command_scores_frames_with_a_zoo_metric() {
         let got = frames_json[t]["metrics"]["topiq_nr"].as_f64().unwrap();
         assert_eq!(got, want, "frame {t}");
     }
+}
+
+/// `iqa score -m clipscore` takes captions from `--caption` or a `--captions` file (by file name here), gives
+/// pyiqa's scores, and makes an image without a caption an error row.
+#[test]
+fn clipscore_on_the_command_line() {
+    let weights = zoo_weights();
+    let dir = profile_dir().join("clipscore-cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    for image in ["I03.bmp", "I04.bmp"] {
+        std::fs::copy(calibration("dist", image), dir.join("images").join(image)).unwrap();
+    }
+    let captions = captions();
+    std::fs::write(dir.join("captions.csv"), format!("I03.bmp,\"{}\"\n", captions["I03.bmp"].replace('"', "\"\"")))
+        .unwrap();
+    let want: std::collections::HashMap<String, f64> = references_from("zoo_references.csv")
+        .into_iter()
+        .filter(|r| r.metric == "clipscore" && r.region == Region::File)
+        .map(|r| (r.image, r.score))
+        .collect();
+    let run = |args: &[&OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_iqa"))
+            .args(["score", "-m", "clipscore", "--csv", "-"])
+            .args(args)
+            .env("IQA_WEIGHTS_DIR", &weights)
+            .env("IQA_OFFLINE", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let score_of = |csv: &str, image: &str| -> Option<f64> {
+        let line = csv.lines().find(|l| l.starts_with(&format!("{image},")))?;
+        line.split(',').nth(3)?.parse().ok()
+    };
+    let images = dir.join("images");
+    let captions_file = dir.join("captions.csv");
+    let by_file = run(&[OsStr::new("--captions"), captions_file.as_os_str(), images.as_os_str()]);
+    let got = score_of(&by_file, "I03.bmp").unwrap_or_else(|| panic!("no I03 score in:\n{by_file}"));
+    assert!(rel_err(got, want["I03.bmp"]) <= 1e-4, "{got} vs pyiqa {}", want["I03.bmp"]);
+    assert!(by_file.contains("I04.bmp,,clipscore,,no caption"), "{by_file}");
+    let one = run(&[OsStr::new("--caption"), OsStr::new(&captions["I04.bmp"]), images.as_os_str()]);
+    let got = score_of(&one, "I04.bmp").unwrap_or_else(|| panic!("no I04 score in:\n{one}"));
+    assert!(rel_err(got, want["I04.bmp"]) <= 1e-4, "{got} vs pyiqa {}", want["I04.bmp"]);
 }

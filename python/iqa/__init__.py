@@ -231,6 +231,10 @@ class Metric(_Owned):
         real = _capi.c_enum()
         _check(_lib.iqa_metric_precision(handle, ctypes.byref(real)))
         self.precision = _PRECISION_NAMES[real.value]
+        captioned = ctypes.c_bool(False)
+        if hasattr(_lib, "iqa_metric_takes_caption"):
+            _check(_lib.iqa_metric_takes_caption(handle, ctypes.byref(captioned)))
+        self.takes_caption = captioned.value  # clipscore: scored against caption_list
 
     def __repr__(self):
         return f"<iqa.Metric {self.metric_name} {self.metric_mode} on {self.device}, {self.precision}>"
@@ -240,11 +244,15 @@ class Metric(_Owned):
     def _describe(self):
         return f"metric {self.metric_name}"
 
-    def __call__(self, target, ref=None):
+    def __call__(self, target, ref=None, caption_list=None):
         """Scores `target` (against `ref` for FR metrics). Returns a float for one path or array image, a list
         of floats for a list of paths, a float64 numpy array for an N x H x W x C array, a float64 torch
         tensor of N scores (on the input's device) for torch tensors. `ref` may be a prepared Reference
-        (prepare_reference): then `target` is pixels, one image or a batch, each scored against it."""
+        (prepare_reference): then `target` is pixels, one image or a batch, each scored against it.
+        Metrics that take captions (clipscore, `takes_caption`) need `caption_list`, one string per image, as
+        in pyiqa."""
+        if self.takes_caption or caption_list is not None:
+            return self._score_captioned(target, ref, caption_list)
         if self.metric_mode == "FR" and ref is None:
             raise InvalidArgumentError(1, f"{self.metric_name} is full-reference: pass ref")
         if self.metric_mode == "NR" and ref is not None:
@@ -265,6 +273,38 @@ class Metric(_Owned):
                 _check(_lib.iqa_score(handle, dist.images, ref_images, scores))
             else:
                 _check(_lib.iqa_score_batch(handle, dist.images, ref_images, dist.count, scores))
+            return dist.result(list(scores))
+        finally:
+            self._release()
+
+    def _score_captioned(self, target, ref, caption_list):
+        if not self.takes_caption:
+            raise InvalidArgumentError(1, f"{self.metric_name} takes no caption: caption_list must be None")
+        if caption_list is None:
+            raise InvalidArgumentError(1, f"{self.metric_name} scores images against captions: pass caption_list")
+        if ref is not None:
+            raise InvalidArgumentError(1, f"{self.metric_name} is no-reference: ref must be None")
+        if isinstance(caption_list, str):
+            raise InvalidArgumentError(1, "caption_list is a list of strings, one per image")
+        captions = [str(c).encode() for c in caption_list]
+        handle = self._acquire()
+        try:
+            if _is_path(target) or _is_path_list(target):
+                paths = [target] if _is_path(target) else list(target)
+                if len(captions) != len(paths):
+                    raise ShapeMismatchError(5, f"{len(paths)} path(s) but {len(captions)} caption(s)")
+                scores = []
+                for path, caption in zip(paths, captions):
+                    score = ctypes.c_double()
+                    _check(_lib.iqa_score_files_captioned(handle, os.fsencode(path), caption, ctypes.byref(score)))
+                    scores.append(score.value)
+                return scores[0] if _is_path(target) else scores
+            dist = _Batch.of(target)
+            if len(captions) != dist.count:
+                raise ShapeMismatchError(5, f"{dist.count} image(s) but {len(captions)} caption(s)")
+            scores = (ctypes.c_double * dist.count)()
+            texts = (ctypes.c_char_p * dist.count)(*captions)
+            _check(_lib.iqa_score_batch_captioned(handle, dist.images, texts, dist.count, scores))
             return dist.result(list(scores))
         finally:
             self._release()

@@ -114,6 +114,14 @@ _OPTIONAL_SIGNATURES = {
         [MetricPtr, ReferencePtr, ctypes.POINTER(Image), ctypes.POINTER(ctypes.c_double)], c_enum),
     "iqa_score_batch_with_reference": (
         [MetricPtr, ReferencePtr, ctypes.POINTER(Image), ctypes.c_size_t, ctypes.POINTER(ctypes.c_double)], c_enum),
+    "iqa_metric_takes_caption": ([MetricPtr, ctypes.POINTER(ctypes.c_bool)], c_enum),
+    "iqa_score_captioned": (
+        [MetricPtr, ctypes.POINTER(Image), ctypes.c_char_p, ctypes.POINTER(ctypes.c_double)], c_enum),
+    "iqa_score_batch_captioned": (
+        [MetricPtr, ctypes.POINTER(Image), ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t,
+         ctypes.POINTER(ctypes.c_double)], c_enum),
+    "iqa_score_files_captioned": (
+        [MetricPtr, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_double)], c_enum),
 }
 
 

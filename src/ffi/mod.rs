@@ -661,6 +661,110 @@ pub unsafe extern "C" fn iqa_score_files(
     })
 }
 
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+unsafe fn caption_from_c<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL")));
+    }
+    CStr::from_ptr(p).to_str().map_err(|_| Error::invalid(format!("{what} is not valid UTF-8")))
+}
+
+/// Whether the metric scores an image against a caption (clipscore): such a metric scores only through
+/// iqa_score_captioned, iqa_score_batch_captioned and iqa_score_files_captioned, and those score with no other.
+/// Errors: IQA_ERR_INVALID_ARGUMENT (NULL pointers).
+///
+/// # Safety
+/// `metric` a live handle or NULL; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_metric_takes_caption(metric: *const IqaMetric, out: *mut bool) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out, "out")?;
+        out.write(handle.metric.takes_caption());
+        Ok(())
+    })
+}
+
+/// Scores one image against a caption (NUL-terminated UTF-8 of any length; CLIP reads its first 77 tokens).
+/// On error *out_score is untouched. Errors as iqa_score, and IQA_ERR_INVALID_ARGUMENT for a metric that takes
+/// no caption or a caption that is NULL or not UTF-8.
+///
+/// # Safety
+/// `metric` a live handle or NULL; `image` NULL or a valid image; `caption` NULL or NUL-terminated;
+/// `out_score` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score_captioned(
+    metric: *mut IqaMetric,
+    image: *const IqaImage,
+    caption: *const c_char,
+    out_score: *mut f64,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_score, "out_score")?;
+        let image = image_from_c(image, "image")?;
+        let caption = caption_from_c(caption, "caption")?;
+        out_score.write(handle.metric.score_captioned(&image, caption)?);
+        Ok(())
+    })
+}
+
+/// Scores `count` images, `images[i]` against `captions[i]`, into out_scores[0..count); images of one size run
+/// through the model in one forward pass. On error no score is written.
+///
+/// # Safety
+/// `images` and `captions` must point to `count` images and `count` strings (each NULL or NUL-terminated);
+/// `out_scores` to `count` writable doubles.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score_batch_captioned(
+    metric: *mut IqaMetric,
+    images: *const IqaImage,
+    captions: *const *const c_char,
+    count: usize,
+    out_scores: *mut f64,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_scores, "out_scores")?;
+        if count == 0 {
+            return Err(Error::invalid("count is 0: nothing to score"));
+        }
+        let images = array_from_c(images, count, "images", image_from_c)?;
+        if captions.is_null() {
+            return Err(Error::invalid("captions is NULL"));
+        }
+        let captions = (0..count)
+            .map(|i| caption_from_c(*captions.add(i), &format!("captions[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        let scores = handle.metric.score_batch_captioned(&images, &captions)?;
+        std::ptr::copy_nonoverlapping(scores.as_ptr(), out_scores, count);
+        Ok(())
+    })
+}
+
+/// Decodes an image file (as iqa_score_files) and scores it against a caption. Errors as iqa_score_files and
+/// iqa_score_captioned.
+///
+/// # Safety
+/// `path` and `caption` NULL or NUL-terminated; `out_score` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn iqa_score_files_captioned(
+    metric: *mut IqaMetric,
+    path: *const c_char,
+    caption: *const c_char,
+    out_score: *mut f64,
+) -> IqaStatus {
+    entry(|| {
+        let handle = checked_handle(metric)?;
+        checked_out(out_score, "out_score")?;
+        let path = path_from_c(path, "path")?;
+        let caption = caption_from_c(caption, "caption")?;
+        out_score.write(handle.metric.score_files_captioned(&path, caption)?);
+        Ok(())
+    })
+}
+
 /// Per-pixel map of one pair, for metrics that define one. Each map relates to its metric's score:
 /// - the LPIPS family (lpips, lpips-vgg, lpips-squeeze and the + variants): each layer's distance upsampled to
 ///   the image size and summed (larger = more different; its mean is close to the score);

@@ -22,8 +22,6 @@
 //!
 //! tests/data/clip_tokens.csv (scripts/make_clip_tokens.py) holds the reference's ids for about a thousand texts,
 //! every pyiqa prompt among them.
-// Nothing outside the tests calls it until the CLIP metrics are built on it; remove then.
-#![allow(dead_code)]
 use crate::error::{Error, ErrorKind, Result};
 use once_cell::sync::Lazy;
 use regex::{Captures, Regex};
@@ -35,8 +33,9 @@ use unicode_normalization::UnicodeNormalization;
 pub const START_OF_TEXT: i64 = 49406;
 /// The id of `<|endoftext|>`, which closes it (and whose position CLIP's text encoder reads features at).
 pub const END_OF_TEXT: i64 = 49407;
-/// The context length of every CLIP model.
-pub const CONTEXT_LENGTH: usize = 77;
+/// The context length of every CLIP model (the models read theirs off their position embedding).
+#[cfg(test)]
+const CONTEXT_LENGTH: usize = 77;
 
 /// The merges the reference reads: lines 1 to 48,894 of the file (its `49152-256-2`).
 const MERGES: usize = 49152 - 256 - 2;

@@ -59,6 +59,16 @@ impl Checkpoint {
         self.tensors.contains_key(key)
     }
 
+    /// The shape of the tensor at `key`, for networks whose size the file decides (CLIP).
+    pub fn shape(&self, key: &str) -> Option<Vec<i64>> {
+        self.tensors.get(key).map(Tensor::size)
+    }
+
+    /// The file, as messages name it.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// The float32 CPU tensor at `key`, which must have `shape`.
     pub fn get(&self, key: &str, shape: &[i64]) -> Result<Tensor> {
         let t = self.tensors.get(key).ok_or_else(|| {
@@ -285,6 +295,12 @@ impl MultiheadAttention {
 
     /// Attention of `query` (L×N×E) over `key`/`value` (S×N×E); returns L×N×E.
     pub fn forward(&self, query: &Tensor, key: &Tensor, value: &Tensor) -> Result<Tensor> {
+        self.forward_masked(query, key, value, false)
+    }
+
+    /// [`Self::forward`], with `causal`: query i attends to keys 0..=i only (torch's additive mask of −∞ above
+    /// the diagonal).
+    pub fn forward_masked(&self, query: &Tensor, key: &Tensor, value: &Tensor, causal: bool) -> Result<Tensor> {
         let (l, n, e) = query.size3()?;
         let s = key.size()[0];
         let h = self.heads;
@@ -294,7 +310,7 @@ impl MultiheadAttention {
         let q = split(self.q.forward(query)?, l)?;
         let k = split(self.k.forward(key)?, s)?;
         let v = split(self.v.forward(value)?, s)?;
-        let a = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, None, false)?;
+        let a = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, causal, None, false)?;
         self.out.forward(&a.f_permute([2, 0, 1, 3])?.f_contiguous()?.f_view([l, n, e])?)
     }
 }

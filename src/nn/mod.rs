@@ -1,5 +1,6 @@
 //! Building blocks shared by metrics: MATLAB-style filters, ImageNet backbones, and the model zoo's layers.
 pub mod backbones;
+pub mod clip;
 pub mod clip_tokenizer;
 pub mod filters;
 pub mod frequency;

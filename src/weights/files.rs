@@ -247,6 +247,140 @@ macro_rules! zoo_file_unverified {
     };
 }
 
+/// OpenAI's CLIP RN50 (`clipiqa`, `clipiqa+`, `clipiqa+_rn50_512`): a TorchScript archive (`RN50/data.pkl`),
+/// float16 linear/convolution tensors, keys as OpenAI's `build_model` reads them (`visual.*`, `transformer.*`,
+/// `token_embedding.weight`, `positional_embedding`, `ln_final.*`, `text_projection`, `logit_scale`). pyiqa
+/// keeps it in torch hub's `clip` folder; the URL names its full sha256.
+pub const CLIP_RN50: WeightFile = WeightFile {
+    official_name: "RN50.pt",
+    alternative_names: &[],
+    url: "https://openaipublic.azureedge.net/clip/models/\
+          afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+    sha256: "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+    builtin: &[],
+    renames: &[],
+};
+
+/// OpenAI's CLIP ViT-B/32 (`clipscore`; LIQE's files hold a fine-tuned copy of their own), laid out as
+/// [`CLIP_VITL14`].
+pub const CLIP_VITB32: WeightFile = WeightFile {
+    official_name: "ViT-B-32.pt",
+    alternative_names: &[],
+    url: "https://openaipublic.azureedge.net/clip/models/\
+          40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+    sha256: "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+    builtin: &[],
+    renames: &[],
+};
+
+/// OpenAI's CLIP ViT-L/14 (`clipiqa+_vitL14_512`, `laion_aes`), laid out as [`CLIP_RN50`] with a vision
+/// transformer (`visual.conv1`, `.class_embedding`, `.positional_embedding`, `.transformer`, `.ln_post`, `.proj`).
+pub const CLIP_VITL14: WeightFile = WeightFile {
+    official_name: "ViT-L-14.pt",
+    alternative_names: &[],
+    url: "https://openaipublic.azureedge.net/clip/models/\
+          b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
+    sha256: "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+    builtin: &[],
+    renames: &[],
+};
+
+/// `clipiqa+_vitL14_512`'s prompt learner, as [`CLIPIQA_PLUS_RN50_512`] with 768 features.
+pub const CLIPIQA_PLUS_VITL14_512: WeightFile = WeightFile {
+    official_name: "CLIPIQA%2B_ViTL14_512-e66488f2.pth",
+    alternative_names: &["CLIPIQA+_ViTL14_512-e66488f2.pth"],
+    url: pyiqa_hf!("CLIPIQA%2B_ViTL14_512-e66488f2.pth"),
+    sha256: "e66488f2",
+    builtin: &[],
+    renames: &[],
+};
+
+/// LAION's aesthetic predictor head (`laion_aes`): a plain state dict of five linear layers,
+/// `layers.{0,2,4,6,7}.{weight,bias}` (768 → 1024 → 128 → 64 → 16 → 1). Its name carries no checksum.
+pub const LAION_AES_MLP: WeightFile = WeightFile {
+    official_name: "sac%2Blogos%2Bava1-l14-linearMSE.pth",
+    alternative_names: &["sac+logos+ava1-l14-linearMSE.pth"],
+    url: pyiqa_hf!("sac%2Blogos%2Bava1-l14-linearMSE.pth"),
+    sha256: "",
+    builtin: &[],
+    renames: &[],
+};
+
+/// QualiCLIP's fine-tuned CLIP RN50 (`qualiclip*`): a plain state dict, OpenAI's keys under `clip_model.`, and
+/// `prompts_features` (14, 1024), the unit text features of its seven antonym pairs. No checksum in its name.
+pub const QUALICLIP: WeightFile = WeightFile {
+    official_name: "QualiCLIP.pth",
+    alternative_names: &[],
+    url: pyiqa_hf!("QualiCLIP.pth"),
+    sha256: "",
+    builtin: &[],
+    renames: &[],
+};
+
+macro_rules! qualiclip_plus {
+    ($name:literal) => {
+        WeightFile {
+            official_name: concat!("QualiCLIP%2B_", $name, ".pth"),
+            alternative_names: &[concat!("QualiCLIP+_", $name, ".pth")],
+            url: concat!(
+                "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/QualiCLIP%2B_",
+                $name,
+                ".pth"
+            ),
+            sha256: "",
+            builtin: &[],
+            renames: &[],
+        }
+    };
+}
+
+/// QualiCLIP+'s prompt learners (`qualiclip+`, `-clive`, `-flive`, `-spaq`) under `params`:
+/// `prompt_learner.ctx` (14, 16, 512), `.token_prefix` (14, 1, 512), `.token_suffix` (14, 60, 512).
+pub const QUALICLIP_PLUS: [WeightFile; 4] =
+    [qualiclip_plus!("koniq"), qualiclip_plus!("clive"), qualiclip_plus!("flive"), qualiclip_plus!("spaq")];
+
+/// LIQE on KonIQ (`liqe`): its whole fine-tuned CLIP ViT-B/32 under `params.clip_model.` (OpenAI's keys).
+pub const LIQE_KONIQ: WeightFile = WeightFile {
+    official_name: "liqe_koniq.pt",
+    alternative_names: &[],
+    url: pyiqa_hf!("liqe_koniq.pt"),
+    sha256: "",
+    builtin: &[],
+    renames: &[],
+};
+
+/// LIQE's multitask model (`liqe_mix`), laid out as [`LIQE_KONIQ`].
+pub const LIQE_MIX: WeightFile = WeightFile {
+    official_name: "liqe_mix.pt",
+    alternative_names: &[],
+    url: pyiqa_hf!("liqe_mix.pt"),
+    sha256: "",
+    builtin: &[],
+    renames: &[],
+};
+
+/// CLIP-IQA+'s learned context (`clipiqa+`): one bare tensor, 2 prompts × 16 tokens × 512. pyiqa's URL (and so
+/// its cache) quotes the '+' as `%2B`; the unquoted name is also accepted.
+pub const CLIPIQA_PLUS_CONTEXT: WeightFile = WeightFile {
+    official_name: "CLIP-IQA%2B_learned_prompts-603f3273.pth",
+    alternative_names: &["CLIP-IQA+_learned_prompts-603f3273.pth"],
+    url: pyiqa_hf!("CLIP-IQA%2B_learned_prompts-603f3273.pth"),
+    sha256: "603f3273",
+    builtin: &[],
+    renames: &[],
+};
+
+/// `clipiqa+_rn50_512`'s prompt learner under `params`: `prompt_learner.ctx` (2, 16, 512), `.token_prefix`
+/// (2, 1, 512), `.token_suffix` (2, 60, 512).
+pub const CLIPIQA_PLUS_RN50_512: WeightFile = WeightFile {
+    official_name: "CLIPIQA%2B_RN50_512-89f5d940.pth",
+    alternative_names: &["CLIPIQA+_RN50_512-89f5d940.pth"],
+    url: pyiqa_hf!("CLIPIQA%2B_RN50_512-89f5d940.pth"),
+    sha256: "89f5d940",
+    builtin: &[],
+    renames: &[],
+};
+
 zoo_file_unverified!(
     /// BRISQUE's SVR as MATLAB's `brisque` ships it, pyiqa's `brisque_matlab`: F64 `sv` (k, 36), `sv_coef` (k, 1).
     BRISQUE_MATLAB, "brisque_matlab.mat"
@@ -433,6 +567,20 @@ pub const ZOO: &[&WeightFile] = &[
     &NIMA_INCEPTION_AVA,
     &NIMA_KONIQ,
     &NIMA_SPAQ,
+    &CLIP_RN50,
+    &CLIPIQA_PLUS_CONTEXT,
+    &CLIPIQA_PLUS_RN50_512,
+    &CLIP_VITL14,
+    &CLIP_VITB32,
+    &CLIPIQA_PLUS_VITL14_512,
+    &LAION_AES_MLP,
+    &QUALICLIP,
+    &QUALICLIP_PLUS[0],
+    &QUALICLIP_PLUS[1],
+    &QUALICLIP_PLUS[2],
+    &QUALICLIP_PLUS[3],
+    &LIQE_KONIQ,
+    &LIQE_MIX,
 ];
 
 /// The LPIPS linear layers for a version ("0.0", "0.1") and net ("alex", "vgg", "squeeze").

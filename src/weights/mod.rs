@@ -175,8 +175,8 @@ fn first_file<'n>(names: impl IntoIterator<Item = &'n str>, dirs: &[PathBuf]) ->
 /// 1. `IQA_WEIGHTS_DIR` (the directory and its immediate subdirectories; official name first, then the
 ///    alternative names): a user who sets it means those files, so they win even over the built-in copy.
 /// 2. The copy built into the library: verified when it was committed, no I/O.
-/// 3. torch.hub's `pyiqa` and `checkpoints` folders (official names only: that is how pyiqa and torchvision
-///    save them), so that a machine where pyiqa has run works offline at once.
+/// 3. torch.hub's `pyiqa`, `checkpoints` and `clip` folders (official names only: that is how pyiqa, torchvision
+///    and pyiqa's CLIP loader save them), so that a machine where pyiqa has run works offline at once.
 /// 4. iqa's cache directory (official names first).
 /// 5. Otherwise the first use downloads it into the cache ([`Location::Download`]), if it may.
 pub fn locate_with<'a>(file: impl Into<FileRef<'a>>, config: &SearchConfig) -> Location {
@@ -225,11 +225,13 @@ fn search(file: FileRef<'_>, config: &SearchConfig) -> Search {
     }
 
     if let Some(hub) = &config.torch_hub {
-        let dirs = [hub.join("pyiqa"), hub.join("checkpoints")];
+        // pyiqa's zoo, torchvision's checkpoints, and OpenAI's CLIP files as pyiqa's CLIP loader keeps them.
+        let dirs = [hub.join("pyiqa"), hub.join("checkpoints"), hub.join("clip")];
         if let Some(p) = first_file([file.official_name], &dirs) {
             return Search::Found(p, Place::TorchHub);
         }
-        searched.push(format!("the torch hub's {} and {}", dirs[0].display(), dirs[1].display()));
+        let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        searched.push(format!("the torch hub's {}", shown.join(", ")));
     } else {
         searched.push("the torch hub (none: TORCH_HOME, XDG_CACHE_HOME and HOME are not set)".to_string());
     }

@@ -667,9 +667,11 @@ fn the_torch_hub_is_searched_after_the_built_in_copy_and_before_the_cache() {
         FileRef { alternative_names: &["f.safetensors"], ..FileRef::plain("f-1234.pth", "https://x/f", &digest) };
     write(&cache.join("f-1234.pth"), bytes);
     assert_eq!(resolve_with(file, &cfg).unwrap(), Some(cache.join("f-1234.pth")));
-    // torchvision's folder, then pyiqa's (which wins): official names only.
+    // pyiqa's CLIP loader's folder, then torchvision's, then pyiqa's (which wins): official names only.
+    write(&hub.join("clip").join("f-1234.pth"), bytes);
+    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(hub.join("clip").join("f-1234.pth")));
     write(&hub.join("checkpoints").join("f.safetensors"), bytes);
-    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(cache.join("f-1234.pth")));
+    assert_eq!(resolve_with(file, &cfg).unwrap(), Some(hub.join("clip").join("f-1234.pth")));
     write(&hub.join("checkpoints").join("f-1234.pth"), bytes);
     assert_eq!(resolve_with(file, &cfg).unwrap(), Some(hub.join("checkpoints").join("f-1234.pth")));
     write(&hub.join("pyiqa").join("f-1234.pth"), bytes);
@@ -1095,6 +1097,12 @@ fn truncated_copies_of_a_real_pth_are_weights_errors() {
 fn zoo_files_carry_their_checksum_prefix_and_url() {
     for f in files::ZOO {
         assert!(f.url.ends_with(&format!("/{}", f.official_name)), "{}", f.url);
+        // OpenAI's CLIP store names the full sha256 in the URL's folder.
+        if let Some(rest) = f.url.strip_prefix("https://openaipublic.azureedge.net/clip/models/") {
+            assert_eq!(rest, format!("{}/{}", f.sha256, f.official_name));
+            assert_eq!(f.sha256.len(), 64, "{}", f.official_name);
+            continue;
+        }
         // pyiqa's store, or torchvision's for the ImageNet backbones pyiqa's networks load through torchvision.
         let stores = [
             "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/",

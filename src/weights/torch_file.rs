@@ -107,7 +107,8 @@ fn storage_id(pk: &Pickle, pid: &Value, legacy: bool) -> Res<StorageId> {
 }
 
 /// The tensors of a pickle, flattened: nested dicts (and lists/tuples, by index) give "."-joined keys; values
-/// that are not tensors (ints, strings, None) are skipped.
+/// that are not tensors (ints, strings, None) are skipped. A file that is one bare tensor (CLIP-IQA+'s learned
+/// prompts) gives it under the key "".
 fn flatten(pk: &Pickle) -> Res<Vec<(String, usize)>> {
     fn walk(pk: &Pickle, v: &Value, prefix: &str, depth: usize, out: &mut Vec<(String, usize)>) -> Res<()> {
         if depth > MAX_DEPTH {
@@ -143,9 +144,6 @@ fn flatten(pk: &Pickle) -> Res<Vec<(String, usize)>> {
     walk(pk, &pk.root, "", 0, &mut out)?;
     if out.is_empty() {
         return Err("no tensors in the file".into());
-    }
-    if out.iter().any(|(k, _)| k.is_empty()) {
-        return Err("the file holds a single tensor, not a state dict".into());
     }
     let mut seen = std::collections::HashSet::new();
     for (k, _) in &out {

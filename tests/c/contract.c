@@ -636,6 +636,47 @@ static void test_nr(void) {
     iqa_metric_free(m);
 }
 
+/* The caption entry points on a metric that takes none: every misuse is IQA_ERR_INVALID_ARGUMENT and writes
+ * nothing. (clipscore itself needs CLIP's file; tests/zoo.rs scores it against pyiqa.) */
+static void test_captions(void) {
+    if (!g_has_entropy) {
+        printf("== (no entropy metric listed: caption checks skipped)\n");
+        return;
+    }
+    printf("== captions on a metric that takes none (entropy)\n");
+    IqaMetric *m = create("entropy");
+    if (!m) {
+        return;
+    }
+    bool takes = true;
+    EXPECT(iqa_metric_takes_caption(m, &takes), IQA_OK, NULL, "iqa_metric_takes_caption");
+    CHECK(!takes, "entropy takes no caption");
+    EXPECT(iqa_metric_takes_caption(NULL, &takes), IQA_ERR_INVALID_ARGUMENT, "NULL", "takes_caption(NULL)");
+    EXPECT(iqa_metric_takes_caption(m, NULL), IQA_ERR_INVALID_ARGUMENT, "NULL", "takes_caption out NULL");
+    IqaImage d = rgb8(g_dist_px[0], W, H);
+    double s = SENTINEL;
+    EXPECT(iqa_score_captioned(m, &d, "a caption", &s), IQA_ERR_INVALID_ARGUMENT, "takes no caption",
+           "iqa_score_captioned on a metric without captions");
+    CHECK(s == SENTINEL, "*out_score untouched");
+    EXPECT(iqa_score_captioned(m, &d, NULL, &s), IQA_ERR_INVALID_ARGUMENT, "caption", "caption NULL");
+    EXPECT(iqa_score_captioned(m, NULL, "a caption", &s), IQA_ERR_INVALID_ARGUMENT, "image", "image NULL");
+    EXPECT(iqa_score_captioned(m, &d, "\xff\xfe", &s), IQA_ERR_INVALID_ARGUMENT, "UTF-8", "caption not UTF-8");
+    EXPECT(iqa_score_files_captioned(m, g_dist_paths[0], "a caption", &s), IQA_ERR_INVALID_ARGUMENT,
+           "takes no caption", "iqa_score_files_captioned on a metric without captions");
+    EXPECT(iqa_score_files_captioned(m, NULL, "a caption", &s), IQA_ERR_INVALID_ARGUMENT, "path", "path NULL");
+    IqaImage two[2] = {d, d};
+    const char *captions[2] = {"one", NULL};
+    double out[2] = {SENTINEL, SENTINEL};
+    EXPECT(iqa_score_batch_captioned(m, two, captions, 2, out), IQA_ERR_INVALID_ARGUMENT, "captions[1]",
+           "a NULL caption in the batch");
+    EXPECT(iqa_score_batch_captioned(m, two, NULL, 2, out), IQA_ERR_INVALID_ARGUMENT, "captions",
+           "captions NULL");
+    EXPECT(iqa_score_batch_captioned(m, two, captions, 0, out), IQA_ERR_INVALID_ARGUMENT, "count", "count 0");
+    CHECK(out[0] == SENTINEL && out[1] == SENTINEL, "no score written");
+    EXPECT(iqa_score(m, &d, NULL, &s), IQA_OK, NULL, "entropy still scores after the caption misuse");
+    iqa_metric_free(m);
+}
+
 static int write_file(const char *path, const void *bytes, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -995,6 +1036,7 @@ int main(int argc, char **argv) {
     test_planar_f32();
     test_ms_ssim_minimum();
     test_nr();
+    test_captions();
     test_files();
     test_batch();
     test_threads();

@@ -222,16 +222,27 @@ pub fn libiqa() -> PathBuf {
 /// Scores what a reference row describes: the calibration files (or a JPEG in tests/data), a strided crop of
 /// the decoded images, or a tiled copy; the reference image only for FR metrics.
 pub fn score_reference(metric: &iqa::Metric, r: &Reference) -> iqa::Result<f64> {
+    score_reference_with(metric, r, None)
+}
+
+/// [`score_reference`], against `caption` for metrics that take one (clipscore).
+pub fn score_reference_with(metric: &iqa::Metric, r: &Reference, caption: Option<&str>) -> iqa::Result<f64> {
     let fr = metric.info().mode == iqa::Mode::FullReference;
+    let files = |d: &Path, f: Option<&Path>| match caption {
+        Some(c) => metric.score_files_captioned(d, c),
+        None => metric.score_files(d, f),
+    };
+    let images = |d: &iqa::Image, f: Option<&iqa::Image>| match caption {
+        Some(c) => metric.score_captioned(d, c),
+        None => metric.score(d, f),
+    };
     let reference_file = calibration("ref", &r.image);
     match &r.region {
-        Region::File => metric.score_files(&calibration("dist", &r.image), fr.then_some(reference_file.as_path())),
-        Region::Jpeg(file) => {
-            metric.score_files(&root().join("tests/data").join(file), fr.then_some(reference_file.as_path()))
-        }
+        Region::File => files(&calibration("dist", &r.image), fr.then_some(reference_file.as_path())),
+        Region::Jpeg(file) => files(&root().join("tests/data").join(file), fr.then_some(reference_file.as_path())),
         &Region::Crop(x, y, w, h) => {
             let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
-            metric.score(&strided_crop(&d, (x, y, w, h)), fr.then_some(&strided_crop(&f, (x, y, w, h))))
+            images(&strided_crop(&d, (x, y, w, h)), fr.then_some(&strided_crop(&f, (x, y, w, h))))
         }
         Region::Gray => {
             let d = decoded("dist", &r.image);
@@ -240,13 +251,13 @@ pub fn score_reference(metric: &iqa::Metric, r: &Reference) -> iqa::Result<f64> 
             let gray = iqa::Image::new(&g, w, h, 0, iqa::PixelFormat::Gray8).unwrap();
             let rg = fr.then(|| pil_gray(decoded("ref", &r.image).bytes()));
             let rgray = rg.as_ref().map(|g| iqa::Image::new(g, w, h, 0, iqa::PixelFormat::Gray8).unwrap());
-            metric.score(&gray, rgray.as_ref())
+            images(&gray, rgray.as_ref())
         }
         Region::Smooth { .. } => panic!("smooth rows are scored by their own test"),
         region @ (Region::Tile(..) | Region::TileCut(..)) => {
             let (d, f) = (decoded("dist", &r.image), decoded("ref", &r.image));
             let (dp, fp) = (region_pixels(&d, region).unwrap(), region_pixels(&f, region).unwrap());
-            metric.score(&dp.image(), fr.then_some(&fp.image()))
+            images(&dp.image(), fr.then_some(&fp.image()))
         }
     }
 }
@@ -323,14 +334,19 @@ pub fn assert_batch_equals_single(name: &str, relative: f64) {
 pub fn assert_batch_equals_single_within(name: &str, relative: f64, floor: f64) {
     let metric = iqa::create_metric(name, &iqa::Options::default()).unwrap();
     let pairs: Vec<_> = IMAGES.iter().map(|i| (decoded("dist", i), decoded("ref", i))).collect();
-    let region = (3, 4, 171, 165);
+    let fr = is_fr(&metric);
+    // An odd size, larger where the metric needs more (LIQE and MA-CLIP: 224×224).
+    let small = (3, 4, 171, 165);
+    let refused = metric
+        .score(&strided_crop(&pairs[0].0, small), fr.then_some(&strided_crop(&pairs[0].1, small)))
+        .is_err_and(|e| e.kind == iqa::ErrorKind::ShapeMismatch);
+    let region = if refused { (3, 4, 257, 241) } else { small };
     let mut d: Vec<iqa::Image> = pairs.iter().map(|p| p.0.as_image()).collect();
     let mut r: Vec<iqa::Image> = pairs.iter().map(|p| p.1.as_image()).collect();
     d.insert(2, strided_crop(&pairs[0].0, region));
     r.insert(2, strided_crop(&pairs[0].1, region));
     d.push(strided_crop(&pairs[4].0, region));
     r.push(strided_crop(&pairs[4].1, region));
-    let fr = is_fr(&metric);
     let batch = metric.score_batch(&d, fr.then_some(&r[..])).unwrap();
     assert_eq!(batch.len(), d.len());
     for i in 0..d.len() {

@@ -34,8 +34,60 @@ pub struct ScoreArgs {
     /// Images scored at once (default: one per thread, each metric call then on one thread).
     #[arg(long, value_name = "N")]
     workers: Option<std::num::NonZeroUsize>,
+    /// The caption every image is scored against by metrics that take one (clipscore).
+    #[arg(long, value_name = "TEXT", conflicts_with = "captions")]
+    caption: Option<String>,
+    /// Each image's caption for metrics that take one: lines `NAME,CAPTION`, NAME as the output names the image
+    /// (its path relative to the DIST folder) or its file name, CAPTION quoted ("...", "" for a quote) where it
+    /// holds a comma.
+    #[arg(long, value_name = "FILE")]
+    captions: Option<PathBuf>,
     #[command(flatten)]
     outputs: Outputs,
+}
+
+/// Where captions come from.
+#[derive(Default)]
+enum Captions {
+    #[default]
+    None,
+    Every(String),
+    ByName(std::collections::HashMap<String, String>),
+}
+
+impl Captions {
+    fn from_args(args: &ScoreArgs) -> anyhow::Result<Captions> {
+        if let Some(c) = &args.caption {
+            return Ok(Captions::Every(c.clone()));
+        }
+        let Some(path) = &args.captions else { return Ok(Captions::None) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read the captions file {}: {e}", path.display())))?;
+        let mut map = std::collections::HashMap::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let (name, caption) = line
+                .split_once(',')
+                .ok_or_else(|| UsageError(format!("{} line {}: expected NAME,CAPTION", path.display(), n + 1)))?;
+            let caption = match caption.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\"\"", "\""),
+                None => caption.to_string(),
+            };
+            map.insert(name.trim().to_string(), caption);
+        }
+        Ok(Captions::ByName(map))
+    }
+
+    /// The caption of the image the output names `name` (found by that name or by its file name).
+    fn of(&self, name: &str) -> Option<&str> {
+        match self {
+            Captions::None => None,
+            Captions::Every(c) => Some(c),
+            Captions::ByName(map) => map
+                .get(name)
+                .or_else(|| Path::new(name).file_name().and_then(|f| map.get(f.to_string_lossy().as_ref())))
+                .map(String::as_str),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -84,6 +136,7 @@ pub fn run(args: &ScoreArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
         None => return Err(UsageError("no metric: give -m METRICS (e.g. -m ssim,lpips) or `all`".into()).into()),
     };
     let workers = args.workers.map(std::num::NonZeroUsize::get);
+    let captions = Captions::from_args(args)?;
     let job = match &args.reference {
         Some(reference) => {
             if paths.is_empty() {
@@ -102,12 +155,20 @@ pub fn run(args: &ScoreArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
             Job { metrics: &metrics, dists: &paths[..1], reference: paths.get(1).map(PathBuf::as_path), ..job(args) }
         }
     };
-    score(&Job { workers, ..job }, &args.outputs, options)
+    score(&Job { workers, captions, ..job }, &args.outputs, options)
 }
 
 /// The job's settings from the arguments, before its paths.
 fn job(args: &ScoreArgs) -> Job<'static> {
-    Job { metrics: "", dists: &[], reference: None, shared_reference: false, recursive: args.recursive, workers: None }
+    Job {
+        metrics: "",
+        dists: &[],
+        reference: None,
+        shared_reference: false,
+        recursive: args.recursive,
+        workers: None,
+        captions: Captions::None,
+    }
 }
 
 pub fn demo(args: &DemoArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
@@ -120,6 +181,7 @@ pub fn demo(args: &DemoArgs, options: &RunOptions) -> anyhow::Result<Outcome> {
         shared_reference: false,
         recursive: false,
         workers: None,
+        captions: Captions::None,
     };
     score(&job, &args.outputs, options)
 }
@@ -136,11 +198,12 @@ struct Job<'a> {
     recursive: bool,
     /// Images scored at once; `None`: one per thread.
     workers: Option<usize>,
+    captions: Captions,
 }
 
 /// The metrics asked for, checked: known, and given a reference if full-reference. `all` is every metric
-/// ready here (no download), full-reference ones only with a reference.
-fn select(list: &str, has_reference: bool, quiet: bool) -> anyhow::Result<Vec<String>> {
+/// ready here (no download), full-reference ones only with a reference, captioned ones only with captions.
+fn select(list: &str, has_reference: bool, has_captions: bool, quiet: bool) -> anyhow::Result<Vec<String>> {
     if list.trim() == "all" {
         let mut chosen = Vec::new();
         let mut skipped = Vec::new();
@@ -148,6 +211,7 @@ fn select(list: &str, has_reference: bool, quiet: bool) -> anyhow::Result<Vec<St
             let status = metric_status(&name)?;
             let fr = status.info.mode == Mode::FullReference;
             match status.availability {
+                Availability::Ready if status.takes_caption && !has_captions => {}
                 Availability::Ready if !fr || has_reference => chosen.push(name),
                 Availability::Ready => {}
                 _ => skipped.push(format!("{name} ({})", crate::list::availability(&status))),
@@ -194,7 +258,7 @@ type Prepared = Vec<Option<Result<PreparedReference, String>>>;
 
 /// The rows of one image: decoded once (its reference once, if a full-reference metric needs it and has not
 /// prepared it), then scored by each metric; what fails is an error row.
-fn score_pair(pair: &Pair, metrics: &[Metric], prepared: Option<&Prepared>) -> Vec<Row> {
+fn score_pair(pair: &Pair, metrics: &[Metric], prepared: Option<&Prepared>, captions: &Captions) -> Vec<Row> {
     let row = |m: &Metric, score: Result<f64, String>| Row {
         dist: pair.name.clone(),
         reference: pair.ref_name.clone(),
@@ -217,6 +281,11 @@ fn score_pair(pair: &Pair, metrics: &[Metric], prepared: Option<&Prepared>) -> V
                 match prepared {
                     Ok(r) => m.score_with_reference(&[dist.as_image()], r).map(|s| s[0]),
                     Err(e) => return row(m, Err(e.clone())),
+                }
+            } else if m.takes_caption() {
+                match captions.of(&pair.name) {
+                    Some(c) => m.score_captioned(&dist.as_image(), c),
+                    None => return row(m, Err("no caption for this image (give --caption or --captions)".into())),
                 }
             } else if m.info().mode == Mode::FullReference {
                 match &reference {
@@ -252,7 +321,7 @@ fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Resu
     if outputs.to_stdout() > 1 {
         return Err(UsageError("only one of --csv, --json, --jsonl can write to stdout (-)".into()).into());
     }
-    let names = select(job.metrics, reference.is_some(), options.quiet)?;
+    let names = select(job.metrics, reference.is_some(), !matches!(job.captions, Captions::None), options.quiet)?;
     let pairing = match reference {
         Some(r) if job.shared_reference => pair_with_one(job.dists, r, job.recursive)?,
         _ => pair(&job.dists[0], reference, job.recursive)?,
@@ -313,11 +382,12 @@ fn score(job: &Job<'_>, outputs: &Outputs, options: &RunOptions) -> anyhow::Resu
     std::thread::scope(|scope| -> anyhow::Result<()> {
         for _ in 0..workers {
             let (tx, next, pairs, metrics, prepared) = (tx.clone(), &next, &pairs, &metrics, prepared.as_ref());
+            let captions = &job.captions;
             scope.spawn(move || {
                 while !interrupt::requested() {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(pair) = pairs.get(i) else { break };
-                    if tx.send((i, score_pair(pair, metrics, prepared))).is_err() {
+                    if tx.send((i, score_pair(pair, metrics, prepared, captions))).is_err() {
                         break;
                     }
                 }
