@@ -33,13 +33,8 @@ from functools import partial
 from itertools import product
 from pathlib import Path
 
-try:
-    import pkg_resources  # noqa: F401
-except ModuleNotFoundError:
-    # openai-clip 1.0.1 takes `packaging` from pkg_resources, which setuptools >= 81 no longer has.
-    import packaging.version
-
-    sys.modules["pkg_resources"] = types.SimpleNamespace(packaging=packaging)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import zoo_offline  # noqa: E402,F401 (its pkg_resources stand-in, before clip)
 
 import clip  # noqa: E402
 import clip.simple_tokenizer as simple_tokenizer  # noqa: E402

@@ -32,14 +32,6 @@ os.environ['HF_HUB_OFFLINE'] = '1'
 os.environ['MPLCONFIGDIR'] = str(TMP / 'mpl')
 os.environ.pop('TORCH_HUB', None)
 
-try:
-    import pkg_resources  # noqa: F401
-except ModuleNotFoundError:
-    # openai-clip 1.0.1 (pyiqa's CLIP tokenizer) takes `packaging` from pkg_resources, gone in setuptools >= 81.
-    import types
-    import packaging.version
-    sys.modules['pkg_resources'] = types.SimpleNamespace(packaging=packaging)
-
 import numpy as np  # noqa: E402
 import scipy.io  # noqa: E402
 import torch  # noqa: E402

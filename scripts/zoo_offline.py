@@ -6,6 +6,16 @@ pyiqa's zoo networks built offline: pyiqa's constructors ask timm and torchvisio
 scripts/make_zoo_references.py and by scripts/benchmark.py's pyiqa children (nothing else: importing it changes
 no environment variable)."""
 import contextlib
+import sys
+import types
+
+try:
+    import pkg_resources  # noqa: F401
+except ModuleNotFoundError:
+    # OpenAI's clip package (pyiqa's CLIP tokenizer) takes `packaging` from pkg_resources, which setuptools >= 81
+    # no longer has: a stand-in with just that, before anything imports clip.
+    import packaging.version
+    sys.modules['pkg_resources'] = types.SimpleNamespace(packaging=packaging)
 
 # Every built-in zoo metric (iqa's name = pyiqa's) and the create_metric options pyiqa needs to build it offline.
 PYIQA_KWARGS = {
@@ -99,8 +109,11 @@ def cuda_as_cpu():
 def no_pretrained():
     import timm  # here, not at the top: the benchmark's parent process reads PYIQA_KWARGS without torch
     import torchvision
-    import clip.clip
     from pyiqa.archs import clip_model
+    try:
+        import clip.clip
+    except ImportError:  # no OpenAI clip package (a GPU machine without the bundle's copy): pyiqa's CLIP metrics fail
+        clip = None
 
     create = timm.create_model
     tv = {name: getattr(torchvision.models, name) for name in TORCHVISION_BUILDERS}
@@ -119,12 +132,15 @@ def no_pretrained():
     timm.create_model = timm_create
     for name, ctor in tv.items():
         setattr(torchvision.models, name, tv_wrap(ctor))
-    clip_downloads = clip_model._download, clip.clip._download
-    clip_model._download = clip.clip._download = clip_file
+    packages = [clip_model] + [clip.clip] * (clip is not None)
+    downloads = [p._download for p in packages]
+    for p in packages:
+        p._download = clip_file
     try:
         yield
     finally:
-        clip_model._download, clip.clip._download = clip_downloads
+        for p, d in zip(packages, downloads):
+            p._download = d
         timm.create_model = create
         for name, ctor in tv.items():
             setattr(torchvision.models, name, ctor)

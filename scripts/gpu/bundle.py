@@ -27,6 +27,8 @@ Contents (the device tool carries at most 64 MiB with the working tree, so weigh
                          for the metrics checked are all installed on that machine (KINDS.md), so nothing else is
                          carried, but facexlib, which topiq_arch imports for topiq_nr-face only: check.py writes a
                          stand-in there
+  pyiqa/clip-deps.tar.gz OpenAI's `clip` package with ftfy and wcwidth (pyiqa's CLIP metrics need them; not
+                         installed there), ~2 MB
   MANIFEST.json          versions, commit, sizes and sha256 of everything above, the build's repository root
 
 Prints the size of everything that travels (tracked + untracked-not-ignored files of the repository, plus .gpu)
@@ -87,6 +89,44 @@ def pyiqa_wheel(cache):
         run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps', '--only-binary=:all:', '-d', cache,
              f'pyiqa=={PYIQA_VERSION}'])
     return wheel
+
+
+# pyiqa's CLIP metrics import OpenAI's `clip` package (its tokenizer), which imports ftfy, which imports wcwidth:
+# pure Python (wcwidth's abi3 wheel) and not installed on the GPU machines (KINDS.md), so they travel too.
+CLIP_DEPS = ['openai-clip==1.0.1', 'ftfy==6.3.1', 'wcwidth==0.9.5']
+
+
+def clip_deps(cache, dest):
+    """The packages of CLIP_DEPS (PyPI's files, pip-checked, downloaded once into `cache`) as one deterministic
+    tar.gz of their import folders (`clip/`, `ftfy/`, `wcwidth/`), extracted by check.py beside pyiqa."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for req in CLIP_DEPS:
+        name = req.split('==')[0]
+        if not any(p.name.lower().replace('_', '-').startswith(name) for p in cache.iterdir()):
+            run([sys.executable, '-m', 'pip', 'download', '-q', '--no-deps', '-d', cache, req])
+    members = {}
+    for path in sorted(cache.iterdir()):
+        if path.name.startswith('openai-clip') and path.name.endswith('.tar.gz'):
+            with tarfile.open(path) as t:
+                for m in t.getmembers():
+                    parts = m.name.split('/')
+                    if m.isfile() and len(parts) > 2 and parts[1] == 'clip':
+                        members['/'.join(parts[1:])] = t.extractfile(m).read()
+        elif path.name.startswith(('ftfy-', 'wcwidth-')) and path.suffix == '.whl':
+            with zipfile.ZipFile(path) as z:
+                for info in z.infolist():
+                    top = info.filename.split('/')[0]
+                    if not info.is_dir() and top in ('ftfy', 'wcwidth'):
+                        members[info.filename] = z.read(info)
+    if not {m.split('/')[0] for m in members} >= {'clip', 'ftfy', 'wcwidth'}:
+        sys.exit(f'{cache}: expected clip, ftfy and wcwidth, found {sorted({m.split("/")[0] for m in members})}')
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w:gz', compresslevel=9) as tar:
+        for name in sorted(members):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime, ti.mode = len(members[name]), 0, 0o644
+            tar.addfile(ti, io.BytesIO(members[name]))
+    dest.write_bytes(buf.getvalue())
 
 
 def slim_pyiqa(wheel, dest):
@@ -161,6 +201,7 @@ def main():
 
     wheel = pyiqa_wheel(Path(args.wheel_cache))
     slim_pyiqa(wheel, out / 'pyiqa' / f'pyiqa-{PYIQA_VERSION}.tar.gz')
+    clip_deps(Path(args.wheel_cache) / 'clip-deps', out / 'pyiqa' / 'clip-deps.tar.gz')
 
     commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=ROOT,

@@ -78,7 +78,16 @@ PYIQA_ALIASES = {'lpips-squeeze': ('lpips', {'net': 'squeeze'})}
 # scripts/make_zoo_references.py, one process per family (FAMILIES there), into <work>/zoo, which is
 # <work>/weights/zoo for iqa (IQA_WEIGHTS_DIR's subfolders are searched) and linked into pyiqa's cache folders.
 ZOO_SCRIPT = ROOT / 'scripts' / 'make_zoo_references.py'
-ZOO_FAMILY = {'pi': 'nrqm'}  # pi is NRQM + NIQE; other metrics: their own family, or the name before '-' / '_'
+# pi is NRQM + NIQE; the CLIP metrics share three families (RN50, ViT-L/14, ViT-B/32); other metrics: their own
+# family, or the name before '-' / '_'.
+ZOO_FAMILY = {'pi': 'nrqm', 'clipiqa+': 'clipiqa', 'clipiqa+_rn50_512': 'clipiqa', 'maclip': 'clipiqa',
+              **{m: 'clipiqa' for m in ('qualiclip', 'qualiclip+', 'qualiclip+-clive', 'qualiclip+-flive',
+                                        'qualiclip+-spaq')},
+              'clipiqa+_vitL14_512': 'clip_vitl14', 'laion_aes': 'clip_vitl14', 'liqe_mix': 'liqe',
+              'clipscore': 'liqe'}
+# Metrics scored against a caption: iqa_score and pyiqa's metric(img) refuse them, so the check leaves them out
+# (clipscore's network, CLIP ViT-B/32, is the one liqe runs).
+CAPTIONED = {'clipscore'}
 ZOO_CLASSICAL = {'niqe_matlab', 'brisque_matlab', 'nrqm', 'pi'}  # no network: left out of the TF32 diagnostic
 # Metrics whose CPU score of the 1920x1080 pair takes minutes (nrqm: 221 s on the 2-core build machine, 4 s at
 # 512x384): compared on CUDA and CPU at 512x384 only. Others are skipped there when their 512x384 CPU time, times
@@ -93,7 +102,8 @@ SLOW_CPU_HD = {'nrqm', 'pi'}
 DEFAULT_ZOO = 'topiq_nr,topiq_fr,hyperiqa,cnniqa,arniqa,dbcnn,paq2piq,nima,stlpips'
 # Variants that differ from a checked metric only in the weights of the same network (other training sets): left
 # out of the default metric list (--zoo-variants 1 or --metrics brings them in).
-ZOO_VARIANTS = {'topiq_nr-spaq', 'topiq_fr-pipal', 'nima-koniq', 'nima-spaq',
+ZOO_VARIANTS = {'topiq_nr-spaq', 'topiq_fr-pipal', 'nima-koniq', 'nima-spaq', 'qualiclip+-clive',
+                'qualiclip+-flive', 'qualiclip+-spaq',
                 *(f'arniqa-{d}' for d in ('live', 'csiq', 'tid', 'kadid', 'clive', 'flive', 'spaq'))}
 # Seconds per family on one core of the 2-core build machine (make_zoo_references.py's own timing, all families in
 # 3 min 40 s with its imports): the longest are started first.
@@ -101,7 +111,7 @@ ZOO_COST = {'nrqm': 36.5, 'nima': 35.9, 'topiq_fr-pipal': 15.5, 'topiq_fr': 14.3
             'topiq_iaa_res50': 13.1, 'topiq_nr': 13.0, 'unique': 12.7, 'topiq_nr-flive': 12.5, 'topiq_nr-spaq': 12.0,
             'dbcnn': 9.3, 'paq2piq': 8.7, 'hyperiqa': 3.6, 'ckdn': 3.0, 'metaiqa': 2.8, 'pieapp': 1.8,
             'nima-vgg16-ava': 1.6, 'stlpips': 1.6, 'deepdc': 1.5, 'brisque_matlab': 0.8, 'wadiqam': 0.2,
-            'cnniqa': 0.0, 'niqe_matlab': 0.0}
+            'cnniqa': 0.0, 'niqe_matlab': 0.0, 'clipiqa': 25.0, 'clip_vitl14': 15.0, 'liqe': 10.0}
 
 # CUDA-vs-CPU tolerance, relative. Metrics computed in float64 from the (rounded) input on: 1e-6, as the Rust
 # tests' cuda_equals_cpu. Metrics with float32 stages (convolutions through cuDNN, float32 resizes, FFTs or filters
@@ -912,8 +922,10 @@ class Run:
         if site.exists():
             shutil.rmtree(site)
         site.mkdir()
-        with tarfile.open(next((self.bundle / 'pyiqa').glob('pyiqa-*.tar.gz'))) as tar:
-            tar.extractall(site, filter='data')
+        # pyiqa, and OpenAI's clip package with ftfy and wcwidth (bundle.py's clip-deps.tar.gz)
+        for tarball in sorted((self.bundle / 'pyiqa').glob('*.tar.gz')):
+            with tarfile.open(tarball) as tar:
+                tar.extractall(site, filter='data')
         d = PilImage.open(CAL / 'dist' / 'I03.bmp').convert('RGB')
         r = PilImage.open(CAL / 'ref' / 'I03.bmp').convert('RGB')
         self.hd = [str(self.work / 'dist_1920x1080.png'), str(self.work / 'ref_1920x1080.png')]
@@ -1076,6 +1088,7 @@ class Run:
         """The metrics to check and the zoo families they need: without --metrics, libiqa's list less the zoo
         metrics of families not in --zoo and (unless --zoo-variants) the variants of ZOO_VARIANTS."""
         families = zoo_families()
+        metrics = [m for m in metrics if m not in CAPTIONED]
         if not self.args.metrics:
             chosen = {'all': set(families), 'none': set()}.get(self.args.zoo, set(self.args.zoo.split(',')))
             metrics = [m for m in metrics if m not in ZOO_KWARGS or (
