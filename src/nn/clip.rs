@@ -130,8 +130,12 @@ impl TextEncoder {
     /// Text features (N×embed, float32) of prompt embeddings (N×L×width), each read at its end-of-text
     /// position `eot[n]`.
     pub fn encode_embeddings(&self, embeddings: &Tensor, eot: &[i64]) -> Result<Tensor> {
-        let x = embeddings.f_to_device(self.place.device)?.f_to_kind(self.place.kind)?;
-        let mut x = x.f_add(&self.positional_embedding)?.f_permute([1, 0, 2])?;
+        // Attention is causal and only the end-of-text positions are read, so the positions after the last of
+        // them change nothing: they are left out (a prompt of 4 tokens runs 4 positions, not 77).
+        let used = eot.iter().max().map_or(0, |&e| e + 1).clamp(1, self.context());
+        let x = embeddings.f_narrow(1, 0, used)?.f_to_device(self.place.device)?.f_to_kind(self.place.kind)?;
+        let positions = self.positional_embedding.f_narrow(0, 0, used)?;
+        let mut x = x.f_add(&positions)?.f_permute([1, 0, 2])?;
         for b in &self.blocks {
             x = b.forward(&x, true)?;
         }

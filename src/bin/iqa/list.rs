@@ -95,7 +95,11 @@ pub fn info(args: &InfoArgs) -> anyhow::Result<Outcome> {
         Err(e) => return Err(e.into()),
     };
     let info = &status.info;
-    let kind = if info.mode == Mode::FullReference { "full-reference" } else { "no-reference" };
+    let kind = match (info.mode, status.takes_caption) {
+        (_, true) => "scored against a caption (--caption, --captions)",
+        (Mode::FullReference, _) => "full-reference",
+        _ => "no-reference",
+    };
     println!("{name}: {kind}, {} is better, range {}", better(info), range(info));
     println!("availability: {}", availability(&status));
     for line in status.describe().lines() {
