@@ -512,19 +512,20 @@ pub fn compile_c(source: &str, dir: &Path) -> PathBuf {
     exe
 }
 
-/// The built-in metrics of pyiqa's model zoo (those with rows in tests/data/zoo_references.csv): tests/zoo.rs
-/// scores them on random checkpoints made during the run; the shared weights folder has no file of theirs, so
-/// tests that score every metric with the shared files leave them out.
-/// Where a zoo metric's first file is downloaded from: pyiqa's store, or torchvision's for DeepDC, whose only
-/// file is torchvision's VGG-19.
+/// Where a zoo metric's first file is downloaded from: pyiqa's store, torchvision's for DeepDC (whose only file
+/// is torchvision's VGG-19), or OpenAI's for the metrics built on OpenAI's CLIP archives.
 pub fn zoo_store(metric: &str) -> &'static str {
-    if metric == "deepdc" {
-        "https://download.pytorch.org/models/"
-    } else {
-        "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+    let status = iqa::metric_status(metric).unwrap();
+    match status.files[0].name.as_str() {
+        "vgg19-dcbb9e9d.pth" => "https://download.pytorch.org/models/",
+        "RN50.pt" | "ViT-B-32.pt" | "ViT-L-14.pt" => "https://openaipublic.azureedge.net/clip/models/",
+        _ => "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/",
     }
 }
 
+/// The built-in metrics of pyiqa's model zoo (those with rows in tests/data/zoo_references.csv): tests/zoo.rs
+/// scores them on random checkpoints made during the run; the shared weights folder has no file of theirs, so
+/// tests that score every metric with the shared files leave them out.
 pub fn zoo_metrics() -> Vec<String> {
     let mut names: Vec<String> = references_from("zoo_references.csv").into_iter().map(|r| r.metric).collect();
     names.dedup();
