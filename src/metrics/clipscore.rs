@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::metrics::clipiqa::{shared_clip, ClipFile};
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
-use crate::nn::clip::{self, Positions};
+use crate::nn::clip::{self, unit, Positions};
 use crate::nn::clip_tokenizer;
 use crate::nn::interpolate::{self, center_crop, resize_short_side};
 use crate::nn::layers::Normalise;
@@ -32,10 +32,6 @@ fn build(key: &ModelKey) -> Result<Arc<dyn Model>> {
 struct ClipScore {
     clip: Arc<ClipFile>,
     normalise: Normalise,
-}
-
-fn unit(t: &Tensor) -> Result<Tensor> {
-    Ok(t.f_div(&t.f_norm_scalaropt_dim(2, [-1i64].as_slice(), true)?)?)
 }
 
 impl Model for ClipScore {

@@ -75,7 +75,7 @@ fn build(key: &ModelKey, file: &'static WeightFile, multitask: bool) -> Result<A
     let tokens =
         prompts(multitask).iter().map(|p| tokenizer.tokenize(p, context, false)).collect::<Result<Vec<_>>>()?;
     let text = clip.clip.text.encode(&tokens)?;
-    let text = text.f_div(&text.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?)?;
+    let text = clip::unit(&text)?;
     Ok(Arc::new(Liqe {
         text_features: FrozenTensor::new(text.f_to_device(key.device)?),
         clip,
@@ -114,7 +114,7 @@ impl Model for Liqe {
         let patches = Tensor::f_stack(&patches, 1)?.f_view([n * kept, 3, SIDE, SIDE])?;
         let clip = &self.clip.clip;
         let image = clip.image.forward(&patches, Positions::Resized)?;
-        let image = image.f_div(&image.f_norm_scalaropt_dim(2, [1i64].as_slice(), true)?)?;
+        let image = clip::unit(&image)?;
         let logits = image.f_matmul(&self.text_features.f_transpose(0, 1)?)?.f_mul_scalar(clip.logit_scale)?;
         let probs =
             logits.f_view([n, kept, -1])?.f_mean_dim([1i64].as_slice(), false, None)?.f_softmax(1, Kind::Float)?;

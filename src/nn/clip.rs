@@ -24,6 +24,11 @@ fn shape(ck: &Checkpoint, key: &str) -> Result<Vec<i64>> {
     ck.shape(key).ok_or_else(|| weights_error(format!("'{}' lacks '{key}'", ck.source())))
 }
 
+/// Features divided by their Euclidean norm over the last dimension, as CLIP compares them.
+pub fn unit(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_div(&t.f_norm_scalaropt_dim(2, [-1i64].as_slice(), true)?)?)
+}
+
 /// Where CLIP reads a prompt: the position of its largest token id, the end-of-text token (the first such).
 pub fn end_of_text(tokens: &[i64]) -> i64 {
     tokens.iter().enumerate().fold((0, i64::MIN), |best, (i, &t)| if t > best.1 { (i, t) } else { best }).0 as i64
@@ -415,8 +420,6 @@ impl Clip {
 
     /// `logit_scale · cos(image, text)` for every pair: N×T.
     pub fn logits(&self, image_features: &Tensor, text_features: &Tensor) -> Result<Tensor> {
-        let unit =
-            |t: &Tensor| -> Result<Tensor> { Ok(t.f_div(&t.f_norm_scalaropt_dim(2, [-1i64].as_slice(), true)?)?) };
         let (i, t) = (unit(image_features)?, unit(&text_features.f_to_device(image_features.device())?)?);
         Ok(i.f_matmul(&t.f_transpose(0, 1)?)?.f_mul_scalar(self.logit_scale)?)
     }
