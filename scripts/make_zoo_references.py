@@ -53,6 +53,10 @@ LARGE = (4, 3, 1920, 1080)
 GRAY = ['I03.bmp', 'I19.bmp']
 # Metrics that score an image against a caption (tests/data/zoo_captions.csv).
 CAPTIONED = {'clipscore'}
+# Metrics scored on fewer rows (every file, the gray ones, one image's crops, the large one): pyiqa takes ~50 s
+# for MANIQA's twenty ViT-B/8 crops of any image on 2 cores, ~25 s for TReS's fifty ResNet-50 crops (twice: it
+# runs them flipped too), and `tres` has all the rows.
+FEWER_ROWS = {'maniqa', 'maniqa-kadid', 'maniqa-pipal', 'tres-flive'}
 # Metrics without the large row: ViT-L/14 on its 10,500 patches of 1920×1080 takes pyiqa ~10 min on 2 cores.
 NO_LARGE = {'clipiqa+_vitL14_512'}
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -604,6 +608,63 @@ def liqe_files(gen):
     return files
 
 
+def musiq_files(gen):
+    """MUSIQ's four checkpoints: plain state dicts, the AVA one with a ten-class head. GroupNorm affines and the
+    class token are drawn like the other norms, and the hashed spatial and scale embeddings at the size of the
+    patch embeddings (N(0, 0.5) rather than N(0, 0.02)), so that a wrong position or scale index moves the
+    score."""
+    from pyiqa.archs import musiq_arch
+    files = {}
+    for key, classes in (('koniq', 1), ('ava', 10), ('paq2piq', 1), ('spaq', 1)):
+        net = musiq_arch.MUSIQ(pretrained=False, num_class=classes)
+        randomize_norms(net, gen)
+        enc = net.transformer_encoder
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, torch.nn.GroupNorm):
+                    m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+            for p in (enc.posembed_input.position_emb, enc.scaleembed_input.scale_emb, enc.cls):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+        url = musiq_arch.default_model_urls['koniq10k' if key == 'koniq' else key]
+        files[url.split('/')[-1]] = net.state_dict()
+    return files
+
+
+def maniqa_files(gen):
+    """MANIQA's three checkpoints: plain state dicts of the whole network (timm's ViT-B/8 under `vit.`)."""
+    from pyiqa.archs import maniqa_arch
+    files = {}
+    for key in ('koniq', 'kadid', 'pipal'):
+        with no_pretrained():
+            net = maniqa_arch.MANIQA(pretrained=False, train_dataset=key)
+        randomize_norms(net, gen)
+        with torch.no_grad():
+            for m in net.modules():
+                table = getattr(m, 'relative_position_bias_table', None)
+                if table is not None:
+                    table.copy_(torch.randn(table.shape, generator=gen))
+            # Most patch scores are 0 after the head's last ReLU at the default init: lift them.
+            net.fc_score[3].bias.fill_(0.3)
+        files[maniqa_arch.default_model_urls[key].split('/')[-1]] = net.state_dict()
+    return files
+
+
+def tres_files(gen):
+    """TReS's two checkpoints: plain state dicts, torchvision's ResNet-50 under `model.` with BatchNorm statistics
+    measured on 224×224 crops of the calibration images."""
+    from pyiqa.archs import tres_arch
+    files = {}
+    for key in ('koniq', 'flive'):
+        with no_pretrained():
+            net = tres_arch.TReS(pretrained=False, train_dataset=key)
+        randomize_norms(net, gen)
+        crops = [imagenet(x)[..., :224, :224] for x in calibration_images()]
+        measure_bn(net.model, lambda: [net.model(c) for c in crops])
+        files[tres_arch.default_model_urls[key].split('/')[-1]] = net.state_dict()
+    return files
+
+
 # name -> (family, pyiqa kwargs). A family makes every file of its names at once.
 FAMILIES = {
     'topiq_nr': cfanet_files('cfanet_nr_koniq_res50', False),
@@ -632,6 +693,9 @@ FAMILIES = {
     'clipiqa': clipiqa_files,
     'clip_vitl14': clip_vitl14_files,
     'liqe': liqe_files,
+    'musiq': musiq_files,
+    'maniqa': maniqa_files,
+    'tres': tres_files,
 }
 
 
@@ -710,7 +774,7 @@ def metric_rows(name, metric):
             rows.append((img, 'gray', score(metric, *pair(gray(dist), gray(ref)), **kw)))
         d = imread2tensor(str(dist), rgb=True).unsqueeze(0)
         r = imread2tensor(str(ref), rgb=True).unsqueeze(0)
-        for x, y, w, h in CROPS:
+        for x, y, w, h in CROPS if name not in FEWER_ROWS or img == 'I03.bmp' else ():
             crop = lambda t: t[..., y:y + h, x:x + w].contiguous()  # noqa: E731
             rows.append((img, f'crop {x} {y} {w} {h}', score(metric, *pair(crop(d), crop(r)), **kw)))
         if img == 'I03.bmp' and name not in NO_LARGE:

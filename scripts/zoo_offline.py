@@ -62,6 +62,15 @@ PYIQA_KWARGS = {
     'liqe_mix': {},
     'maclip': {},
     'clipscore': {},
+    'musiq': {},
+    'musiq-ava': {},
+    'musiq-paq2piq': {},
+    'musiq-spaq': {},
+    'maniqa': {},
+    'maniqa-kadid': {},
+    'maniqa-pipal': {},
+    'tres': {},
+    'tres-flive': {},
 }
 
 TORCHVISION_BUILDERS = ('resnet18', 'resnet34', 'resnet50', 'vgg16')

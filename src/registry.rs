@@ -4,8 +4,8 @@ use crate::catalogue::{CatalogueEntry, PYIQA_METRICS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{
     arniqa, brisque, ckdn, clipiqa, clipscore, cnniqa, cw_ssim, dbcnn, deepdc, dists, entropy, fsim, gmsd, hyperiqa,
-    ilniqe, laion_aes, liqe, lpips, maclip, mad, metaiqa, nima, niqe, nlpd, nrqm, paq2piq, pieapp, piqe, psnr, ssim,
-    topiq, torchscript, unique, vif, vsi, wadiqam,
+    ilniqe, laion_aes, liqe, lpips, maclip, mad, maniqa, metaiqa, musiq, nima, niqe, nlpd, nrqm, paq2piq, pieapp, piqe,
+    psnr, ssim, topiq, torchscript, tres, unique, vif, vsi, wadiqam,
 };
 use crate::model::MetricSpec;
 use crate::runtime::settings;
@@ -48,6 +48,9 @@ const METRICS: &[&[MetricSpec]] = &[
     liqe::METRICS,
     maclip::METRICS,
     clipscore::METRICS,
+    musiq::METRICS,
+    maniqa::METRICS,
+    tres::METRICS,
 ];
 
 /// The built-in metrics' specs, in listing order.
@@ -121,11 +124,11 @@ mod tests {
             assert!(same(spec.score_range.0, pyiqa.score_range.0), "{}", spec.name);
             assert!(same(spec.score_range.1, pyiqa.score_range.1), "{}", spec.name);
         }
-        assert_eq!(builtin().count(), 72);
+        assert_eq!(builtin().count(), 81);
         assert_eq!(find_builtin("psnr").unwrap().mode, Mode::FullReference);
-        let e = find_builtin("musiq").unwrap_err();
+        let e = find_builtin("uranker").unwrap_err();
         assert_eq!(e.kind, ErrorKind::UnknownMetric);
-        assert!(e.message.starts_with("metric 'musiq' exists in pyiqa but is not built into iqa"), "{}", e.message);
+        assert!(e.message.starts_with("metric 'uranker' exists in pyiqa but is not built into iqa"), "{}", e.message);
         assert!(find_builtin("nope").unwrap_err().message.starts_with("unknown metric 'nope'"));
     }
 }

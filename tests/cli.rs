@@ -215,7 +215,7 @@ fn exit_codes_say_usage_errors_apart_from_failures() {
     let dir = calibration("dist", "I03.bmp").parent().unwrap().to_str().unwrap().to_string();
     for (args, needle) in [
         (&["score", "-m", "nope", d, r][..], "unknown metric 'nope'"),
-        (&["score", "-m", "musiq", d][..], "scripts/export_torchscript.py musiq"),
+        (&["score", "-m", "uranker", d][..], "scripts/export_torchscript.py uranker"),
         (&["score", "-m", "ssim", d][..], "ssim is full-reference"),
         (&["score", "-m", "psnr", "/no/such/file.png", r][..], "does not exist"),
         (&["score", "-m", "psnr", &dir, r][..], "both be files or both be folders"),
@@ -278,7 +278,7 @@ fn list_and_info_without_any_weights() {
     assert!(line("niqe").contains("NR") && line("niqe").contains("ready (parameters built in)"));
     assert!(line("lpips").contains("missing alexnet-owt-7be5be79.pth"), "{}", line("lpips"));
     assert!(line("dists").contains("missing vgg16-397923af.pth"), "{}", line("dists"));
-    assert!(text.contains("scripts/export_torchscript.py NAME") && line("musiq").contains("NR"), "{text}");
+    assert!(text.contains("scripts/export_torchscript.py NAME") && line("uranker").contains("NR"), "{text}");
     for name in iqa::metric_names() {
         assert!(text.lines().any(|l| l.split_whitespace().next() == Some(name.as_str())), "{name} not listed");
     }
@@ -286,9 +286,9 @@ fn list_and_info_without_any_weights() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("LPIPS_v0.1_alex-df73285e.pth: built in"), "{text}");
     assert!(text.contains("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"), "{text}");
-    let out = run(&["info", "musiq"]);
+    let out = run(&["info", "uranker"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("scripts/export_torchscript.py musiq"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("scripts/export_torchscript.py uranker"));
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -21,7 +21,7 @@ fn unknown_metrics_are_named() {
     assert_eq!(e.kind, ErrorKind::UnknownMetric);
     assert!(e.message.contains("'no_such_metric'") && e.message.contains("psnr"), "{}", e.message);
     // A pyiqa metric that iqa does not build in is told apart from a typo.
-    let e = create_metric("musiq", &Options::default()).err().unwrap();
+    let e = create_metric("uranker", &Options::default()).err().unwrap();
     assert_eq!(e.kind, ErrorKind::UnknownMetric);
     assert!(e.message.contains("exists in pyiqa"), "{}", e.message);
 }

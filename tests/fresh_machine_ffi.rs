@@ -154,7 +154,7 @@ fn a_fresh_machine_through_the_c_abi() {
         assert!(last_error().contains("struct_size is 8"), "{}", last_error());
         st.struct_size = std::mem::size_of::<IqaMetricStatus>() as u32;
         for (unknown, needle) in
-            [("musiq", "exists in pyiqa but is not built into iqa"), ("nope", "unknown metric 'nope'")]
+            [("uranker", "exists in pyiqa but is not built into iqa"), ("nope", "unknown metric 'nope'")]
         {
             let c = CString::new(unknown).unwrap();
             assert_eq!(

@@ -7,8 +7,13 @@ mod common;
 use common::{profile_dir, references_at, rel_err, root, score_reference, venv_python};
 use std::path::PathBuf;
 
-/// Names that are not built in (a built-in metric's name is never a module's: tests/zoo.rs covers those).
+/// pyiqa names the script exports. Each module is installed under `NAME-exported`: a module never takes a
+/// built-in metric's name (musiq is built in; tests/zoo.rs covers it), and a user's module may have any name.
 const ZOO: [&str; 1] = ["musiq"];
+
+fn installed(name: &str) -> String {
+    format!("{name}-exported")
+}
 
 fn exported() -> PathBuf {
     let dir = profile_dir().join("torchscript-zoo");
@@ -23,6 +28,11 @@ fn exported() -> PathBuf {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "export failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for name in ZOO {
+        for ext in ["pt", "json"] {
+            std::fs::rename(dir.join(format!("{name}.{ext}")), dir.join(format!("{}.{ext}", installed(name)))).unwrap();
+        }
+    }
     dir
 }
 
@@ -32,14 +42,16 @@ fn exported_modules_give_pyiqas_scores_for_the_same_weights() {
     std::env::set_var("IQA_WEIGHTS_DIR", &dir);
     let names = iqa::metric_names();
     let mut report = Vec::new();
-    for name in ZOO {
+    for pyiqa_name in ZOO {
+        let name = installed(pyiqa_name);
+        let name = name.as_str();
         assert!(names.iter().any(|n| n == name), "{name} not listed: {names:?}");
         let metric = iqa::create_metric(name, &iqa::Options::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let sidecar: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap();
         let fr = sidecar["mode"] == "FR";
         assert_eq!(metric.info().mode == iqa::Mode::FullReference, fr, "{name}");
-        let rows = references_at(&dir.join(format!("{name}.references.csv")));
+        let rows = references_at(&dir.join(format!("{pyiqa_name}.references.csv")));
         assert_eq!(rows.len(), 4, "{name}: two pairs, each whole and cropped");
         let (mut worst, mut lo, mut hi) = (0f64, f64::INFINITY, f64::NEG_INFINITY);
         let mut worst_abs = 0f64;

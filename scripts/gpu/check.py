@@ -103,7 +103,8 @@ DEFAULT_ZOO = 'topiq_nr,topiq_fr,hyperiqa,cnniqa,arniqa,dbcnn,paq2piq,nima,stlpi
 # Variants that differ from a checked metric only in the weights of the same network (other training sets): left
 # out of the default metric list (--zoo-variants 1 or --metrics brings them in).
 ZOO_VARIANTS = {'topiq_nr-spaq', 'topiq_fr-pipal', 'nima-koniq', 'nima-spaq', 'qualiclip+-clive',
-                'qualiclip+-flive', 'qualiclip+-spaq',
+                'qualiclip+-flive', 'qualiclip+-spaq', 'musiq-paq2piq', 'musiq-spaq', 'maniqa-kadid', 'maniqa-pipal',
+                'tres-flive',
                 *(f'arniqa-{d}' for d in ('live', 'csiq', 'tid', 'kadid', 'clive', 'flive', 'spaq'))}
 # Seconds per family on one core of the 2-core build machine (make_zoo_references.py's own timing, all families in
 # 3 min 40 s with its imports): the longest are started first.
@@ -111,7 +112,8 @@ ZOO_COST = {'nrqm': 36.5, 'nima': 35.9, 'topiq_fr-pipal': 15.5, 'topiq_fr': 14.3
             'topiq_iaa_res50': 13.1, 'topiq_nr': 13.0, 'unique': 12.7, 'topiq_nr-flive': 12.5, 'topiq_nr-spaq': 12.0,
             'dbcnn': 9.3, 'paq2piq': 8.7, 'hyperiqa': 3.6, 'ckdn': 3.0, 'metaiqa': 2.8, 'pieapp': 1.8,
             'nima-vgg16-ava': 1.6, 'stlpips': 1.6, 'deepdc': 1.5, 'brisque_matlab': 0.8, 'wadiqam': 0.2,
-            'cnniqa': 0.0, 'niqe_matlab': 0.0, 'clipiqa': 25.0, 'clip_vitl14': 15.0, 'liqe': 10.0}
+            'cnniqa': 0.0, 'niqe_matlab': 0.0, 'clipiqa': 25.0, 'clip_vitl14': 15.0, 'liqe': 10.0,
+            'musiq': 1.6, 'maniqa': 9.1, 'tres': 10.0}
 
 # CUDA-vs-CPU tolerance, relative. Metrics computed in float64 from the (rounded) input on: 1e-6, as the Rust
 # tests' cuda_equals_cpu. Metrics with float32 stages (convolutions through cuDNN, float32 resizes, FFTs or filters

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey, Prepared};
 use crate::nn::backbones::{self, channels_last, Vgg};
+use crate::nn::layers::hann_l2_pool;
 use crate::tensor::{cpu_slice, FrozenTensor};
 use crate::weights;
 use std::sync::Arc;
@@ -28,8 +29,6 @@ pub struct Dists {
     vgg: Arc<Vgg>,
     mean: FrozenTensor,
     std: FrozenTensor,
-    /// 3×3 normalised Hann window (numpy's hanning(5) without its zero ends), for L2 pooling.
-    hann: FrozenTensor,
     /// alpha/beta divided by their joint sum, split per feature set: 1×C×1×1 each.
     alpha: Vec<FrozenTensor>,
     beta: Vec<FrozenTensor>,
@@ -42,30 +41,16 @@ impl Dists {
         let constant = |v: &[f32; 3]| -> Result<FrozenTensor> {
             Ok(FrozenTensor::new(Tensor::f_from_slice(v)?.f_view([1, 3, 1, 1])?.f_to_device(device)?))
         };
-        let a = [0.5f32, 1.0, 0.5];
-        let g: Vec<f32> = (0..9).map(|i| a[i / 3] * a[i % 3] / 4.0).collect();
-        let hann = Tensor::f_from_slice(&g)?.f_view([1, 1, 3, 3])?.f_to_device(device)?;
         let total = alpha.f_sum(Kind::Float)?.f_add(&beta.f_sum(Kind::Float)?)?;
         let split = |w: &Tensor| -> Result<Vec<FrozenTensor>> {
             Ok(w.f_div(&total)?.f_split_with_sizes(&CHANNELS[..], 1)?.into_iter().map(FrozenTensor::new).collect())
         };
-        Ok(Dists {
-            vgg,
-            mean: constant(&MEAN)?,
-            std: constant(&STD)?,
-            hann: FrozenTensor::new(hann),
-            alpha: split(alpha)?,
-            beta: split(beta)?,
-        })
+        Ok(Dists { vgg, mean: constant(&MEAN)?, std: constant(&STD)?, alpha: split(alpha)?, beta: split(beta)? })
     }
 
     fn l2_pool(&self, h: &Tensor) -> Result<Tensor> {
         // Pooled in float32 even when the backbone runs in reduced precision.
-        let h = h.f_to_kind(Kind::Float)?;
-        let c = h.size()[1];
-        let window = self.hann.f_expand([c, 1, 3, 3], false)?;
-        let pooled = h.f_square()?.f_conv2d(&window, None::<Tensor>, [2, 2], [1, 1], [1, 1], c)?;
-        Ok(pooled.f_add_scalar(1e-12)?.f_sqrt()?)
+        hann_l2_pool(&h.f_to_kind(Kind::Float)?, 2)
     }
 }
 

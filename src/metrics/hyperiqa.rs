@@ -8,7 +8,7 @@
 use crate::error::Result;
 use crate::model::{MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
-use crate::nn::interpolate::{self, rescale};
+use crate::nn::interpolate::uniform_crops;
 use crate::nn::layers::{Checkpoint, Conv2d, Linear, Normalise};
 use crate::nn::resnet::{Depth, Layout, ResNet};
 use crate::weights::{self, files};
@@ -77,26 +77,6 @@ struct HyperIqa {
     normalise: Normalise,
 }
 
-/// pyiqa's `uniform_crop(x, 224, 25)`: crops at (i·step_h, j·step_w), i, j < 5, step = (side − 224) / 5, row
-/// by row; an image whose shorter side is at most 224 is first enlarged by 225/side (bilinear).
-fn uniform_crops(x: &Tensor) -> Result<Tensor> {
-    let (h, w) = (x.size()[2], x.size()[3]);
-    let x = if h.min(w) <= CROP {
-        rescale(x, (CROP + 1) as f64 / h.min(w) as f64, interpolate::Mode::Bilinear)?
-    } else {
-        x.shallow_clone()
-    };
-    let (h, w) = (x.size()[2], x.size()[3]);
-    let (step_h, step_w) = ((h - CROP) / 5, (w - CROP) / 5);
-    let mut crops = Vec::with_capacity(CROPS as usize);
-    for i in 0..5 {
-        for j in 0..5 {
-            crops.push(x.f_narrow(2, i * step_h, CROP)?.f_narrow(3, j * step_w, CROP)?);
-        }
-    }
-    Ok(Tensor::f_cat(&crops, 0)?)
-}
-
 impl HyperIqa {
     /// One score per 224×224 crop (B×3×224×224, in [0,1]).
     fn score_crops(&self, x: &Tensor) -> Result<Tensor> {
@@ -136,7 +116,7 @@ impl Model for HyperIqa {
         let mut scores = Vec::with_capacity(dist.size()[0] as usize);
         // One image's 25 crops at a time: a batch's memory stays that of one image.
         for i in 0..dist.size()[0] {
-            let crops = uniform_crops(&dist.f_narrow(0, i, 1)?)?;
+            let crops = uniform_crops(&dist.f_narrow(0, i, 1)?, CROP, CROPS)?;
             scores.push(self.score_crops(&crops)?.f_to_kind(Kind::Float)?.f_mean(None)?);
         }
         Ok(Tensor::f_stack(&scores, 0)?)

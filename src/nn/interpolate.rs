@@ -63,3 +63,29 @@ pub fn center_crop(x: &Tensor, side: i64) -> Result<Tensor> {
     let left = ((w - side) as f64 / 2.0).round_ties_even() as i64;
     Ok(x.f_narrow(2, top, side)?.f_narrow(3, left, side)?)
 }
+
+/// pyiqa's `uniform_crop(x, side, count)` of one image (1×C×H×W), as `count`×C×side×side: an image whose shorter
+/// side is at most `side` is first enlarged by (side + 1)/shorter (bilinear, by the factor); the crops start
+/// at (i·step_h, j·step_w) on a ⌈√count⌉² grid, row by row, the first `count` of them, where
+/// step = (length − side) / ⌊√count⌋.
+pub fn uniform_crops(x: &Tensor, side: i64, count: i64) -> Result<Tensor> {
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let x = if h.min(w) <= side {
+        rescale(x, (side + 1) as f64 / h.min(w) as f64, Mode::Bilinear)?
+    } else {
+        x.shallow_clone()
+    };
+    let (h, w) = (x.size()[2], x.size()[3]);
+    let root = (count as f64).sqrt();
+    let (steps, grid) = (root.floor() as i64, root.ceil() as i64);
+    let (step_h, step_w) = ((h - side) / steps, (w - side) / steps);
+    let mut crops = Vec::with_capacity(count as usize);
+    for i in 0..grid {
+        for j in 0..grid {
+            if crops.len() < count as usize {
+                crops.push(x.f_narrow(2, i * step_h, side)?.f_narrow(3, j * step_w, side)?);
+            }
+        }
+    }
+    Ok(Tensor::f_cat(&crops, 0)?)
+}

@@ -162,6 +162,18 @@ impl Conv2d {
         Ok(Conv2d { weight: place_frozen(weight, place)?, bias: Some(place_frozen(bias, place)?), stride, padding })
     }
 
+    /// A convolution of a weight (cout, cin, kh, kw) computed elsewhere (MUSIQ's standardised weights).
+    pub fn from_tensors(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        stride: i64,
+        padding: [i64; 2],
+        place: Placement,
+    ) -> Result<Self> {
+        let bias = bias.map(|b| place_frozen(b, place)).transpose()?;
+        Ok(Conv2d { weight: place_frozen(weight, place)?, bias, stride, padding })
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let s = self.stride;
         Ok(like(x, &self.weight)?.f_conv2d(&self.weight, self.bias.as_deref(), [s, s], self.padding, [1, 1], 1)?)
@@ -243,11 +255,12 @@ impl BatchNorm1d {
     }
 }
 
-/// Layer normalisation over the last dimension (eps 1e-5, torch's default).
+/// Layer normalisation over the last dimension (ε 1e-5, torch's default, unless [`LayerNorm::eps`] says).
 pub struct LayerNorm {
     weight: FrozenTensor,
     bias: FrozenTensor,
     dim: i64,
+    eps: f64,
 }
 
 impl LayerNorm {
@@ -256,11 +269,47 @@ impl LayerNorm {
             weight: ck.frozen(&format!("{prefix}.weight"), &[dim], place)?,
             bias: ck.frozen(&format!("{prefix}.bias"), &[dim], place)?,
             dim,
+            eps: 1e-5,
+        })
+    }
+
+    /// The same layer with ε = `eps` (timm's and MUSIQ's 1e-6).
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(like(x, &self.weight)?.f_layer_norm([self.dim], Some(&*self.weight), Some(&*self.bias), self.eps, false)?)
+    }
+}
+
+/// Group normalisation of N×C×H×W over `groups` groups of channels, with ε and an affine map per channel.
+pub struct GroupNorm {
+    weight: FrozenTensor,
+    bias: FrozenTensor,
+    groups: i64,
+    eps: f64,
+}
+
+impl GroupNorm {
+    pub fn load(
+        ck: &Checkpoint,
+        prefix: &str,
+        (channels, groups): (i64, i64),
+        eps: f64,
+        place: Placement,
+    ) -> Result<Self> {
+        Ok(GroupNorm {
+            weight: ck.frozen(&format!("{prefix}.weight"), &[channels], place)?,
+            bias: ck.frozen(&format!("{prefix}.bias"), &[channels], place)?,
+            groups,
+            eps,
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(like(x, &self.weight)?.f_layer_norm([self.dim], Some(&*self.weight), Some(&*self.bias), 1e-5, false)?)
+        Ok(like(x, &self.weight)?.f_group_norm(self.groups, Some(&*self.weight), Some(&*self.bias), self.eps, false)?)
     }
 }
 
@@ -313,6 +362,24 @@ impl MultiheadAttention {
         let a = Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, causal, None, false)?;
         self.out.forward(&a.f_permute([2, 0, 1, 3])?.f_contiguous()?.f_view([l, n, e])?)
     }
+}
+
+/// L2 pooling (DISTS, TReS): √(hann ∗ x² + 1e−12) per channel, with the 3×3 Hann window (numpy's hanning(5)
+/// without its zero ends, outer product, normalised), padding 1, at `stride`.
+pub fn hann_l2_pool(x: &Tensor, stride: i64) -> Result<Tensor> {
+    let a = [0.5f32, 1.0, 0.5];
+    let taps: Vec<f32> = (0..9).map(|i| a[i / 3] * a[i % 3] / 4.0).collect();
+    let c = x.size()[1];
+    let window = Tensor::f_from_slice(&taps)?.f_to_kind(x.kind())?.f_to_device(x.device())?.f_view([1, 1, 3, 3])?;
+    let pooled = x.f_square()?.f_conv2d(
+        &window.f_expand([c, 1, 3, 3], false)?,
+        None::<Tensor>,
+        [stride, stride],
+        [1, 1],
+        [1, 1],
+        c,
+    )?;
+    Ok(pooled.f_add_scalar(1e-12)?.f_sqrt()?)
 }
 
 /// torch's exact GELU (erf).

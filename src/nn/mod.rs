@@ -12,3 +12,5 @@ pub mod nss;
 pub mod resize;
 pub mod resnet;
 pub mod shift_tolerant;
+pub mod swin;
+pub mod vit;

@@ -529,6 +529,48 @@ pub const ALL: &[&WeightFile] = &[
     &ILNIQE_TEMPLATE,
 ];
 
+zoo_file!(
+    /// MUSIQ trained on KonIQ-10k (`musiq`): a plain state dict, stem `conv_root`/`gn_root`/`block1.*`,
+    /// `embedding`, `transformer_encoder.*` (14 blocks of 384 features), `head` (1, 384).
+    MUSIQ_KONIQ, "musiq_koniq_ckpt-e95806b9.pth", "e95806b9"
+);
+zoo_file!(
+    /// MUSIQ trained on AVA (`musiq-ava`): as [`MUSIQ_KONIQ`] with a ten-class head `head.0` (10, 384).
+    MUSIQ_AVA, "musiq_ava_ckpt-e8d3f067.pth", "e8d3f067"
+);
+zoo_file!(
+    /// MUSIQ trained on PaQ-2-PiQ's dataset (`musiq-paq2piq`): as [`MUSIQ_KONIQ`].
+    MUSIQ_PAQ2PIQ, "musiq_paq2piq_ckpt-364c0c84.pth", "364c0c84"
+);
+zoo_file!(
+    /// MUSIQ trained on SPAQ (`musiq-spaq`): as [`MUSIQ_KONIQ`].
+    MUSIQ_SPAQ, "musiq_spaq_ckpt-358bb6af.pth", "358bb6af"
+);
+
+zoo_file_unverified!(
+    /// MANIQA trained on KonIQ-10k (`maniqa`): a plain state dict, timm's ViT-B/8 as `vit.*`, `tablock{1,2}.{0,1}`,
+    /// `conv{1,2}`, `swintransformer{1,2}.layers.{0,1}`, `fc_score`, `fc_weight`.
+    MANIQA_KONIQ, "ckpt_koniq10k.pt"
+);
+zoo_file_unverified!(
+    /// MANIQA trained on KADID-10k (`maniqa-kadid`): as [`MANIQA_KONIQ`].
+    MANIQA_KADID, "ckpt_kadid10k.pt"
+);
+zoo_file!(
+    /// MANIQA trained on PIPAL (`maniqa-pipal`): as [`MANIQA_KONIQ`].
+    MANIQA_PIPAL, "MANIQA_PIPAL-ae6d356b.pth", "ae6d356b"
+);
+
+zoo_file!(
+    /// TReS trained on KonIQ-10k (`tres`): a plain state dict, torchvision's ResNet-50 as `model.*`,
+    /// `transformer.encoder.layers.{0,1}.*` and `transformer.encoder.norm` (3840 features), `fc2`, `fc`.
+    TRES_KONIQ, "tres_koniq-f0502926.pth", "f0502926"
+);
+zoo_file!(
+    /// TReS trained on FLIVE (`tres-flive`): as [`TRES_KONIQ`].
+    TRES_FLIVE, "tres_flive-09b0de5b.pth", "09b0de5b"
+);
+
 /// Every model-zoo file (none is in the shared weights folder: tests/zoo.rs makes random ones).
 #[cfg(test)]
 pub const ZOO: &[&WeightFile] = &[
@@ -581,6 +623,15 @@ pub const ZOO: &[&WeightFile] = &[
     &QUALICLIP_PLUS[3],
     &LIQE_KONIQ,
     &LIQE_MIX,
+    &MUSIQ_KONIQ,
+    &MUSIQ_AVA,
+    &MUSIQ_PAQ2PIQ,
+    &MUSIQ_SPAQ,
+    &MANIQA_KONIQ,
+    &MANIQA_KADID,
+    &MANIQA_PIPAL,
+    &TRES_KONIQ,
+    &TRES_FLIVE,
 ];
 
 /// The LPIPS linear layers for a version ("0.0", "0.1") and net ("alex", "vgg", "squeeze").

@@ -996,7 +996,7 @@ static void test_status(void) {
         {"psnr", NULL, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_INVALID_ARGUMENT, "out is NULL"},
         {"psnr", &st, NULL, 8, sizeof(IqaMetricStatus), IQA_ERR_INVALID_ARGUMENT, "text is NULL"},
         {"psnr", &st, text, sizeof text, 4, IQA_ERR_INVALID_ARGUMENT, "struct_size"},
-        {"musiq", &st, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_UNKNOWN_METRIC, "not built into iqa"},
+        {"uranker", &st, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_UNKNOWN_METRIC, "not built into iqa"},
         {"no_such_metric", &st, text, sizeof text, sizeof(IqaMetricStatus), IQA_ERR_UNKNOWN_METRIC, "unknown"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
