@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{Builder, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
 use crate::nn::interpolate;
-use crate::nn::layers::{gelu, Checkpoint, Conv2d, GroupNorm, LayerNorm, Linear};
+use crate::nn::layers::{dist_to_mos, gelu, Checkpoint, Conv2d, GroupNorm, LayerNorm, Linear};
 use crate::tensor::FrozenTensor;
 use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
@@ -280,14 +280,6 @@ impl Model for Musiq {
             x = block.forward(&x)?;
         }
         let cls = self.encoder_norm.forward(&x.f_select(1, 0)?)?;
-        let out = self.head.forward(&cls)?.f_to_kind(Kind::Float)?;
-        let classes = out.size()[1];
-        Ok(if classes > 1 {
-            // pyiqa's dist_to_mos: the mean class (1..=classes) of the softmax.
-            let labels = Tensor::f_arange_start(1, classes + 1, (Kind::Float, out.device()))?;
-            out.f_softmax(-1, Kind::Float)?.f_mul(&labels)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?
-        } else {
-            out.f_view([-1])?
-        })
+        dist_to_mos(&self.head.forward(&cls)?.f_to_kind(Kind::Float)?)
     }
 }

@@ -11,7 +11,7 @@ use crate::model::{Builder, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::{Placement, Vgg};
 use crate::nn::inception_resnet::InceptionResnetV2;
 use crate::nn::interpolate::{self, center_crop, resize_short_side};
-use crate::nn::layers::{Checkpoint, Linear, Normalise};
+use crate::nn::layers::{dist_to_mos, Checkpoint, Linear, Normalise};
 use crate::weights::{self, files, WeightFile};
 use std::sync::Arc;
 use tch::{Kind, Tensor};
@@ -95,14 +95,6 @@ impl Model for Nima {
             Backbone::Vgg16(net) => Vgg::max_pool(&net.taps(&x, Vgg::max_pool)?.pop().expect("five taps"), 5)?,
         };
         let out = self.classifier.forward(&last.f_mean_dim([2i64, 3].as_slice(), false, None)?)?;
-        let out = out.f_to_kind(Kind::Float)?;
-        let classes = out.size()[1];
-        Ok(if classes > 1 {
-            // pyiqa's dist_to_mos: the mean class (1..=classes) of the softmax.
-            let labels = Tensor::f_arange_start(1, classes + 1, (Kind::Float, out.device()))?;
-            out.f_softmax(-1, Kind::Float)?.f_mul(&labels)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?
-        } else {
-            out.f_view([-1])?
-        })
+        dist_to_mos(&out.f_to_kind(Kind::Float)?)
     }
 }

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::model::{require_ref, MetricSpec, Mode, Model, ModelKey};
 use crate::nn::backbones::Placement;
 use crate::nn::interpolate::{self, resize_short_side};
-use crate::nn::layers::{gelu, Checkpoint, Conv2d, LayerNorm, Linear, MultiheadAttention};
+use crate::nn::layers::{dist_to_mos, gelu, Checkpoint, Conv2d, LayerNorm, Linear, MultiheadAttention};
 use crate::nn::resnet::{Depth, Layout, ResNet};
 use crate::tensor::FrozenTensor;
 use crate::weights::{self, files, WeightFile};
@@ -278,13 +278,6 @@ impl Model for Topiq {
         let (n1, l1, n2, l2, l3) = &self.head;
         let h = gelu(&l1.forward(&n1.forward(&pooled)?)?)?;
         let h = gelu(&l2.forward(&n2.forward(&h)?)?)?;
-        let out = l3.forward(&h)?.f_to_kind(Kind::Float)?;
-        Ok(if self.v.classes > 1 {
-            // pyiqa's dist_to_mos: the mean class (1..=classes) of the softmax.
-            let classes = Tensor::f_arange_start(1, self.v.classes + 1, (Kind::Float, out.device()))?;
-            out.f_softmax(-1, Kind::Float)?.f_mul(&classes)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?
-        } else {
-            out.f_view([-1])?
-        })
+        dist_to_mos(&l3.forward(&h)?.f_to_kind(Kind::Float)?)
     }
 }

@@ -382,6 +382,17 @@ pub fn hann_l2_pool(x: &Tensor, stride: i64) -> Result<Tensor> {
     Ok(pooled.f_add_scalar(1e-12)?.f_sqrt()?)
 }
 
+/// A head's N×classes float32 output as one score per image, as pyiqa's `dist_to_mos` reads it: with several
+/// classes, the mean class (1..=classes) of their softmax; with one, the output itself.
+pub fn dist_to_mos(out: &Tensor) -> Result<Tensor> {
+    let classes = out.size()[1];
+    if classes == 1 {
+        return Ok(out.f_view([-1])?);
+    }
+    let labels = Tensor::f_arange_start(1, classes + 1, (Kind::Float, out.device()))?;
+    Ok(out.f_softmax(-1, Kind::Float)?.f_mul(&labels)?.f_sum_dim_intlist([-1i64].as_slice(), false, None)?)
+}
+
 /// torch's exact GELU (erf).
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     Ok(x.f_gelu("none")?)
